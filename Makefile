@@ -1,0 +1,52 @@
+# Model Factory: `make run` (the main job on the local stack) and `make test` (the tests).
+# Both install what they need first (`make setup`), idempotently.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+
+.PHONY: setup system-deps run test test-slow test-all lint bench up down clean
+
+setup: $(STAMP) node_modules/.bin/azurite-blob system-deps
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+node_modules/.bin/azurite-blob: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+# podman + runc (no Docker daemon here), skopeo, Distribution registry, debootstrap for the offline base image.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+run: setup
+	$(VENV)/bin/model-factory run --all --auto-approve
+
+up: setup
+	$(VENV)/bin/model-factory up
+
+down:
+	$(VENV)/bin/model-factory down
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: setup
+	$(PY) -m pytest -m slow -q
+
+test-all: test test-slow
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/devhost.py
+
+clean:
+	rm -rf .factory .pytest_cache

@@ -1,0 +1,1 @@
+"""Subcommands of ``model-factory``: one module per group, each with ``register(subparsers)``."""

@@ -1,0 +1,122 @@
+"""Event Grid events (Event Grid schema) the local stand-ins publish, shaped as Azure sends them.
+
+Shapes follow the samples in the Azure docs for Blob Storage, Azure Machine Learning and Container Registry
+as Event Grid sources. Local publishers post a JSON array to devhost's topic endpoint
+(``FACTORY_EVENTGRID_ENDPOINT``), which routes each event by the subscriptions in
+``infra/eventgrid-subscriptions.json``; no endpoint configured means nothing is published.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+RUN_STATUS_CHANGED = "Microsoft.MachineLearningServices.RunStatusChanged"
+IMAGE_PUSHED = "Microsoft.ContainerRegistry.ImagePushed"
+
+LOCAL_TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _event(topic: str, subject: str, event_type: str, data: dict[str, Any], data_version: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "topic": topic,
+        "subject": subject,
+        "eventType": event_type,
+        "eventTime": _now(),
+        "data": data,
+        "dataVersion": data_version,
+        "metadataVersion": "1",
+    }
+
+
+def blob_created(account: str, container: str, blob: str, url: str, etag: str, size: int,
+                 content_type: str = "text/csv") -> dict[str, Any]:
+    """``Microsoft.Storage.BlobCreated`` for a block blob."""
+    topic = f"{LOCAL_TOPIC}/Microsoft.Storage/storageAccounts/{account}"
+    data = {
+        "api": "PutBlob",
+        "clientRequestId": str(uuid.uuid4()),
+        "requestId": str(uuid.uuid4()),
+        "eTag": etag,
+        "contentType": content_type,
+        "contentLength": size,
+        "blobType": "BlockBlob",
+        "url": url,
+        "sequencer": f"{int(datetime.now(UTC).timestamp() * 1e6):032x}",
+        "storageDiagnostics": {"batchId": str(uuid.uuid4())},
+    }
+    return _event(topic, f"/blobServices/default/containers/{container}/blobs/{blob}", BLOB_CREATED, data, "")
+
+
+def model_registered(workspace: str, name: str, version: str | int, tags: dict[str, str],
+                     properties: dict[str, str] | None = None) -> dict[str, Any]:
+    """``Microsoft.MachineLearningServices.ModelRegistered``."""
+    topic = f"{LOCAL_TOPIC}/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    data = {"ModelName": name, "ModelVersion": str(version), "ModelTags": dict(tags),
+            "ModelProperties": dict(properties or {})}
+    return _event(topic, f"models/{name}:{version}", MODEL_REGISTERED, data, "2")
+
+
+def run_status_changed(workspace: str, experiment: str, run_id: str, status: str,
+                       tags: dict[str, str], error: str = "") -> dict[str, Any]:
+    """``Microsoft.MachineLearningServices.RunStatusChanged``."""
+    topic = f"{LOCAL_TOPIC}/Microsoft.MachineLearningServices/workspaces/{workspace}"
+    experiment_id = str(uuid.uuid5(uuid.NAMESPACE_URL, experiment))
+    data = {
+        "ExperimentId": experiment_id,
+        "ExperimentName": experiment,
+        "RunId": run_id,
+        "RunType": "azureml.PipelineRun",
+        "RunTags": dict(tags),
+        "RunProperties": {"error": error} if error else {},
+        "RunStatus": status,
+    }
+    return _event(topic, f"experiments/{experiment_id}/{run_id}", RUN_STATUS_CHANGED, data, "2")
+
+
+def image_pushed(registry: str, host: str, repository: str, tag: str, digest: str, size: int,
+                 media_type: str = "application/vnd.oci.image.manifest.v1+json") -> dict[str, Any]:
+    """``Microsoft.ContainerRegistry.ImagePushed``."""
+    topic = f"{LOCAL_TOPIC}/Microsoft.ContainerRegistry/registries/{registry}"
+    data = {
+        "id": str(uuid.uuid4()),
+        "timestamp": _now(),
+        "action": "push",
+        "target": {"mediaType": media_type, "size": size, "digest": digest, "length": size,
+                   "repository": repository, "tag": tag},
+        "request": {"id": str(uuid.uuid4()), "host": host, "method": "PUT", "useragent": "model-factory"},
+    }
+    return _event(topic, f"{repository}:{tag}", IMAGE_PUSHED, data, "1.0")
+
+
+def publish(events: list[dict[str, Any]], endpoint: str | None = None, timeout: float = 10.0) -> bool:
+    """POST events (Event Grid schema array) to the local topic endpoint.
+
+    ``endpoint`` defaults to ``FACTORY_EVENTGRID_ENDPOINT``; with none configured nothing is sent and
+    False is returned. Raises ``OSError`` when the endpoint does not accept the events.
+    """
+    endpoint = endpoint or os.environ.get("FACTORY_EVENTGRID_ENDPOINT", "")
+    if not endpoint:
+        log.debug("no Event Grid endpoint configured; %d event(s) not published", len(events))
+        return False
+    body = json.dumps(events).encode()
+    req = urllib.request.Request(endpoint, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", "aeg-event-type": "Notification"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        if resp.status >= 300:
+            raise OSError(f"Event Grid endpoint {endpoint} answered {resp.status}")
+    return True

@@ -1,0 +1,202 @@
+"""What the factory needs from the outside world, nothing about who provides it.
+
+One small ``Protocol`` per capability, in the spirit of ZenML's stack components. Adapters live in
+``factory/adapters/azure`` and ``factory/adapters/local``; ``factory/backends.py`` is the one place that
+chooses them from settings. Every value crossing a port is a plain dataclass that round-trips through
+``to_dict``/``from_dict`` so it can travel through Durable Functions activity inputs and outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol, Self, runtime_checkable
+
+
+class _Record:
+    """Mixin: JSON-friendly (de)serialisation for the dataclasses below."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TrainingRequest(_Record):
+    """One training of one model on one uploaded data file."""
+
+    model: str
+    run_id: str
+    data_uri: str  # blob URL (azure) or local path / blob URL (local)
+    data_etag: str = ""
+    source_commit: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingJob(_Record):
+    """A submitted training pipeline job (AML pipeline job or local pipeline run)."""
+
+    job_name: str
+    status: str  # NotStarted | Running | Completed | Failed | Canceled
+    model: str = ""
+    run_id: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ModelVersion(_Record):
+    """A registered model version with its metrics and tags."""
+
+    name: str
+    version: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifact_uri: str = ""
+
+
+@dataclass(frozen=True)
+class ImageRef(_Record):
+    """Where an image lives: ``registry/repository:tag`` and, once pushed, ``@digest``."""
+
+    registry: str
+    repository: str
+    tag: str = ""
+    digest: str = ""
+
+    def __str__(self) -> str:
+        if self.digest:
+            return f"{self.registry}/{self.repository}@{self.digest}"
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class ScoringCheck(_Record):
+    """The verification an image must pass before it is stored: a sample request and what it must answer."""
+
+    request: Any
+    expected: Any
+    tolerance: float = 1e-6
+    port: int = 5001
+    path: str = "/score"
+
+
+@dataclass(frozen=True)
+class BuildContext(_Record):
+    """A deterministic build context folder and its content hash."""
+
+    path: str
+    sha256: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuiltImage(_Record):
+    """An image that passed verification and was pushed."""
+
+    ref: ImageRef
+    digest: str
+    log_tail: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls(ref=ImageRef.from_dict(data["ref"]), digest=data["digest"], log_tail=data.get("log_tail", ""))
+
+
+@dataclass(frozen=True)
+class SmokeVerdict(_Record):
+    """What the edge smoke-test module reported for one run."""
+
+    run_id: str
+    status: str  # pass | fail | timeout
+    cases: int = 0
+    failures: list[str] = field(default_factory=list)
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    reason: str = ""
+
+
+class VerificationFailed(RuntimeError):
+    """An image failed its scoring check; nothing was pushed. ``logs`` holds the container's output."""
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    def submit(self, request: TrainingRequest) -> TrainingJob:
+        """Start the model's pipeline; idempotent for the same run id (same job name)."""
+
+    def status(self, job_name: str) -> TrainingJob:
+        """Current state of a submitted job."""
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    def get(self, name: str, version: str) -> ModelVersion:
+        """One registered version with metrics and tags."""
+
+    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        """The version a factory run registered, if any (registration is idempotent per run id)."""
+
+    def production(self, name: str) -> ModelVersion | None:
+        """The version currently marked as production, if any."""
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        """Copy the version's artifacts into ``dest``; returns the folder holding them."""
+
+    def mark_production(self, name: str, version: str) -> None:
+        """Mark ``version`` as the production version of ``name``."""
+
+
+@runtime_checkable
+class ImageBuilder(Protocol):
+    def build_verify_push(self, context: BuildContext, ref: ImageRef, check: ScoringCheck) -> BuiltImage:
+        """Build, run the scoring check, push only if it passed. Idempotent for the same context hash.
+
+        Raises ``VerificationFailed`` (with the container's logs) when the check fails.
+        """
+
+
+@runtime_checkable
+class ImageRegistry(Protocol):
+    def digest(self, ref: ImageRef) -> str | None:
+        """The manifest digest of ``ref`` (by tag), or None when it does not exist."""
+
+    def promote(self, source: ImageRef, target_repository: str, tag: str) -> ImageRef:
+        """Copy ``source`` (by digest) into the prod registry under ``tag``; returns the prod reference."""
+
+
+@runtime_checkable
+class EdgeDeployer(Protocol):
+    def current_content(self) -> dict[str, Any]:
+        """The smoke-test device's current modules content (to restore later)."""
+
+    def apply(self, content: dict[str, Any]) -> None:
+        """Apply a deployment manifest's modules content to the smoke-test device."""
+
+    def reported(self, module: str) -> dict[str, Any]:
+        """The module twin's reported properties."""
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    def download(self, uri: str, dest: Path) -> Path:
+        """Download a blob to ``dest`` (a file path)."""
+
+    def properties(self, uri: str) -> dict[str, Any]:
+        """``{"etag": ..., "size": ...}`` of a blob."""
+
+    def upload(self, container: str, name: str, source: Path) -> str:
+        """Upload a file; returns the blob URL."""
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str]) -> None:
+        """Tell an approver a run waits for them (webhook on Azure; log + dashboard locally)."""
