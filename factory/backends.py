@@ -1,0 +1,96 @@
+"""The one place that reads ``FACTORY_BACKEND`` and builds the set of adapters (the "stack").
+
+Each adapter class has ``from_settings(settings)``; adapters are built lazily, on first use, so a
+process only imports the SDKs it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from typing import Any
+
+from factory import ports
+from factory.settings import Settings
+
+# capability -> backend -> "module:Class"
+ADAPTERS: dict[str, dict[str, str]] = {
+    "trainer": {
+        "local": "factory.adapters.local.pipeline:LocalPipelineTrainer",
+        "azure": "factory.adapters.azure.aml:AmlTrainer",
+    },
+    "model_registry": {
+        "local": "factory.adapters.local.mlflow_registry:MlflowModelRegistry",
+        "azure": "factory.adapters.azure.aml:AmlModelRegistry",
+    },
+    "image_builder": {
+        "local": "factory.adapters.local.podman:PodmanImageBuilder",
+        "azure": "factory.adapters.azure.acr:AcrTaskImageBuilder",
+    },
+    "image_registry": {
+        "local": "factory.adapters.local.registry:LocalImageRegistry",
+        "azure": "factory.adapters.azure.acr:AcrImageRegistry",
+    },
+    "edge_deployer": {
+        "local": "factory.adapters.local.edge:EdgeSimulatorDeployer",
+        "azure": "factory.adapters.azure.iothub:IotHubEdgeDeployer",
+    },
+    "blob_store": {
+        "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
+        "azure": "factory.adapters.azure.blob:BlobStorage",
+    },
+    "notifier": {
+        "local": "factory.adapters.local.notifier:LogNotifier",
+        "azure": "factory.adapters.azure.notifier:WebhookNotifier",
+    },
+}
+
+
+def _load(spec: str) -> Any:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Services:
+    """The adapters for one backend, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _build(self, capability: str) -> Any:
+        cls = _load(ADAPTERS[capability][self.settings.backend])
+        return cls.from_settings(self.settings)
+
+    @functools.cached_property
+    def trainer(self) -> ports.Trainer:
+        return self._build("trainer")
+
+    @functools.cached_property
+    def model_registry(self) -> ports.ModelRegistry:
+        return self._build("model_registry")
+
+    @functools.cached_property
+    def image_builder(self) -> ports.ImageBuilder:
+        return self._build("image_builder")
+
+    @functools.cached_property
+    def image_registry(self) -> ports.ImageRegistry:
+        return self._build("image_registry")
+
+    @functools.cached_property
+    def edge_deployer(self) -> ports.EdgeDeployer:
+        return self._build("edge_deployer")
+
+    @functools.cached_property
+    def blob_store(self) -> ports.BlobStore:
+        return self._build("blob_store")
+
+    @functools.cached_property
+    def notifier(self) -> ports.Notifier:
+        return self._build("notifier")
+
+
+@functools.cache
+def services() -> Services:
+    """The process-wide services, from the environment."""
+    return Services(Settings.from_env())
