@@ -1,0 +1,90 @@
+"""Blob Storage (the incoming-data container): the only module that calls ``azure-storage-blob``.
+
+On Azure it authenticates with managed identity (``DefaultAzureCredential``) against
+``INCOMING_STORAGE_ACCOUNT_URL``; locally it takes Azurite's connection string from
+``FACTORY_BLOB_CONNECTION_STRING`` (``UseDevelopmentStorage=true`` works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
+
+from factory.settings import Settings
+
+AZURITE_CONNECTION_STRING = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+)
+
+
+@dataclass(frozen=True)
+class BlobItem:
+    """One blob as listed: name, URL, ETag and size."""
+
+    name: str
+    url: str
+    etag: str
+    size: int
+
+
+class BlobStorage:
+    """``BlobStore`` port over azure-storage-blob."""
+
+    def __init__(self, service: BlobServiceClient) -> None:
+        self.service = service
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BlobStorage:
+        conn = settings.env("FACTORY_BLOB_CONNECTION_STRING", "")
+        if conn:
+            if conn.strip() == "UseDevelopmentStorage=true":
+                conn = AZURITE_CONNECTION_STRING
+            return cls(BlobServiceClient.from_connection_string(conn))
+        from azure.identity import DefaultAzureCredential
+
+        url = settings.env("INCOMING_STORAGE_ACCOUNT_URL")
+        return cls(BlobServiceClient(account_url=url, credential=DefaultAzureCredential()))
+
+    def _blob(self, uri: str) -> BlobClient:
+        return BlobClient.from_blob_url(uri, credential=self.service.credential)
+
+    def download(self, uri: str, dest: Path) -> Path:
+        """Download the blob at ``uri`` to the file ``dest`` (streamed)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        with tmp.open("wb") as out:
+            self._blob(uri).download_blob().readinto(out)
+        tmp.replace(dest)
+        return dest
+
+    def properties(self, uri: str) -> dict[str, Any]:
+        """``{"etag", "size"}`` of the blob at ``uri``."""
+        props = self._blob(uri).get_blob_properties()
+        return {"etag": props.etag, "size": props.size}
+
+    def ensure_container(self, container: str) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.service.create_container(container)
+
+    def upload(self, container: str, name: str, source: Path) -> str:
+        """Upload ``source`` as ``container/name`` (overwriting); returns the blob URL."""
+        self.ensure_container(container)
+        blob = self.service.get_blob_client(container, name)
+        with source.open("rb") as data:
+            blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type="text/csv"))
+        return blob.url
+
+    def list(self, container: str) -> Iterator[BlobItem]:
+        """Every blob in ``container`` with its current ETag."""
+        client = self.service.get_container_client(container)
+        for item in client.list_blobs():
+            url = client.get_blob_client(item.name).url
+            yield BlobItem(item.name, url, item.etag, item.size)

@@ -1,0 +1,38 @@
+"""Approval notifications on Azure: a POST to a webhook (Teams/Logic App/Slack-compatible JSON)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+
+from factory.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class WebhookNotifier:
+    """``Notifier`` port: POSTs the approval request to ``APPROVAL_WEBHOOK_URL`` (none: log only).
+
+    The webhook receives an ``Idempotency-Key`` header (the run id): at-least-once activities may send
+    the same request twice, and the receiver can drop the repeat.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookNotifier:
+        return cls(settings.env("APPROVAL_WEBHOOK_URL", ""))
+
+    def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str]) -> None:
+        text = f"Model {model} version {version} (run {run_id}) waits for approval."
+        if not self.url:
+            log.warning("%s approve: %s reject: %s", text, links["approve"], links["reject"])
+            return
+        body = json.dumps({"text": text, "run_id": run_id, "model": model, "version": version, "links": links})
+        req = urllib.request.Request(self.url, data=body.encode(), method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": run_id})
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            if resp.status >= 300:
+                raise OSError(f"approval webhook answered {resp.status}")

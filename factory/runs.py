@@ -1,0 +1,99 @@
+"""A factory run: its request, its identity, its stages and its lineage record.
+
+Everything here is pure data, so orchestrators can use it while replaying.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from factory.ports import _Record
+
+STAGES = ("validate", "train", "gate", "package", "edge", "approval", "promote")
+INCOMING_CONTAINER = "incoming"
+_SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
+
+
+def _digest(*parts: str, length: int = 20) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
+
+
+def run_id_for_blob(model: str, url: str, etag: str) -> str:
+    """A blob-triggered run's instance id: the same blob version always gives the same run."""
+    return f"{model}-{_digest(url, etag.strip(chr(34)))}"
+
+
+def run_id_for_key(model: str, idempotency_key: str) -> str:
+    """A manual run's instance id from the caller's idempotency key."""
+    return f"{model}-m{_digest(model, idempotency_key, length=19)}"
+
+
+def blob_in_subject(subject: str) -> tuple[str, str] | None:
+    """``(container, blob name)`` of a Blob Storage event subject, or None when it is not one."""
+    match = _SUBJECT.match(subject)
+    return (match["container"], match["blob"]) if match else None
+
+
+def model_of_blob(blob_name: str) -> str | None:
+    """The model an incoming blob is for: its first path segment (``<model>/<file>.csv``)."""
+    head, sep, rest = blob_name.partition("/")
+    return head if sep and head and rest else None
+
+
+@dataclass(frozen=True)
+class RunRequest(_Record):
+    """What starts a run (from BlobCreated or POST /api/runs)."""
+
+    run_id: str
+    model: str
+    data_uri: str
+    data_etag: str = ""
+    trigger: str = "blob"  # blob | manual
+    source_commit: str = ""
+
+
+@dataclass(frozen=True)
+class RunPlan(_Record):
+    """Per-run settings resolved by an activity (model.yaml + app settings), so the orchestrator does no I/O."""
+
+    training_timeout_s: int
+    build_timeout_s: int
+    edge_poll_s: int
+    edge_timeout_s: int
+    approval_timeout_s: int
+    image_repository: str
+    key_metric: str
+    auto_approve: bool = False
+
+
+@dataclass
+class Lineage(_Record):
+    """The run's lineage record: data → training job → model version → image → edge → approval → prod."""
+
+    model: str = ""
+    data_uri: str = ""
+    data_etag: str = ""
+    training_job: str = ""
+    model_version: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)
+    image: str = ""
+    image_digest: str = ""
+    edge: dict[str, Any] = field(default_factory=dict)
+    approver: str = ""
+    decision: str = ""
+    prod_ref: str = ""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult(_Record):
+    """How a run ended: Succeeded, Rejected (the factory said no) or Failed (something broke)."""
+
+    status: str
+    stage: str
+    reason: str
+    lineage: dict[str, Any]

@@ -1,0 +1,21 @@
+"""Waiting for external events with a durable deadline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+
+def wait_for_any_event(context: Any, names: list[str], timeout_s: float):
+    """Wait for the first of ``names`` or the timeout. Returns ``(name, payload)``, ``(None, None)`` on timeout.
+
+    Use with ``yield from``. The timer is cancelled when an event wins, so the orchestration can end.
+    """
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=timeout_s))
+    waits = {name: context.wait_for_external_event(name) for name in names}
+    winner = yield context.task_any([*waits.values(), timer])
+    if winner is timer:
+        return None, None
+    timer.cancel()
+    name = next(n for n, task in waits.items() if task is winner)
+    return name, winner.result
