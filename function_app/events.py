@@ -1,0 +1,79 @@
+"""Event Grid triggers: data arrival, AML model registration and run failures, ACR pushes.
+
+Subscriptions (event types and subject filters) are declared once in ``infra/eventgrid-subscriptions.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from factory import steps
+from factory.runs import INCOMING_CONTAINER, RunRequest, blob_in_subject, model_of_blob, run_id_for_blob
+from function_app.starter import raise_on_run, start_run_once
+
+bp = df.Blueprint()
+log = logging.getLogger("function_app")
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    """A CSV landed in ``incoming/<model>/...``: start that model's run (once per blob version)."""
+    data = event.get_json()
+    where = blob_in_subject(event.subject)
+    if where is None or where[0] != INCOMING_CONTAINER or not where[1].lower().endswith(".csv"):
+        log.info("ignored blob event %s: not a .csv in the %s container", event.subject, INCOMING_CONTAINER)
+        return
+    model = model_of_blob(where[1])
+    if model is None or model not in steps.known_models():
+        log.info("ignored blob %s: %r is not a known model (%s)", where[1], model, ", ".join(steps.known_models()))
+        return
+    run = RunRequest(run_id=run_id_for_blob(model, data["url"], data["eTag"]), model=model,
+                     data_uri=data["url"], data_etag=data["eTag"], trigger="blob",
+                     source_commit=steps.source_commit())
+    await start_run_once(client, run)
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_model_registered(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    """AML registered a model version: hand it to the run named in its tags."""
+    data = event.get_json()
+    tags = data.get("ModelTags") or {}
+    run_id = tags.get("run_id")
+    if not run_id:
+        log.info("ignored ModelRegistered %s: no run_id tag (not registered by the factory)", event.subject)
+        return
+    await raise_on_run(client, run_id, "ModelRegistered",
+                       {"name": data["ModelName"], "version": str(data["ModelVersion"]), "tags": tags})
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_run_status_changed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    """An AML pipeline run failed: tell the run waiting for its model."""
+    data = event.get_json()
+    if data.get("RunStatus") != "Failed":
+        return
+    run_id = (data.get("RunTags") or {}).get("run_id")
+    if not run_id:
+        log.info("ignored RunStatusChanged %s: no run_id tag", event.subject)
+        return
+    error = (data.get("RunProperties") or {}).get("error", "")
+    await raise_on_run(client, run_id, "TrainingFailed", {"status": "Failed", "error": error})
+
+
+@bp.event_grid_trigger(arg_name="event")
+@bp.durable_client_input(client_name="client")
+async def on_image_pushed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
+    """The dev registry stored an image: its tag is the run id that built it."""
+    target = event.get_json().get("target") or {}
+    tag = target.get("tag")
+    if not tag:
+        log.info("ignored ImagePushed %s: no tag", event.subject)
+        return
+    await raise_on_run(client, tag, "ImagePushed", {"repository": target.get("repository"), "tag": tag,
+                                                    "digest": target.get("digest")})

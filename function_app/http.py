@@ -1,0 +1,123 @@
+"""HTTP endpoints: manual runs, run status and lineage, signed approval links, the dashboard."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from factory import steps
+from factory.approval import LinkError, verify_link
+from factory.runs import RunRequest, run_id_for_key
+from function_app import pages
+from function_app.starter import RUN_ORCHESTRATOR, start_run_once
+
+bp = df.Blueprint()
+log = logging.getLogger("function_app")
+PRINCIPAL_HEADER = "x-ms-client-principal-name"  # set by App Service authentication (EasyAuth)
+
+
+def _json(body: object, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status, mimetype="application/json")
+
+
+@bp.route(route="runs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``POST /api/runs`` ``{"model", "data", "idempotency_key"?}`` (or an ``Idempotency-Key`` header)."""
+    try:
+        body = req.get_json()
+    except ValueError:
+        return _json({"error": "the body must be JSON: {\"model\": ..., \"data\": ...}"}, 400)
+    model, data = body.get("model"), body.get("data")
+    if not isinstance(model, str) or model not in steps.known_models():
+        return _json({"error": f"field 'model': expected one of {sorted(steps.known_models())}, got {model!r}"}, 400)
+    if not isinstance(data, str) or not data:
+        return _json({"error": "field 'data': expected a blob URL or a path to a CSV file"}, 400)
+    key = req.headers.get("Idempotency-Key") or body.get("idempotency_key") or str(uuid.uuid4())
+    run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data, trigger="manual",
+                     source_commit=steps.source_commit())
+    await start_run_once(client, run)
+    return client.create_check_status_response(req, run.run_id)
+
+
+def _summary(status: df.DurableOrchestrationStatus) -> dict:
+    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
+    output = status.output if isinstance(status.output, dict) else {}
+    return {
+        "run_id": status.instance_id,
+        "runtime_status": status.runtime_status.name if status.runtime_status else None,
+        "created": status.created_time,
+        "updated": status.last_updated_time,
+        "stage": custom.get("stage"),
+        "result": output.get("status"),
+        "reason": output.get("reason") or custom.get("reason"),
+        "lineage": output.get("lineage") or custom.get("lineage") or {},
+    }
+
+
+async def _list_runs(client: df.DurableOrchestrationClient) -> list[dict]:
+    statuses = await client.get_status_all()
+    runs = [_summary(s) for s in statuses if s.name == RUN_ORCHESTRATOR]
+    return sorted(runs, key=lambda r: str(r["created"]), reverse=True)
+
+
+@bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def list_runs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/runs``: every run with its stage, result and lineage."""
+    return _json({"runs": await _list_runs(client)})
+
+
+@bp.route(route="runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/runs/{run_id}``: stage, lineage, and the pending approval's links if any."""
+    run_id = req.route_params["run_id"]
+    status = await client.get_status(run_id)
+    if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
+        return _json({"error": f"no run {run_id!r}"}, 404)
+    summary = _summary(status)
+    approval = await client.get_status(f"{run_id}-approval")
+    if approval and approval.runtime_status is not None and isinstance(approval.custom_status, dict):
+        summary["approval"] = {"runtime_status": approval.runtime_status.name, **approval.custom_status}
+    return _json(summary)
+
+
+@bp.route(route="approvals/{run_id}/{decision}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.durable_client_input(client_name="client")
+async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """A signed approve/reject link. GET only shows a confirmation page (link previewers and mail scanners
+    decide nothing); POST decides. The signature is the credential, hence anonymous."""
+    run_id, decision = req.route_params["run_id"], req.route_params["decision"]
+    try:
+        claim = verify_link(run_id, decision, dict(req.params), steps.approval_keys())
+    except LinkError as err:
+        return pages.message(err.status, "Link refused", str(err))
+    approval = await client.get_status(f"{run_id}-approval", show_input=True)
+    if not approval or approval.runtime_status is None:
+        return pages.message(410, "Nothing to decide", f"run {run_id} has no approval request")
+    pending = approval.input_ if isinstance(approval.input_, dict) else {}
+    if (pending.get("version"), pending.get("digest")) != (claim.version, claim.digest):
+        return pages.message(403, "Link refused", "this link is for another model version or image")
+    if approval.runtime_status != df.OrchestrationRuntimeStatus.Running:
+        outcome = (approval.output or {}).get("decision", approval.runtime_status.name)
+        return pages.message(410, "Already closed", f"the approval of run {run_id} is closed ({outcome})")
+    if req.method == "GET":
+        return pages.confirm(claim, req.url)
+    approver = req.headers.get(PRINCIPAL_HEADER) or "holder of the signed link"
+    await client.raise_event(f"{run_id}-approval", "ApprovalDecision", {
+        "decision": claim.decision, "approver": approver, "version": claim.version, "digest": claim.digest})
+    log.info("approval of run %s: %s by %s", run_id, claim.decision, approver)
+    return pages.message(200, "Decision recorded", f"{claim.decision} for {pending.get('model')} "
+                         f"version {claim.version} ({claim.digest}) by {approver}")
+
+
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/dashboard``: the runs, their stage and lineage, as a page."""
+    return pages.dashboard(await _list_runs(client))
