@@ -1,0 +1,70 @@
+"""A small client for the factory's HTTP API (runs, approvals), used by the CLI and the tests."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+
+class FactoryClient:
+    def __init__(self, base_url: str, function_key: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.function_key = function_key
+
+    def _call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+              ) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method, headers={
+            "x-functions-key": self.function_key, "Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            raw, status = err.read(), err.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def start_run(self, model: str, data: str, idempotency_key: str | None = None) -> tuple[int, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", "/api/runs", {"model": model, "data": data}, headers)
+
+    def runs(self) -> list[dict[str, Any]]:
+        status, body = self._call("GET", "/api/runs")
+        if status != 200:
+            raise RuntimeError(f"GET /api/runs answered {status}: {body}")
+        return body["runs"]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        status, body = self._call("GET", f"/api/runs/{urllib.parse.quote(run_id)}")
+        if status == 404:
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET /api/runs/{run_id} answered {status}: {body}")
+        return body
+
+    def wait(self, run_id: str, timeout: float = 600, poll: float = 1.0) -> dict[str, Any]:
+        """Poll until the run ends (Completed/Failed/Terminated); raises TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(run_id)
+            if run and run["runtime_status"] in ("Completed", "Failed", "Terminated"):
+                return run
+            time.sleep(poll)
+        raise TimeoutError(f"run {run_id} did not end within {timeout:.0f} s")
+
+
+def post_link(url: str, headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, str]:
+    """Call a signed approval link (POST decides, GET only shows the confirmation page)."""
+    req = urllib.request.Request(url, data=b"" if method == "POST" else None, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(errors="replace")

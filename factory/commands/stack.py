@@ -1,0 +1,196 @@
+"""``model-factory up | down | run | status | approve | logs``: the factory on the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from factory.catalog import load_catalog
+from factory.client import FactoryClient, post_link
+from factory.localstack import LocalStack
+from factory.runs import INCOMING_CONTAINER, STAGES, run_id_for_blob
+
+DEFAULT_STATE = Path(".factory")
+
+
+def _stack(args: argparse.Namespace) -> LocalStack:
+    return LocalStack(Path(args.state_dir))
+
+
+def _client(stack: LocalStack) -> FactoryClient:
+    return FactoryClient(stack.base_url, stack.function_key)
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    stack.up(progress=_say)
+    _say(f"local stack up: Functions app at {stack.base_url} (dashboard: {stack.base_url}/api/dashboard"
+         f"?code={stack.function_key})")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    _stack(args).down()
+    _say("local stack stopped")
+    return 0
+
+
+def _upload(stack: LocalStack, model: str, data: Path) -> str:
+    from factory.adapters.azure.blob import BlobStorage
+    from factory.settings import Settings
+
+    store = BlobStorage.from_settings(Settings.from_env(stack.settings_env()))
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    url = store.upload(INCOMING_CONTAINER, f"{model}/{stamp}-{data.name}", data)
+    return run_id_for_blob(model, url, str(store.properties(url)["etag"]))
+
+
+def _short(digest: str) -> str:
+    return digest.split(":")[-1][:12] if digest else ""
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) -> list[list[str]]:
+    rows = []
+    for model, run in runs.items():
+        lin = run.get("lineage") or {}
+        metric = key_metrics[model]
+        value = (lin.get("metrics") or {}).get(metric)
+        seconds = lin.get("stage_seconds") or {}
+        rows.append([model, run.get("result") or run.get("runtime_status") or "", lin.get("model_version", ""),
+                     f"{metric}={value:.4g}" if isinstance(value, int | float) else "",
+                     _short(lin.get("image_digest", "")), (lin.get("edge") or {}).get("status", ""),
+                     lin.get("prod_ref", "") or (run.get("reason") or "")[:60],
+                     " ".join(f"{s}:{seconds[s]:.0f}" for s in STAGES if s in seconds)])
+    return rows
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    catalog = load_catalog(Path(args.models_dir))
+    models = sorted(catalog) if args.all or not args.models else args.models
+    unknown = [m for m in models if m not in catalog]
+    if unknown:
+        print(f"unknown model(s) {', '.join(unknown)}; the catalog has {', '.join(sorted(catalog))}", file=sys.stderr)
+        return 2
+    stack.up(progress=_say)
+    client = _client(stack)
+    run_ids: dict[str, str] = {}
+    for model in models:
+        data = Path(args.data) if args.data else catalog[model].data.sample
+        if data is None or not data.is_file():
+            print(f"{model}: no data to upload (model.yaml data.sample or --data)", file=sys.stderr)
+            return 2
+        run_ids[model] = _upload(stack, model, data)
+        _say(f"{model}: uploaded {data.name} to {INCOMING_CONTAINER}/{model}/ -> run {run_ids[model]}")
+    finished: dict[str, dict[str, Any]] = {}
+    stages: dict[str, str] = {}
+    shown_links: set[str] = set()
+    deadline = time.monotonic() + args.timeout
+    while len(finished) < len(run_ids) and time.monotonic() < deadline:
+        for model, run_id in run_ids.items():
+            if model in finished:
+                continue
+            run = client.run(run_id)
+            if run is None:
+                continue
+            if run.get("stage") != stages.get(model):
+                stages[model] = run.get("stage") or ""
+                _say(f"{model}: {stages[model]}")
+            approval = run.get("approval") or {}
+            links = approval.get("links")
+            if links and approval.get("runtime_status") == "Running" and run_id not in shown_links:
+                shown_links.add(run_id)
+                if args.auto_approve:
+                    status, _ = post_link(links["approve"])
+                    _say(f"{model}: approved through the signed link (HTTP {status})")
+                else:
+                    _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
+            if run["runtime_status"] in ("Completed", "Failed", "Terminated"):
+                finished[model] = run
+                _say(f"{model}: {run.get('result') or run['runtime_status']} {run.get('reason') or ''}".rstrip())
+        time.sleep(1)
+    for model in run_ids:
+        finished.setdefault(model, {"result": "TimedOut", "reason": f"not finished within {args.timeout} s"})
+    head = ["model", "result", "version", "key metric", "image", "edge", "prod reference", "seconds per stage"]
+    print()
+    print(_table(_summary_rows(finished, {m: catalog[m].key_metric for m in run_ids}), head))
+    return 0 if all(r.get("result") == "Succeeded" for r in finished.values()) else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(_stack(args))
+    if args.run_id:
+        run = client.run(args.run_id)
+        if run is None:
+            print(f"no run {args.run_id}", file=sys.stderr)
+            return 1
+        import json
+
+        print(json.dumps(run, indent=2, default=str))
+        return 0
+    rows = [[r["run_id"], r.get("runtime_status") or "", r.get("stage") or "", r.get("result") or "",
+             (r.get("lineage") or {}).get("model_version", ""), (r.get("reason") or "")[:60]]
+            for r in client.runs()]
+    print(_table(rows, ["run", "status", "stage", "result", "version", "reason"]))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    run = _client(_stack(args)).run(args.run_id)
+    links = ((run or {}).get("approval") or {}).get("links")
+    if not links:
+        print(f"run {args.run_id} has no pending approval", file=sys.stderr)
+        return 1
+    status, body = post_link(links["reject" if args.reject else "approve"])
+    print(f"HTTP {status}")
+    return 0 if status == 200 else 1
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    stack = _stack(args)
+    names = [args.service] if args.service else [s.name for s in stack.services()]
+    for name in names:
+        path = stack.log_path(name)
+        if path.exists():
+            lines = path.read_text(errors="replace").splitlines()[-args.lines:]
+            print(f"==> {name} ({path})\n" + "\n".join(lines))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--state-dir", default=str(DEFAULT_STATE), help="local stack state (default .factory)")
+        parser.set_defaults(func=func)
+        return parser
+
+    add("up", cmd_up, "start the local stack (Azurite, registries, edge simulator, devhost)")
+    add("down", cmd_down, "stop the local stack")
+    run = add("run", cmd_run, "upload each model's data and follow its factory run to the end")
+    run.add_argument("models", nargs="*", help="models to run (default: all)")
+    run.add_argument("--all", action="store_true", help="every model in the catalog")
+    run.add_argument("--data", help="CSV to upload instead of each model's sample")
+    run.add_argument("--auto-approve", action="store_true", help="approve through the signed link")
+    run.add_argument("--timeout", type=float, default=3600, help="seconds to wait for all runs")
+    run.add_argument("--models-dir", default="models")
+    status = add("status", cmd_status, "list runs, or show one run's stage and lineage")
+    status.add_argument("run_id", nargs="?")
+    approve = add("approve", cmd_approve, "approve (or --reject) a run waiting for approval")
+    approve.add_argument("run_id")
+    approve.add_argument("--reject", action="store_true")
+    logs = add("logs", cmd_logs, "show the local services' logs")
+    logs.add_argument("service", nargs="?")
+    logs.add_argument("-n", "--lines", type=int, default=40)

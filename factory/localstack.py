@@ -1,0 +1,234 @@
+"""The local stack: Azurite, the dev and prod registries, the edge simulator, the BlobCreated watcher and
+devhost running the Functions app, each a background process with its log under ``<state>/logs``.
+
+``model-factory up`` starts what is not running yet, ``down`` stops everything; tests use the same class
+with their own state dir and free ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StackPorts:
+    devhost: int = 7071
+    azurite: int = 10000
+    dev_registry: int = 5100
+    prod_registry: int = 5200
+    registry_events: int = 5101
+    edge: int = 5300
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        return cls(**{name: free_port() for name in asdict(cls())})
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return resp.status < 500
+        except OSError as exc:
+            return getattr(exc, "code", 500) < 500
+    return check
+
+
+def _port_open(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    return check
+
+
+class LocalStack:
+    """Starts and stops the local stand-ins for Azure, and knows the settings that point at them."""
+
+    def __init__(self, state_dir: Path, ports: StackPorts | None = None, root: Path = ROOT,
+                 extra_env: dict[str, str] | None = None) -> None:
+        self.root = root.resolve()
+        self.state_dir = state_dir.resolve()
+        self.ports = ports or self._saved_ports() or StackPorts()
+        self.extra_env = extra_env or {}
+
+    # -- settings ---------------------------------------------------------------------------------------
+    def _saved_ports(self) -> StackPorts | None:
+        path = self.state_dir / "stack.json"
+        return StackPorts(**json.loads(path.read_text())["ports"]) if path.exists() else None
+
+    def _signing_key(self) -> str:
+        path = self.state_dir / "approval-signing-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.devhost}"
+
+    @property
+    def function_key(self) -> str:
+        return self._secret("function-key")
+
+    @property
+    def master_key(self) -> str:
+        return self._secret("master-key")
+
+    def _secret(self, name: str) -> str:
+        path = self.state_dir / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def settings_env(self) -> dict[str, str]:
+        """The app settings the Functions app and the local adapters read."""
+        p = self.ports
+        return {
+            "FACTORY_BACKEND": "local",
+            "FACTORY_ROOT": str(self.root),
+            "FACTORY_STATE_DIR": str(self.state_dir),
+            "FACTORY_EVENTGRID_ENDPOINT": f"{self.base_url}/runtime/eventgrid/topic",
+            "FACTORY_BLOB_CONNECTION_STRING": (
+                "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+                f"BlobEndpoint=http://127.0.0.1:{p.azurite}/devstoreaccount1;"),
+            "FACTORY_DEV_REGISTRY": f"127.0.0.1:{p.dev_registry}",
+            "FACTORY_PROD_REGISTRY": f"127.0.0.1:{p.prod_registry}",
+            "FACTORY_EDGE_SIM_URL": f"http://127.0.0.1:{p.edge}",
+            "APPROVAL_SIGNING_KEY": self._signing_key(),
+            "APPROVAL_BASE_URL": self.base_url,
+            "FACTORY_FUNCTION_KEY": self.function_key,
+            "FACTORY_MASTER_KEY": self.master_key,
+            **self.extra_env,
+        }
+
+    # -- services ---------------------------------------------------------------------------------------
+    def services(self) -> list[Service]:
+        p, py, st = self.ports, sys.executable, self.state_dir
+        azurite = self.root / "node_modules" / ".bin" / "azurite-blob"
+        registry = [py, "-m", "factory.adapters.local.registry"]
+        return [
+            Service("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite),
+                                "--location", str(st / "azurite"), "--skipApiVersionCheck", "--loose"],
+                    _port_open(p.azurite)),
+            Service("dev-registry", [*registry, "--name", "dev", "--port", str(p.dev_registry),
+                                     "--state-dir", str(st / "registries"),
+                                     "--events-port", str(p.registry_events)],
+                    _http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/")),
+            Service("prod-registry", [*registry, "--name", "prod", "--port", str(p.prod_registry),
+                                      "--state-dir", str(st / "registries")],
+                    _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/")),
+            Service("edge-simulator", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge),
+                                       "--state-dir", str(st / "edge")],
+                    _http_ok(f"http://127.0.0.1:{p.edge}/health")),
+            Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
+                                "--app-module", "function_app", "--state-dir", str(st / "devhost")],
+                    _http_ok(f"{self.base_url}/admin/host/status")),
+            Service("blob-events", [py, "-m", "factory.adapters.local.blob_events"], lambda: True),
+        ]
+
+    def _pid_file(self, name: str) -> Path:
+        return self.state_dir / "pids" / f"{name}.pid"
+
+    def pid(self, name: str) -> int | None:
+        path = self._pid_file(name)
+        if not path.exists():
+            return None
+        pid = int(path.read_text())
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return None
+        return pid
+
+    def log_path(self, name: str) -> Path:
+        return self.state_dir / "logs" / f"{name}.log"
+
+    def start(self, service: Service, timeout: float = 120) -> None:
+        """Start one service unless it runs already, and wait until it answers."""
+        if self.pid(service.name) and service.ready():
+            return
+        self.log_path(service.name).parent.mkdir(parents=True, exist_ok=True)
+        self._pid_file(service.name).parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.settings_env(), **service.env}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH", "")]))
+        with self.log_path(service.name).open("ab") as log:
+            proc = subprocess.Popen(service.argv, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self._pid_file(service.name).write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while not service.ready():
+            if proc.poll() is not None:
+                tail = self.log_path(service.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{service.name} exited with {proc.returncode}; its log ends:\n{tail}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service.name} did not answer within {timeout:.0f} s "
+                                   f"(log: {self.log_path(service.name)})")
+            time.sleep(0.2)
+
+    def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
+        """Start every service that is not running yet (idempotent)."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        (self.state_dir / "stack.json").write_text(json.dumps({"ports": asdict(self.ports)}))
+        for service in self.services():
+            progress(f"starting {service.name}")
+            self.start(service)
+
+    def stop(self, name: str, timeout: float = 10) -> None:
+        pid = self.pid(name)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.pid(name) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        self._pid_file(name).unlink(missing_ok=True)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a service (crash tests)."""
+        pid = self.pid(name)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def down(self) -> None:
+        """Stop every service, in reverse order of start."""
+        for service in reversed(self.services()):
+            self.stop(service.name)
