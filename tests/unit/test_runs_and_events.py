@@ -1,0 +1,59 @@
+"""Run identity and the Event Grid events (the Azure docs' samples and our local publishers' events)."""
+
+import json
+from pathlib import Path
+
+import azure.functions as func
+from azure.eventgrid import EventGridEvent, SystemEventNames
+
+from factory import events
+from factory.runs import blob_in_subject, model_of_blob, run_id_for_blob, run_id_for_key
+
+SAMPLES = Path(__file__).parent.parent / "fixtures" / "eventgrid"
+
+
+def _sample(name: str) -> dict:
+    return json.loads((SAMPLES / f"{name}.json").read_text())[0]
+
+
+def test_same_blob_version_gives_same_run_id_and_new_version_a_new_one():
+    url = "https://acct.blob.core.windows.net/incoming/nyc_taxi/a.csv"
+    assert run_id_for_blob("nyc_taxi", url, "0x1") == run_id_for_blob("nyc_taxi", url, '"0x1"')
+    assert run_id_for_blob("nyc_taxi", url, "0x1") != run_id_for_blob("nyc_taxi", url, "0x2")
+    assert run_id_for_key("nyc_taxi", "k1") == run_id_for_key("nyc_taxi", "k1") != run_id_for_key("nyc_taxi", "k2")
+
+
+def test_docs_blob_created_sample_names_its_model():
+    sample = _sample("blob_created")
+    event = EventGridEvent.from_dict(sample)
+    assert event.event_type == SystemEventNames.StorageBlobCreatedEventName
+    container, blob = blob_in_subject(event.subject)
+    assert (container, model_of_blob(blob)) == ("incoming", "nyc_taxi")
+    assert blob_in_subject("/something/else") is None
+    assert model_of_blob("loose.csv") is None
+
+
+def test_local_publishers_events_have_the_docs_shape():
+    """Our events carry every key the docs' samples carry, and azure-eventgrid parses them."""
+    ours = {
+        "blob_created": events.blob_created("devstoreaccount1", "incoming", "m/a.csv", "http://x/m/a.csv", "0x1", 5),
+        "model_registered": events.model_registered("ws", "m", 3, {"run_id": "r"}),
+        "run_status_changed": events.run_status_changed("ws", "m", "job", "Failed", {"run_id": "r"}, "boom"),
+        "image_pushed": events.image_pushed("dev", "127.0.0.1:5000", "m", "r", "sha256:aa", 10),
+    }
+    for name, event in ours.items():
+        sample = _sample(name)
+        assert set(sample) <= set(event), name
+        assert set(sample["data"]) <= set(event["data"]), name
+        parsed = EventGridEvent.from_dict(event)
+        assert parsed.event_type == sample["eventType"]
+
+
+def test_functions_event_grid_event_exposes_docs_sample_data():
+    sample = _sample("image_pushed")
+    event = func.EventGridEvent(id=sample["id"], data=sample["data"], topic=sample["topic"],
+                                subject=sample["subject"], event_type=sample["eventType"], event_time=None,
+                                data_version=sample["dataVersion"])
+    target = event.get_json()["target"]
+    assert (target["repository"], target["tag"]) == ("aci-helloworld", "v1")
+    assert target["digest"].startswith("sha256:")
