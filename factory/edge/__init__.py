@@ -1,0 +1,1 @@
+"""IoT Edge smoke test: deployment manifest and smoke-module image."""
