@@ -228,6 +228,18 @@ class LocalStack:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
 
+    def upload(self, model: str, data: Path, name: str | None = None) -> tuple[str, str, str]:
+        """Upload a CSV to ``incoming/<model>/``; returns ``(blob URL, ETag, the run id it will start)``."""
+        from factory.adapters.azure.blob import BlobStorage
+        from factory.runs import INCOMING_CONTAINER, run_id_for_blob
+        from factory.settings import Settings
+
+        store = BlobStorage.from_settings(Settings.from_env(self.settings_env()))
+        blob = f"{model}/{name or time.strftime('%Y%m%dT%H%M%S') + '-' + data.name}"
+        url = store.upload(INCOMING_CONTAINER, blob, data)
+        etag = str(store.properties(url)["etag"])
+        return url, etag, run_id_for_blob(model, url, etag)
+
     def down(self) -> None:
         """Stop every service, in reverse order of start."""
         for service in reversed(self.services()):

@@ -54,6 +54,7 @@ def _summary(status: df.DurableOrchestrationStatus) -> dict:
         "updated": status.last_updated_time,
         "stage": custom.get("stage"),
         "result": output.get("status"),
+        "ended_at_stage": output.get("stage"),
         "reason": output.get("reason") or custom.get("reason"),
         "lineage": output.get("lineage") or custom.get("lineage") or {},
     }

@@ -11,7 +11,7 @@ from typing import Any
 from factory.catalog import load_catalog
 from factory.client import FactoryClient, post_link
 from factory.localstack import LocalStack
-from factory.runs import INCOMING_CONTAINER, STAGES, run_id_for_blob
+from factory.runs import INCOMING_CONTAINER, STAGES
 
 DEFAULT_STATE = Path(".factory")
 
@@ -40,16 +40,6 @@ def cmd_down(args: argparse.Namespace) -> int:
     _stack(args).down()
     _say("local stack stopped")
     return 0
-
-
-def _upload(stack: LocalStack, model: str, data: Path) -> str:
-    from factory.adapters.azure.blob import BlobStorage
-    from factory.settings import Settings
-
-    store = BlobStorage.from_settings(Settings.from_env(stack.settings_env()))
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    url = store.upload(INCOMING_CONTAINER, f"{model}/{stamp}-{data.name}", data)
-    return run_id_for_blob(model, url, str(store.properties(url)["etag"]))
 
 
 def _short(digest: str) -> str:
@@ -93,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if data is None or not data.is_file():
             print(f"{model}: no data to upload (model.yaml data.sample or --data)", file=sys.stderr)
             return 2
-        run_ids[model] = _upload(stack, model, data)
+        run_ids[model] = stack.upload(model, data)[2]
         _say(f"{model}: uploaded {data.name} to {INCOMING_CONTAINER}/{model}/ -> run {run_ids[model]}")
     finished: dict[str, dict[str, Any]] = {}
     stages: dict[str, str] = {}

@@ -1,0 +1,94 @@
+"""The real local stack for end-to-end tests: Azurite, two registries, the edge simulator, devhost running
+the product Functions app, on free loopback ports, with a models folder of the test's own (the three
+example models plus variants made by copying one, which also proves a new folder needs no code)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from factory.client import FactoryClient
+from factory.localstack import ROOT, LocalStack, StackPorts
+
+APPROVAL_TIMEOUT_S = 75
+
+
+def make_variant(models_dir: Path, name: str, source: str = "wine_cultivar",
+                 change_yaml: Callable[[dict], None] | None = None,
+                 change_folder: Callable[[Path], None] | None = None) -> Path:
+    """Copy ``models/<source>`` to ``<models_dir>/<name>``, renamed, then apply the changes."""
+    folder = models_dir / name
+    shutil.copytree(ROOT / "models" / source, folder, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    spec = yaml.safe_load((folder / "model.yaml").read_text())
+    spec["name"] = name
+    spec.setdefault("image", {})["repository"] = f"models/{name.replace('_', '-')}"
+    if change_yaml:
+        change_yaml(spec)
+    (folder / "model.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    if change_folder:
+        change_folder(folder)
+    return folder
+
+
+def _break_training(folder: Path) -> None:
+    train = folder / "src" / "train.py"
+    train.write_text("import sys\nsys.exit('synthetic failure: the training step could not fit the model')\n")
+
+
+def _wrong_expected(folder: Path) -> None:
+    import json
+
+    path = folder / "model" / "expected-response.json"
+    expected = json.loads(path.read_text())
+    expected["predictions"] = [99 for _ in expected["predictions"]]
+    path.write_text(json.dumps(expected))
+
+
+def _impossible_gate(spec: dict) -> None:
+    spec["gate"]["thresholds"] = {"f1_macro": {"min": 1.5}}
+
+
+def _short_training_timeout(spec: dict) -> None:
+    spec["training"] = {"timeout_seconds": 1}
+
+
+def _short_edge_timeout(spec: dict) -> None:
+    spec["edge"] = {"poll_seconds": 1, "timeout_seconds": 2}
+
+
+VARIANTS: dict[str, dict] = {
+    "wine_broken_train": {"change_folder": _break_training},
+    "wine_strict_gate": {"change_yaml": _impossible_gate},
+    "wine_bad_expected": {"change_folder": _wrong_expected},
+    "wine_slow_training": {"change_yaml": _short_training_timeout},
+    "wine_edge_timeout": {"change_yaml": _short_edge_timeout},
+    "wine_copy": {},
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    base = tmp_path_factory.mktemp("factory")
+    models = base / "models"
+    models.mkdir()
+    for name in ("nyc_taxi", "wine_cultivar", "vibration_anomaly"):
+        shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, changes in VARIANTS.items():
+        make_variant(models, name, **changes)
+    local = LocalStack(base / "state", StackPorts.free(), extra_env={
+        "FACTORY_MODELS_DIR": str(models), "APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_S)})
+    local.models_dir = models  # type: ignore[attr-defined]
+    try:
+        local.up()
+        yield local
+    finally:
+        local.down()
+
+
+@pytest.fixture(scope="session")
+def client(stack: LocalStack) -> FactoryClient:
+    return FactoryClient(stack.base_url, stack.function_key)

@@ -1,0 +1,162 @@
+"""The factory run end to end, through devhost on the real local stack (slow: real training, image builds,
+edge containers). Each test asserts on outcomes: runs, model versions, images in the registries."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from factory import events
+from factory.approval import ApprovalClaim, sign_link
+from factory.client import post_link
+from factory.runs import STAGES
+from tests.e2e.helpers import (
+    approval_links,
+    approve,
+    dev_registry,
+    model_versions,
+    prod_registry,
+    registry_digest,
+    registry_tags,
+    sample,
+    wait_for_stage,
+)
+
+pytestmark = pytest.mark.slow
+MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
+
+
+def _repo(model: str) -> str:
+    from factory.catalog import load_model_spec
+
+    return load_model_spec(pytest.stack.models_dir / model).image.repository  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _expose_stack(stack):
+    pytest.stack = stack  # for _repo
+
+
+def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, client):
+    runs = {model: stack.upload(model, sample(stack, model))[2] for model in MODELS}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        statuses = list(pool.map(lambda r: approve(client, r), runs.values()))
+    assert statuses == [200] * len(runs)
+    for model, run_id in runs.items():
+        run = client.wait(run_id, timeout=900)
+        lineage = run["lineage"]
+        assert run["result"] == "Succeeded", (model, run["reason"])
+        assert lineage["edge"]["status"] == "pass"
+        assert lineage["decision"] == "approve" and lineage["approver"] == "alice@example.com"
+        assert set(lineage["stage_seconds"]) == set(STAGES)
+        prod_digest = registry_digest(prod_registry(stack), _repo(model), f"v{lineage['model_version']}")
+        assert prod_digest == lineage["image_digest"], model
+        assert lineage["prod_ref"].endswith(lineage["image_digest"]) or lineage["image_digest"] in lineage["prod_ref"]
+        assert len(model_versions(stack, model, run_id)) == 1
+
+
+def test_same_blob_created_event_three_times_starts_one_run(stack, client):
+    model = "wine_copy"
+    url, etag, run_id = stack.upload(model, sample(stack, model), name="triple.csv")
+    event = events.blob_created("devstoreaccount1", "incoming", f"{model}/triple.csv", url, etag, 100)
+    endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: events.publish([event], endpoint), range(3)))
+    assert approve(client, run_id) == 200
+    run = client.wait(run_id, timeout=900)
+    assert run["result"] == "Succeeded", run["reason"]
+    runs_of_model = [r for r in client.runs() if r["run_id"].startswith(f"{model}-")]
+    assert len(runs_of_model) == 1
+    assert len(model_versions(stack, model)) == 1
+    assert registry_tags(dev_registry(stack), _repo(model)) == [run_id]
+
+
+FAILURES = {
+    # model: (what is uploaded, result, stage, words in the reason)
+    "wine_broken_train": ("sample", "Failed", "train", "synthetic failure"),
+    "wine_strict_gate": ("sample", "Rejected", "gate", "f1_macro"),
+    "wine_bad_expected": ("sample", "Rejected", "package", "verification"),
+    "wine_slow_training": ("sample", "Failed", "train", "within 1 s"),
+    "wine_edge_timeout": ("sample", "Rejected", "edge", "timeout"),
+    "vibration_anomaly": ("bad", "Rejected", "validate", "column"),
+}
+
+
+def test_each_failure_ends_the_run_at_its_stage_with_a_reason_and_promotes_nothing(stack, client, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,only_one_column\n2026-01-01T00:00:00,1\n")
+    runs = {}
+    for model, (data, *_rest) in FAILURES.items():
+        runs[model] = stack.upload(model, bad if data == "bad" else sample(stack, model))[2]
+    for model, run_id in runs.items():
+        _, result, stage, words = FAILURES[model]
+        run = client.wait(run_id, timeout=900)
+        assert (run["result"], run["ended_at_stage"]) == (result, stage), (model, run["reason"])
+        assert words in (run["reason"] or ""), (model, run["reason"])
+        assert registry_tags(prod_registry(stack), _repo(model)) == [], model
+
+
+def _link_parts(url: str) -> tuple[str, dict[str, str]]:
+    parsed = urllib.parse.urlparse(url)
+    return parsed.path, dict(urllib.parse.parse_qsl(parsed.query))
+
+
+def _with(url: str, **changes: str) -> str:
+    path, params = _link_parts(url)
+    params.update(changes)
+    return url.split("?")[0] + "?" + urllib.parse.urlencode(params)
+
+
+def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client):
+    model = "wine_cultivar"
+    run_id = stack.upload(model, sample(stack, model), name="reject-me.csv")[2]
+    links = approval_links(client, run_id)
+    key = stack.settings_env()["APPROVAL_SIGNING_KEY"]
+    _, params = _link_parts(links["approve"])
+    # GET only shows the confirmation page
+    status, page = post_link(links["approve"], method="GET")
+    assert status == 200 and "<form method='post'" in page
+    # tampered, other run, expired: refused, nothing decided
+    assert post_link(_with(links["approve"], v="999"))[0] == 403
+    assert post_link(links["approve"].replace(urllib.parse.quote(run_id), "wine_cultivar-0000"))[0] == 403
+    expired = sign_link(stack.base_url, key, ApprovalClaim(run_id, "approve", params["v"], params["d"],
+                                                           int(time.time()) - 5))
+    assert post_link(expired)[0] == 410
+    assert (client.run(run_id)["approval"]["runtime_status"]) == "Running"
+    # the reject link decides; afterwards every link is gone
+    assert post_link(links["reject"], headers={"X-MS-CLIENT-PRINCIPAL-NAME": "bob@example.com"})[0] == 200
+    run = client.wait(run_id, timeout=120)
+    assert run["result"] == "Rejected" and run["lineage"]["approver"] == "bob@example.com"
+    assert post_link(links["approve"])[0] == 410
+    assert registry_tags(prod_registry(stack), _repo(model)) == [] or all(
+        registry_digest(prod_registry(stack), _repo(model), t) != run["lineage"]["image_digest"]
+        for t in registry_tags(prod_registry(stack), _repo(model)))
+
+
+def test_no_decision_before_the_timeout_rejects_and_late_links_are_gone(stack, client):
+    model = "vibration_anomaly"
+    run_id = stack.upload(model, sample(stack, model), name="nobody-decides.csv")[2]
+    links = approval_links(client, run_id)
+    run = client.wait(run_id, timeout=600)
+    assert run["result"] == "Rejected" and "timeout" in run["reason"]
+    assert post_link(links["approve"])[0] == 410
+
+
+def test_devhost_killed_during_training_then_restarted_completes_with_one_version_and_one_image(stack, client):
+    model = "nyc_taxi"
+    run_id = stack.upload(model, sample(stack, model), name="crash.csv")[2]
+    wait_for_stage(client, run_id, {"train"})
+    stack.kill("devhost")
+    time.sleep(1)
+    devhost = next(s for s in stack.services() if s.name == "devhost")
+    stack.start(devhost)
+    assert approve(client, run_id) == 200
+    run = client.wait(run_id, timeout=900)
+    assert run["result"] == "Succeeded", run["reason"]
+    assert len(model_versions(stack, model, run_id)) == 1
+    assert run_id in registry_tags(dev_registry(stack), _repo(model))
+    assert json.dumps(run["lineage"]).count(run["lineage"]["image_digest"]) >= 1
