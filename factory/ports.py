@@ -183,6 +183,9 @@ class EdgeDeployer(Protocol):
     def reported(self, module: str) -> dict[str, Any]:
         """The module twin's reported properties."""
 
+    def restore(self, content: dict[str, Any]) -> None:
+        """Put back what ``current_content`` returned (``{}``: the device had no custom modules)."""
+
 
 @runtime_checkable
 class BlobStore(Protocol):
