@@ -1,0 +1,70 @@
+"""The edge smoke test's service: what the edge activities do, on any ``EdgeDeployer`` (simulator or IoT Hub)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from factory.edge.manifest import (
+    SMOKE_MODULE,
+    SmokeCase,
+    SmokeDeployment,
+    build_manifest,
+    load_model_cases,
+    module_name,
+    registry_credentials_from_settings,
+)
+from factory.edge.verdict import verdict_from_reported
+from factory.ports import EdgeDeployer
+from factory.settings import Settings
+
+
+@dataclass
+class EdgeSmokeService:
+    """Snapshot, deploy, read the report, restore: one idempotent call per activity."""
+
+    deployer: EdgeDeployer
+    settings: Settings
+
+    def snapshot(self) -> dict[str, Any]:
+        """The device's current modules content (``{}`` when it has none)."""
+        return self.deployer.current_content()
+
+    def smoke_image(self, request: dict[str, Any]) -> str:
+        """The smoke module image: the request's ``smoke_image`` or setting ``FACTORY_EDGE_SMOKE_IMAGE``."""
+        return request.get("smoke_image") or self.settings.env("FACTORY_EDGE_SMOKE_IMAGE")
+
+    def manifest(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The validated deployment manifest for a smoke request."""
+        if request.get("cases"):
+            cases = [SmokeCase.from_dict(c) for c in request["cases"]]
+        else:
+            cases = load_model_cases(self.settings.models_dir / request["model"])
+        return build_manifest(SmokeDeployment(
+            run_id=request["run_id"], model=request["model"], model_image=request["image"],
+            smoke_image=self.smoke_image(request), cases=cases,
+            ready_timeout_seconds=int(request.get("ready_timeout_seconds", 300)),
+            request_timeout_seconds=int(request.get("request_timeout_seconds", 30)),
+            repeat=int(request.get("repeat", 5)),
+            registries=registry_credentials_from_settings(self.settings)))
+
+    def deploy(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Apply the smoke manifest (re-applying the same one is harmless: the module reports once per run)."""
+        manifest = self.manifest(request)
+        self.deployer.apply(manifest["modulesContent"])
+        return {"module": module_name(request["model"]), "smoke_module": SMOKE_MODULE, "image": request["image"]}
+
+    def read_report(self, run_id: str) -> dict[str, Any]:
+        """``{"verdict": SmokeVerdict dict or None, "seen": what the smoke module last reported, "modules": ...}``."""
+        reported = self.deployer.reported(SMOKE_MODULE)
+        verdict = verdict_from_reported(run_id, reported)
+        seen = {k: reported[k] for k in ("runId", "status", "reason") if reported.get(k)}
+        modules: dict[str, Any] = {}
+        if verdict is None:  # say why there is nothing yet: are the modules running at all?
+            agent = self.deployer.reported("$edgeAgent")
+            modules = {name: m.get("runtimeStatus", "?") for name, m in (agent.get("modules") or {}).items()}
+        return {"verdict": verdict.to_dict() if verdict else None, "seen": seen, "modules": modules}
+
+    def restore(self, content: dict[str, Any]) -> None:
+        """Put the snapshot back (``{}``: the device had no deployment)."""
+        self.deployer.restore(content)

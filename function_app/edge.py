@@ -1,0 +1,46 @@
+"""Edge smoke test activities (bindings only): each calls one ``EdgeSmokeService`` method.
+
+The ``edge_smoke`` sub-orchestration (``orchestrations/edge_smoke.py``) calls them. Importing this module has
+no side effects: services are built on the first activity call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
+
+
+def _service() -> Any:
+    from factory.backends import services
+    from factory.edge.service import EdgeSmokeService
+
+    svc = services()
+    return EdgeSmokeService(svc.edge_deployer, svc.settings)
+
+
+@bp.activity_trigger(input_name="req")
+def edge_snapshot(req: dict) -> dict:
+    """The smoke-test device's current modules content, to restore afterwards."""
+    return _service().snapshot()
+
+
+@bp.activity_trigger(input_name="req")
+def edge_deploy(req: dict) -> dict:
+    """Deploy the model module and the smoke module for one run."""
+    return _service().deploy(req)
+
+
+@bp.activity_trigger(input_name="req")
+def edge_read_report(req: dict) -> dict:
+    """The smoke module's verdict for the run, if it reported one."""
+    return _service().read_report(req["run_id"])
+
+
+@bp.activity_trigger(input_name="req")
+def edge_restore(req: dict) -> dict:
+    """Put back the deployment the device had before the smoke test."""
+    _service().restore(req["content"])
+    return {"restored": True}
