@@ -1,0 +1,1 @@
+"""Build context assembly shared by the local (podman) and Azure (ACR Tasks) image builders."""

@@ -1,0 +1,174 @@
+"""Assemble a model image's build context: deterministic, with a content hash.
+
+Layout of a context folder (what ``models/<name>/model/Dockerfile`` expects)::
+
+    Dockerfile, requirements.txt, score.py,        from models/<name>/model/
+    sample-request.json, expected-response.json
+    model_server/                                  the serving package (factory/serving, stdlib only)
+    model/                                         the registered model's artifacts (model.joblib, model.json)
+    labels.json                                    the image labels (model name, version, run id, commit)
+
+The hash is SHA-256 over every file's relative path, executable bit and content, in sorted order, so the
+same model files, artifacts and labels give the same hash wherever and whenever they are assembled. Files
+are written with a fixed mtime and mode, and ``tar_context`` packs the folder reproducibly (ACR upload).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from factory import ports
+
+SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
+SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
+MODEL_FILES = ("Dockerfile", "score.py", "sample-request.json", "expected-response.json")
+OPTIONAL_MODEL_FILES = ("requirements.txt", ".dockerignore")
+ARTIFACT_FILES = ("model.joblib", "model.json")
+FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip or tar tool agrees on
+
+# label name -> Dockerfile build argument that sets it
+LABEL_ARGS = {
+    "org.opencontainers.image.title": "MODEL_NAME",
+    "org.opencontainers.image.version": "MODEL_VERSION",
+    "org.opencontainers.image.revision": "SOURCE_COMMIT",
+    "io.modelfactory.run-id": "RUN_ID",
+}
+CONTEXT_LABEL = "io.modelfactory.context-sha256"
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9 ._:/@+=,-]{0,200}$")
+
+
+class ContextError(ValueError):
+    """A model folder or artifact folder cannot be packaged; the message names the file."""
+
+
+def model_labels(name: str, version: str, run_id: str = "", source_commit: str = "") -> dict[str, str]:
+    """The image labels for one model version (OCI annotations plus the factory's own)."""
+    labels = {
+        "org.opencontainers.image.title": name,
+        "org.opencontainers.image.version": str(version),
+        "org.opencontainers.image.revision": source_commit or "unknown",
+        "org.opencontainers.image.description": f"Model Factory scoring image for {name}",
+        "io.modelfactory.model": name,
+        "io.modelfactory.model-version": str(version),
+        "io.modelfactory.run-id": run_id or "none",
+        "io.modelfactory.source-commit": source_commit or "unknown",
+    }
+    return labels
+
+
+def _check_labels(labels: dict[str, str]) -> None:
+    for key, value in labels.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", key) or not SAFE_VALUE.match(str(value)):
+            raise ContextError(f"label {key}={value!r}: keys must be lower-case dotted names and values "
+                               "at most 200 characters of letters, digits, spaces and ._:/@+=,-")
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o755 if os.access(src, os.X_OK) else 0o644)
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def context_hash(root: Path) -> str:
+    """SHA-256 over the sorted relative paths, executable bits and contents of every file under ``root``."""
+    digest = hashlib.sha256()
+    for path in _files(root):
+        rel = path.relative_to(root).as_posix()
+        executable = "x" if os.access(path, os.X_OK) else "-"
+        digest.update(f"{rel}\0{executable}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[str, str]) -> ports.BuildContext:
+    """Write the build context for ``models/<name>`` (``model_folder``) plus registered artifacts into ``dest``.
+
+    ``dest`` must not exist or be empty. ``labels`` (see ``model_labels``) are stored in ``labels.json``
+    and so are part of the hash. Returns the context with its SHA-256 and the labels to set (including
+    ``io.modelfactory.context-sha256``).
+    """
+    model_folder, artifacts_dir, dest = Path(model_folder), Path(artifacts_dir), Path(dest)
+    serving = model_folder / "model"
+    for name in MODEL_FILES:
+        if not (serving / name).is_file():
+            raise ContextError(f"{serving / name}: missing; a model's serving folder needs {', '.join(MODEL_FILES)}")
+    for name in ARTIFACT_FILES:
+        if not (artifacts_dir / name).is_file():
+            raise ContextError(f"{artifacts_dir / name}: missing; registered artifacts need "
+                               f"{', '.join(ARTIFACT_FILES)}")
+    _check_labels(labels)
+    if dest.exists() and any(dest.iterdir()):
+        raise ContextError(f"{dest}: not empty; a build context is assembled into a new folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES + OPTIONAL_MODEL_FILES:
+        if (serving / name).is_file():
+            _copy(serving / name, dest / name)
+    for name in SERVING_FILES:
+        _copy(SERVING_PACKAGE / name, dest / "model_server" / name)
+    for path in _files(artifacts_dir):
+        if "__pycache__" in path.parts or path.name.startswith("."):
+            continue
+        _copy(path, dest / "model" / path.relative_to(artifacts_dir))
+    (dest / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
+    for path in [*_files(dest), *sorted(p for p in dest.rglob("*") if p.is_dir()), dest]:
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+    sha = context_hash(dest)
+    return ports.BuildContext(path=str(dest), sha256=sha, labels={**labels, CONTEXT_LABEL: sha})
+
+
+def build_args(context: ports.BuildContext) -> dict[str, str]:
+    """Dockerfile build arguments for the labels the Dockerfile sets itself, plus ``CONTEXT_SHA256``."""
+    args = {arg: context.labels[label] for label, arg in LABEL_ARGS.items() if label in context.labels}
+    args["CONTEXT_SHA256"] = context.sha256
+    return args
+
+
+def extra_labels(context: ports.BuildContext) -> dict[str, str]:
+    """Labels the builder sets with ``--label`` (those the Dockerfile does not set from a build argument)."""
+    covered = set(LABEL_ARGS) | {CONTEXT_LABEL}
+    return {k: v for k, v in sorted(context.labels.items()) if k not in covered}
+
+
+def scoring_check(model_folder: Path) -> ports.ScoringCheck:
+    """The model's verification: ``model/sample-request.json`` and ``model/expected-response.json``."""
+    from factory.serving.check import split_expected
+
+    serving = Path(model_folder) / "model"
+    documents: dict[str, Any] = {}
+    for name in ("sample-request.json", "expected-response.json"):
+        try:
+            documents[name] = json.loads((serving / name).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ContextError(f"{serving / name}: {exc}") from None
+    try:
+        expected, tolerance = split_expected(documents["expected-response.json"])
+    except ValueError as exc:
+        raise ContextError(f"{serving / 'expected-response.json'}: {exc}") from None
+    return ports.ScoringCheck(request=documents["sample-request.json"], expected=expected, tolerance=tolerance)
+
+
+def tar_context(root: Path) -> bytes:
+    """The context folder as a reproducible ``.tar.gz`` (sorted, fixed mtimes, uid/gid 0)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path in _files(root):
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info.size = path.stat().st_size
+            info.mtime = FIXED_MTIME
+            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            with path.open("rb") as handle:
+                tar.addfile(info, handle)
+    return gzip.compress(raw.getvalue(), mtime=0)

@@ -1,0 +1,131 @@
+"""The scoring check: wait for ``/ready``, POST the sample request, compare with the expected response.
+
+Used by the local builder (imported as ``factory.serving.check``) and inside the image by the ACR Task's
+test step (``python -m model_server.check --url http://serve:5001 ...``), so both backends judge an image
+the same way. Standard library only.
+
+Expected response file: ``{"predictions": [...], "tolerance": 2.5}``. Numbers match when
+``|actual - expected| <= tolerance``; strings, booleans and nulls must be equal; lists are compared
+element by element and must have the same length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def compare(actual: Any, expected: Any, tolerance: float, where: str = "response") -> list[str]:
+    """Differences between ``actual`` and ``expected`` (numbers within ``tolerance``); empty when they match."""
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return [] if actual == expected and type(actual) is type(expected) else [
+            f"{where}: expected {expected!r}, got {actual!r}"]
+    if isinstance(expected, int | float):
+        if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
+            return [f"{where}: expected a number near {expected!r}, got {actual!r}"]
+        if abs(actual - expected) > tolerance:
+            return [f"{where}: expected {expected!r} ± {tolerance}, got {actual!r}"]
+        return []
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            size = len(actual) if isinstance(actual, list) else type(actual).__name__
+            return [f"{where}: expected a list of {len(expected)}, got {size}"]
+        problems: list[str] = []
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            problems += compare(a, e, tolerance, f"{where}[{i}]")
+        return problems
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected an object, got {type(actual).__name__}"]
+        problems = []
+        for key, value in expected.items():
+            if key not in actual:
+                problems.append(f"{where}.{key}: missing")
+            else:
+                problems += compare(actual[key], value, tolerance, f"{where}.{key}")
+        return problems
+    return [f"{where}: cannot compare with expected value of type {type(expected).__name__}"]
+
+
+def split_expected(document: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """``expected-response.json`` → (the response to expect, the numeric tolerance)."""
+    if not isinstance(document, dict) or "predictions" not in document:
+        raise ValueError('expected-response.json must be an object with "predictions" (and "tolerance")')
+    tolerance = document.get("tolerance", 1e-6)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+        raise ValueError(f'expected-response.json: "tolerance" must be a number >= 0, got {tolerance!r}')
+    return {"predictions": document["predictions"]}, float(tolerance)
+
+
+def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
+    """One HTTP request; returns (status, body) for any status, raises OSError when nothing answers."""
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_ready(base_url: str, timeout: float, alive: Any = None) -> None:
+    """Poll ``GET /ready`` until 200; ``alive()`` (optional) returning False stops early. Raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise TimeoutError(f"the server stopped before {base_url}/ready answered 200 (last: {last})")
+        try:
+            status, body = http("GET", f"{base_url}/ready", timeout=2.0)
+            if status == 200:
+                return
+            last = f"{status} {body[:200].decode(errors='replace')}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url}/ready did not answer 200 within {timeout:.0f} s (last: {last})")
+
+
+def run_check(base_url: str, request: Any, expected: Any, tolerance: float, path: str = "/score",
+              timeout: float = 10.0) -> tuple[bool, str]:
+    """POST ``request`` to ``base_url + path`` and compare; returns (passed, a one-paragraph report)."""
+    status, body = http("POST", base_url + path, json.dumps(request).encode(), timeout=timeout)
+    text = body.decode(errors="replace")
+    if status != 200:
+        return False, f"POST {path} answered {status}: {text[:500]}"
+    try:
+        actual = json.loads(text)
+    except json.JSONDecodeError:
+        return False, f"POST {path} answered 200 but not JSON: {text[:500]}"
+    problems = compare(actual, expected, tolerance)
+    if problems:
+        return False, f"POST {path} answered {text[:500]}; mismatches: " + "; ".join(problems[:10])
+    return True, f"POST {path} answered as expected (tolerance {tolerance}): {text[:300]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="model_server.check", description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:5001", help="the server's base URL")
+    parser.add_argument("--request", type=Path, required=True, help="sample-request.json")
+    parser.add_argument("--expected", type=Path, required=True, help="expected-response.json")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /ready")
+    args = parser.parse_args(argv)
+    expected, tolerance = split_expected(json.loads(args.expected.read_text()))
+    try:
+        wait_ready(args.url.rstrip("/"), args.timeout)
+    except TimeoutError as exc:
+        print(f"FAIL: {exc}", file=sys.stderr)
+        return 1
+    passed, report = run_check(args.url.rstrip("/"), json.loads(args.request.read_text()), expected, tolerance)
+    print(("PASS: " if passed else "FAIL: ") + report, file=sys.stdout if passed else sys.stderr)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
