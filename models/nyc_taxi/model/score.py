@@ -8,8 +8,9 @@ estimator whose ``predict()`` takes a 2-D float array, columns in ``model.json``
 ``model.json`` ``{"name", "task", "features", "target", "classes"?}``.
 
 Request: ``{"data": [[f1, f2, ...], ...]}`` or ``{"data": [{"feature": value, ...}, ...]}`` (a bare list is
-accepted too); ``null`` is a missing value, for models that handle them (others answer 400). Response: ``{"predictions": [...]}``. Bad input raises ``BadRequest`` (``http_status`` 400);
-the server answers it with a 400 that carries the message.
+accepted too); ``null`` is a missing value, for models that handle them (others answer 400).
+Response: ``{"predictions": [...]}``. Bad input raises ``BadRequest`` (``http_status`` 400); the server
+answers it with a 400 that carries the message.
 """
 
 from __future__ import annotations
