@@ -1,0 +1,126 @@
+"""``EdgeDeployer`` on Azure IoT Hub (``azure-iot-hub``): the smoke-test IoT Edge device.
+
+- ``current_content``: the device's modules content, rebuilt from the desired properties of its
+  ``$edgeAgent`` and ``$edgeHub`` twins and of the twins of the modules ``$edgeAgent`` lists (as
+  ``az iot edge export-modules`` does);
+- ``apply``: ``IoTHubConfigurationManager.apply_configuration_on_edge_device``;
+- ``reported``: the module twin's reported properties (``IoTHubRegistryManager.get_module_twin``);
+- ``restore``: applies the snapshot; an empty snapshot becomes a system-modules-only deployment.
+
+Settings (``settings.env``):
+- ``IOTHUB_HOSTNAME`` (``<hub>.azure-devices.net``) and ``IOTHUB_EDGE_DEVICE_ID`` (the smoke-test device):
+  required;
+- authentication: ``DefaultAzureCredential`` (the Function app's managed identity, needs the "IoT Hub Registry
+  Contributor" and "IoT Hub Twin Contributor" data roles; ``AZURE_CLIENT_ID`` picks a user-assigned identity);
+  the SDK accepts token credentials for both managers. Only if ``IOTHUB_CONNECTION_STRING`` is set (an app
+  setting that is a Key Vault reference, never a literal) a shared-access policy is used instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
+
+SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
+
+
+def desired_only(properties: dict[str, Any] | None) -> dict[str, Any]:
+    """Twin properties without IoT Hub's read-only ``$metadata`` / ``$version`` keys."""
+    return {k: v for k, v in (properties or {}).items() if not k.startswith("$")}
+
+
+def system_only_content() -> dict[str, Any]:
+    """Modules content of a device with only the runtime (edgeAgent, edgeHub 1.4) and no custom modules."""
+    hub_options = {"HostConfig": {"PortBindings": {"5671/tcp": [{"HostPort": "5671"}],
+                                                   "8883/tcp": [{"HostPort": "8883"}],
+                                                   "443/tcp": [{"HostPort": "443"}]}}}
+    return {
+        "$edgeAgent": {"properties.desired": {
+            "schemaVersion": "1.1",
+            "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25", "loggingOptions": "",
+                                                       "registryCredentials": {}}},
+            "systemModules": {
+                "edgeAgent": {"type": "docker", "settings": {"image": EDGE_AGENT_IMAGE, "createOptions": "{}"}},
+                "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
+                            "settings": {"image": EDGE_HUB_IMAGE, **split_create_options(hub_options)}},
+            },
+            "modules": {},
+        }},
+        "$edgeHub": {"properties.desired": {"schemaVersion": "1.2", "routes": {},
+                                            "storeAndForwardConfiguration": {"timeToLiveSecs": 7200}}},
+    }
+
+
+def content_from_twins(twin_desired: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Modules content from ``{module id: desired properties}`` of a device's twins; ``{}`` when the device has
+    never had a deployment (no ``$edgeAgent`` desired properties)."""
+    agent = desired_only(twin_desired.get("$edgeAgent"))
+    if not agent.get("modules") and not agent.get("systemModules"):
+        return {}
+    content: dict[str, Any] = {"$edgeAgent": {"properties.desired": agent},
+                               "$edgeHub": {"properties.desired": desired_only(twin_desired.get("$edgeHub"))}}
+    for module in agent.get("modules", {}):
+        desired = desired_only(twin_desired.get(module))
+        if desired:
+            content[module] = {"properties.desired": desired}
+    return content
+
+
+class IotHubEdgeDeployer:
+    """The smoke-test IoT Edge device behind Azure IoT Hub."""
+
+    def __init__(self, hostname: str, device_id: str, credential: Any = None, connection_string: str = "") -> None:
+        from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
+
+        self.device_id = device_id
+        if connection_string:
+            self.registry = IoTHubRegistryManager.from_connection_string(connection_string)
+            self.configurations = IoTHubConfigurationManager.from_connection_string(connection_string)
+        else:
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            self.registry = IoTHubRegistryManager.from_token_credential(hostname, credential)
+            self.configurations = IoTHubConfigurationManager.from_token_credential(hostname, credential)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> IotHubEdgeDeployer:
+        """``IOTHUB_HOSTNAME``, ``IOTHUB_EDGE_DEVICE_ID``; optional ``IOTHUB_CONNECTION_STRING`` (Key Vault ref)."""
+        connection_string = settings.env("IOTHUB_CONNECTION_STRING", "")
+        hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
+        return cls(hostname, settings.env("IOTHUB_EDGE_DEVICE_ID"), connection_string=connection_string)
+
+    def _desired(self, module: str) -> dict[str, Any]:
+        twin = self.registry.get_module_twin(self.device_id, module)
+        return desired_only(twin.properties.desired if twin.properties else {})
+
+    def current_content(self) -> dict[str, Any]:
+        twins = {m: self._desired(m) for m in SYSTEM_TWINS}
+        listed = twins["$edgeAgent"].get("modules", {})
+        existing = {m.module_id for m in self.registry.get_modules(self.device_id)}
+        for module in listed:
+            if module in existing:
+                twins[module] = self._desired(module)
+        return content_from_twins(twins)
+
+    def apply(self, content: dict[str, Any]) -> None:
+        from azure.iot.hub.models import ConfigurationContent
+
+        self.configurations.apply_configuration_on_edge_device(
+            self.device_id, ConfigurationContent(modules_content=content))
+
+    def restore(self, content: dict[str, Any]) -> None:
+        self.apply(content or system_only_content())
+
+    def reported(self, module: str) -> dict[str, Any]:
+        from msrest.exceptions import HttpOperationError
+
+        try:
+            twin = self.registry.get_module_twin(self.device_id, module)
+        except HttpOperationError as exc:
+            if getattr(exc.response, "status_code", None) == 404:  # module not (yet) created by edgeAgent
+                return {}
+            raise
+        return desired_only(twin.properties.reported if twin.properties else {})
