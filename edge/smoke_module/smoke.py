@@ -256,25 +256,35 @@ def run_smoke(desired: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
+def serve_once(client: TwinClient) -> dict[str, Any] | None:
+    """Run the smoke test if the desired properties hold a run not reported yet; returns its report."""
+    twin = client.twin()
+    desired, reported = twin.get("desired", {}), twin.get("reported", {})
+    run_id = desired.get("runId")
+    already = reported.get("runId") == run_id and reported.get("status") in FINAL
+    if not run_id or already or "modelUrl" not in desired:
+        return None
+    LOG.info("smoke run %s against %s", run_id, desired["modelUrl"])
+    # "failures": None clears the previous run's failures (reported properties are merge-patched).
+    client.report({"runId": run_id, "status": "running", "failures": None, "reason": "",
+                   "startedAt": dt.datetime.now(dt.UTC).isoformat()})
+    try:
+        report = run_smoke(desired)
+    except Exception as exc:  # a broken desired document must still give a verdict, not a silent module
+        report = {"runId": run_id, "status": "fail", "reason": f"smoke module error: {exc!r}"[:1000]}
+    report["finishedAt"] = dt.datetime.now(dt.UTC).isoformat()
+    client.report(report)
+    LOG.info("smoke run %s: %s %s", run_id, report["status"], report.get("reason", ""))
+    return report
+
+
 def serve(client: TwinClient, poll_seconds: float = 30.0) -> None:
     """Run once per new ``runId`` in the desired properties, forever (the module keeps running on the device)."""
     while True:
-        twin = client.twin()
-        desired, reported = twin.get("desired", {}), twin.get("reported", {})
-        run_id = desired.get("runId")
-        already = reported.get("runId") == run_id and reported.get("status") in FINAL
-        if run_id and not already and "modelUrl" in desired:
-            LOG.info("smoke run %s against %s", run_id, desired["modelUrl"])
-            # "failures": None clears the previous run's failures (reported properties are merge-patched).
-            client.report({"runId": run_id, "status": "running", "failures": None, "reason": "",
-                           "startedAt": dt.datetime.now(dt.UTC).isoformat()})
-            try:
-                report = run_smoke(desired)
-            except Exception as exc:  # a broken desired document must still give a verdict, not a silent module
-                report = {"runId": run_id, "status": "fail", "reason": f"smoke module error: {exc!r}"[:1000]}
-            report["finishedAt"] = dt.datetime.now(dt.UTC).isoformat()
-            client.report(report)
-            LOG.info("smoke run %s: %s %s", run_id, report["status"], report.get("reason", ""))
+        try:
+            serve_once(client)
+        except (OSError, RuntimeError, http.client.HTTPException) as exc:  # twin unreachable for a moment
+            LOG.warning("twin not reachable: %s", exc)
         client.wait_for_change(poll_seconds)
 
 

@@ -1,0 +1,118 @@
+"""The smoke module's logic against a real model server on 127.0.0.1 and the simulator's real twin socket."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from factory.adapters.local.edge import EdgeSimulator
+from factory.edge.manifest import SMOKE_MODULE, SmokeCase, SmokeDeployment, build_manifest, smoke_desired_properties
+from factory.edge.verdict import verdict_from_reported
+
+ROOT = Path(__file__).resolve().parents[2]
+DIGEST = "sha256:" + "cd" * 32
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+smoke = _load("smoketest_module", ROOT / "edge" / "smoke_module" / "smoke.py")
+test_model = _load("edge_test_model_server", Path(__file__).parent / "fixtures" / "test_model" / "server.py")
+
+
+@pytest.fixture(params=[0.0, 1.0], ids=["right", "wrong"])
+def model_server(request, monkeypatch) -> Iterator[tuple[str, float]]:
+    """The test model server in-process on a free port; the "wrong" one adds 1 to every prediction."""
+    monkeypatch.setattr(test_model, "OFFSET", request.param)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), test_model.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", request.param
+    server.shutdown()
+
+
+CASES = [SmokeCase("two rows", {"data": [[1, 2], [3, 4]]}, {"predictions": [6.0, 14.0]}),
+         SmokeCase("one row", {"data": [[0.5, 0.25]]}, {"predictions": [1.5]}, abs_tol=1e-9)]
+
+
+def desired_for(url: str, run_id: str = "run-7") -> dict:
+    desired = smoke_desired_properties(SmokeDeployment(run_id, "m", f"r/m@{DIGEST}", "r/s", CASES, repeat=4,
+                                                       ready_timeout_seconds=5))
+    return {**desired, "modelUrl": url}
+
+
+def test_run_smoke_passes_a_right_model_and_names_every_failing_case_of_a_wrong_one(model_server):
+    url, offset = model_server
+    report = smoke.run_smoke(desired_for(url))
+    assert report["runId"] == "run-7" and report["cases"] == 2 and report["requests"] >= 2
+    if offset == 0:
+        assert report["status"] == "pass" and report["failures"] == {} and report["requests"] == 8
+        assert 0 < report["p50Ms"] <= report["p95Ms"]
+    else:
+        assert report["status"] == "fail" and report["passed"] == 0
+        assert report["failures"]["two_rows"].startswith("two rows: request 1: $.predictions[0]: expected 6.0")
+        assert "got 7.0" in report["failures"]["two_rows"]
+        assert report["failures"]["one_row"].startswith("one row:")
+
+
+def test_model_that_never_becomes_ready_fails_with_the_reason():
+    desired = {**desired_for("http://127.0.0.1:9"), "readyTimeoutSeconds": 1}
+    report = smoke.run_smoke(desired)
+    assert report["status"] == "fail" and "not ready after 1 s" in report["reason"]
+
+
+@pytest.mark.parametrize("expected,actual,tol,ok", [
+    ({"predictions": [1.0, 2.0]}, {"predictions": [1.0000001, 2.0], "model": "x"}, 1e-6, True),
+    ({"predictions": [1.0]}, {"predictions": [1.1]}, 1e-6, False),
+    ({"predictions": [1.0]}, {"predictions": [1.0, 2.0]}, 1e-6, False),
+    ({"predictions": ["cat"]}, {"predictions": ["cat"]}, 0.0, True),
+    ({"predictions": [1]}, {"predictions": [True]}, 0.0, False),
+    ({"predictions": [1.0]}, {"scores": [1.0]}, 1e-6, False),
+])
+def test_compare_tolerance_and_shapes(expected, actual, tol, ok):
+    assert (smoke.compare(expected, actual, tol, 0.0) == []) is ok
+
+
+def test_percentiles_are_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert smoke.percentile(values, 50) == 50.0 and smoke.percentile(values, 95) == 95.0
+    assert smoke.percentile([], 95) == 0.0
+
+
+def test_twin_client_is_chosen_by_the_environment(tmp_path):
+    assert isinstance(smoke.twin_client_from_environment({"FACTORY_EDGE_SIM_TWIN_URL": "unix:///x.sock"}),
+                      smoke.SimulatorTwinClient)
+    edge_env = {name: "x" for name in smoke.EDGE_ENV}
+    # On a device the IoT Hub module client is used; this machine's image has no azure-iot-device.
+    with pytest.raises(ModuleNotFoundError, match="azure"):
+        smoke.twin_client_from_environment({**edge_env, "FACTORY_EDGE_SIM_TWIN_URL": "unix:///x.sock"})
+    with pytest.raises(SystemExit, match="no module twin reachable"):
+        smoke.twin_client_from_environment({})
+
+
+def test_module_reports_through_the_simulator_twin_socket_once_per_run(model_server, tmp_path):
+    url, offset = model_server
+    sim = EdgeSimulator(tmp_path / "sim")
+    manifest = build_manifest(SmokeDeployment("run-9", "m", f"r/m@{DIGEST}", "r/s", CASES, ready_timeout_seconds=5))
+    manifest["modulesContent"][SMOKE_MODULE]["properties.desired"]["modelUrl"] = url
+    sim.content = manifest["modulesContent"]  # the twins only: no containers in this test
+    sim._start_socket(SMOKE_MODULE)
+    try:
+        client = smoke.SimulatorTwinClient(f"unix://{tmp_path / 'sim' / 'modules' / SMOKE_MODULE / 'twin.sock'}")
+        report = smoke.serve_once(client)
+        assert report is not None and report["runId"] == "run-9"
+        assert smoke.serve_once(client) is None  # already reported for this run: not run again
+        verdict = verdict_from_reported("run-9", sim.twin(SMOKE_MODULE)["reported"])
+        assert verdict is not None and verdict.status == ("pass" if offset == 0 else "fail")
+        assert verdict.cases == 2 and len(verdict.failures) == (0 if offset == 0 else 2)
+        assert verdict_from_reported("another-run", sim.twin(SMOKE_MODULE)["reported"]) is None
+    finally:
+        sim.close()
