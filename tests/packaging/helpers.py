@@ -1,0 +1,101 @@
+"""Shared test helpers: train models with their own ``src`` programs, a loopback event receiver, tiny images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
+
+
+def train_with_src(model: str, work: Path) -> Path:
+    """Run the model's own prep → transform → train programs on its sample data; returns the artifact folder."""
+    folder = REPO / "models" / model
+    data = folder / "data"
+    csvs = sorted(data.glob("*.csv"))
+    source = data if len(csvs) > 1 else csvs[0]
+    steps = [
+        ["prep.py", "--data", str(source), "--prepared", str(work / "prepared")],
+        ["transform.py", "--prepared", str(work / "prepared"), "--features", str(work / "features")],
+        ["train.py", "--features", str(work / "features"), "--model_name", model, "--model", str(work / "model")],
+    ]
+    for step in steps:
+        subprocess.run([sys.executable, *step], cwd=folder / "src", check=True, capture_output=True, timeout=600)
+    return work / "model"
+
+
+class EventReceiver:
+    """A loopback HTTP endpoint standing in for the Event Grid topic: records every event POSTed to it."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with receiver.arrived:
+                    receiver.events.extend(body)
+                    receiver.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/events"
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> list[dict[str, Any]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: any(predicate(e) for e in self.events), timeout=timeout)
+            return [e for e in self.events if predicate(e)]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def push_tiny_image(registry: str, repository: str, tag: str | None, payload: bytes = b"hello") -> str:
+    """Push a one-layer OCI image over the registry API; returns its manifest digest. ``tag`` None: by digest."""
+
+    def blob(data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        req = urllib.request.Request(f"http://{registry}/v2/{repository}/blobs/uploads/", method="POST", data=b"")
+        with urllib.request.urlopen(req) as resp:
+            location = resp.headers["Location"]
+        if location.startswith("/"):
+            location = f"http://{registry}{location}"
+        sep = "&" if "?" in location else "?"
+        put = urllib.request.Request(f"{location}{sep}digest={digest}", method="PUT", data=data,
+                                     headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(put).close()
+        return digest
+
+    layer = payload
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []},
+                         "config": {"Labels": {"test": "tiny"}}}).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": blob(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": blob(layer),
+                    "size": len(layer)}],
+    }).encode()
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    req = urllib.request.Request(f"http://{registry}/v2/{repository}/manifests/{tag or digest}", method="PUT",
+                                 data=manifest, headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(req).close()
+    return digest
