@@ -1,0 +1,130 @@
+"""Local model registry: MLflow tracking + model registry in SQLite under ``<state_dir>/mlflow/``.
+
+Settings (through ``Settings.env``):
+- ``MLFLOW_TRACKING_URI``: optional; defaults to ``sqlite:///<state_dir>/mlflow/mlflow.db``.
+
+Layout: ``mlflow.db`` (runs, metrics, registered models), ``artifacts/<model>/`` (each experiment's artifact
+root; one experiment per model, named after it). The production version is the one carrying the
+registered-model alias ``production``. A version's metrics are its tags named after its task's metrics
+(``METRICS_BY_TASK``), as the register stage writes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from factory.catalog import METRICS_BY_TASK
+from factory.ports import ModelVersion
+from factory.settings import Settings
+
+PRODUCTION_ALIAS = "production"
+
+
+def mlflow_dir(state_dir: Path) -> Path:
+    return Path(state_dir).resolve() / "mlflow"
+
+
+def default_tracking_uri(state_dir: Path) -> str:
+    return f"sqlite:///{mlflow_dir(state_dir) / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if missing), across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_experiment(tracking_uri: str, state_dir: Path, model: str) -> str:
+    """Create the SQLite store (schema migrations run once, under a lock) and the model's experiment;
+    returns the experiment id. Safe to call from several processes at once."""
+    from mlflow import MlflowClient
+
+    with _locked(mlflow_dir(state_dir) / ".lock"):
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        found = client.get_experiment_by_name(model)
+        if found is not None:
+            return found.experiment_id
+        artifacts = mlflow_dir(state_dir) / "artifacts" / model
+        return client.create_experiment(model, artifact_location=artifacts.as_uri())
+
+
+def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:
+    """The metric tags of a version (those named after its task's metrics), as floats."""
+    names = METRICS_BY_TASK.get(tags.get("task", ""), ())
+    found: dict[str, float] = {}
+    for name in names:
+        with contextlib.suppress(KeyError, ValueError):
+            found[name] = float(tags[name])
+    return found
+
+
+class MlflowModelRegistry:
+    """``ModelRegistry`` over MLflow's model registry."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MlflowModelRegistry:
+        uri = settings.env("MLFLOW_TRACKING_URI", default_tracking_uri(settings.state_dir))
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return cls(uri)
+
+    def _version(self, mv: Any) -> ModelVersion:
+        tags = dict(mv.tags or {})
+        return ModelVersion(name=mv.name, version=str(mv.version), metrics=metrics_from_tags(tags), tags=tags,
+                            artifact_uri=f"models:/{mv.name}/{mv.version}")
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        return self._version(self.client.get_model_version(name, str(version)))
+
+    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
+        safe = run_id.replace("'", "")
+        found = self.client.search_model_versions(f"name='{name}' and tags.run_id='{safe}'")
+        matching = [mv for mv in found if (mv.tags or {}).get("run_id") == run_id]
+        return self._version(min(matching, key=lambda mv: int(mv.version))) if matching else None
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first (empty when the model was never registered)."""
+        found = self.client.search_model_versions(f"name='{name}'")
+        return [self._version(mv) for mv in sorted(found, key=lambda mv: int(mv.version))]
+
+    def production(self, name: str) -> ModelVersion | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._version(self.client.get_model_version_by_alias(name, PRODUCTION_ALIAS))
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
+
+    def download(self, name: str, version: str, dest: Path) -> Path:
+        import mlflow.artifacts
+
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mv = self.client.get_model_version(name, str(version))
+        path = mlflow.artifacts.download_artifacts(artifact_uri=mv.source, dst_path=str(dest),
+                                                   tracking_uri=self.tracking_uri)
+        return Path(path)
+
+    def mark_production(self, name: str, version: str) -> None:
+        self.client.get_model_version(name, str(version))  # raises when the version does not exist
+        self.client.set_registered_model_alias(name, PRODUCTION_ALIAS, str(version))

@@ -1,0 +1,453 @@
+"""Runs a model's Azure ML pipeline on this machine: the same component YAMLs and ``@dsl.pipeline`` graph.
+
+``load_plan`` builds the pipeline job with ``azure-ai-ml`` (offline), reads each step's component (command,
+code folder, inputs, outputs) and its bindings from the job's REST form (``${{parent.inputs.x}}``,
+``${{parent.jobs.step.outputs.y}}``), and orders the steps. ``run_pipeline`` resolves every
+``${{inputs.*}}`` / ``${{outputs.*}}`` (and optional ``$[[...]]`` blocks) to local folders and values, runs
+each command as a subprocess from its component's code folder with this interpreter, keeps a log per step,
+and stops at the first failing step (``StepFailed``: step name, exit code, last log lines). Every step of
+one run shares one MLflow run (``MLFLOW_RUN_ID``) in the model's experiment, as Azure ML does per step.
+
+``python -m factory.adapters.local.pipeline_runner RUN_DIR`` is the detached process the local trainer
+starts: it runs ``RUN_DIR/request.json``, writes ``RUN_DIR/status.json`` as it goes and publishes the
+Event Grid events (``ModelRegistered``, or ``RunStatusChanged`` Failed) with retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from factory import events
+from factory.catalog import ModelSpec, load_model_spec
+from factory.ports import TrainingRequest
+
+log = logging.getLogger(__name__)
+
+PLAN_VERSION = 1
+LOG_TAIL_LINES = 20
+REGISTRATION_OUTPUT = "registration"  # the pipeline output holding registered.json
+_REF = re.compile(r"^\$\{\{parent\.(inputs\.(?P<input>\w+)|jobs\.(?P<job>\w+)\.outputs\.(?P<output>\w+))\}\}$")
+_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
+_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
+
+
+class PipelineError(RuntimeError):
+    """The pipeline could not be loaded or run; the message says which model file or input."""
+
+
+class StepFailed(PipelineError):
+    """A step exited non-zero; carries its name, exit code and the last lines of its log."""
+
+    def __init__(self, step: str, exit_code: int, log_tail: str, log_file: Path) -> None:
+        super().__init__(f"step {step} failed with exit code {exit_code}; last log lines:\n{log_tail}")
+        self.step, self.exit_code, self.log_tail, self.log_file = step, exit_code, log_tail, log_file
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command step of the pipeline, as its component declares it."""
+
+    name: str
+    command: str
+    code_dir: str
+    inputs: dict[str, str]  # input name -> binding: "${{parent...}}" reference or a literal value
+    outputs: list[str]
+    depends_on: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The ordered steps of a model's pipeline and where its outputs come from."""
+
+    model: str
+    steps: list[Step]
+    outputs: dict[str, str]  # pipeline output -> "step.output"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": PLAN_VERSION, "model": self.model, "steps": [asdict(s) for s in self.steps],
+                "outputs": self.outputs}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return cls(model=data["model"], steps=[Step(**s) for s in data["steps"]], outputs=data["outputs"])
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # Running | Completed | Failed
+    seconds: float = 0.0
+    exit_code: int | None = None
+    log: str = ""
+
+
+@dataclass
+class PipelineResult:
+    """What one local pipeline run produced."""
+
+    model: str
+    run_id: str
+    steps: list[StepResult]
+    registered: dict[str, Any]  # registered.json: name, version, tags, reused
+    metrics: dict[str, float]
+    mlflow_run_id: str
+    seconds: float
+
+
+def _mlops_hash(spec: ModelSpec) -> str:
+    digest = hashlib.sha256(str(PLAN_VERSION).encode())
+    for path in sorted((spec.folder / "mlops").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(spec.folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
+    """The model's ``training_pipeline`` called with ``data`` (an ``azure.ai.ml.Input``) and the run's
+    strings; returns the ``PipelineJob``. Lineage keys: ``data_uri``, ``data_etag``, ``source_commit``."""
+    if not spec.pipeline_file.is_file():
+        raise PipelineError(f"{spec.pipeline_file}: missing; every model needs mlops/pipeline.py")
+    module_name = f"model_factory_pipeline_{spec.name}_{_mlops_hash(spec)}"
+    module_spec = importlib.util.spec_from_file_location(module_name, spec.pipeline_file)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    factory_fn = getattr(module, "training_pipeline", None)
+    if factory_fn is None:
+        raise PipelineError(f"{spec.pipeline_file}: expected a @dsl.pipeline function named training_pipeline")
+    values = {k: v for k, v in lineage.items() if v}
+    return factory_fn(data=data, model_name=spec.name, run_id=run_id, **values)
+
+
+def _order(steps: dict[str, Step]) -> list[Step]:
+    """Steps in dependency order (a stable topological sort: ties keep the pipeline's own order)."""
+    ordered: list[Step] = []
+    done: set[str] = set()
+    pending = list(steps)
+    while pending:
+        ready = [name for name in pending if all(dep in done for dep in steps[name].depends_on)]
+        if not ready:
+            raise PipelineError(f"the pipeline's steps depend on each other in a cycle: {', '.join(pending)}")
+        ordered.append(steps[ready[0]])
+        done.add(ready[0])
+        pending.remove(ready[0])
+    return ordered
+
+
+def load_plan(spec: ModelSpec, cache_dir: Path | None = None) -> Plan:
+    """The model's pipeline as ordered steps, loaded with ``azure-ai-ml``. With ``cache_dir``, the plan is
+    kept as JSON keyed by the hash of the model's ``mlops/`` folder: a changed component reloads it."""
+    cached = cache_dir / f"{spec.name}-{_mlops_hash(spec)}.json" if cache_dir else None
+    if cached and cached.is_file():
+        return Plan.from_dict(json.loads(cached.read_text(encoding="utf-8")))
+    from azure.ai.ml import Input
+
+    job = build_pipeline_job(spec, Input(type="uri_file", path="placeholder.csv"), "placeholder")
+    rest = job._to_rest_object().as_dict()["properties"]
+    steps: dict[str, Step] = {}
+    outputs: dict[str, str] = {}
+    for name, node in job.jobs.items():
+        component = node.component
+        if getattr(component, "type", "") != "command" or not getattr(component, "command", None):
+            raise PipelineError(f"{spec.pipeline_file}: step {name} is not a command component")
+        bindings = {k: str(v.get("value", "")) for k, v in rest["jobs"][name].get("inputs", {}).items()}
+        depends = sorted({m["job"] for b in bindings.values() if (m := _REF.match(b)) and m["job"]})
+        code = Path(component._base_path) / (component.code or ".")
+        steps[name] = Step(name=name, command=component.command, code_dir=str(code.resolve()), inputs=bindings,
+                           outputs=list(component.outputs), depends_on=depends)
+        for out, binding in rest["jobs"][name].get("outputs", {}).items():
+            if m := re.match(r"^\$\{\{parent\.outputs\.(\w+)\}\}$", str(binding.get("value", ""))):
+                outputs[m[1]] = f"{name}.{out}"
+    plan = Plan(model=spec.name, steps=_order(steps), outputs=outputs)
+    if cached:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
+        tmp.replace(cached)
+    return plan
+
+
+def output_dir(run_dir: Path, step: str, output: str) -> Path:
+    return run_dir / "steps" / step / output
+
+
+def resolve_command(step: Step, pipeline_inputs: dict[str, str | None], run_dir: Path) -> list[str]:
+    """The step's command as an argv: placeholders replaced by values and folders, optional ``$[[...]]``
+    blocks kept only when every input they name has a value, ``python`` replaced by this interpreter."""
+    values: dict[str, str | None] = {}
+    for name, binding in step.inputs.items():
+        m = _REF.match(binding)
+        if m is None:
+            values[name] = binding
+        elif m["input"]:
+            values[name] = pipeline_inputs.get(m["input"])
+        else:
+            values[name] = str(output_dir(run_dir, m["job"], m["output"]))
+
+    def substitute(text: str) -> str:
+        def one(m: re.Match[str]) -> str:
+            if m[1] == "outputs":
+                return shlex.quote(str(output_dir(run_dir, step.name, m[2])))
+            value = values.get(m[2])
+            if value is None:
+                raise PipelineError(f"step {step.name}: input {m[2]} has no value")
+            return shlex.quote(value)
+        return _PLACEHOLDER.sub(one, text)
+
+    def optional(m: re.Match[str]) -> str:
+        named = [n for kind, n in _PLACEHOLDER.findall(m[1]) if kind == "inputs"]
+        return substitute(m[1]) if all(values.get(n) not in (None, "") for n in named) else ""
+
+    argv = shlex.split(substitute(_OPTIONAL.sub(optional, step.command)))
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return argv
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+def fetch_data(uri: str, dest_dir: Path, blob_store: Any | None) -> Path:
+    """A local path for the run's data: the path itself, or a blob/HTTP URL downloaded with ``blob_store``."""
+    if uri.startswith(("http://", "https://")):
+        if blob_store is None:
+            raise PipelineError(f"data {uri} is a URL but no blob store is configured to download it")
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        name = Path(uri.split("?", 1)[0]).name or "data.csv"
+        return Path(blob_store.download(uri, dest_dir / name))
+    path = Path(uri.removeprefix("file://")).resolve()
+    if not path.exists():
+        raise PipelineError(f"data {uri}: no such file or folder")
+    return path
+
+
+def _start_mlflow_run(spec: ModelSpec, request: TrainingRequest, state_dir: Path, tracking_uri: str) -> str:
+    from mlflow import MlflowClient
+
+    from factory.adapters.local.mlflow_registry import ensure_experiment
+
+    experiment_id = ensure_experiment(tracking_uri, state_dir, spec.name)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    run = client.create_run(experiment_id, run_name=f"{spec.name}-{request.run_id}",
+                            tags={"factory.run_id": request.run_id, "factory.data_uri": request.data_uri})
+    return run.info.run_id
+
+
+def _end_mlflow_run(tracking_uri: str, mlflow_run_id: str, status: str) -> None:
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).set_terminated(mlflow_run_id, status=status)
+
+
+def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state_dir: Path, *,
+                 tracking_uri: str | None = None, blob_store: Any | None = None,
+                 on_step: Callable[[StepResult], None] | None = None) -> PipelineResult:
+    """Run the model's pipeline for one request in ``run_dir``; raises ``StepFailed`` at the first failing
+    step. ``on_step`` is called when a step starts and when it ends (progress)."""
+    from factory.adapters.local.mlflow_registry import default_tracking_uri
+
+    started = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = tracking_uri or default_tracking_uri(state_dir)
+    data = fetch_data(request.data_uri, run_dir / "data", blob_store)
+    plan = load_plan(spec, cache_dir=Path(state_dir) / "plans")
+    mlflow_run_id = _start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
+    inputs: dict[str, str | None] = {"data": str(data), "model_name": spec.name, "run_id": request.run_id,
+                                     "data_uri": request.data_uri, "data_etag": request.data_etag or None,
+                                     "source_commit": request.source_commit or None}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": mlflow_run_id,
+           "PYTHONUNBUFFERED": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    results: list[StepResult] = []
+    try:
+        for step in plan.steps:
+            for out in step.outputs:
+                output_dir(run_dir, step.name, out).mkdir(parents=True, exist_ok=True)
+            log_file = run_dir / "logs" / f"{step.name}.log"
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            result = StepResult(name=step.name, status="Running", log=str(log_file))
+            results.append(result)
+            if on_step:
+                on_step(result)
+            argv = resolve_command(step, inputs, run_dir)
+            step_started = time.perf_counter()
+            with log_file.open("w", encoding="utf-8") as out:
+                out.write(f"$ {shlex.join(argv)}\n")
+                out.flush()
+                code = subprocess.call(argv, cwd=step.code_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL)
+            result.seconds = time.perf_counter() - step_started
+            result.exit_code = code
+            result.status = "Completed" if code == 0 else "Failed"
+            if on_step:
+                on_step(result)
+            if code != 0:
+                raise StepFailed(step.name, code, _tail(log_file), log_file)
+    except BaseException:
+        _end_mlflow_run(tracking_uri, mlflow_run_id, "FAILED")
+        raise
+    _end_mlflow_run(tracking_uri, mlflow_run_id, "FINISHED")
+    registered = _read_output_json(plan, run_dir, REGISTRATION_OUTPUT, "registered.json")
+    metrics = _read_output_json(plan, run_dir, "metrics", "metrics.json")
+    return PipelineResult(model=spec.name, run_id=request.run_id, steps=results, registered=registered,
+                          metrics=metrics, mlflow_run_id=mlflow_run_id, seconds=time.perf_counter() - started)
+
+
+def _read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict[str, Any]:
+    if output not in plan.outputs:
+        raise PipelineError(f"models/{plan.model}/mlops/pipeline.py: the pipeline must return an output named "
+                            f"{output!r}")
+    step, out = plan.outputs[output].split(".", 1)
+    path = output_dir(run_dir, step, out) / file
+    if not path.is_file():
+        raise PipelineError(f"step {step} wrote no {file} in its output {out}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- the detached run: status file, lock, events -------------------------------------------------------------
+
+STATUS_FILE = "status.json"
+REQUEST_FILE = "request.json"
+RUNNER_LOCK = "runner.lock"
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def runner_lock(run_dir: Path, blocking: bool = False) -> Iterator[bool]:
+    """Held by the process running ``run_dir`` for its whole life; yields False when another holds it."""
+    with (run_dir / RUNNER_LOCK).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def publish_with_retry(event: dict[str, Any], endpoint: str, retry_seconds: float = 300.0,
+                       interval: float = 2.0) -> bool:
+    """Publish one event, retrying every ``interval`` s for up to ``retry_seconds`` while the endpoint is down
+    (the host may be restarting). No endpoint: nothing is sent, False. Raises the last error when it gives up."""
+    if not endpoint:
+        return False
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            return events.publish([event], endpoint)
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("publishing %s to %s failed (%s); retrying in %.0f s", event["eventType"], endpoint, exc,
+                        interval)
+            time.sleep(interval)
+
+
+def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, Any]:
+    """Run the request in ``run_dir`` (written by the local trainer), keeping ``status.json`` current, then
+    publish the outcome. Returns the final status. A second runner on the same folder waits for the first
+    and returns its outcome without running anything."""
+    with runner_lock(run_dir, blocking=True):
+        status = read_json(run_dir / STATUS_FILE)
+        if status.get("status") in ("Completed", "Failed"):
+            return status
+        req = read_json(run_dir / REQUEST_FILE)
+        request = TrainingRequest.from_dict(req["request"])
+        state_dir, endpoint = Path(req["state_dir"]), req.get("eventgrid_endpoint", "")
+        retry_seconds = float(req.get("publish_retry_seconds", 300))
+        status.update(status="Running", started=now(), steps=[], pid=os.getpid())
+        write_json(run_dir / STATUS_FILE, status)
+
+        def progress(step: StepResult) -> None:
+            steps = [s for s in status["steps"] if s["name"] != step.name] + [asdict(step)]
+            status.update(step=step.name, steps=steps)
+            write_json(run_dir / STATUS_FILE, status)
+
+        try:
+            spec = load_model_spec(req["model_folder"])
+            if blob_store is None and request.data_uri.startswith(("http://", "https://")):
+                from factory.backends import Services
+                from factory.settings import Settings
+
+                blob_store = Services(Settings.from_env()).blob_store
+            result = run_pipeline(spec, request, run_dir, state_dir, tracking_uri=req.get("tracking_uri"),
+                                  blob_store=blob_store, on_step=progress)
+        except Exception as exc:  # every failure ends as a Failed status and a RunStatusChanged event
+            step, code = (exc.step, exc.exit_code) if isinstance(exc, StepFailed) else (status.get("step", ""), None)
+            error = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+            status.update(status="Failed", error=error, failed_step=step, exit_code=code, finished=now())
+            write_json(run_dir / STATUS_FILE, status)
+            tags = {"run_id": request.run_id, "model": request.model, "job_name": status["job_name"],
+                    "failed_step": step or ""}
+            _publish(events.run_status_changed("local", request.model, status["job_name"], "Failed", tags, error),
+                     endpoint, retry_seconds, run_dir)
+            return status
+        version = str(result.registered["version"])
+        status.update(status="Completed", finished=now(), model_version=version, metrics=result.metrics,
+                      mlflow_run_id=result.mlflow_run_id, seconds=round(result.seconds, 3))
+        write_json(run_dir / STATUS_FILE, status)
+        tags = {k: str(v) for k, v in result.registered["tags"].items()}
+        properties = {"job_name": status["job_name"], "mlflow_run_id": result.mlflow_run_id,
+                      "artifact_uri": f"models:/{spec.name}/{version}"}
+        _publish(events.model_registered("local", spec.name, version, tags, properties), endpoint, retry_seconds,
+                 run_dir)
+        return status
+
+
+def _publish(event: dict[str, Any], endpoint: str, retry_seconds: float, run_dir: Path) -> None:
+    try:
+        sent = publish_with_retry(event, endpoint, retry_seconds)
+        note = {"event": event["eventType"], "published": sent, "at": now()}
+    except OSError as exc:
+        log.error("gave up publishing %s to %s: %s", event["eventType"], endpoint, exc)
+        note = {"event": event["eventType"], "published": False, "error": str(exc), "at": now()}
+    write_json(run_dir / "event.json", {**note, "payload": event})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m factory.adapters.local.pipeline_runner RUN_DIR", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    status = execute_run_dir(Path(args[0]).resolve())
+    return 0 if status.get("status") == "Completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
