@@ -1,0 +1,45 @@
+"""A real model image (trained on its sample data, built and verified by the factory's podman builder, pushed
+by digest) passes the edge smoke test on the simulated device with its own sample request and expected response."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factory import ports
+from factory.adapters.local.edge import EdgeSimulatorDeployer
+from factory.adapters.local.podman import PodmanImageBuilder
+from factory.edge.service import EdgeSmokeService
+from factory.packaging.context import assemble, model_labels, scoring_check
+from factory.settings import Settings
+from orchestrations.edge_smoke import edge_smoke
+from tests.packaging.helpers import train_with_src
+
+from .replay import run_orchestrator
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("model", ["wine_cultivar"])
+def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simulator, edge_images, registry, tmp_path):
+    artifacts = train_with_src(model, tmp_path / "train")
+    context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",
+                       model_labels(model, "1", f"run-edge-{model}", "edge-test"))
+    ref = ports.ImageRef(registry, f"models/{model.replace('_', '-')}", "1")
+    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
+    image = f"{registry}/{ref.repository}@{built.digest}"
+
+    deployer = EdgeSimulatorDeployer(simulator.url)
+    service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
+    acts = {"edge_snapshot": lambda _req: service.snapshot(), "edge_deploy": service.deploy,
+            "edge_read_report": lambda req: service.read_report(req["run_id"]),
+            "edge_restore": lambda req: service.restore(req["content"]) or {"restored": True}}
+    request = {"run_id": f"run-edge-{model}", "model": model, "image": image, "smoke_image": edge_images.smoke,
+               "poll_seconds": 1, "timeout_seconds": 120}  # no cases: the model folder's sample request is used
+    verdict = run_orchestrator(edge_smoke, request, acts, real_time=True).output
+    assert verdict["status"] == "pass", verdict
+    assert verdict["cases"] == 1 and verdict["p50_ms"] > 0
+    assert deployer.current_content() == {}  # the device had nothing before: nothing after
+    print(f"\n{model} on the simulated edge device: p50 {verdict['p50_ms']} ms, p95 {verdict['p95_ms']} ms")
