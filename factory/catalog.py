@@ -7,6 +7,9 @@ format is documented in ``docs/adding-a-model.md``.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,7 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
 # Metrics where a smaller value is better; every other metric is better when higher.
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "log_loss"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 class CatalogError(ValueError):
@@ -293,3 +297,40 @@ def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
         raise CatalogError(f"{models_dir}: no such models folder")
     folders = sorted(p.parent for p in models_dir.glob("*/model.yaml"))
     return {spec.name: spec for spec in map(load_model_spec, folders)}
+
+
+def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:
+    """A registered version's metrics: its tags named after its task's metrics (the ``task`` tag), as floats."""
+    found: dict[str, float] = {}
+    for name in METRICS_BY_TASK.get(tags.get("task", ""), ()):
+        with contextlib.suppress(KeyError, ValueError):
+            found[name] = float(tags[name])
+    return found
+
+
+def training_job_name(model: str, run_id: str) -> str:
+    """The job name of a model's training for one factory run: the same for the same run (idempotent submits)
+    and safe as an Azure ML job name and a folder name (letters, digits, ``_``, ``-``; at most 100 chars)."""
+    safe = _UNSAFE.sub("-", run_id).strip("-") or "run"
+    name = f"{model}-{safe}"
+    if len(name) > 100 or safe != run_id:
+        name = f"{name[:90]}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+    return name
+
+
+def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
+    """The model's ``mlops/pipeline.py`` ``training_pipeline`` called with ``data`` (an ``azure.ai.ml.Input``),
+    the model name and ``run_id``; returns the ``azure.ai.ml`` ``PipelineJob``. ``lineage``: ``data_uri``,
+    ``data_etag``, ``source_commit`` (empty values are left out: the register step's inputs are optional)."""
+    file = spec.pipeline_file
+    if not file.is_file():
+        raise CatalogError(f"{file}: no such file; every model needs mlops/pipeline.py")
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
+    module_spec = importlib.util.spec_from_file_location(f"model_factory_pipeline_{spec.name}_{digest}", file)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    pipeline_fn = getattr(module, "training_pipeline", None)
+    if pipeline_fn is None:
+        raise CatalogError(f"{file}: expected a @dsl.pipeline function named training_pipeline")
+    return pipeline_fn(data=data, model_name=spec.name, run_id=run_id, **{k: v for k, v in lineage.items() if v})

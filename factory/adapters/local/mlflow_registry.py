@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from factory.catalog import METRICS_BY_TASK
+from factory.catalog import metrics_from_tags
 from factory.ports import ModelVersion
 from factory.settings import Settings
 
@@ -57,16 +57,6 @@ def ensure_experiment(tracking_uri: str, state_dir: Path, model: str) -> str:
             return found.experiment_id
         artifacts = mlflow_dir(state_dir) / "artifacts" / model
         return client.create_experiment(model, artifact_location=artifacts.as_uri())
-
-
-def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:
-    """The metric tags of a version (those named after its task's metrics), as floats."""
-    names = METRICS_BY_TASK.get(tags.get("task", ""), ())
-    found: dict[str, float] = {}
-    for name in names:
-        with contextlib.suppress(KeyError, ValueError):
-            found[name] = float(tags[name])
-    return found
 
 
 class MlflowModelRegistry:

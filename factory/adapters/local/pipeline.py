@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
-import re
 import subprocess
 import sys
 import time
@@ -32,22 +30,11 @@ from factory.adapters.local.pipeline_runner import (
     runner_lock,
     write_json,
 )
-from factory.catalog import CatalogError, load_catalog
+from factory.catalog import CatalogError, load_catalog, training_job_name
 from factory.ports import TrainingJob, TrainingRequest
 from factory.settings import Settings
 
 STARTING_GRACE_SECONDS = 60  # a launched runner that has not taken its lock after this is reported Failed
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-def training_job_name(model: str, run_id: str) -> str:
-    """The job name of a model's training for one factory run: stable (idempotent submits), safe for Azure ML
-    job names and folder names (letters, digits, ``_`` and ``-``; at most 100 characters)."""
-    safe = _UNSAFE.sub("-", run_id).strip("-") or "run"
-    name = f"{model}-{safe}"
-    if len(name) > 100 or safe != run_id:
-        name = f"{name[:90]}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
-    return name
 
 
 class LocalPipelineTrainer:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import events
-from factory.catalog import ModelSpec, load_model_spec
+from factory.catalog import ModelSpec, build_pipeline_job, load_model_spec
 from factory.ports import TrainingRequest
 
 log = logging.getLogger(__name__)
@@ -116,23 +115,6 @@ def _mlops_hash(spec: ModelSpec) -> str:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(spec.folder)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
-    """The model's ``training_pipeline`` called with ``data`` (an ``azure.ai.ml.Input``) and the run's
-    strings; returns the ``PipelineJob``. Lineage keys: ``data_uri``, ``data_etag``, ``source_commit``."""
-    if not spec.pipeline_file.is_file():
-        raise PipelineError(f"{spec.pipeline_file}: missing; every model needs mlops/pipeline.py")
-    module_name = f"model_factory_pipeline_{spec.name}_{_mlops_hash(spec)}"
-    module_spec = importlib.util.spec_from_file_location(module_name, spec.pipeline_file)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    factory_fn = getattr(module, "training_pipeline", None)
-    if factory_fn is None:
-        raise PipelineError(f"{spec.pipeline_file}: expected a @dsl.pipeline function named training_pipeline")
-    values = {k: v for k, v in lineage.items() if v}
-    return factory_fn(data=data, model_name=spec.name, run_id=run_id, **values)
 
 
 def _order(steps: dict[str, Step]) -> list[Step]:
