@@ -1,0 +1,137 @@
+// The Functions app on Flex Consumption: Linux, Python 3.11, system-assigned identity, identity-based host
+// storage (AzureWebJobsStorage__accountName), deployment package in a blob container read with that identity,
+// app settings with Key Vault references for secrets.
+
+param planName string
+param appName string
+param location string
+param tags object = {}
+
+@description('Name of the host storage account (Durable task hub, deployment package).')
+param hostStorageName string
+
+@description('Blob container in the host storage account that holds the deployment package.')
+param deploymentContainer string
+
+@description('Name of the Application Insights component (its connection string is read here, never output).')
+param appInsightsName string
+
+@description('Upper bound of instances Flex Consumption may scale out to.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@allowed([
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Factory settings (FACTORY_BACKEND, AML_*, ACR_*, ...): plain values and Key Vault references only.')
+param factorySettings object
+
+var hostSettings = {
+  AzureWebJobsStorage__accountName: hostStorageName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  PYTHON_SCRIPT_FILE_NAME: 'function_app'
+}
+var appSettings = union(hostSettings, factorySettings)
+
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageName
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  #checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy exists only in some regions; enable it per region when needed
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  #checkov:skip=CKV_AZURE_17: client certificates would break Event Grid delivery and the signed approval links; HTTP functions use function keys
+  #checkov:skip=CKV_AZURE_222: public endpoint is required by Event Grid webhooks and approvers' browsers (no VNet here)
+  #checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; there is no fixed instance count to fail over
+  #checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check; the platform monitors function hosts
+  name: appName
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'factory'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'SystemAssigned'
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    publicNetworkAccess: 'Enabled'
+    clientCertEnabled: false
+    siteConfig: {
+      appSettings: [
+        for setting in items(appSettings): {
+          name: setting.key
+          value: setting.value
+        }
+      ]
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${hostStorage.properties.primaryEndpoints.blob}${deploymentContainer}'
+          authentication: {
+            type: 'SystemAssignedIdentity'
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+resource basicPublishingFtp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource basicPublishingScm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output id string = app.id
+output name string = app.name
+output principalId string = app.identity.principalId
+output defaultHostName string = app.properties.defaultHostName
