@@ -1,0 +1,263 @@
+"""DevHost: load settings and the app, start the Durable engine, Event Grid deliverer and HTTP server.
+
+Programmatic use (tests, the factory CLI):
+
+    host = DevHost(app_dir=".", app_module="function_app", state_dir=".factory/devhost", port=0)
+    host.start()          # returns once the HTTP server answers; host.base_url has the real port
+    ...
+    host.stop()
+
+`launch()` runs `python -m devhost` as a subprocess instead (what crash tests need) and waits for
+`GET /admin/host/status` to answer 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .appindex import AppIndex, index_app, load_app
+from .config import HostConfig, apply_values, load_config
+from .engine import Engine
+from .eventgrid import Deliverer, Subscription, load_subscriptions
+from .store import Store
+from .web import DURABLE, WebApp, management_urls
+
+log = logging.getLogger("devhost")
+_INDEXES: dict[int, AppIndex] = {}  # app.get_functions() may run once per app object
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DevHost:
+    """One running Functions host stand-in for one app directory."""
+
+    def __init__(self, app_dir: str | Path = ".", app_module: str = "function_app",
+                 state_dir: str | Path = ".factory/devhost", port: int = 7071, host: str = "127.0.0.1",
+                 subscriptions: str | Path | None = "infra/eventgrid-subscriptions.json", workers: int | None = None,
+                 full_replay: bool = False, synchronous: str = "NORMAL") -> None:
+        self.app_dir = Path(app_dir).resolve()
+        self.app_module = app_module
+        self.state_dir = Path(state_dir)
+        if not self.state_dir.is_absolute():
+            self.state_dir = (Path.cwd() / self.state_dir).resolve()
+        self.port = port or free_port()
+        self.bind = host
+        self.subscriptions_path = None
+        if subscriptions:
+            sp = Path(subscriptions)
+            self.subscriptions_path = sp if sp.is_absolute() else (self.app_dir / sp)
+        self.workers = workers
+        self.full_replay = full_replay
+        self.synchronous = synchronous
+        self.started_at = time.time()
+        self.config: HostConfig
+        self.index: AppIndex
+        self.engine: Engine
+        self.store: Store
+        self.deliverer: Deliverer
+        self.subscriptions: list[Subscription] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def load(self) -> None:
+        """Settings → environment, import and index the app, open the state database."""
+        self.config = load_config(self.app_dir, self.state_dir)
+        apply_values(self.config.values)
+        os.environ["WEBSITE_HOSTNAME"] = f"127.0.0.1:{self.port}"
+        app = load_app(self.app_dir, self.app_module)
+        if id(app) not in _INDEXES:
+            _INDEXES[id(app)] = index_app(app)
+        self.index = _INDEXES[id(app)]
+        self.store = Store(self.state_dir, self.synchronous)
+        workers = self.workers or self.config.max_activities or 4
+        self.engine = Engine(self.store, self.index, self.app_dir, workers=workers, full_replay=self.full_replay)
+        self.subscriptions = load_subscriptions(self.subscriptions_path, self.index)
+        self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir)
+        log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", self.app_module,
+                 self.app_dir, len(self.index.functions), ", ".join(sorted(self.index.functions)),
+                 self.config.hub_name, self.state_dir, workers)
+
+    # ---- durable client binding --------------------------------------------------------------------------------
+    def durable_client_json(self, request: Any = None) -> str:
+        """The durableClient binding value the DFApp wrapper turns into a DurableOrchestrationClient."""
+        base = self.base_url
+        key = self.config.system_key
+        hub = self.config.hub_name
+        urls = management_urls(base, hub, key, "INSTANCEID")
+        return json.dumps({
+            "taskHubName": hub,
+            "creationUrls": {
+                "createNewInstancePostUri":
+                    f"{base}{DURABLE}/orchestrators/{{functionName}}[/{{instanceId}}]?code={key}",
+                "createAndWaitOnNewInstancePostUri":
+                    f"{base}{DURABLE}/orchestrators/{{functionName}}[/{{instanceId}}]?timeout={{timeoutInSeconds}}"
+                    f"&pollingInterval={{intervalInSeconds}}&code={key}",
+            },
+            "managementUrls": urls,
+            "baseUrl": f"{base}{DURABLE}",
+            "requiredQueryStringParameters": f"code={key}",
+            "rpcBaseUrl": f"{base}{DURABLE}/",
+            "httpBaseUrl": f"{base}{DURABLE}/",
+            "maxGrpcMessageSizeInBytes": 0,
+            "grpcHttpClientTimeout": "00:01:40",
+        })
+
+    def management_payload(self, instance_id: str, origin: str | None = None) -> dict[str, str]:
+        return management_urls(origin or self.base_url, self.config.hub_name, self.config.system_key, instance_id)
+
+    # ---- run ---------------------------------------------------------------------------------------------------
+    def start(self, timeout: float = 30) -> DevHost:
+        """Load everything and serve HTTP from a background thread; returns when the server is listening."""
+        self.load()
+        self._thread = threading.Thread(target=self._serve, name="devhost-http", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"devhost did not start listening on {self.bind}:{self.port} within {timeout} s")
+        if self._error:
+            raise RuntimeError(f"devhost failed to start: {self._error}") from self._error
+        return self
+
+    def _serve(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._startup())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        loop.run_forever()
+        loop.run_until_complete(self._cleanup())
+        loop.close()
+
+    async def _startup(self) -> None:
+        self.engine.loop = asyncio.get_running_loop()
+        self.engine.start()
+        self.deliverer.start()
+        self._runner = web.AppRunner(WebApp(self).build(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.bind, self.port, reuse_address=True)
+        await site.start()
+        log.info("devhost listening on http://%s:%d", self.bind, self.port)
+
+    async def _cleanup(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        """Stop serving, stop the engine (pending work stays in the database for the next start)."""
+        if self._loop and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(timeout=15)
+        self.deliverer.stop()
+        self.engine.stop()
+        self.store.close()
+
+    def __enter__(self) -> DevHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class LaunchedHost:
+    """A `python -m devhost` subprocess."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: Path | None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        self.process.kill()
+        self.process.wait()
+
+
+def wait_until_up(base_url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> dict[str, Any]:
+    """Poll `GET /admin/host/status` until it answers 200; returns its JSON."""
+    deadline = time.time() + timeout
+    last: Exception | None = None
+    while time.time() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"devhost exited with code {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{base_url}/admin/host/status", timeout=2) as resp:
+                if resp.status == 200:
+                    return json.loads(resp.read())
+        except OSError as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"devhost at {base_url} did not answer /admin/host/status within {timeout} s ({last})")
+
+
+def launch(app_dir: str | Path = ".", app_module: str = "function_app", state_dir: str | Path = ".factory/devhost",
+           port: int | None = None, subscriptions: str | Path | None = None, workers: int | None = None,
+           log_file: str | Path | None = None, extra_args: list[str] | None = None, env: dict[str, str] | None = None,
+           timeout: float = 60) -> LaunchedHost:
+    """Start `python -m devhost` in a subprocess and wait until it answers."""
+    port = port or free_port()
+    cmd = [sys.executable, "-m", "devhost", "--port", str(port), "--app-dir", str(app_dir), "--app-module",
+           app_module, "--state-dir", str(state_dir)]
+    if subscriptions:
+        cmd += ["--subscriptions", str(subscriptions)]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    if log_file:
+        cmd += ["--log-file", str(log_file)]
+    cmd += extra_args or []
+    child_env = dict(os.environ)
+    repo_root = str(Path(__file__).resolve().parent.parent)
+    child_env["PYTHONPATH"] = repo_root + os.pathsep + child_env.get("PYTHONPATH", "")
+    child_env.update(env or {})
+    log_path = Path(log_file) if log_file else None
+    stderr_target = subprocess.DEVNULL if log_path else None
+    process = subprocess.Popen(cmd, env=child_env, stderr=stderr_target)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", timeout, process)
+    except Exception:
+        if process.poll() is None:
+            process.kill()
+        raise
+    return LaunchedHost(process, port, log_path)

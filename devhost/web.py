@@ -1,0 +1,368 @@
+"""devhost's HTTP surface: /api/<route> HTTP triggers, Event Grid webhooks and topic, the Durable HTTP API,
+/admin/host/status."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import azure.functions as func
+from aiohttp import web
+
+from . import history as h
+from .appindex import HttpRoute
+from .engine import ACTIVE, COMPLETED, FAILED, PENDING, RUNNING, SUSPENDED, EngineError
+from .eventgrid import event_type_and_subject, invoke_eventgrid_function, parse_events
+from .invoke import build_kwargs, call_on_loop
+
+if TYPE_CHECKING:
+    from .server import DevHost
+
+log = logging.getLogger("devhost")
+DURABLE = "/runtime/webhooks/durabletask"
+
+
+def _iso(ts: float) -> str:
+    return h.iso(ts)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type="application/json",
+                        headers=headers)
+
+
+class WebApp:
+    """Builds the aiohttp application for one DevHost."""
+
+    def __init__(self, host: DevHost) -> None:
+        self.host = host
+
+    # ---- keys --------------------------------------------------------------------------------------------------
+    def _presented_key(self, request: web.Request) -> str | None:
+        return request.query.get("code") or request.headers.get("x-functions-key")
+
+    def _key_ok(self, key: str | None, level: str) -> bool:
+        if level == "anonymous":
+            return True
+        if not key:
+            return False
+        cfg = self.host.config
+        if hmac.compare_digest(key, cfg.master_key):
+            return True
+        if level == "function":
+            return any(hmac.compare_digest(key, k) for k in cfg.function_keys.values())
+        return False
+
+    def _system_ok(self, request: web.Request) -> bool:
+        """Durable API: the master or durabletask_extension key, or no key from loopback (the local RPC path)."""
+        key = self._presented_key(request)
+        cfg = self.host.config
+        if key:
+            return hmac.compare_digest(key, cfg.master_key) or hmac.compare_digest(key, cfg.system_key)
+        peer = request.remote or ""
+        return peer in ("127.0.0.1", "::1") or peer.startswith("127.")
+
+    def build(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        r = app.router
+        r.add_get("/admin/host/status", self.host_status)
+        r.add_get("/", self.root)
+        r.add_post("/runtime/webhooks/eventgrid", self.eventgrid_webhook)
+        r.add_post("/runtime/eventgrid/topic", self.eventgrid_topic)
+        r.add_post(DURABLE + "/orchestrators/{name}", self.durable_start)
+        r.add_post(DURABLE + "/orchestrators/{name}/{instance_id}", self.durable_start)
+        r.add_get(DURABLE + "/instances", self.durable_list)
+        r.add_get(DURABLE + "/instances/", self.durable_list)
+        r.add_delete(DURABLE + "/instances", self.durable_purge_by)
+        r.add_delete(DURABLE + "/instances/", self.durable_purge_by)
+        r.add_get(DURABLE + "/instances/{instance_id}", self.durable_status)
+        r.add_delete(DURABLE + "/instances/{instance_id}", self.durable_purge)
+        r.add_post(DURABLE + "/instances/{instance_id}/raiseEvent/{event}", self.durable_raise)
+        r.add_post(DURABLE + "/instances/{instance_id}/{op:terminate|suspend|resume}", self.durable_control)
+        r.add_post(DURABLE + "/instances/{instance_id}/restart", self.durable_restart)
+        r.add_post(DURABLE + "/instances/{instance_id}/rewind", self.durable_rewind)
+        r.add_route("*", "/api/{tail:.*}", self.http_trigger)
+        return app
+
+    # ---- host --------------------------------------------------------------------------------------------------
+    async def host_status(self, request: web.Request) -> web.Response:
+        return _json({"id": "devhost", "state": "Running", "version": "devhost-1", "processUptime":
+                      int((time.time() - self.host.started_at) * 1000),
+                      "functions": sorted(self.host.index.functions)})
+
+    async def root(self, request: web.Request) -> web.Response:
+        return web.Response(text="devhost: Azure Functions host stand-in is running.\n")
+
+    # ---- HTTP triggers -------------------------------------------------------------------------------------
+    def _match(self, path: str, method: str) -> tuple[HttpRoute | None, dict[str, str], bool]:
+        path_matched = False
+        for route in self.host.index.http_routes:
+            m = route.regex.match(path)
+            if not m:
+                continue
+            path_matched = True
+            if route.methods and method not in route.methods:
+                continue
+            return route, {k: v for k, v in m.groupdict().items() if v is not None}, True
+        return None, {}, path_matched
+
+    async def http_trigger(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info["tail"].strip("/")
+        route, params, path_matched = self._match(tail, request.method.upper())
+        if route is None:
+            return web.Response(status=405 if path_matched else 404)
+        if not self._key_ok(self._presented_key(request), route.auth_level):
+            return web.Response(status=401)
+        fn = route.function
+        body = await request.read()
+        query = {k: v for k, v in request.query.items()}
+        req = func.HttpRequest(method=request.method.upper(), url=str(request.url), headers=dict(request.headers),
+                               params=query, route_params=params, body=body)
+        args: dict[str, Any] = {fn.trigger["name"]: req}
+        for b in fn.bindings:
+            if b["type"] == "durableClient":
+                args[b["name"]] = self.host.durable_client_json(request)
+            elif b.get("direction") == 0 and b is not fn.trigger and b["type"] != "httpTrigger":
+                return web.Response(status=500, text=f"devhost does not support input binding type '{b['type']}' "
+                                                    f"(function {fn.name}, parameter {b['name']})")
+        t0 = time.perf_counter()
+        try:
+            result = await call_on_loop(fn.func, build_kwargs(fn.func, args, fn.name, self.host.app_dir))
+        except Exception as exc:
+            log.error("http %s %s %s -> 500 (%s: %s)\n%s", fn.name, request.method, tail, type(exc).__name__, exc,
+                      traceback.format_exc())
+            return web.Response(status=500)
+        response = _to_aiohttp(result)
+        log.info("http %s %s /api/%s %.1f ms -> %d", fn.name, request.method, tail,
+                 (time.perf_counter() - t0) * 1000, response.status)
+        return response
+
+    # ---- Event Grid ------------------------------------------------------------------------------------------
+    async def eventgrid_webhook(self, request: web.Request) -> web.Response:
+        """`POST /runtime/webhooks/eventgrid?functionName=X`, as the Functions host's Event Grid extension."""
+        name = request.query.get("functionName", "")
+        if name not in self.host.index.eventgrid:
+            return web.Response(status=404, text=f"No Event Grid triggered function named '{name}'")
+        if not self._key_ok(self._presented_key(request), "admin") and not self._system_ok(request):
+            return web.Response(status=401)
+        try:
+            events = parse_events(await request.read())
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
+        kind = request.headers.get("aeg-event-type", "Notification")
+        if kind == "SubscriptionValidation" or any(
+                event_type_and_subject(e)[0] == "Microsoft.EventGrid.SubscriptionValidationEvent" for e in events):
+            code = (events[0].get("data") or {}).get("validationCode")
+            return _json({"validationResponse": code})
+        if kind == "SubscriptionDeletion":
+            return web.Response(status=202)
+        loop = asyncio.get_running_loop()
+        for ev in events:
+            try:
+                await loop.run_in_executor(None, invoke_eventgrid_function, self.host.index, name, ev,
+                                           self.host.app_dir, loop)
+            except Exception as exc:
+                return web.Response(status=500, text=f"{type(exc).__name__}: {exc}")
+        return web.Response(status=202)
+
+    async def eventgrid_topic(self, request: web.Request) -> web.Response:
+        """The local topic: persist one delivery per matching subscription, answer 200, deliver asynchronously."""
+        key = request.headers.get("aeg-sas-key") or self._presented_key(request)
+        if not (self._key_ok(key, "function") if key else self._system_ok(request)):
+            return web.Response(status=401)
+        try:
+            events = parse_events(await request.read())
+        except ValueError as exc:
+            return web.Response(status=400, text=str(exc))
+        rows = []
+        for ev in events:
+            matched = [s for s in self.host.subscriptions if s.matches(ev)]
+            if not matched:
+                log.info("eventgrid topic: event %s (%s) matches no subscription", ev.get("id"),
+                         event_type_and_subject(ev)[0])
+            rows += [(s.function, s.name, json.dumps(ev)) for s in matched]
+
+        def insert() -> int:
+            now = time.time()
+            self.host.engine.db.executemany(
+                "INSERT INTO eg_deliveries(function, subscription, event, attempts, next_at) VALUES (?,?,?,0,?)",
+                [(f, s, e, now) for f, s, e in rows])
+            return len(rows)
+
+        count = await asyncio.wrap_future(self.host.engine.submit(insert))
+        self.host.deliverer.wake()
+        return _json({"accepted": len(events), "deliveries": count})
+
+    # ---- Durable HTTP API -------------------------------------------------------------------------------------
+    async def _engine(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.wrap_future(self.host.engine.submit(fn, *args))
+
+    def _status_json(self, row: dict[str, Any], show_input: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": row["name"], "instanceId": row["id"], "runtimeStatus": row["status"],
+            "customStatus": json.loads(row["custom_status"]) if row["custom_status"] else None,
+            "output": json.loads(row["output"]) if row["output"] else None,
+            "createdTime": _iso(row["created"]), "lastUpdatedTime": _iso(row["updated"]),
+        }
+        if show_input:
+            out["input"] = json.loads(row["input"]) if row["input"] else None
+        return out
+
+    async def durable_start(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        text = (await request.text()).strip()
+        try:
+            input_value = json.loads(text) if text else None
+        except ValueError:
+            return _json({"ExceptionMessage": "Only application/json request content is supported"}, 400)
+        try:
+            instance_id = await self._engine(self.host.engine.cmd_start, request.match_info["name"],
+                                             request.match_info.get("instance_id"), input_value)
+        except EngineError as exc:
+            return _json({"ExceptionMessage": str(exc), "Message": str(exc)} if exc.status == 400 else str(exc),
+                         exc.status)
+        payload = self.host.management_payload(instance_id, str(request.url.origin()))
+        return _json(payload, 202, {"Location": payload["statusQueryGetUri"], "Retry-After": "1"})
+
+    async def durable_status(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        instance_id = request.match_info["instance_id"]
+        row = self.host.store.read_instance(instance_id)
+        if row is None:
+            return _json(f"No instance with ID '{instance_id}' found.", 404)
+        out = self._status_json(row, request.query.get("showInput", "true").lower() != "false")
+        if request.query.get("showHistory", "").lower() == "true":
+            show_output = request.query.get("showHistoryOutput", "").lower() == "true"
+            events = [h.public_event(e) for e in self.host.store.read_history(instance_id)]
+            if not show_output:
+                for e in events:
+                    e.pop("Result", None)
+            out["historyEvents"] = events
+        code = 202 if row["status"] in (PENDING, RUNNING, SUSPENDED) else 200
+        if row["status"] == FAILED and request.query.get("returnInternalServerErrorOnFailure", "") == "true":
+            code = 500
+        return _json(out, code)
+
+    def _filters(self, request: web.Request) -> tuple[list[str] | None, float | None, float | None]:
+        statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s] or None
+        created_from = request.query.get("createdTimeFrom")
+        created_to = request.query.get("createdTimeTo")
+        return (statuses, h.parse_time(created_from) if created_from else None,
+                h.parse_time(created_to) if created_to else None)
+
+    async def durable_list(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        statuses, created_from, created_to = self._filters(request)
+        rows = self.host.store.query_instances(statuses, created_from, created_to,
+                                               request.query.get("instanceIdPrefix"))
+        show_input = request.query.get("showInput", "false").lower() == "true"
+        return _json([self._status_json(r, show_input) for r in rows])
+
+    async def durable_raise(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        text = (await request.text()).strip()
+        try:
+            input_text = json.dumps(json.loads(text)) if text else None
+        except ValueError:
+            return _json("Only application/json request content is supported", 400)
+        try:
+            await self._engine(self.host.engine.cmd_raise_event, request.match_info["instance_id"],
+                               request.match_info["event"], input_text)
+        except EngineError as exc:
+            return _json(str(exc), exc.status)
+        return web.Response(status=202)
+
+    async def durable_control(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        try:
+            await self._engine(self.host.engine.cmd_control, request.match_info["instance_id"],
+                               request.match_info["op"], request.query.get("reason", ""))
+        except EngineError as exc:
+            return _json(str(exc), exc.status)
+        return web.Response(status=202)
+
+    async def durable_purge(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        try:
+            n = await self._engine(self.host.engine.cmd_purge, request.match_info["instance_id"])
+        except EngineError as exc:
+            return _json(str(exc), exc.status)
+        return _json({"instancesDeleted": n})
+
+    async def durable_purge_by(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        statuses, created_from, created_to = self._filters(request)
+        n = await self._engine(self.host.engine.cmd_purge_by, statuses, created_from, created_to)
+        return _json({"instancesDeleted": n}, 200 if n else 404)
+
+    async def durable_restart(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
+        instance_id = request.match_info["instance_id"]
+        row = self.host.store.read_instance(instance_id)
+        if row is None:
+            return _json(f"No instance with ID '{instance_id}' found.", 404)
+        new_id = None if request.query.get("restartWithNewInstanceId", "true").lower() == "true" else instance_id
+        try:
+            started = await self._engine(self.host.engine.cmd_start, row["name"], new_id,
+                                         json.loads(row["input"]) if row["input"] else None)
+        except EngineError as exc:
+            return _json(str(exc), exc.status)
+        return _json(started, 202)
+
+    async def durable_rewind(self, request: web.Request) -> web.Response:
+        return _json("devhost does not support rewind (it is deprecated in Durable Functions too).", 501)
+
+
+def _to_aiohttp(result: Any) -> web.Response:
+    """The function's return value as the host would send it: an HttpResponse as is; str/bytes/JSON-able as 200."""
+    if isinstance(result, func.HttpResponse):
+        headers = {k: v for k, v in result.headers.items()}
+        body = result.get_body()
+        ctype = None
+        if not any(k.lower() == "content-type" for k in headers):
+            ctype = result.mimetype or "text/plain"
+            if result.charset and ctype.startswith("text/"):
+                ctype += f"; charset={result.charset}"
+            headers["Content-Type"] = ctype
+        return web.Response(status=result.status_code, body=body, headers=headers)
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, bytes):
+        return web.Response(body=result, content_type="application/octet-stream")
+    if isinstance(result, str):
+        return web.Response(text=result, content_type="text/plain")
+    return web.Response(body=json.dumps(result).encode(), content_type="application/json")
+
+
+def management_urls(base: str, hub: str, system_key: str, instance_id: str) -> dict[str, str]:
+    """The check-status payload URLs (statusQueryGetUri, sendEventPostUri, ...) for one instance id."""
+    root = f"{base}{DURABLE}/instances/{quote(instance_id, safe='')}"
+    qs = f"taskHub={quote(hub)}&connection=Storage&code={quote(system_key)}"
+    return {
+        "id": instance_id,
+        "statusQueryGetUri": f"{root}?{qs}",
+        "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}?{qs}",
+        "terminatePostUri": f"{root}/terminate?reason={{text}}&{qs}",
+        "rewindPostUri": f"{root}/rewind?reason={{text}}&{qs}",
+        "purgeHistoryDeleteUri": f"{root}?{qs}",
+        "restartPostUri": f"{root}/restart?{qs}",
+        "suspendPostUri": f"{root}/suspend?reason={{text}}&{qs}",
+        "resumePostUri": f"{root}/resume?reason={{text}}&{qs}",
+    }
+
+
+__all__ = ["WebApp", "management_urls", "ACTIVE", "COMPLETED"]
