@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 
 from factory import ports
-from factory.adapters.local.registry import (
-    LocalImageRegistry,
-    pushed_events,
-    start_registry,
-    start_registry_with_events,
-)
+from factory.adapters.local.registry import LocalImageRegistry, pushed_events
 from factory.settings import Settings
-from tests.packaging.helpers import EventReceiver, push_tiny_image
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.packaging.helpers import push_tiny_image
 
 
 @pytest.fixture()
-def stack(tmp_path: Path):
-    receiver = EventReceiver()
-    dev = start_registry_with_events("dev", free_port(), tmp_path, eventgrid_endpoint=receiver.url)
-    prod = start_registry("prod", free_port(), tmp_path)
-    yield receiver, dev, prod
-    dev.stop()
-    prod.stop()
-    receiver.stop()
+def stack(registries):
+    return registries
 
 
 def test_tagged_manifest_push_publishes_one_image_pushed_event(stack):

@@ -1,0 +1,42 @@
+"""Fixtures: each model trained once per session with its own ``src``; loopback registries with events."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from factory.adapters.local.registry import start_registry, start_registry_with_events
+from tests.packaging.helpers import EventReceiver, train_with_src
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory):
+    """``artifacts(model)`` → the folder with model.joblib and model.json, trained on the model's sample data."""
+    cache: dict[str, Path] = {}
+
+    def get(model: str) -> Path:
+        if model not in cache:
+            cache[model] = train_with_src(model, tmp_path_factory.mktemp(f"train-{model}"))
+        return cache[model]
+
+    return get
+
+
+@pytest.fixture()
+def registries(tmp_path: Path):
+    """(event receiver, dev registry with its push-event bridge, prod registry) on free loopback ports."""
+    receiver = EventReceiver()
+    dev = start_registry_with_events("dev", free_port(), tmp_path, eventgrid_endpoint=receiver.url)
+    prod = start_registry("prod", free_port(), tmp_path)
+    yield receiver, dev, prod
+    dev.stop()
+    prod.stop()
+    receiver.stop()

@@ -1,0 +1,127 @@
+"""Real local builds: build → run → verify → push for every model, on podman and local registries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from factory import ports
+from factory.adapters.local.containers import engine
+from factory.adapters.local.podman import PodmanImageBuilder, free_port, remote_image
+from factory.adapters.local.registry import LocalImageRegistry
+from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
+from factory.serving.check import http, wait_ready
+from tests.packaging.helpers import MODELS, REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _context(model: str, artifacts: Path, dest: Path, version: str = "1") -> ports.BuildContext:
+    return assemble(REPO / "models" / model, artifacts, dest, model_labels(model, version, f"run-{model}", "abc123"))
+
+
+def _leftover_containers() -> list[str]:
+    out = engine().run(["ps", "-a", "--format", "{{.Names}}"]).stdout.split()
+    return [name for name in out if name.startswith("mf-verify-")]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_build_verify_push_then_promote(model, artifacts, registries, tmp_path):
+    receiver, dev, prod = registries
+    context = _context(model, artifacts(model), tmp_path / "ctx")
+    ref = ports.ImageRef(dev.registry.address, f"models/{model.replace('_', '-')}", "1")
+    builder = PodmanImageBuilder()
+
+    built = builder.build_verify_push(context, ref, scoring_check(REPO / "models" / model))
+
+    assert built.digest.startswith("sha256:")
+    registry = LocalImageRegistry(dev=dev.registry.address, prod=prod.address)
+    assert registry.digest(ref) == built.digest
+    labels = remote_image(f"{ref.registry}/{ref.repository}:1")["Labels"]
+    assert labels[CONTEXT_LABEL] == context.sha256
+    assert labels["org.opencontainers.image.title"] == model
+    assert labels["org.opencontainers.image.version"] == "1"
+    assert labels["org.opencontainers.image.revision"] == "abc123"
+    assert labels["io.modelfactory.run-id"] == f"run-{model}"
+    pushed = receiver.wait_for(lambda e: e["subject"] == f"{ref.repository}:1")
+    assert [e["data"]["target"]["digest"] for e in pushed] == [built.digest]
+
+    # the same context again: no build, same digest, no second push event
+    started = time.monotonic()
+    again = builder.build_verify_push(_context(model, artifacts(model), tmp_path / "ctx2"), ref,
+                                      scoring_check(REPO / "models" / model))
+    assert again.digest == built.digest
+    assert time.monotonic() - started < 10
+    time.sleep(1.5)
+    assert len([e for e in receiver.events if e["subject"] == f"{ref.repository}:1"]) == 1
+
+    promoted = registry.promote(built.ref, model.replace("_", "-"), "1")
+    assert promoted.digest == built.digest
+    assert registry.digest(ports.ImageRef(prod.address, model.replace("_", "-"), "1")) == built.digest
+    assert _leftover_containers() == []
+
+
+def test_wrong_expected_response_is_not_pushed_and_logs_are_reported(artifacts, registries, tmp_path):
+    receiver, dev, _ = registries
+    model_folder = tmp_path / "wine_cultivar"
+    shutil.copytree(REPO / "models" / "wine_cultivar" / "model", model_folder / "model")
+    (model_folder / "model" / "expected-response.json").write_text(json.dumps(
+        {"predictions": [2, 0, 1], "tolerance": 0}))
+    context = assemble(model_folder, artifacts("wine_cultivar"), tmp_path / "ctx",
+                       model_labels("wine_cultivar", "9", "run-bad", ""))
+    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "9")
+    local = f"localhost/model-factory-build/{ref.repository}:{context.sha256[:20]}"
+
+    with pytest.raises(ports.VerificationFailed) as failure:
+        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+
+    assert "predictions[0]: expected 2" in str(failure.value)
+    assert "init() finished" in failure.value.logs  # the container's own log lines
+    assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
+    assert not engine().image_exists(local)
+    assert _leftover_containers() == []
+    time.sleep(1.5)
+    assert receiver.events == []
+
+
+def test_model_that_cannot_load_fails_with_its_logs(artifacts, registries, tmp_path):
+    _, dev, _ = registries
+    broken = tmp_path / "broken-artifacts"
+    shutil.copytree(artifacts("vibration_anomaly"), broken)
+    (broken / "model.joblib").write_bytes(b"not a pickle")
+    context = _context("vibration_anomaly", broken, tmp_path / "ctx", version="5")
+    ref = ports.ImageRef(dev.registry.address, "models/vibration-anomaly", "5")
+
+    with pytest.raises(ports.VerificationFailed) as failure:
+        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(REPO / "models" / "vibration_anomaly"))
+
+    assert "score.init()" in failure.value.logs or "pickle" in failure.value.logs.lower()
+    assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
+
+
+def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, registries, tmp_path):
+    _, dev, _ = registries
+    context = _context("wine_cultivar", artifacts("wine_cultivar"), tmp_path / "ctx", version="2")
+    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "2")
+    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(REPO / "models" / "wine_cultivar"))
+    image = f"{ref.registry}/{ref.repository}@{built.digest}"
+    eng = engine()
+    inspected = json.loads(eng.run(["image", "inspect", f"localhost/model-factory-build/{ref.repository}:"
+                                    f"{context.sha256[:20]}"]).stdout)[0]
+    assert inspected["Config"]["User"] == "10001:10001"
+    assert "/ready" in " ".join(inspected["Healthcheck"]["Test"])
+    port = free_port()
+    eng.run(["run", "-d", "--name", "mf-test-badinput", "--no-healthcheck", "--tls-verify=false",
+             "-p", f"127.0.0.1:{port}:5001", image])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", 60)
+        status, body = http("POST", f"http://127.0.0.1:{port}/score", b'{"data": [[1, 2]]}')
+        assert status == 400 and b"expected 13 values" in body
+        status, body = http("POST", f"http://127.0.0.1:{port}/score", b"{not json")
+        assert status == 400 and b"not JSON" in body
+    finally:
+        eng.run(["rm", "-f", "-t", "0", "mf-test-badinput"], check=False)
