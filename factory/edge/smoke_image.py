@@ -8,11 +8,13 @@ needs only the standard library).
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import tempfile
 from pathlib import Path
 
 from factory.adapters.local.base_image import ensure_base_image
-from factory.adapters.local.containers import ContainerEngine, engine
+from factory.adapters.local.containers import ContainerEngine, _state_dir, engine
 
 SMOKE_MODULE_DIR = Path(__file__).resolve().parents[2] / "edge" / "smoke_module"
 LOCAL_TAG = "localhost/model-factory-smoketest:dev"
@@ -25,6 +27,30 @@ def build_smoke_image(tag: str = LOCAL_TAG, container_engine: ContainerEngine | 
     base = ensure_base_image(eng)
     eng.run(["build", "--network=host", "--build-arg", f"BASE_IMAGE={base}",
              "--build-arg", f"WITH_IOT_DEVICE_SDK={1 if with_device_sdk else 0}", "-t", tag, str(SMOKE_MODULE_DIR)])
+    return tag
+
+
+def smoke_module_hash() -> str:
+    """SHA-256 (12 hex) of the smoke module's build context: the local image's tag."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in SMOKE_MODULE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(SMOKE_MODULE_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def local_smoke_image(container_engine: ContainerEngine | None = None) -> str:
+    """The smoke module image in local storage, tagged with its context hash; built once (file-locked, so
+    parallel runs do not build it twice). The simulator runs it from local storage."""
+    eng = container_engine or engine()
+    tag = f"localhost/model-factory-smoketest:{smoke_module_hash()}"
+    if eng.image_exists(tag):
+        return tag
+    lock_path = _state_dir() / "smoke-image.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not eng.image_exists(tag):
+            build_smoke_image(tag, eng)
     return tag
 
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("model", ["wine_cultivar"])
-def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simulator, edge_images, registry, tmp_path):
+def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simulator, registry, tmp_path):
     artifacts = train_with_src(model, tmp_path / "train")
     context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",
                        model_labels(model, "1", f"run-edge-{model}", "edge-test"))
@@ -36,8 +36,9 @@ def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simul
     acts = {"edge_snapshot": lambda _req: service.snapshot(), "edge_deploy": service.deploy,
             "edge_read_report": lambda req: service.read_report(req["run_id"]),
             "edge_restore": lambda req: service.restore(req["content"]) or {"restored": True}}
-    request = {"run_id": f"run-edge-{model}", "model": model, "image": image, "smoke_image": edge_images.smoke,
-               "poll_seconds": 1, "timeout_seconds": 120}  # no cases: the model folder's sample request is used
+    # no cases: the model folder's sample request is used; no smoke image: the local one is built from edge/
+    request = {"run_id": f"run-edge-{model}", "model": model, "image": image, "poll_seconds": 1,
+               "timeout_seconds": 120}
     verdict = run_orchestrator(edge_smoke, request, acts, real_time=True).output
     assert verdict["status"] == "pass", verdict
     assert verdict["cases"] == 1 and verdict["p50_ms"] > 0
