@@ -28,6 +28,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(no in-memory sessions)")
     p.add_argument("--sync", choices=["NORMAL", "FULL"], default="NORMAL",
                    help="SQLite synchronous mode: NORMAL survives process crashes (kill -9); FULL also power loss")
+    p.add_argument("--eventgrid-max-attempts", type=int, default=5,
+                   help="topic deliveries: attempts before dead-lettering (default 5)")
+    p.add_argument("--eventgrid-first-retry", type=float, default=0.5,
+                   help="topic deliveries: first retry delay in seconds, doubled per attempt (default 0.5)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(message)s")
     host = DevHost(app_dir=args.app_dir, app_module=args.app_module, state_dir=args.state_dir, port=args.port,
                    host=args.host, subscriptions=args.subscriptions, workers=args.workers,
-                   full_replay=args.full_replay, synchronous=args.sync)
+                   full_replay=args.full_replay, synchronous=args.sync,
+                   eventgrid_max_attempts=args.eventgrid_max_attempts, eventgrid_first_retry=args.eventgrid_first_retry)
     host.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

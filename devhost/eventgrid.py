@@ -179,8 +179,11 @@ def invoke_eventgrid_function(index: AppIndex, function_name: str, event: dict[s
 class Deliverer:
     """Delivers accepted topic events to subscribed functions; rows live in SQLite until delivered or dead."""
 
-    def __init__(self, engine: Any, index: AppIndex, app_dir: Path, state_dir: Path) -> None:
+    def __init__(self, engine: Any, index: AppIndex, app_dir: Path, state_dir: Path,
+                 max_attempts: int = MAX_ATTEMPTS, first_retry_seconds: float = FIRST_RETRY_SECONDS) -> None:
         self.engine = engine
+        self.max_attempts = max_attempts
+        self.first_retry_seconds = first_retry_seconds
         self.index = index
         self.app_dir = app_dir
         self.dead_letter = state_dir / "eventgrid-deadletter.jsonl"
@@ -239,7 +242,7 @@ class Deliverer:
         if error is None:
             db.execute("DELETE FROM eg_deliveries WHERE id=?", (rid,))
             return
-        if attempts >= MAX_ATTEMPTS:
+        if attempts >= self.max_attempts:
             db.execute("DELETE FROM eg_deliveries WHERE id=?", (rid,))
             record = {"subscription": sub, "function": function, "attempts": attempts, "deadLetteredAt": time.time(),
                       "lastError": error.splitlines()[0], "event": event}
@@ -248,8 +251,8 @@ class Deliverer:
             log.error("eventgrid subscription %s: event %s dead-lettered after %d attempts (%s) -> %s", sub,
                       event.get("id"), attempts, error.splitlines()[0], self.dead_letter)
             return
-        delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1))
+        delay = min(MAX_RETRY_SECONDS, self.first_retry_seconds * 2 ** (attempts - 1))
         db.execute("UPDATE eg_deliveries SET attempts=?, next_at=?, last_error=? WHERE id=?",
                    (attempts, time.time() + delay, error, rid))
         log.warning("eventgrid subscription %s: delivery of %s failed (attempt %d/%d), retry in %.1f s", sub,
-                    event.get("id"), attempts, MAX_ATTEMPTS, delay)
+                    event.get("id"), attempts, self.max_attempts, delay)

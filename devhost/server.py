@@ -52,7 +52,8 @@ class DevHost:
     def __init__(self, app_dir: str | Path = ".", app_module: str = "function_app",
                  state_dir: str | Path = ".factory/devhost", port: int = 7071, host: str = "127.0.0.1",
                  subscriptions: str | Path | None = "infra/eventgrid-subscriptions.json", workers: int | None = None,
-                 full_replay: bool = False, synchronous: str = "NORMAL") -> None:
+                 full_replay: bool = False, synchronous: str = "NORMAL", eventgrid_max_attempts: int = 5,
+                 eventgrid_first_retry: float = 0.5) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
         self.state_dir = Path(state_dir)
@@ -67,6 +68,7 @@ class DevHost:
         self.workers = workers
         self.full_replay = full_replay
         self.synchronous = synchronous
+        self.eventgrid_retry = (eventgrid_max_attempts, eventgrid_first_retry)
         self.started_at = time.time()
         self.config: HostConfig
         self.index: AppIndex
@@ -97,7 +99,7 @@ class DevHost:
         workers = self.workers or self.config.max_activities or 4
         self.engine = Engine(self.store, self.index, self.app_dir, workers=workers, full_replay=self.full_replay)
         self.subscriptions = load_subscriptions(self.subscriptions_path, self.index)
-        self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir)
+        self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir, *self.eventgrid_retry)
         log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", self.app_module,
                  self.app_dir, len(self.index.functions), ", ".join(sorted(self.index.functions)),
                  self.config.hub_name, self.state_dir, workers)

@@ -168,7 +168,6 @@ def retrying(context: df.DurableOrchestrationContext):
     req = context.get_input()
     opts = df.RetryOptions(first_retry_interval_in_milliseconds=req["first_ms"],
                            max_number_of_attempts=req["attempts"])
-    opts.backoff_coefficient = req.get("backoff", 1)
     try:
         result = yield context.call_activity_with_retry("flaky", opts, req)
     except Exception as exc:
