@@ -102,8 +102,11 @@ def _matrix(payload: Any) -> np.ndarray:
         else:
             raise BadRequest(f"row {i}: expected a list of {width} numbers or an object of features, "
                              f"got {type(row).__name__}")
-    array = np.asarray(matrix, dtype=np.float64)
-    if np.isinf(array).any():  # integers too large for a float
+    try:
+        array = np.asarray(matrix, dtype=np.float64)
+    except OverflowError:  # an integer too large for a float
+        raise BadRequest("every value must be a finite number; an integer is too large") from None
+    if np.isinf(array).any():  # 1e999 parses as infinity
         raise BadRequest("every value must be a finite number")
     return array
 
