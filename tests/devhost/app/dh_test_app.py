@@ -293,7 +293,7 @@ def _record_event(name: str, event) -> None:
     if isinstance(event, func.EventGridEvent):
         row = {"id": event.id, "type": event.event_type, "subject": event.subject, "data": event.get_json()}
     else:
-        row = {"id": event.id, "type": event.type, "subject": event.subject, "data": event.data, "cloud": True}
+        row = {"id": event.id, "type": event.type, "subject": event.subject, "data": event.get_json(), "cloud": True}
     _append(f"eg-{name}.jsonl", json.dumps(row))
 
 
