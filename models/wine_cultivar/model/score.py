@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -117,8 +118,22 @@ def _plain(values: np.ndarray) -> list[Any]:
     return values.tolist()
 
 
-def run(raw_data: Any) -> dict[str, Any]:
-    """Predict for the rows in ``raw_data`` (a JSON string or an already-parsed object)."""
+def run(raw_data: Any) -> Any:
+    """Predict for the rows in ``raw_data`` (a JSON string or an already-parsed object).
+
+    Under Azure ML's own server a ``BadRequest`` is returned as its ``AMLResponse`` with status 400 (that
+    server answers every exception with a 500); under ours it is raised and answered 400.
+    """
+    try:
+        return _predict(raw_data)
+    except BadRequest as exc:
+        aml = sys.modules.get("azureml.contrib.services.aml_response")
+        if aml is None:
+            raise
+        return aml.AMLResponse({"error": str(exc)}, 400, json_str=True)
+
+
+def _predict(raw_data: Any) -> dict[str, Any]:
     if isinstance(raw_data, bytes | bytearray):
         raw_data = raw_data.decode("utf-8")
     if isinstance(raw_data, str):

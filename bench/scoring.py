@@ -1,0 +1,332 @@
+"""Scoring benchmark: the same score.py and model served three ways, one worker process each.
+
+1. ours: ``factory.serving`` (stdlib asyncio HTTP/1.1, what every model image runs);
+2. ``azureml-inference-server-http`` (``azmlinfsrv``, Azure ML's own server; installed into a separate venv
+   under ``$FACTORY_STATE_DIR/bench/aml-venv`` because its pins would downgrade packages in ``.venv``);
+3. raw: ``run()`` called in-process in a loop (the floor: no HTTP at all).
+
+A loopback load generator (asyncio, keep-alive connections, bounded by a request count and a time limit)
+drives each server at concurrency 1 and 16 and reports requests/s, p50 and p99. The model is a 20-feature
+linear regression; the request is one row. It also builds two images on the same local base and reports
+their sizes: ours (``models/nyc_taxi/model/Dockerfile``: venv with numpy, scikit-learn, joblib) and one in
+the seed accelerator's style (base + build-essential + poetry install of the same libraries plus
+``azureml-inference-server-http`` to serve). Prints a table; writes ``bench/results/scoring.json``.
+
+    .venv/bin/python bench/scoring.py [--seconds 10] [--requests 20000] [--skip-images]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
+RESULTS = REPO / "bench" / "results" / "scoring.json"
+N_FEATURES = 20
+AML_PACKAGES = ["azureml-inference-server-http", "numpy==2.4.6", "scikit-learn==1.9.1", "joblib==1.6.0"]
+
+SEED_STYLE_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt POETRY_VIRTUALENVS_IN_PROJECT=true
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential \\
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/poetry && /opt/poetry/bin/pip install poetry
+WORKDIR /app
+COPY pyproject.toml /app/
+RUN /opt/poetry/bin/poetry install --no-root --no-interaction
+COPY score.py /app/
+COPY model/ /app/model/
+ENV AZUREML_MODEL_DIR=/app/model
+EXPOSE 5001
+CMD ["/app/.venv/bin/azmlinfsrv", "--entry_script", "/app/score.py", "--port", "5001"]
+"""
+
+SEED_STYLE_PYPROJECT = """\
+[tool.poetry]
+name = "model-image"
+version = "0.1.0"
+description = "a model image the seed accelerator's way"
+authors = ["model factory bench"]
+package-mode = false
+
+[tool.poetry.dependencies]
+python = ">=3.11,<3.12"
+numpy = "2.4.6"
+scikit-learn = "1.9.1"
+joblib = "1.6.0"
+azureml-inference-server-http = "*"
+
+[build-system]
+requires = ["poetry-core"]
+build-backend = "poetry.core.masonry.api"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_model(folder: Path) -> Path:
+    """A seeded 20-feature linear regression as a registered-model folder (model.joblib + model.json)."""
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(20)
+    x = rng.normal(size=(2000, N_FEATURES))
+    y = x @ rng.normal(size=N_FEATURES) + 5.0 + rng.normal(scale=0.1, size=2000)
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(LinearRegression().fit(x, y), folder / "model.joblib")
+    card = {"name": "bench20", "task": "regression", "features": [f"f{i}" for i in range(N_FEATURES)],
+            "target": "y"}
+    (folder / "model.json").write_text(json.dumps(card))
+    return folder
+
+
+def request_body() -> bytes:
+    return json.dumps({"data": [[round(0.1 * i - 1, 3) for i in range(N_FEATURES)]]}).encode()
+
+
+# ---------------------------------------------------------------------------------------------- load generator
+async def _worker(port: int, body: bytes, state: dict[str, Any], latencies: list[float]) -> None:
+    request = (b"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while state["issued"] < state["max_requests"] and time.perf_counter() < state["deadline"]:
+            state["issued"] += 1
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            if "content-length" in headers:
+                await reader.readexactly(int(headers["content-length"]))
+            else:
+                await reader.read()
+            latencies.append(time.perf_counter() - started)
+            if not lines[0].split(" ")[1].startswith("2"):
+                state["errors"] += 1
+            if headers.get("connection", "").lower() == "close" or "content-length" not in headers:
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, body: bytes, concurrency: int, max_requests: int, max_seconds: float) -> dict[str, Any]:
+    state: dict[str, Any] = {"issued": 0, "errors": 0, "max_requests": max_requests,
+                             "deadline": time.perf_counter() + max_seconds}
+    latencies: list[float] = []
+    started = time.perf_counter()
+    await asyncio.gather(*(_worker(port, body, state, latencies) for _ in range(concurrency)))
+    return summary(latencies, time.perf_counter() - started, state["errors"])
+
+
+def summary(latencies: list[float], seconds: float, errors: int = 0) -> dict[str, Any]:
+    ordered = sorted(latencies)
+    return {"requests": len(ordered), "errors": errors, "seconds": round(seconds, 3),
+            "rps": round(len(ordered) / seconds, 1),
+            "p50_ms": round(statistics.median(ordered) * 1000, 3),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3)}
+
+
+def load(port: int, body: bytes, concurrency: int, max_requests: int, max_seconds: float) -> dict[str, Any]:
+    """Drive ``POST /score`` on 127.0.0.1:port with ``concurrency`` keep-alive connections."""
+    asyncio.run(_load(port, body, concurrency, min(500, max_requests), 5))  # warm-up
+    return asyncio.run(_load(port, body, concurrency, max_requests, max_seconds))
+
+
+# ----------------------------------------------------------------------------------------------------- servers
+def wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+
+
+def aml_venv(state_dir: Path) -> Path | None:
+    """The venv with azureml-inference-server-http (made on first use); None when it cannot be installed."""
+    venv = state_dir / "bench" / "aml-venv"
+    if not (venv / "bin" / "azmlinfsrv").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *AML_PACKAGES], capture_output=True,
+                              text=True)
+        if proc.returncode != 0:
+            print(f"azureml-inference-server-http could not be installed: {proc.stderr[-500:]}", file=sys.stderr)
+            return None
+    return venv
+
+
+def bench_server(name: str, command: list[str], env: dict[str, str], ready_url: str, port: int, body: bytes,
+                 args: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, cwd=log_dir)
+    try:
+        wait_http(ready_url, 120, proc)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/score", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.loads(resp.read())
+        results = {"sample_answer": answer}
+        for concurrency, requests in ((1, args.requests // 4), (16, args.requests)):
+            results[f"c{concurrency}"] = load(port, body, concurrency, requests, args.seconds)
+        return results
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def bench_raw(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
+    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    spec = importlib.util.spec_from_file_location("bench_score", SCORE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.init()
+    text = body.decode()
+    for _ in range(500):
+        module.run(text)
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(n):
+        t0 = time.perf_counter()
+        module.run(text)
+        latencies.append(time.perf_counter() - t0)
+    result = summary(latencies, time.perf_counter() - started)
+    result["mean_us"] = round(statistics.fmean(latencies) * 1e6, 1)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------ images
+def image_sizes(model_dir: Path) -> dict[str, Any]:
+    from factory.adapters.local.base_image import ensure_base_image
+    from factory.adapters.local.containers import engine
+    from factory.packaging.context import assemble, model_labels
+
+    eng = engine()
+    base = ensure_base_image(eng)
+    out: dict[str, Any] = {"base": base}
+    with tempfile.TemporaryDirectory(prefix="mf-bench-img-") as tmp:
+        ctx = assemble(REPO / "models" / "nyc_taxi", model_dir, Path(tmp) / "ours", model_labels("bench20", "1"))
+        seed = Path(tmp) / "seed"
+        seed.mkdir()
+        (seed / "Dockerfile").write_text(SEED_STYLE_DOCKERFILE)
+        (seed / "pyproject.toml").write_text(SEED_STYLE_PYPROJECT)
+        shutil.copy(SCORE, seed / "score.py")
+        shutil.copytree(model_dir, seed / "model")
+        for name, path, extra in (("ours", Path(ctx.path), ["--format", "docker"]), ("seed_style", seed, [])):
+            tag = f"localhost/model-factory-bench/{name}:latest"
+            started = time.monotonic()
+            eng.run(["build", "--network=host", *extra, "--build-arg", f"BASE_IMAGE={base}", "-t", tag, str(path)],
+                    timeout=3600)
+            size = int(eng.run(["image", "inspect", "--format", "{{.Size}}", tag]).stdout.strip())
+            out[name] = {"image": tag, "bytes": size, "mb": round(size / 1e6, 1),
+                         "build_seconds": round(time.monotonic() - started, 1)}
+    base_size = int(eng.run(["image", "inspect", "--format", "{{.Size}}", base]).stdout.strip())
+    out["base_mb"] = round(base_size / 1e6, 1)
+    out["ratio_seed_style_to_ours"] = round(out["seed_style"]["bytes"] / out["ours"]["bytes"], 2)
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    rows = [f"{'server':<34} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"]
+    for name, label in (("ours", "ours (factory.serving)"), ("azureml", "azureml-inference-server-http")):
+        if name not in results["servers"]:
+            rows.append(f"{label:<34} not measured: {results.get('azureml_error', '')}")
+            continue
+        for conc in ("c1", "c16"):
+            r = results["servers"][name][conc]
+            rows.append(f"{label:<34} {conc[1:]:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
+                        f"{r['errors']:>6}")
+    raw = results["raw_run"]
+    rows.append(f"{'raw run() in-process':<34} {'1':>4} {raw['rps']:>9.0f} {raw['p50_ms']:>8.3f} {raw['p99_ms']:>8.3f}"
+                f" {0:>6}   (mean {raw['mean_us']} µs)")
+    if "speedup_c16" in results:
+        rows.append(f"ours / azureml at concurrency 16: {results['speedup_c16']}x")
+    images = results.get("images")
+    if images:
+        rows.append(f"image sizes (uncompressed, base {images['base_mb']} MB): ours {images['ours']['mb']} MB, "
+                    f"seed style {images['seed_style']['mb']} MB (ratio {images['ratio_seed_style_to_ours']}x)")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="time limit per load run")
+    parser.add_argument("--requests", type=int, default=20000, help="request limit per load run at concurrency 16")
+    parser.add_argument("--skip-images", action="store_true", help="do not build images to compare sizes")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    state_dir = Path(os.environ.get("FACTORY_STATE_DIR", REPO / ".factory")).resolve()
+    body = request_body()
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                           "platform": platform.platform()},
+                               "model": f"LinearRegression, {N_FEATURES} features, one row per request",
+                               "limits": {"seconds": args.seconds, "requests_c16": args.requests,
+                                          "requests_c1": args.requests // 4},
+                               "servers": {}}
+    with tempfile.TemporaryDirectory(prefix="mf-bench-") as tmp:
+        work = Path(tmp)
+        model_dir = make_model(work / "model")
+        base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AZUREML_MODEL_DIR": str(model_dir),
+                    "HOME": str(work)}
+        port = free_port()
+        results["servers"]["ours"] = bench_server(
+            "ours", [sys.executable, "-m", "factory.serving", "--score", str(SCORE), "--host", "127.0.0.1",
+                     "--port", str(port)], {**base_env, "PYTHONPATH": str(REPO), "SCORING_LOG_LEVEL": "WARNING"},
+            f"http://127.0.0.1:{port}/ready", port, body, args, work)
+        venv = aml_venv(state_dir)
+        if venv is None:
+            results["azureml_error"] = "azureml-inference-server-http could not be installed"
+        else:
+            port, health = free_port(), free_port()
+            results["servers"]["azureml"] = bench_server(
+                "azureml", [str(venv / "bin" / "azmlinfsrv"), "--entry_script", str(SCORE), "--port", str(port),
+                            "--health_port", str(health), "--worker_count", "1"],
+                {**base_env, "WORKER_COUNT": "1"}, f"http://127.0.0.1:{port}/", port, body, args, work)
+            ours, theirs = results["servers"]["ours"]["c16"]["rps"], results["servers"]["azureml"]["c16"]["rps"]
+            results["speedup_c16"] = round(ours / theirs, 2)
+        results["raw_run"] = bench_raw(model_dir, body, 20000)
+        if not args.skip_images:
+            results["images"] = image_sizes(model_dir)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
