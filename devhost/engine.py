@@ -29,7 +29,7 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 
 from . import history as h
 from .appindex import AppIndex
-from .invoke import build_kwargs, call_from_thread
+from .invoke import build_kwargs, call_from_thread, input_binding_values
 from .replay import Replayer
 from .store import Store
 
@@ -119,6 +119,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self.on_change: Callable[[str], None] | None = None
+        self.client_json: Callable[[], str] | None = None  # the durableClient binding value, set by the host
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -673,7 +674,8 @@ class Engine:
             param = fn.trigger["name"]
             arg = ActivityTriggerConverter.decode(meta.Datum(type="json", value=work.input or "null"),
                                                   trigger_metadata=None)
-            kwargs = build_kwargs(fn.func, {param: arg}, work.name, self.app_dir)
+            args = {param: arg, **input_binding_values(fn, self.client_json)}
+            kwargs = build_kwargs(fn.func, args, work.name, self.app_dir)
             result = call_from_thread(fn.func, kwargs, self.loop)
             encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
             event = h.event(h.TASK_COMPLETED, time.time(), TaskScheduledId=work.task_id, Result=encoded)

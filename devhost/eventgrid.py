@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
 from .appindex import AppIndex
-from .invoke import build_kwargs, call_from_thread
+from .invoke import build_kwargs, call_from_thread, input_binding_values
 
 log = logging.getLogger("devhost")
 
@@ -159,15 +160,16 @@ def parse_events(body: bytes) -> list[dict[str, Any]]:
 
 
 def invoke_eventgrid_function(index: AppIndex, function_name: str, event: dict[str, Any], app_dir: Path,
-                              loop: Any) -> None:
+                              loop: Any, client_json: Callable[[], str] | None = None) -> None:
     """Invoke an Event Grid triggered function with one event (raises what the function raises)."""
     fn = index.eventgrid[function_name]
     param = fn.trigger["name"]
     value = EventGridEventInConverter.decode(meta.Datum(type="json", value=json.dumps(event)), trigger_metadata=None)
+    args = {param: value, **input_binding_values(fn, client_json)}
     t0 = time.perf_counter()
     outcome = "Succeeded"
     try:
-        call_from_thread(fn.func, build_kwargs(fn.func, {param: value}, function_name, app_dir), loop)
+        call_from_thread(fn.func, build_kwargs(fn.func, args, function_name, app_dir), loop)
     except Exception as exc:
         outcome = f"Failed ({type(exc).__name__}: {exc})"
         raise
@@ -225,7 +227,8 @@ class Deliverer:
     def _deliver(self, rid: int, function: str, sub: str, event: dict[str, Any], attempts: int) -> None:
         error = None
         try:
-            invoke_eventgrid_function(self.index, function, event, self.app_dir, self.engine.loop)
+            invoke_eventgrid_function(self.index, function, event, self.app_dir, self.engine.loop,
+                                      self.engine.client_json)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         fut = self.engine.submit(self._record, rid, function, sub, event, attempts + 1, error)

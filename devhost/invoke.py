@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,20 @@ class InvocationContext:
         self.trace_context = None
         self.retry_context = None
         self.thread_local_storage = None
+
+
+def input_binding_values(fn: Any, client_json: Callable[[], str] | None) -> dict[str, Any]:
+    """Values for a function's non-trigger input bindings; devhost provides `durableClient` only."""
+    values: dict[str, Any] = {}
+    for b in fn.bindings:
+        if b is fn.trigger or b.get("direction") != 0:
+            continue
+        if b["type"] == "durableClient" and client_json is not None:
+            values[b["name"]] = client_json()
+        else:
+            raise RuntimeError(f"devhost does not support input binding type '{b['type']}' (function {fn.name}, "
+                               f"parameter {b['name']})")
+    return values
 
 
 def _accepts(func: Any, name: str) -> bool:

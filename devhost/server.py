@@ -98,6 +98,7 @@ class DevHost:
         self.store = Store(self.state_dir, self.synchronous)
         workers = self.workers or self.config.max_activities or 4
         self.engine = Engine(self.store, self.index, self.app_dir, workers=workers, full_replay=self.full_replay)
+        self.engine.client_json = self.durable_client_json
         self.subscriptions = load_subscriptions(self.subscriptions_path, self.index)
         self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir, *self.eventgrid_retry)
         log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", self.app_module,

@@ -19,7 +19,7 @@ from . import history as h
 from .appindex import HttpRoute
 from .engine import ACTIVE, COMPLETED, FAILED, PENDING, RUNNING, SUSPENDED, EngineError
 from .eventgrid import event_type_and_subject, invoke_eventgrid_function, parse_events
-from .invoke import build_kwargs, call_on_loop
+from .invoke import build_kwargs, call_on_loop, input_binding_values
 
 if TYPE_CHECKING:
     from .server import DevHost
@@ -124,13 +124,11 @@ class WebApp:
         query = {k: v for k, v in request.query.items()}
         req = func.HttpRequest(method=request.method.upper(), url=str(request.url), headers=dict(request.headers),
                                params=query, route_params=params, body=body)
-        args: dict[str, Any] = {fn.trigger["name"]: req}
-        for b in fn.bindings:
-            if b["type"] == "durableClient":
-                args[b["name"]] = self.host.durable_client_json(request)
-            elif b.get("direction") == 0 and b is not fn.trigger and b["type"] != "httpTrigger":
-                return web.Response(status=500, text=f"devhost does not support input binding type '{b['type']}' "
-                                                    f"(function {fn.name}, parameter {b['name']})")
+        try:
+            args: dict[str, Any] = {fn.trigger["name"]: req,
+                                    **input_binding_values(fn, lambda: self.host.durable_client_json(request))}
+        except RuntimeError as exc:
+            return web.Response(status=500, text=str(exc))
         t0 = time.perf_counter()
         try:
             result = await call_on_loop(fn.func, build_kwargs(fn.func, args, fn.name, self.host.app_dir))
@@ -166,7 +164,7 @@ class WebApp:
         for ev in events:
             try:
                 await loop.run_in_executor(None, invoke_eventgrid_function, self.host.index, name, ev,
-                                           self.host.app_dir, loop)
+                                           self.host.app_dir, loop, self.host.durable_client_json)
             except Exception as exc:
                 return web.Response(status=500, text=f"{type(exc).__name__}: {exc}")
         return web.Response(status=202)

@@ -123,3 +123,15 @@ def test_subscription_filter_semantics() -> None:
     assert not sub.matches({"eventType": "A.C", "subject": "/pre/x.csv", "data": {}})
     cloud = Subscription("c", "f", ["T"])
     assert cloud.matches({"specversion": "1.0", "type": "T", "subject": "x"})
+
+
+def test_topic_event_starts_an_orchestration_through_the_durable_client(dh1: Client) -> None:
+    iid = f"eg-{uuid.uuid4().hex[:8]}"
+    resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic",
+                         json=[_eg_event("Test.StartChain", "s", {"instance_id": iid, "n": 4})])
+    assert resp.status_code == 200 and resp.json()["deliveries"] == 1
+    deadline = time.time() + 10
+    while requests.get(f"{dh1.base}/runtime/webhooks/durabletask/instances/{iid}").status_code == 404:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    assert dh1.wait(iid)["output"] == 4

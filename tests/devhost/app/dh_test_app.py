@@ -313,3 +313,11 @@ def on_flaky(event: func.EventGridEvent) -> None:
     calls = len((_out_dir() / "eg-on_flaky.jsonl").read_text().splitlines())
     if calls < (event.get_json() or {}).get("succeed_on", 99):
         raise RuntimeError(f"on_flaky failure {calls}")
+
+
+@app.event_grid_trigger(arg_name="event")
+@app.durable_client_input(client_name="client")
+async def start_from_event(event: func.EventGridEvent, client) -> None:
+    """As the factory's BlobCreated handler does: an Event Grid event starts an orchestration."""
+    data = event.get_json()
+    await client.start_new("chain", data["instance_id"], data["n"])
