@@ -186,6 +186,13 @@ class EdgeDeployer(Protocol):
     def restore(self, content: dict[str, Any]) -> None:
         """Put back what ``current_content`` returned (``{}``: the device had no custom modules)."""
 
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        """Take (or renew) the exclusive lease on the device: ``{"acquired": bool, "holder": str, "expires_at": str}``.
+        One smoke test at a time: parallel runs wait for it."""
+
+    def release(self, holder: str) -> None:
+        """Give the lease back if ``holder`` has it (no-op otherwise)."""
+
 
 @runtime_checkable
 class BlobStore(Protocol):

@@ -22,6 +22,19 @@ def _service() -> Any:
 
 
 @bp.activity_trigger(input_name="req")
+def edge_lease(req: dict) -> dict:
+    """Take (or renew) the smoke-test device for this run; ``acquired`` is false while another run holds it."""
+    return _service().lease(req["run_id"], float(req["ttl_seconds"]))
+
+
+@bp.activity_trigger(input_name="req")
+def edge_release(req: dict) -> dict:
+    """Give the smoke-test device back."""
+    _service().release(req["run_id"])
+    return {"released": True}
+
+
+@bp.activity_trigger(input_name="req")
 def edge_snapshot(req: dict) -> dict:
     """The smoke-test device's current modules content, to restore afterwards."""
     return _service().snapshot()

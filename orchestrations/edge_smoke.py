@@ -1,8 +1,10 @@
-"""The edge smoke test sub-orchestration: snapshot the device → deploy model + smoke module → poll the smoke
-module's twin on durable timers until it reports for this run, or time out → restore → the verdict.
+"""The edge smoke test sub-orchestration: lease the device (one smoke test at a time) → snapshot it → deploy
+model + smoke module → poll the smoke module's twin on durable timers until it reports for this run, or time
+out → restore → release → the verdict.
 
 Input: ``{run_id, model, image (registry/repository@sha256:...), poll_seconds, timeout_seconds}`` and
-optionally ``cases`` (default: the model folder's sample request and expected response) and ``smoke_image``.
+optionally ``cases`` (default: the model folder's sample request and expected response), ``smoke_image``
+and ``device_wait_seconds`` (how long to wait for a busy device; default 2 × timeout + 600).
 Output: a ``SmokeVerdict`` dict; ``status`` is pass, fail or timeout. Pure: no I/O, no clocks.
 """
 
@@ -16,6 +18,7 @@ import azure.durable_functions as df
 from factory.ports import SmokeVerdict
 
 RESTORE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=4)
+LEASE_MARGIN_S = 900  # the lease outlives the polling window by this much: deploy (image pulls) and restore
 
 
 def _status(context: Any, run_id: str, step: str, **extra: Any) -> None:
@@ -23,12 +26,39 @@ def _status(context: Any, run_id: str, step: str, **extra: Any) -> None:
 
 
 def edge_smoke(context: Any):
-    """Deploy, poll, restore; always restores what was on the device once something was deployed."""
+    """Lease the device, deploy, poll, restore, release; always restores what was on the device once something
+    was deployed. A restore that keeps failing fails the orchestration and keeps the lease until it expires, so
+    no other run takes the half-restored deployment for the device's own."""
     request: dict[str, Any] = context.get_input()
     run_id = request["run_id"]
     poll = timedelta(seconds=float(request.get("poll_seconds", 15)))
     timeout_s = float(request.get("timeout_seconds", 1200))
+    wait_s = float(request.get("device_wait_seconds", 2 * timeout_s + 600))
 
+    _status(context, run_id, "waiting for the edge device")
+    wait_deadline = context.current_utc_datetime + timedelta(seconds=wait_s)
+    lease_request = {"run_id": run_id, "ttl_seconds": timeout_s + LEASE_MARGIN_S}
+    while True:
+        try:
+            lease = yield context.call_activity("edge_lease", lease_request)
+        except Exception as exc:
+            return SmokeVerdict(run_id, "fail", reason=f"could not lease the edge device: {exc}").to_dict()
+        if lease.get("acquired"):
+            break
+        if context.current_utc_datetime >= wait_deadline:
+            return SmokeVerdict(run_id, "fail", reason=(
+                f"the edge device stayed busy for {wait_s:g} s (lease held by run {lease.get('holder') or '?'} "
+                f"until {lease.get('expires_at') or '?'})")).to_dict()
+        yield context.create_timer(min(context.current_utc_datetime + poll, wait_deadline))
+
+    verdict = yield from _smoke_on_leased_device(context, request, run_id, poll, timeout_s)
+    yield context.call_activity_with_retry("edge_release", RESTORE_RETRY, {"run_id": run_id})
+    _status(context, run_id, "done", verdict=verdict["status"])
+    return verdict
+
+
+def _smoke_on_leased_device(context: Any, request: dict[str, Any], run_id: str, poll: timedelta, timeout_s: float):
+    """Snapshot → deploy → poll → restore; returns the verdict dict (use with ``yield from``)."""
     _status(context, run_id, "snapshot")
     try:
         previous = yield context.call_activity("edge_snapshot", {"run_id": run_id})
@@ -61,5 +91,4 @@ def edge_smoke(context: Any):
 
     _status(context, run_id, "restoring", verdict=verdict["status"])
     yield context.call_activity_with_retry("edge_restore", RESTORE_RETRY, {"run_id": run_id, "content": previous})
-    _status(context, run_id, "done", verdict=verdict["status"])
     return verdict

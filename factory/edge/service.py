@@ -21,10 +21,18 @@ from factory.settings import Settings
 
 @dataclass
 class EdgeSmokeService:
-    """Snapshot, deploy, read the report, restore: one idempotent call per activity."""
+    """Lease, snapshot, deploy, read the report, restore, release: one idempotent call per activity."""
 
     deployer: EdgeDeployer
     settings: Settings
+
+    def lease(self, run_id: str, ttl_seconds: float) -> dict[str, Any]:
+        """Take (or renew) the device for this run: ``{"acquired", "holder", "expires_at"}``."""
+        return self.deployer.lease(run_id, ttl_seconds)
+
+    def release(self, run_id: str) -> None:
+        """Give the device back (no-op when this run does not hold it)."""
+        self.deployer.release(run_id)
 
     def snapshot(self) -> dict[str, Any]:
         """The device's current modules content (``{}`` when it has none)."""

@@ -84,3 +84,19 @@ def test_edge_smoke_as_a_sub_orchestration_under_devhost(which, smoke, expected,
     assert deployer.current_content() == previous
     assert set(modules(simulator.url)) == {"previous", "smoketest"}
     print(f"\ndevhost edge smoke {expected} in {time.monotonic() - started:.1f} s: {verdict}")
+
+
+def test_parallel_runs_take_turns_on_the_device_and_both_get_their_own_verdict(devhost, simulator, edge_images):
+    deployer = EdgeSimulatorDeployer(simulator.url)
+    previous = previous_deployment(edge_images)
+    deployer.apply(previous)
+    started = [_post(f"{devhost}{DURABLE}/orchestrators/edge_smoke_parent", {
+        "run_id": f"run-parallel-{which}", "model": "test_model", "image": getattr(edge_images, which),
+        "smoke_image": edge_images.smoke, "cases": CASES, "poll_seconds": 1, "timeout_seconds": 90})
+        for which in ("good_model", "wrong_model")]
+    verdicts = [_wait_done(p["statusQueryGetUri"], 300)["output"] for p in started]
+    assert [v["status"] for v in verdicts] == ["pass", "fail"], verdicts
+    assert [v["run_id"] for v in verdicts] == ["run-parallel-good_model", "run-parallel-wrong_model"]
+    assert deployer.current_content() == previous
+    with urllib.request.urlopen(simulator.url + "/lease", timeout=10) as resp:
+        assert json.loads(resp.read()) == {}

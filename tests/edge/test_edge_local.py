@@ -15,6 +15,7 @@ from factory.edge.service import EdgeSmokeService
 from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
 
+from .activities import edge_activities
 from .replay import run_orchestrator
 
 pytestmark = pytest.mark.slow
@@ -40,9 +41,7 @@ def run_smoke(simulator, images, model_image: str, smoke_image: str, timeout_sec
     previous = previous_deployment(images)
     deployer.apply(previous)
     service = EdgeSmokeService(deployer, Settings.from_env({}))
-    acts = {"edge_snapshot": lambda _req: service.snapshot(), "edge_deploy": service.deploy,
-            "edge_read_report": lambda req: service.read_report(req["run_id"]),
-            "edge_restore": lambda req: service.restore(req["content"]) or {"restored": True}}
+    acts = edge_activities(service)
     request = {"run_id": "run-local-1", "model": "test_model", "image": model_image, "smoke_image": smoke_image,
                "cases": CASES, "poll_seconds": 1, "timeout_seconds": timeout_seconds, "repeat": 5}
     result = run_orchestrator(edge_smoke, request, acts, real_time=True)
@@ -53,6 +52,8 @@ def run_smoke(simulator, images, model_image: str, smoke_image: str, timeout_sec
     assert running["previous"]["runtimeStatus"] == "running"
     assert running["previous"]["image"] == images.good_model
     assert "test-model" not in running
+    with urllib.request.urlopen(simulator.url + "/lease", timeout=10) as resp:
+        assert json.loads(resp.read()) == {}  # released
     return result.output
 
 

@@ -16,6 +16,7 @@ from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
 from tests.packaging.helpers import train_with_src
 
+from .activities import edge_activities
 from .replay import run_orchestrator
 
 pytestmark = pytest.mark.slow
@@ -33,9 +34,7 @@ def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simul
 
     deployer = EdgeSimulatorDeployer(simulator.url)
     service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
-    acts = {"edge_snapshot": lambda _req: service.snapshot(), "edge_deploy": service.deploy,
-            "edge_read_report": lambda req: service.read_report(req["run_id"]),
-            "edge_restore": lambda req: service.restore(req["content"]) or {"restored": True}}
+    acts = edge_activities(service)
     # no cases: the model folder's sample request is used; no smoke image: the local one is built from edge/
     request = {"run_id": f"run-edge-{model}", "model": model, "image": image, "poll_seconds": 1,
                "timeout_seconds": 120}

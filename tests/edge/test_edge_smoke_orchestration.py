@@ -14,6 +14,7 @@ from factory.edge.service import EdgeSmokeService
 from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
 
+from .activities import edge_activities
 from .replay import run_orchestrator
 
 DIGEST = "sha256:" + "ab" * 32
@@ -26,10 +27,23 @@ class MemoryDevice:
     """An in-memory EdgeDeployer: keeps the applied content; the smoke module's report appears after
     ``report_after`` reads of its twin (or never)."""
 
-    def __init__(self, report: dict[str, Any] | None, report_after: int = 2) -> None:
+    def __init__(self, report: dict[str, Any] | None, report_after: int = 2, busy_for: int = 0) -> None:
         self.content = copy.deepcopy(PREVIOUS)
         self.report, self.report_after, self.reads = report, report_after, 0
         self.applied: list[dict[str, Any]] = []
+        self.busy_for, self.holder = busy_for, ""  # another run holds the device for busy_for lease attempts
+
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        if self.busy_for > 0:
+            self.busy_for -= 1
+            return {"acquired": False, "holder": "run-other", "expires_at": "2026-01-01T01:00:00+00:00"}
+        assert self.holder in ("", holder) and ttl_seconds > 0
+        self.holder = holder
+        return {"acquired": True, "holder": holder, "expires_at": "2026-01-01T01:00:00+00:00"}
+
+    def release(self, holder: str) -> None:
+        if self.holder == holder:
+            self.holder = ""
 
     def current_content(self) -> dict[str, Any]:
         return copy.deepcopy(self.content)
@@ -51,11 +65,8 @@ class MemoryDevice:
 
 
 def activities(device: MemoryDevice) -> dict[str, Any]:
-    service = EdgeSmokeService(device, Settings.from_env({"FACTORY_EDGE_SMOKE_IMAGE": f"127.0.0.1:1/smoke@{DIGEST}"}))
-    return {"edge_snapshot": lambda _req: service.snapshot(),
-            "edge_deploy": service.deploy,
-            "edge_read_report": lambda req: service.read_report(req["run_id"]),
-            "edge_restore": lambda req: service.restore(req["content"]) or {"restored": True}}
+    settings = Settings.from_env({"FACTORY_EDGE_SMOKE_IMAGE": f"127.0.0.1:1/smoke@{DIGEST}"})
+    return edge_activities(EdgeSmokeService(device, settings))
 
 
 def smoke_input(**overrides: Any) -> dict[str, Any]:
@@ -69,12 +80,12 @@ def test_pass_report_for_this_run_gives_pass_and_restores_the_previous_deploymen
     result = run_orchestrator(edge_smoke, smoke_input(), activities(device))
     assert result.output == {"run_id": "run-42", "status": "pass", "cases": 1, "failures": [], "p50_ms": 1.5,
                              "p95_ms": 2.5, "reason": ""}
-    assert result.activity_names() == ["edge_snapshot", "edge_deploy", "edge_read_report", "edge_read_report",
-                                       "edge_read_report", "edge_restore"]
+    assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_read_report",
+                                       "edge_read_report", "edge_read_report", "edge_restore", "edge_release"]
     deployed = device.applied[0]
     assert deployed["$edgeAgent"]["properties.desired"]["modules"]["nyc-taxi"]["settings"]["image"].endswith(DIGEST)
     assert deployed[SMOKE_MODULE]["properties.desired"]["runId"] == "run-42"
-    assert device.content == PREVIOUS
+    assert device.content == PREVIOUS and device.holder == ""
     assert [t - result.timers[0] for t in result.timers] == [dt.timedelta(seconds=s) for s in (0, 10, 20)]
     assert result.custom_status["step"] == "done"
 
@@ -96,8 +107,8 @@ def test_no_report_times_out_on_durable_timers_with_a_clear_reason_and_restores(
     assert "an-earlier-run" in result.output["reason"]  # says what it did see
     assert result.activity_names().count("edge_read_report") == 4  # at 15, 30, 45 and the deadline 50
     assert result.timers[-1] - result.timers[0] == dt.timedelta(seconds=35)
-    assert result.activity_names()[-1] == "edge_restore"
-    assert device.content == PREVIOUS
+    assert result.activity_names()[-2:] == ["edge_restore", "edge_release"]
+    assert device.content == PREVIOUS and device.holder == ""
 
 
 def test_deploy_failure_gives_fail_and_still_restores():
@@ -105,8 +116,8 @@ def test_deploy_failure_gives_fail_and_still_restores():
     result = run_orchestrator(edge_smoke, smoke_input(image="127.0.0.1:1/nyc_taxi:latest"), activities(device))
     assert result.output["status"] == "fail"
     assert "must be pinned by digest" in result.output["reason"]
-    assert result.activity_names() == ["edge_snapshot", "edge_deploy", "edge_restore"]
-    assert device.content == PREVIOUS
+    assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_restore", "edge_release"]
+    assert device.content == PREVIOUS and device.holder == ""
 
 
 def test_unreadable_device_fails_without_deploying():
@@ -114,7 +125,7 @@ def test_unreadable_device_fails_without_deploying():
     acts["edge_snapshot"] = lambda _req: (_ for _ in ()).throw(ConnectionError("edge simulator is not reachable"))
     result = run_orchestrator(edge_smoke, smoke_input(), acts)
     assert result.output["status"] == "fail" and "not reachable" in result.output["reason"]
-    assert result.activity_names() == ["edge_snapshot"]
+    assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_release"]
 
 
 @pytest.mark.parametrize("poll,timeout,reads", [(5, 5, 1), (7, 20, 3), (30, 10, 1)])
@@ -123,3 +134,21 @@ def test_poll_count_follows_interval_and_timeout(poll, timeout, reads):
                               activities(MemoryDevice(None)))
     assert result.output["status"] == "timeout"
     assert result.activity_names().count("edge_read_report") == reads
+
+
+def test_busy_device_is_waited_for_on_durable_timers_then_used():
+    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1}, report_after=1, busy_for=3)
+    result = run_orchestrator(edge_smoke, smoke_input(poll_seconds=10), activities(device))
+    assert result.output["status"] == "pass"
+    names = result.activity_names()
+    assert names[:4] == ["edge_lease"] * 4 and names[4] == "edge_snapshot"
+    assert result.timers[2] - result.timers[0] == dt.timedelta(seconds=20)
+    assert device.holder == ""
+
+
+def test_device_busy_for_too_long_fails_without_touching_it():
+    device = MemoryDevice(None, busy_for=10_000)
+    result = run_orchestrator(edge_smoke, smoke_input(poll_seconds=10, device_wait_seconds=35), activities(device))
+    assert result.output["status"] == "fail"
+    assert "stayed busy for 35 s (lease held by run run-other" in result.output["reason"]
+    assert set(result.activity_names()) == {"edge_lease"} and device.applied == []

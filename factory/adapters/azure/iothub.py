@@ -5,7 +5,9 @@
   ``az iot edge export-modules`` does);
 - ``apply``: ``IoTHubConfigurationManager.apply_configuration_on_edge_device``;
 - ``reported``: the module twin's reported properties (``IoTHubRegistryManager.get_module_twin``);
-- ``restore``: applies the snapshot; an empty snapshot becomes a system-modules-only deployment.
+- ``restore``: applies the snapshot; an empty snapshot becomes a system-modules-only deployment;
+- ``lease``/``release``: the device twin tag ``factorySmokeLease`` ``{holder, expires_at}``, written with the
+  twin's etag (``If-Match``) so two runs cannot both take it.
 
 Settings (``settings.env``):
 - ``IOTHUB_HOSTNAME`` (``<hub>.azure-devices.net``) and ``IOTHUB_EDGE_DEVICE_ID`` (the smoke-test device):
@@ -18,11 +20,13 @@ Settings (``settings.env``):
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
+LEASE_TAG = "factorySmokeLease"
 
 
 def desired_only(properties: dict[str, Any] | None) -> dict[str, Any]:
@@ -113,6 +117,40 @@ class IotHubEdgeDeployer:
 
     def restore(self, content: dict[str, Any]) -> None:
         self.apply(content or system_only_content())
+
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        from azure.iot.hub.models import Twin
+        from msrest.exceptions import HttpOperationError
+
+        twin = self.registry.get_twin(self.device_id)
+        current = (twin.tags or {}).get(LEASE_TAG) or {}
+        now = dt.datetime.now(dt.UTC)
+        expires = current.get("expires_at") or ""
+        valid = bool(expires) and dt.datetime.fromisoformat(expires) > now
+        if valid and current.get("holder") not in ("", holder):
+            return {"acquired": False, "holder": current.get("holder", ""), "expires_at": expires}
+        lease = {"holder": holder, "expires_at": (now + dt.timedelta(seconds=ttl_seconds)).isoformat()}
+        try:
+            self.registry.update_twin(self.device_id, Twin(tags={LEASE_TAG: lease}), twin.etag)
+        except HttpOperationError as exc:
+            if getattr(exc.response, "status_code", None) == 412:  # someone else wrote the twin first
+                return {"acquired": False, "holder": "", "expires_at": ""}
+            raise
+        return {"acquired": True, **lease}
+
+    def release(self, holder: str) -> None:
+        from azure.iot.hub.models import Twin
+        from msrest.exceptions import HttpOperationError
+
+        twin = self.registry.get_twin(self.device_id)
+        if ((twin.tags or {}).get(LEASE_TAG) or {}).get("holder") != holder:
+            return
+        try:
+            self.registry.update_twin(self.device_id, Twin(tags={LEASE_TAG: {"holder": "", "expires_at": ""}}),
+                                      twin.etag)
+        except HttpOperationError as exc:
+            if getattr(exc.response, "status_code", None) != 412:  # 412: changed meanwhile, not ours any more
+                raise
 
     def reported(self, module: str) -> dict[str, Any]:
         from msrest.exceptions import HttpOperationError

@@ -13,7 +13,8 @@ The simulator (``python -m factory.adapters.local.edge --port P --state-dir D``)
   ``FACTORY_EDGE_SIM_TWIN_URL=unix:///run/factory-edge/twin.sock``: ``GET /twin``, ``PATCH /twin/reported``.
   The socket identifies the module; nothing listens beyond 127.0.0.1.
 - HTTP API on 127.0.0.1: ``GET /health``, ``GET|PUT|DELETE /deployment``, ``GET /modules``,
-  ``GET /modules/<name>/twin``, ``GET /modules/<name>/logs``.
+  ``GET /modules/<name>/twin``, ``GET /modules/<name>/logs``, ``GET|POST /lease``, ``DELETE /lease?holder=``
+  (one smoke test at a time: the device lease, with an expiry).
 - images come from local storage or are pulled (plain-http ``--tls-verify=false`` for 127.0.0.1/localhost
   registries, ``--creds`` from the manifest's registryCredentials otherwise).
 
@@ -36,6 +37,7 @@ import stat
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +90,7 @@ class EdgeSimulator:
         self._sockets: dict[str, socketserver.BaseServer] = {}
         self.content: dict[str, Any] = self._load("deployment.json", {})
         self.reported: dict[str, dict[str, Any]] = self._load("reported.json", {})
+        self.lease_state: dict[str, Any] = self._load("lease.json", {})
         self.warnings: list[str] = []
         self.last_applied = ""
         for module in self._custom_modules(self.content):
@@ -99,7 +102,8 @@ class EdgeSimulator:
         return json.loads(path.read_text()) if path.exists() else default
 
     def _save(self) -> None:
-        for name, value in (("deployment.json", self.content), ("reported.json", self.reported)):
+        for name, value in (("deployment.json", self.content), ("reported.json", self.reported),
+                            ("lease.json", self.lease_state)):
             tmp = self.state_dir / f".{name}.tmp"
             tmp.write_text(json.dumps(value, indent=1))
             tmp.replace(self.state_dir / name)
@@ -128,6 +132,27 @@ class EdgeSimulator:
             self.reported[module] = merge_patch(self.reported.get(module, {}), patch)
             self._save()
             return self.reported[module]
+
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        """Take or renew the device lease for ``holder`` unless another holder's lease is still valid."""
+        if not holder:
+            raise SimulatorError("a lease needs a holder (the run id)")
+        with self._state_lock:
+            now = dt.datetime.now(dt.UTC)
+            current = self.lease_state
+            valid = bool(current) and dt.datetime.fromisoformat(current["expires_at"]) > now
+            if valid and current["holder"] != holder:
+                return {"acquired": False, **current}
+            self.lease_state = {"holder": holder,
+                                "expires_at": (now + dt.timedelta(seconds=ttl_seconds)).isoformat()}
+            self._save()
+            return {"acquired": True, **self.lease_state}
+
+    def release(self, holder: str) -> None:
+        with self._state_lock:
+            if self.lease_state.get("holder") == holder:
+                self.lease_state = {}
+                self._save()
 
     def _edge_agent_reported(self) -> dict[str, Any]:
         return {"lastDesiredStatus": {"code": 200, "description": self.last_applied}, "warnings": self.warnings,
@@ -357,6 +382,8 @@ def _api_handler(sim: EdgeSimulator) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"modulesContent": sim.content})
             elif parts == ["modules"]:
                 self._send(200, sim.module_status())
+            elif parts == ["lease"]:
+                self._send(200, sim.lease_state)
             elif len(parts) == 3 and parts[0] == "modules" and parts[2] == "twin":
                 twin = sim.twin(parts[1])
                 self._send(404, {"error": f"module {parts[1]} is not deployed"}) if twin is None else \
@@ -365,6 +392,16 @@ def _api_handler(sim: EdgeSimulator) -> type[BaseHTTPRequestHandler]:
                 self._send(200, sim.logs(parts[1]), "text/plain")
             else:
                 self._send(404, {"error": f"no {self.path}"})
+
+        def do_POST(self) -> None:
+            body = self._body()
+            if self.path != "/lease" or not isinstance(body, dict):
+                self._send(404, {"error": f"no {self.path}"})
+                return
+            try:
+                self._send(200, sim.lease(str(body.get("holder", "")), float(body.get("ttl_seconds", 3600))))
+            except (SimulatorError, ValueError) as exc:
+                self._send(400, {"error": str(exc)})
 
         def do_PUT(self) -> None:
             if self.path != "/deployment":
@@ -377,10 +414,14 @@ def _api_handler(sim: EdgeSimulator) -> type[BaseHTTPRequestHandler]:
             self._apply(body["modulesContent"])
 
         def do_DELETE(self) -> None:
-            if self.path != "/deployment":
+            path, _, query = self.path.partition("?")
+            if path == "/lease":
+                sim.release(urllib.parse.parse_qs(query).get("holder", [""])[0])
+                self._send(200, sim.lease_state)
+            elif path == "/deployment":
+                self._apply({})
+            else:
                 self._send(404, {"error": f"no {self.path}"})
-                return
-            self._apply({})
 
         def _apply(self, content: dict[str, Any]) -> None:
             try:
@@ -449,6 +490,12 @@ class EdgeSimulatorDeployer:
             self.apply(content)
         else:
             self._call("DELETE", "/deployment")
+
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        return self._call("POST", "/lease", {"holder": holder, "ttl_seconds": ttl_seconds})
+
+    def release(self, holder: str) -> None:
+        self._call("DELETE", f"/lease?holder={urllib.parse.quote(holder)}")
 
     def reported(self, module: str) -> dict[str, Any]:
         try:
