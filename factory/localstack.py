@@ -100,13 +100,16 @@ class LocalStack:
 
     @property
     def function_key(self) -> str:
-        return self._secret("function-key")
+        """The key the CLI calls function-level endpoints with: devhost's master key, which
+        ``local.settings.json`` may set (``Keys.masterKey``) and devhost otherwise keeps in its state dir."""
+        settings = self.root / "local.settings.json"
+        if settings.exists():
+            key = (json.loads(settings.read_text()).get("Keys") or {}).get("masterKey")
+            if key:
+                return str(key)
+        return self._secret(Path("devhost") / "master.key")
 
-    @property
-    def master_key(self) -> str:
-        return self._secret("master-key")
-
-    def _secret(self, name: str) -> str:
+    def _secret(self, name: str | Path) -> str:
         path = self.state_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,8 +134,6 @@ class LocalStack:
             "FACTORY_EDGE_SIM_URL": f"http://127.0.0.1:{p.edge}",
             "APPROVAL_SIGNING_KEY": self._signing_key(),
             "APPROVAL_BASE_URL": self.base_url,
-            "FACTORY_FUNCTION_KEY": self.function_key,
-            "FACTORY_MASTER_KEY": self.master_key,
             **self.extra_env,
         }
 
@@ -140,17 +141,17 @@ class LocalStack:
     def services(self) -> list[Service]:
         p, py, st = self.ports, sys.executable, self.state_dir
         azurite = self.root / "node_modules" / ".bin" / "azurite-blob"
-        registry = [py, "-m", "factory.adapters.local.registry"]
+        registry = [py, "-m", "factory.adapters.local.registry"]  # each with its push-event bridge
         return [
             Service("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite),
                                 "--location", str(st / "azurite"), "--skipApiVersionCheck", "--loose"],
                     _port_open(p.azurite)),
             Service("dev-registry", [*registry, "--name", "dev", "--port", str(p.dev_registry),
-                                     "--state-dir", str(st / "registries"),
-                                     "--events-port", str(p.registry_events)],
+                                     "--state-dir", str(st), "--eventgrid-endpoint",
+                                     f"{self.base_url}/runtime/eventgrid/topic"],
                     _http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/")),
             Service("prod-registry", [*registry, "--name", "prod", "--port", str(p.prod_registry),
-                                      "--state-dir", str(st / "registries")],
+                                      "--state-dir", str(st)],
                     _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/")),
             Service("edge-simulator", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge),
                                        "--state-dir", str(st / "edge")],

@@ -5,6 +5,7 @@ pure domain around it. Every step is idempotent: activities are delivered at lea
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -56,6 +57,12 @@ def approval_keys() -> list[str]:
     if previous:
         keys.append(check_key(previous, "APPROVAL_SIGNING_KEY_PREVIOUS"))
     return keys
+
+
+def dev_registry() -> str:
+    """The dev registry's host: ``FACTORY_DEV_REGISTRY`` locally, ``<ACR_DEV_NAME>.azurecr.io`` on Azure."""
+    env = _settings().env
+    return env("FACTORY_DEV_REGISTRY", "") or f"{env('ACR_DEV_NAME')}.azurecr.io"
 
 
 def _run_dir(run_id: str) -> Path:
@@ -140,18 +147,17 @@ def build_image(req: dict[str, Any]) -> dict[str, Any]:
 
     ``{ok, image, digest}``, or ``{ok: False, reason, logs}`` when verification failed (nothing stored).
     """
-    from factory.packaging.context import assemble, scoring_check
+    from factory.packaging.context import assemble, model_labels, scoring_check
 
     spec = catalog()[req["model"]]
     work = _run_dir(req["run_id"]) / "image"
+    shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
     artifacts = services().model_registry.download(req["model"], str(req["version"]), work / "artifacts")
-    labels = {"model": req["model"], "version": str(req["version"]), "run_id": req["run_id"],
-              "source_commit": req.get("source_commit", "")}
+    labels = model_labels(req["model"], str(req["version"]), req["run_id"], req.get("source_commit", ""))
     context = assemble(spec.folder, artifacts, work / "context", labels)
-    builder = services().image_builder
-    ref = ImageRef(registry=builder.registry, repository=req["repository"], tag=req["run_id"])
+    ref = ImageRef(registry=dev_registry(), repository=req["repository"], tag=req["run_id"])
     try:
-        built = builder.build_verify_push(context, ref, scoring_check(spec.folder))
+        built = services().image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
     except VerificationFailed as failed:
         return {"ok": False, "reason": str(failed), "logs": failed.logs[-4000:]}
     image = ImageRef(ref.registry, ref.repository, digest=built.digest)
