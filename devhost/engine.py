@@ -115,6 +115,7 @@ class Engine:
         self._timer_msgs: dict[int, Msg] = {}
         self._live: dict[str, Instance] = {}
         self._dirty: set[str] = set()
+        self._current: str | None = None  # the instance whose episode is running (to quarantine it on a bug)
         self._after_commit: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -201,7 +202,9 @@ class Engine:
             while self._ready and guard < 100000:
                 iid, msgs = self._ready.popitem()
                 guard += 1
+                self._current = iid
                 self._episode(iid, msgs)
+            self._current = None
             for iid in self._dirty:
                 inst = self._live.get(iid)
                 if inst is not None:
@@ -219,6 +222,9 @@ class Engine:
                 if not fut.done():
                     fut.set_exception(EngineError(500, f"devhost engine error: {exc}"))
             self._after_commit.clear()
+            culprit, self._current = self._current, None
+            if culprit is not None:
+                self._quarantine(culprit, exc)
             return
         for fut, res, err in results:
             if err is not None:
@@ -228,6 +234,24 @@ class Engine:
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             action()
+
+    def _quarantine(self, instance_id: str, exc: BaseException) -> None:
+        """Fail the instance whose episode broke the engine, so one bad instance cannot stall the others."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            inst = self._load(instance_id)
+            if inst is not None and inst.status in ACTIVE:
+                self._finish(inst, FAILED, json.dumps(f"devhost internal error in orchestrator '{inst.name}': "
+                                                      f"{type(exc).__name__}: {exc}"), time.time(),
+                             error=f"devhost internal error: {exc}")
+            else:
+                self._drop_instance_messages(instance_id)
+            self.db.execute("COMMIT")
+        except BaseException:
+            log.error("could not mark instance %s failed:\n%s", instance_id, traceback.format_exc())
+            self.db.execute("ROLLBACK")
+            self._reload_after_failure()
+        self._after_commit.clear()
 
     def _reload_after_failure(self) -> None:
         self._ready.clear()
