@@ -28,8 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(no in-memory sessions)")
     p.add_argument("--sync", choices=["NORMAL", "FULL"], default="NORMAL",
                    help="SQLite synchronous mode: NORMAL survives process crashes (kill -9); FULL also power loss")
-    p.add_argument("--eventgrid-max-attempts", type=int, default=5,
-                   help="topic deliveries: attempts before dead-lettering (default 5)")
+    p.add_argument("--eventgrid-max-attempts", type=int, default=None,
+                   help="topic deliveries: attempts before dead-lettering (default: the subscriptions file's "
+                        "delivery.maxDeliveryAttempts, else 5)")
     p.add_argument("--eventgrid-first-retry", type=float, default=0.5,
                    help="topic deliveries: first retry delay in seconds, doubled per attempt (default 0.5)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

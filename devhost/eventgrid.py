@@ -138,6 +138,18 @@ def load_subscriptions(path: Path | None, index: AppIndex) -> list[Subscription]
     return subs
 
 
+def load_delivery_policy(path: Path | None) -> dict[str, Any]:
+    """The file's `delivery` block (maxDeliveryAttempts, eventTimeToLiveInMinutes), {} when absent."""
+    if path is None or not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    delivery = data.get("delivery") if isinstance(data, dict) else None
+    return delivery if isinstance(delivery, dict) else {}
+
+
 def parse_events(body: bytes) -> list[dict[str, Any]]:
     """An Event Grid schema array, one CloudEvent, or a CloudEvents batch → list of event dicts."""
     try:

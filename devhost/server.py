@@ -32,7 +32,7 @@ from aiohttp import web
 from .appindex import AppIndex, index_app, load_app
 from .config import HostConfig, apply_values, load_config
 from .engine import Engine
-from .eventgrid import Deliverer, Subscription, load_subscriptions
+from .eventgrid import Deliverer, Subscription, load_delivery_policy, load_subscriptions
 from .store import Store
 from .web import DURABLE, WebApp, management_urls
 
@@ -52,7 +52,7 @@ class DevHost:
     def __init__(self, app_dir: str | Path = ".", app_module: str = "function_app",
                  state_dir: str | Path = ".factory/devhost", port: int = 7071, host: str = "127.0.0.1",
                  subscriptions: str | Path | None = "infra/eventgrid-subscriptions.json", workers: int | None = None,
-                 full_replay: bool = False, synchronous: str = "NORMAL", eventgrid_max_attempts: int = 5,
+                 full_replay: bool = False, synchronous: str = "NORMAL", eventgrid_max_attempts: int | None = None,
                  eventgrid_first_retry: float = 0.5) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
@@ -100,7 +100,10 @@ class DevHost:
         self.engine = Engine(self.store, self.index, self.app_dir, workers=workers, full_replay=self.full_replay)
         self.engine.client_json = self.durable_client_json
         self.subscriptions = load_subscriptions(self.subscriptions_path, self.index)
-        self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir, *self.eventgrid_retry)
+        attempts, first_retry = self.eventgrid_retry
+        if attempts is None:  # the subscriptions file's delivery policy, as Event Grid's retryPolicy
+            attempts = int(load_delivery_policy(self.subscriptions_path).get("maxDeliveryAttempts") or 5)
+        self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir, attempts, first_retry)
         log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", self.app_module,
                  self.app_dir, len(self.index.functions), ", ".join(sorted(self.index.functions)),
                  self.config.hub_name, self.state_dir, workers)
