@@ -15,6 +15,9 @@ param location string = resourceGroup().location
 @description('IoT Edge device id of the smoke-test device (registered separately, see docs/deploy.md).')
 param edgeDeviceId string = 'factory-smoke-device'
 
+@description('Smoke-test IoT Edge module image (edge/smoke_module); empty = <dev ACR>/factory-edge-smoke:1.')
+param edgeSmokeImage string = ''
+
 @description('Public base URL of the signed approve/reject links; empty = https://<function app>.azurewebsites.net.')
 param approvalBaseUrl string = ''
 
@@ -225,10 +228,20 @@ var factorySettings = {
   EDGE_REGISTRY_ADDRESS: devRegistry.outputs.loginServer
   EDGE_REGISTRY_USERNAME: 'edge-pull'
   EDGE_REGISTRY_PASSWORD: '${keyVaultReference}${edgeRegistryPasswordSecretName})'
+  FACTORY_EDGE_SMOKE_IMAGE: empty(edgeSmokeImage) ? '${devRegistry.outputs.loginServer}/factory-edge-smoke:1' : edgeSmokeImage
   INCOMING_STORAGE_ACCOUNT_URL: incomingStorage.outputs.blobEndpoint
   APPROVAL_SIGNING_KEY: '${keyVaultReference}${approvalKeySecretName})'
   APPROVAL_BASE_URL: empty(approvalBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net' : approvalBaseUrl
   APPROVAL_WEBHOOK_URL: approvalWebhookUrl
+}
+// The same values under the names some Azure adapters read today (factory/adapters/azure/*.py), so the app works
+// whichever name a module reads; tests/infra/test_app_settings.py fails when the code reads a name not set here.
+var adapterSettingAliases = {
+  AZURE_RESOURCE_GROUP: resourceGroup().name
+  FACTORY_ACR_RESOURCE_GROUP: resourceGroup().name
+  FACTORY_DEV_ACR_NAME: devRegistry.outputs.name
+  FACTORY_PROD_ACR_NAME: prodRegistry.outputs.name
+  IOTHUB_EDGE_DEVICE_ID: edgeDeviceId
 }
 var rotationSettings = empty(approvalPreviousKeySecretName) ? {} : {
   APPROVAL_SIGNING_KEY_PREVIOUS: '${keyVaultReference}${approvalPreviousKeySecretName})'
@@ -245,7 +258,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainer: deploymentContainer
     appInsightsName: monitoring.outputs.appInsightsName
     maximumInstanceCount: functionMaximumInstanceCount
-    factorySettings: union(factorySettings, rotationSettings)
+    factorySettings: union(factorySettings, adapterSettingAliases, rotationSettings)
   }
 }
 
