@@ -74,6 +74,11 @@ scikit-learn = "1.9.1"
 joblib = "1.6.0"
 azureml-inference-server-http = "*"
 
+[[tool.poetry.source]]
+name = "pypi-simple"
+url = "https://pypi.org/simple/"
+priority = "primary"
+
 [build-system]
 requires = ["poetry-core"]
 build-backend = "poetry.core.masonry.api"

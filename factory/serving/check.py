@@ -12,8 +12,10 @@ element by element and must have the same length.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import math
+import os
 import sys
 import time
 import urllib.error
@@ -109,20 +111,30 @@ def run_check(base_url: str, request: Any, expected: Any, tolerance: float, path
     return True, f"POST {path} answered as expected (tolerance {tolerance}): {text[:300]}"
 
 
+def _document(path: Path | None, env: str) -> Any:
+    if path is not None:
+        return json.loads(path.read_text())
+    if env not in os.environ:
+        raise SystemExit(f"give a file or set {env}")
+    return json.loads(base64.b64decode(os.environ[env]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="model_server.check", description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:5001", help="the server's base URL")
-    parser.add_argument("--request", type=Path, required=True, help="sample-request.json")
-    parser.add_argument("--expected", type=Path, required=True, help="expected-response.json")
+    parser.add_argument("--request", type=Path, help="sample-request.json (default: base64 JSON in $CHECK_REQUEST_B64)")
+    parser.add_argument("--expected", type=Path,
+                        help="expected-response.json (default: base64 JSON in $CHECK_EXPECTED_B64)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /ready")
     args = parser.parse_args(argv)
-    expected, tolerance = split_expected(json.loads(args.expected.read_text()))
+    request = _document(args.request, "CHECK_REQUEST_B64")
+    expected, tolerance = split_expected(_document(args.expected, "CHECK_EXPECTED_B64"))
     try:
         wait_ready(args.url.rstrip("/"), args.timeout)
     except TimeoutError as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    passed, report = run_check(args.url.rstrip("/"), json.loads(args.request.read_text()), expected, tolerance)
+    passed, report = run_check(args.url.rstrip("/"), request, expected, tolerance)
     print(("PASS: " if passed else "FAIL: ") + report, file=sys.stdout if passed else sys.stderr)
     return 0 if passed else 1
 

@@ -1,0 +1,207 @@
+"""ACR Tasks and promotion, offline: the rendered task YAML, the run request, the import request on the wire,
+and the verify step's own command run against a real local server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+import yaml
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import RequestsTransport
+from azure.mgmt.containerregistry import ContainerRegistryManagementClient
+
+from factory import ports
+from factory.adapters.azure.acr import (
+    AcrData,
+    AcrImageRegistry,
+    AcrTaskImageBuilder,
+    render_task,
+    run_request,
+)
+from factory.packaging.context import assemble, model_labels, scoring_check
+from factory.serving.check import wait_ready
+from factory.settings import Settings
+from tests.packaging.helpers import REPO
+from tests.packaging.test_server import free_port
+
+MODEL = REPO / "models" / "wine_cultivar"
+REF = ports.ImageRef("factorydev.azurecr.io", "models/wine-cultivar", "4")
+
+
+@pytest.fixture()
+def context(tmp_path: Path) -> ports.BuildContext:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "model.joblib").write_bytes(b"x")
+    (artifacts / "model.json").write_text("{}")
+    return assemble(MODEL, artifacts, tmp_path / "ctx", model_labels("wine_cultivar", "4", "run-42", "c0ffee"))
+
+
+def steps_of(task_yaml: str) -> list[dict]:
+    return yaml.safe_load(task_yaml)["steps"]
+
+
+def test_task_builds_serves_verifies_and_pushes_last_only_after_verify(context):
+    steps = steps_of(render_task(context, REF, scoring_check(MODEL), "python:3.11-slim"))
+    assert [s["id"] for s in steps] == ["build", "serve", "verify", "push"]
+    by_id = {s["id"]: s for s in steps}
+    assert "when" not in by_id["build"]
+    assert by_id["serve"]["when"] == ["build"] and by_id["serve"]["detach"] is True
+    assert by_id["verify"]["when"] == ["serve"]
+    assert by_id["push"]["when"] == ["verify"]
+    assert steps[-1]["id"] == "push"
+    assert [s["id"] for s in steps if "push" in s] == ["push"]  # nothing else pushes
+    image = "{{.Run.Registry}}/models/wine-cultivar:4"
+    assert by_id["push"]["push"] == [image]
+    assert by_id["serve"]["cmd"] == image
+    assert by_id["verify"]["cmd"].startswith(f"{image} python3 -m model_server.check --url http://serve:5001")
+
+
+def test_build_step_sets_base_image_labels_and_context_hash(context):
+    build = steps_of(render_task(context, REF, scoring_check(MODEL), "python:3.11-slim"))[0]["build"]
+    assert build.startswith("-t {{.Run.Registry}}/models/wine-cultivar:4 -f Dockerfile")
+    assert "--build-arg BASE_IMAGE=python:3.11-slim" in build
+    assert f"--build-arg CONTEXT_SHA256={context.sha256}" in build
+    for arg in ("MODEL_NAME=wine_cultivar", "MODEL_VERSION=4", "RUN_ID=run-42", "SOURCE_COMMIT=c0ffee"):
+        assert f"--build-arg {arg}" in build
+    assert '--label "io.modelfactory.model=wine_cultivar"' in build
+    assert build.endswith(" .")
+
+
+def test_verify_step_carries_the_check(context):
+    check = scoring_check(MODEL)
+    verify = steps_of(render_task(context, REF, check, "python:3.11-slim"))[2]
+    env = dict(item.split("=", 1) for item in verify["env"])
+    assert json.loads(base64.b64decode(env["CHECK_REQUEST_B64"])) == check.request
+    assert json.loads(base64.b64decode(env["CHECK_EXPECTED_B64"])) == {**check.expected, "tolerance": check.tolerance}
+
+
+def test_run_request_encodes_the_task_and_points_at_the_uploaded_source(context):
+    task_yaml = render_task(context, REF, scoring_check(MODEL), "python:3.11-slim")
+    body = run_request(task_yaml, "source/202611/abc.tar.gz", timeout=1200).as_dict()
+    assert body["type"] == "EncodedTaskRunRequest"
+    assert base64.b64decode(body["encodedTaskContent"]).decode() == task_yaml
+    assert body["sourceLocation"] == "source/202611/abc.tar.gz"
+    assert body["platform"]["os"] == "Linux"
+    assert body["timeout"] == 1200
+
+
+def _run_check_step(task_yaml: str, port: int) -> subprocess.CompletedProcess:
+    verify = steps_of(task_yaml)[2]
+    env = {**os.environ, **dict(item.split("=", 1) for item in verify["env"])}
+    args = verify["cmd"].split(" ")[1:]  # drop the image: run the same command on this machine
+    args[args.index("--url") + 1] = f"http://127.0.0.1:{port}"
+    module = args[args.index("-m") + 1].replace("model_server", "factory.serving")
+    return subprocess.run([sys.executable, "-m", module, *args[args.index("-m") + 2:]], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_verify_command_passes_a_good_model_and_fails_a_wrong_expectation(context, artifacts, tmp_path):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "factory.serving", "--score", str(MODEL / "model" / "score.py"),
+                               "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
+                              env={**os.environ, "AZUREML_MODEL_DIR": str(artifacts("wine_cultivar"))},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", 30)
+        good = scoring_check(MODEL)
+        passed = _run_check_step(render_task(context, REF, good, "base"), port)
+        assert passed.returncode == 0, passed.stderr
+        assert passed.stdout.startswith("PASS")
+        wrong = ports.ScoringCheck(request=good.request, expected={"predictions": [1, 1, 1]}, tolerance=0)
+        failed = _run_check_step(render_task(context, REF, wrong, "base"), port)
+        assert failed.returncode == 1
+        assert "predictions[0]: expected 1" in failed.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+class _Recorder(requests.adapters.BaseAdapter):
+    """A requests adapter that records each request and answers 200 with an empty JSON body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[requests.PreparedRequest] = []
+
+    def send(self, request, **kwargs):
+        self.sent.append(request)
+        raw = urllib3.response.HTTPResponse(body=io.BytesIO(b"{}"), status=200, preload_content=False,
+                                            headers={"Content-Type": "application/json", "Content-Length": "2"})
+        return requests.adapters.HTTPAdapter().build_response(request, raw)
+
+    def close(self) -> None:
+        pass
+
+
+class _Token:
+    def get_token(self, *scopes, **kwargs):
+        return AccessToken("token", int(time.time()) + 3600)
+
+
+class _KnownDigests(AcrData):
+    """Data-plane lookups answered from a dict (login server, repository, tag) -> digest."""
+
+    def __init__(self, digests: dict[tuple[str, str, str], str]) -> None:
+        super().__init__()
+        self.digests = digests
+
+    def digest(self, login_server, repository, tag):
+        return self.digests.get((login_server, repository, tag))
+
+
+def _registry(recorder: _Recorder, digests: dict) -> AcrImageRegistry:
+    session = requests.Session()
+    session.mount("https://", recorder)
+    mgmt = ContainerRegistryManagementClient(_Token(), "sub-1", transport=RequestsTransport(session=session))
+    return AcrImageRegistry("sub-1", "rg-factory", "factorydev", "factoryprod", mgmt_client=mgmt,
+                            data=_KnownDigests(digests))
+
+
+def test_promotion_imports_by_digest_from_dev_into_prod():
+    recorder = _Recorder()
+    digest = "sha256:" + "ab" * 32
+    registry = _registry(recorder, {})
+    promoted = registry.promote(ports.ImageRef("factorydev.azurecr.io", "models/wine-cultivar", "4", digest),
+                                "wine-cultivar", "4")
+    assert promoted == ports.ImageRef("factoryprod.azurecr.io", "wine-cultivar", "4", digest)
+    [request] = [r for r in recorder.sent if r.method == "POST"]
+    assert request.url.startswith("https://management.azure.com/subscriptions/sub-1/resourceGroups/rg-factory/"
+                                  "providers/Microsoft.ContainerRegistry/registries/factoryprod/importImage?")
+    assert "api-version=" in request.url
+    assert json.loads(request.body) == {
+        "source": {"resourceId": "/subscriptions/sub-1/resourceGroups/rg-factory/providers/"
+                                 "Microsoft.ContainerRegistry/registries/factorydev",
+                   "sourceImage": f"models/wine-cultivar@{digest}"},
+        "targetTags": ["wine-cultivar:4"],
+        "mode": "NoForce",
+    }
+
+
+def test_promotion_resolves_a_tag_to_its_digest_and_skips_an_import_already_done():
+    recorder = _Recorder()
+    digest = "sha256:" + "cd" * 32
+    registry = _registry(recorder, {("factorydev.azurecr.io", "models/nyc-taxi", "2"): digest,
+                                    ("factoryprod.azurecr.io", "nyc-taxi", "2"): digest})
+    promoted = registry.promote(ports.ImageRef("factorydev.azurecr.io", "models/nyc-taxi", "2"), "nyc-taxi", "2")
+    assert promoted.digest == digest
+    assert recorder.sent == []
+
+
+def test_adapters_read_their_settings():
+    settings = Settings.from_env({"FACTORY_BACKEND": "azure", "AZURE_SUBSCRIPTION_ID": "sub-1",
+                                  "FACTORY_ACR_RESOURCE_GROUP": "rg", "FACTORY_DEV_ACR_NAME": "dev",
+                                  "FACTORY_PROD_ACR_NAME": "prod"})
+    builder = AcrTaskImageBuilder.from_settings(settings)
+    assert (builder.registry_name, builder.base_image) == ("dev", "docker.io/library/python:3.11-slim-bookworm")
+    assert AcrImageRegistry.from_settings(settings).prod_login_server == "prod.azurecr.io"
