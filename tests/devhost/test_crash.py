@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from devhost_testkit import APP_DIR, Client
 
 from devhost.server import LaunchedHost, launch
@@ -72,5 +73,33 @@ def test_durable_timer_and_accepted_event_survive_a_kill(tmp_path: Path) -> None
         assert client.wait(event_id, timeout=20)["output"] == {"approval": "kept"}
         st = client.wait(timer_id, timeout=20)
         assert st["runtimeStatus"] == "Completed" and st["output"] >= 1.5
+    finally:
+        host.stop()
+
+
+def test_accepted_topic_deliveries_survive_a_kill(tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    out.mkdir()
+    host = launch(app_dir=APP_DIR, app_module="dh_test_app", state_dir=state, log_file=tmp_path / "a.log",
+                  subscriptions=APP_DIR / "subscriptions.json", env={"DEVHOST_TEST_OUT": str(out)},
+                  extra_args=["--eventgrid-first-retry", "3"])
+    event = {"id": "survivor", "eventType": "Test.Flaky", "subject": "s", "data": {"succeed_on": 2},
+             "dataVersion": "1", "eventTime": "2026-11-26T07:00:00Z"}
+    assert requests.post(f"{host.base_url}/runtime/eventgrid/topic", json=[event]).status_code == 200
+    client = Client(host.base_url, out)
+    deadline = time.time() + 10
+    while not client.lines("eg-on_flaky.jsonl"):  # first attempt failed; the retry is 3 s away
+        assert time.time() < deadline
+        time.sleep(0.02)
+    host.kill()
+    host = launch(app_dir=APP_DIR, app_module="dh_test_app", state_dir=state, log_file=tmp_path / "b.log",
+                  subscriptions=APP_DIR / "subscriptions.json", env={"DEVHOST_TEST_OUT": str(out)},
+                  extra_args=["--eventgrid-first-retry", "0.05"])
+    try:
+        deadline = time.time() + 10
+        while len(client.lines("eg-on_flaky.jsonl")) < 2:
+            assert time.time() < deadline, "the accepted delivery was not retried after the restart"
+            time.sleep(0.05)
+        assert [r["id"] for r in client.lines("eg-on_flaky.jsonl")] == ["survivor", "survivor"]
     finally:
         host.stop()
