@@ -200,3 +200,10 @@ def test_wait_for_completion_or_check_status(dh: Client) -> None:
 def test_unknown_orchestrator_is_a_400_with_the_sdk_message(dh: Client) -> None:
     resp = dh.client_op("start", "x1", None, name="no_such_orchestrator")
     assert resp.status_code == 409 and "doesn't exist" in resp.json()["error"]
+
+
+def test_parallel_retries_keep_task_ids_in_step_with_the_sdk(dh: Client) -> None:
+    file = f"par-{uuid.uuid4().hex}.jsonl"
+    st = dh.wait(dh.start("parallel_retries", file), timeout=30)
+    assert st["runtimeStatus"] == "Completed", st
+    assert st["output"] == {"all": ["ok after 2", "ok after 4", 42], "after": 4, "any": "ok after 2"}

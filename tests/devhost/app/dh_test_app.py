@@ -321,3 +321,20 @@ async def start_from_event(event: func.EventGridEvent, client) -> None:
     """As the factory's BlobCreated handler does: an Event Grid event starts an orchestration."""
     data = event.get_json()
     await client.start_new("chain", data["instance_id"], data["n"])
+
+
+@app.orchestration_trigger(context_name="context")
+def parallel_retries(context: df.DurableOrchestrationContext):
+    """Retries interleaved with other tasks: the host must allocate task ids exactly as the SDK does."""
+    file = context.get_input()
+    opts = df.RetryOptions(first_retry_interval_in_milliseconds=50, max_number_of_attempts=4)
+    a = context.call_activity_with_retry("flaky", opts, {"file": file, "key": "a", "fail_times": 1})
+    b = context.call_activity_with_retry("flaky", opts, {"file": file, "key": "b", "fail_times": 3})
+    c = context.call_activity("double", 21)
+    t = context.create_timer(context.current_utc_datetime + timedelta(milliseconds=100))
+    results = yield context.task_all([a, b, c, t])
+    after = yield context.call_activity("double", 2)
+    first = yield context.task_any([context.call_activity_with_retry("flaky", opts, {"file": file, "key": "d",
+                                                                                     "fail_times": 1}),
+                                    context.create_timer(context.current_utc_datetime + timedelta(seconds=30))])
+    return {"all": results[:3], "after": after, "any": first.result}
