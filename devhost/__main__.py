@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -54,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
     host.stop()
-    return 0
+    logging.shutdown()
+    # Activities still running are abandoned, not awaited: their work rows stay in the database and run again at
+    # the next start (at-least-once), so there is nothing to wait for.
+    os._exit(0)
 
 
 if __name__ == "__main__":
