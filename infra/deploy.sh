@@ -24,7 +24,7 @@ deploy_infra() {  # $1: eventSubscriptionsEnabled (true|false), then extra param
   shift
   az deployment group create \
     --resource-group "$group" \
-    --name "model-factory-$env_name-subscriptions-$enabled" \
+    --name model-factory \
     --template-file "$here/main.bicep" \
     --parameters "@$params" \
     --parameters eventSubscriptionsEnabled="$enabled" "$@" \

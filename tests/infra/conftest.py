@@ -40,10 +40,15 @@ def _unwrap(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | No
 
 
 @pytest.fixture(scope="session")
-def bicep() -> dict[str, dict[str, Any]]:
+def bicep_parser() -> BicepParser:
+    """One parser for the session (building the grammar takes about a second)."""
+    return BicepParser()
+
+
+@pytest.fixture(scope="session")
+def bicep(bicep_parser: BicepParser) -> dict[str, dict[str, Any]]:
     """Parsed Bicep (pycep JSON) by path relative to infra/, e.g. 'main.bicep', 'modules/storage.bicep'."""
-    parser = BicepParser()
-    return {str(p.relative_to(INFRA)): parser.parse(file_path=p) for p in bicep_paths()}
+    return {str(p.relative_to(INFRA)): bicep_parser.parse(file_path=p) for p in bicep_paths()}
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
-def test_bicep_file_parses(path: Path) -> None:
-    doc = BicepParser().parse(file_path=path)
+def test_bicep_file_parses(bicep_parser: BicepParser, path: Path) -> None:
+    doc = bicep_parser.parse(file_path=path)
     assert doc.get("resources") or doc.get("modules"), f"{path}: declares no resource and no module"
 
 
