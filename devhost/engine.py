@@ -119,7 +119,6 @@ class Engine:
         self._after_commit: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self.on_change: Callable[[str], None] | None = None
         self.client_json: Callable[[], str] | None = None  # the durableClient binding value, set by the host
 
     # ---- lifecycle ---------------------------------------------------------------------------------------------
@@ -532,8 +531,6 @@ class Engine:
             outcome = "Completed"
         log.info("orchestrator %s instance=%s episode %.1f ms -> %s", inst.name, inst.id,
                  (time.perf_counter() - t0) * 1000, outcome)
-        if self.on_change:
-            self.on_change(inst.id)
 
     # ---- actions -------------------------------------------------------------------------------------------
     def _schedule(self, inst: Instance, action: dict[str, Any], seq: int, decisions: list[dict[str, Any]],
@@ -664,8 +661,6 @@ class Engine:
         inst.history.append(h.event(h.EXECUTION_TERMINATED, now, Input=reason))
         self._finish(inst, TERMINATED, json.dumps(reason), now, error=f"terminated: {reason}")
         log.info("orchestrator %s instance=%s terminated: %s", inst.name, inst.id, reason)
-        if self.on_change:
-            self.on_change(inst.id)
 
     def _continue_as_new(self, inst: Instance, input_text: Any, now: float) -> None:
         """Restart the instance with a fresh history; external events not yet consumed are kept."""

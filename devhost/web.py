@@ -75,6 +75,7 @@ class WebApp:
         r.add_get("/", self.root)
         r.add_post("/runtime/webhooks/eventgrid", self.eventgrid_webhook)
         r.add_post("/runtime/eventgrid/topic", self.eventgrid_topic)
+        r.add_route("OPTIONS", "/runtime/webhooks/eventgrid", self.cloudevents_abuse_protection)
         r.add_post(DURABLE + "/orchestrators/{name}", self.durable_start)
         r.add_post(DURABLE + "/orchestrators/{name}/{instance_id}", self.durable_start)
         r.add_get(DURABLE + "/instances", self.durable_list)
@@ -168,6 +169,14 @@ class WebApp:
             except Exception as exc:
                 return web.Response(status=500, text=f"{type(exc).__name__}: {exc}")
         return web.Response(status=202)
+
+    async def cloudevents_abuse_protection(self, request: web.Request) -> web.Response:
+        """CloudEvents webhook validation: `OPTIONS` with WebHook-Request-Origin is answered with the allow headers."""
+        origin = request.headers.get("WebHook-Request-Origin")
+        if not origin:
+            return web.Response(status=400, text="OPTIONS without a WebHook-Request-Origin header")
+        return web.Response(status=200, headers={"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*",
+                                                 "Allow": "POST, OPTIONS"})
 
     async def eventgrid_topic(self, request: web.Request) -> web.Response:
         """The local topic: persist one delivery per matching subscription, answer 200, deliver asynchronously."""

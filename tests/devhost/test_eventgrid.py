@@ -135,3 +135,9 @@ def test_topic_event_starts_an_orchestration_through_the_durable_client(dh1: Cli
         assert time.time() < deadline
         time.sleep(0.05)
     assert dh1.wait(iid)["output"] == 4
+
+
+def test_cloudevents_webhook_validation_with_options(dh1: Client) -> None:
+    resp = requests.options(f"{dh1.base}/runtime/webhooks/eventgrid", params={"functionName": "on_run_status"},
+                            headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
+    assert resp.status_code == 200 and resp.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
