@@ -70,7 +70,12 @@ def _persistent_secret(path: Path) -> str:
     return value
 
 
-def apply_values(values: dict[str, str]) -> None:
-    """local.settings.json Values → environment variables, never overriding ones already set."""
+def apply_values(values: dict[str, str]) -> list[str]:
+    """local.settings.json Values → environment variables, never overriding ones already set; returns the keys
+    it added."""
+    added = []
     for key, value in values.items():
-        os.environ.setdefault(key, value)
+        if key not in os.environ:
+            os.environ[key] = value
+            added.append(key)
+    return added

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from azure.durable_functions.models.utils import http_utils as durable_http_utils
 
 from .appindex import AppIndex, index_app, load_app
 from .config import HostConfig, apply_values, load_config
@@ -38,6 +39,13 @@ from .web import DURABLE, WebApp, management_urls
 
 log = logging.getLogger("devhost")
 _INDEXES: dict[int, AppIndex] = {}  # app.get_functions() may run once per app object
+
+
+def _reset_durable_client_session() -> None:
+    """The Durable SDK keeps one aiohttp session per process, bound to the event loop that created it (the worker
+    has one loop). An in-process host gets a new loop per start, so the SDK must make a new session on it."""
+    durable_http_utils._client_session = None
+    durable_http_utils._session_lock = asyncio.Lock()
 
 
 def free_port() -> int:
@@ -81,6 +89,7 @@ class DevHost:
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._env_restore: dict[str, str | None] = {}
 
     @property
     def base_url(self) -> str:
@@ -89,7 +98,8 @@ class DevHost:
     def load(self) -> None:
         """Settings → environment, import and index the app, open the state database."""
         self.config = load_config(self.app_dir, self.state_dir)
-        apply_values(self.config.values)
+        self._env_restore = {key: None for key in apply_values(self.config.values)}
+        self._env_restore.setdefault("WEBSITE_HOSTNAME", os.environ.get("WEBSITE_HOSTNAME"))
         os.environ["WEBSITE_HOSTNAME"] = f"127.0.0.1:{self.port}"
         app = load_app(self.app_dir, self.app_module)
         if id(app) not in _INDEXES:
@@ -164,6 +174,7 @@ class DevHost:
         loop.close()
 
     async def _startup(self) -> None:
+        _reset_durable_client_session()
         self.engine.loop = asyncio.get_running_loop()
         self.engine.start()
         self.deliverer.start()
@@ -176,6 +187,10 @@ class DevHost:
     async def _cleanup(self) -> None:
         if self._runner:
             await self._runner.cleanup()
+        session = getattr(durable_http_utils, "_client_session", None)
+        if session is not None and not session.closed:
+            await session.close()
+        _reset_durable_client_session()
 
     def stop(self) -> None:
         """Stop serving, stop the engine (pending work stays in the database for the next start)."""
@@ -186,6 +201,11 @@ class DevHost:
         self.deliverer.stop()
         self.engine.stop()
         self.store.close()
+        for key, value in self._env_restore.items():  # an in-process host leaves the environment as it found it
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def __enter__(self) -> DevHost:
         return self.start()

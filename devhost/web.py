@@ -17,7 +17,7 @@ from aiohttp import web
 
 from . import history as h
 from .appindex import HttpRoute
-from .engine import ACTIVE, COMPLETED, FAILED, PENDING, RUNNING, SUSPENDED, EngineError
+from .engine import FAILED, PENDING, RUNNING, SUSPENDED, EngineError
 from .eventgrid import event_type_and_subject, invoke_eventgrid_function, parse_events
 from .invoke import build_kwargs, call_on_loop, input_binding_values
 
@@ -372,4 +372,4 @@ def management_urls(base: str, hub: str, system_key: str, instance_id: str) -> d
     }
 
 
-__all__ = ["WebApp", "management_urls", "ACTIVE", "COMPLETED"]
+__all__ = ["WebApp", "management_urls"]

@@ -36,14 +36,14 @@ def _start_host(tmp: Path) -> DevHost:
     return host.start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def session_host(tmp_path_factory: pytest.TempPathFactory, out_dir: Path):
     host = _start_host(tmp_path_factory.mktemp("devhost-session"))
     yield host
     host.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def full_replay_host(tmp_path_factory: pytest.TempPathFactory, out_dir: Path):
     """A `python -m devhost --full-replay` subprocess (the SDK's HTTP client session is per process and loop)."""
     tmp = tmp_path_factory.mktemp("devhost-full")
