@@ -26,7 +26,7 @@ param computeMaxNodes int = 2
 param nodeIdleTimeBeforeScaleDown string = 'PT120S'
 
 resource workspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
-  #checkov:skip=CKV_AZURE_243: no private endpoint/VNet in this deployment: the Functions app submits jobs over the public endpoint with Entra ID
+  // checkov:skip=CKV_AZURE_243: no private endpoint/VNet in this deployment: the Functions app submits jobs over the public endpoint with Entra ID
   name: workspaceName
   location: location
   tags: tags

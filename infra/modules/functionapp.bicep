@@ -48,7 +48,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy exists only in some regions; enable it per region when needed
+  // checkov:skip=CKV_AZURE_225: Flex Consumption zone redundancy exists only in some regions; enable it per region when needed
   name: planName
   location: location
   tags: tags
@@ -63,10 +63,10 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
-  #checkov:skip=CKV_AZURE_17: client certificates would break Event Grid delivery and the signed approval links; HTTP functions use function keys
-  #checkov:skip=CKV_AZURE_222: public endpoint is required by Event Grid webhooks and approvers' browsers (no VNet here)
-  #checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; there is no fixed instance count to fail over
-  #checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check; the platform monitors function hosts
+  // checkov:skip=CKV_AZURE_17: client certificates would break Event Grid delivery and the signed approval links; HTTP functions use function keys
+  // checkov:skip=CKV_AZURE_222: public endpoint is required by Event Grid webhooks and approvers' browsers (no VNet here)
+  // checkov:skip=CKV_AZURE_212: Flex Consumption scales to zero by design; there is no fixed instance count to fail over
+  // checkov:skip=CKV_AZURE_213: Flex Consumption has no App Service health check; the platform monitors function hosts
   name: appName
   location: location
   tags: union(tags, {

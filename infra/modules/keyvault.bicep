@@ -9,8 +9,8 @@ param tags object = {}
 param secrets object = {}
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_109: Flex Consumption Key Vault references and AML use the public endpoint (no VNet here); RBAC-only access
-  #checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: the vault must be reachable from the Function App without a VNet
+  // checkov:skip=CKV_AZURE_109: Flex Consumption Key Vault references and AML use the public endpoint (no VNet here); RBAC-only access
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: the vault must be reachable from the Function App without a VNet
   name: name
   location: location
   tags: tags
@@ -34,7 +34,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 
 resource vaultSecrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   for secret in items(secrets): {
-    #checkov:skip=CKV_AZURE_41: rotated by hand with an overlap window (docs/deploy.md); an expiry date would cut live approval links
+    // checkov:skip=CKV_AZURE_41: rotated by hand with an overlap window (docs/deploy.md); an expiry date would cut live approval links
     parent: vault
     name: secret.key
     properties: {

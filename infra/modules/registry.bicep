@@ -20,10 +20,10 @@ param sku string = 'Standard'
 param edgePullToken bool = false
 
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
-  #checkov:skip=CKV_AZURE_139: ACR Tasks, the Functions app and the edge device reach the registry over its public endpoint (no VNet here)
-  #checkov:skip=CKV_AZURE_163: vulnerability scanning is Defender for Containers, enabled per subscription, not per registry
-  #checkov:skip=CKV_AZURE_166: quarantine is a Premium preview; images are verified by the ACR Task before they are pushed
-  #checkov:skip=CKV_AZURE_233: zone redundancy is a Premium feature; the sku parameter allows Premium where it is needed
+  // checkov:skip=CKV_AZURE_139: ACR Tasks, the Functions app and the edge device reach the registry over its public endpoint (no VNet here)
+  // checkov:skip=CKV_AZURE_163: vulnerability scanning is Defender for Containers, enabled per subscription, not per registry
+  // checkov:skip=CKV_AZURE_166: quarantine is a Premium preview; images are verified by the ACR Task before they are pushed
+  // checkov:skip=CKV_AZURE_233: zone redundancy is a Premium feature; the sku parameter allows Premium where it is needed
   name: name
   location: location
   tags: tags
@@ -35,11 +35,6 @@ resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
     anonymousPullEnabled: false
     publicNetworkAccess: 'Enabled'
     zoneRedundancy: 'Disabled'
-    policies: {
-      exportPolicy: {
-        status: 'enabled'
-      }
-    }
   }
 }
 

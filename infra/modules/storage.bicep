@@ -18,8 +18,8 @@ param deleteRetentionDays int = 7
 // Network: the Flex Consumption app (no VNet integration), AML serverless jobs and Event Grid reach this account over
 // its public endpoint; access is Entra ID + RBAC only (shared keys off), so the firewall stays open.
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  #checkov:skip=CKV_AZURE_35: public endpoint with RBAC-only access; no VNet in this deployment (see docs/deploy.md)
-  #checkov:skip=CKV_AZURE_59: public endpoint with RBAC-only access; no VNet in this deployment (see docs/deploy.md)
+  // checkov:skip=CKV_AZURE_35: public endpoint with RBAC-only access; no VNet in this deployment (see docs/deploy.md)
+  // checkov:skip=CKV_AZURE_59: public endpoint with RBAC-only access; no VNet in this deployment (see docs/deploy.md)
   name: name
   location: location
   tags: tags

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
-SKIP = re.compile(r"#checkov:skip=(CKV2?_[A-Z]+_\d+)(?::\s*(.*))?")
+SKIP = re.compile(r"//\s*checkov:skip=(CKV2?_[A-Z]+_\d+)(?::\s*(.*))?")
 
 
 @pytest.fixture(scope="module")
