@@ -12,7 +12,7 @@
   registry (and its bridge) in the foreground until SIGTERM, for ``model-factory up``.
 
 Settings (``Settings.env``): ``FACTORY_DEV_REGISTRY`` (default ``127.0.0.1:5100``) and
-``FACTORY_PROD_REGISTRY`` (default ``127.0.0.1:5101``), each ``host:port`` of a plain-HTTP registry.
+``FACTORY_PROD_REGISTRY`` (default ``127.0.0.1:5200``), each ``host:port`` of a plain-HTTP registry.
 """
 
 from __future__ import annotations
@@ -264,12 +264,12 @@ class LocalImageRegistry:
     """``ImageRegistry`` over the local dev and prod registries (plain HTTP on loopback)."""
 
     dev: str = "127.0.0.1:5100"
-    prod: str = "127.0.0.1:5101"
+    prod: str = "127.0.0.1:5200"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalImageRegistry:
         return cls(dev=settings.env("FACTORY_DEV_REGISTRY", "127.0.0.1:5100"),
-                   prod=settings.env("FACTORY_PROD_REGISTRY", "127.0.0.1:5101"))
+                   prod=settings.env("FACTORY_PROD_REGISTRY", "127.0.0.1:5200"))
 
     def digest(self, ref: ports.ImageRef) -> str | None:
         """The manifest digest of ``ref`` (by tag, or by digest to check it exists), or None."""
