@@ -15,6 +15,7 @@ class HostConfig:
     """What devhost takes from the app directory's settings files."""
 
     hub_name: str = "TestHubName"
+    route_prefix: str = "api"
     max_activities: int | None = None
     function_keys: dict[str, str] = field(default_factory=dict)
     master_key: str = ""
@@ -41,7 +42,11 @@ def load_config(app_dir: Path, state_dir: Path) -> HostConfig:
     cfg = HostConfig()
     host_json = app_dir / "host.json"
     if host_json.exists():
-        durable = _read_json(host_json).get("extensions", {}).get("durableTask", {})
+        extensions = _read_json(host_json).get("extensions", {})
+        durable = extensions.get("durableTask", {})
+        prefix = (extensions.get("http") or {}).get("routePrefix")
+        if prefix is not None:
+            cfg.route_prefix = str(prefix).strip("/")
         cfg.hub_name = durable.get("hubName") or cfg.hub_name
         if durable.get("maxConcurrentActivityFunctions"):
             cfg.max_activities = int(durable["maxConcurrentActivityFunctions"])

@@ -88,7 +88,8 @@ class WebApp:
         r.add_post(DURABLE + "/instances/{instance_id}/{op:terminate|suspend|resume}", self.durable_control)
         r.add_post(DURABLE + "/instances/{instance_id}/restart", self.durable_restart)
         r.add_post(DURABLE + "/instances/{instance_id}/rewind", self.durable_rewind)
-        r.add_route("*", "/api/{tail:.*}", self.http_trigger)
+        prefix = self.host.config.route_prefix
+        r.add_route("*", f"/{prefix}/{{tail:.*}}" if prefix else "/{tail:.*}", self.http_trigger)
         return app
 
     # ---- host --------------------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class WebApp:
                       traceback.format_exc())
             return web.Response(status=500)
         response = _to_aiohttp(result)
-        log.info("http %s %s /api/%s %.1f ms -> %d", fn.name, request.method, tail,
+        log.info("http %s %s %s %.1f ms -> %d", fn.name, request.method, request.path,
                  (time.perf_counter() - t0) * 1000, response.status)
         return response
 
