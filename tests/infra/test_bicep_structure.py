@@ -89,3 +89,9 @@ def test_environment_parameter_files_name_their_environment() -> None:
     for env in ("dev", "prod"):
         values = json.loads((INFRA / f"main.{env}.parameters.json").read_text())["parameters"]
         assert values["environmentName"]["value"] == env
+
+
+def test_docs_describe_every_parameter_of_main(bicep) -> None:
+    docs = (INFRA.parent / "docs" / "deploy.md").read_text()
+    undocumented = sorted(name for name in bicep["main.bicep"]["parameters"] if f"`{name}`" not in docs)
+    assert undocumented == []

@@ -122,3 +122,41 @@ def test_delivery_settings_are_within_event_grid_limits(config) -> None:
     assert 1 <= delivery["eventTimeToLiveInMinutes"] <= 1440
     assert 1 <= delivery["maxEventsPerBatch"] <= 5000
     assert delivery["deadLetterContainer"].islower() and 3 <= len(delivery["deadLetterContainer"]) <= 63
+
+
+def azure_matches(sub: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Event Grid's documented filter semantics for the fields the file uses: event type list, case-insensitive
+    subject prefix/suffix, and advanced filters on `data.*` (all must hold; StringIn is case-insensitive)."""
+    if event["eventType"].lower() not in {t.lower() for t in sub["includedEventTypes"]}:
+        return False
+    subject = event["subject"].lower()
+    if not subject.startswith(sub.get("subjectBeginsWith", "").lower()):
+        return False
+    if not subject.endswith(sub.get("subjectEndsWith", "").lower()):
+        return False
+    for flt in sub.get("advancedFilters", []):
+        value: Any = event
+        for part in flt["key"].split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        assert flt["operatorType"] == "StringIn", "extend azure_matches for this operator"
+        if not isinstance(value, str) or value.lower() not in {v.lower() for v in flt["values"]}:
+            return False
+    return True
+
+
+def test_factory_events_reach_the_intended_function_on_azure(config) -> None:
+    """The events the factory waits for, built by factory/events.py in Azure's shapes, go where they should."""
+    from factory import events
+
+    def routed(event: dict[str, Any]) -> list[str]:
+        return [sub["function"] for sub in config["subscriptions"] if azure_matches(sub, event)]
+
+    blob = events.blob_created("stin", "incoming", "nyc_taxi/2026-11.CSV", "https://x/incoming/a.csv", "0x1", 10)
+    assert routed(blob) == ["on_blob_created"]
+    assert routed(events.blob_created("stin", "incoming", "nyc_taxi/readme.txt", "u", "0x1", 1)) == []
+    assert routed(events.blob_created("stin", "eventgrid-deadletter", "x/a.csv", "u", "0x1", 1)) == []
+    assert routed(events.model_registered("ws", "nyc_taxi", 3, {"run_id": "r1"})) == ["on_model_registered"]
+    assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Failed", {})) == ["on_run_status_changed"]
+    assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Completed", {})) == []
+    pushed = events.image_pushed("crmfdev", "crmfdev.azurecr.io", "nyc_taxi", "3", "sha256:" + "a" * 64, 1)
+    assert routed(pushed) == ["on_image_pushed"]
