@@ -103,3 +103,23 @@ def test_accepted_topic_deliveries_survive_a_kill(tmp_path: Path) -> None:
         assert [r["id"] for r in client.lines("eg-on_flaky.jsonl")] == ["survivor", "survivor"]
     finally:
         host.stop()
+
+
+def test_sigterm_with_a_long_activity_running_exits_promptly_and_the_activity_reruns(tmp_path: Path) -> None:
+    out, state = tmp_path / "out", tmp_path / "state"
+    out.mkdir()
+    host = _launch(state, out, tmp_path / "a.log")
+    client = Client(host.base_url, out)
+    iid = client.start("wait_event", {"work_first": 30})
+    client.wait(iid, statuses=("Running",))
+    time.sleep(0.3)
+    t0 = time.time()
+    host.stop()  # SIGTERM
+    assert time.time() - t0 < 5 and host.process.returncode == 0
+    host = _launch(state, out, tmp_path / "b.log")
+    try:
+        assert "resuming 1 activity invocation(s)" in (tmp_path / "b.log").read_text()
+        client = Client(host.base_url, out)
+        assert client.status(iid)["runtimeStatus"] == "Running"
+    finally:
+        host.kill()
