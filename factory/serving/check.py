@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--request", type=Path, help="sample-request.json (default: base64 JSON in $CHECK_REQUEST_B64)")
     parser.add_argument("--expected", type=Path,
                         help="expected-response.json (default: base64 JSON in $CHECK_EXPECTED_B64)")
+    parser.add_argument("--path", default="/score", help="the scoring route")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /ready")
     args = parser.parse_args(argv)
     request = _document(args.request, "CHECK_REQUEST_B64")
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except TimeoutError as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    passed, report = run_check(args.url.rstrip("/"), request, expected, tolerance)
+    passed, report = run_check(args.url.rstrip("/"), request, expected, tolerance, args.path)
     print(("PASS: " if passed else "FAIL: ") + report, file=sys.stdout if passed else sys.stderr)
     return 0 if passed else 1
 

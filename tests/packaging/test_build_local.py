@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,16 @@ def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, regist
         assert status == 400 and b"not JSON" in body
     finally:
         eng.run(["rm", "-f", "-t", "0", "mf-test-badinput"], check=False)
+
+
+def test_concurrent_attempts_for_the_same_context_build_and_push_once(artifacts, registries, tmp_path):
+    receiver, dev, _ = registries
+    ref = ports.ImageRef(dev.registry.address, "models/nyc-taxi", "run-twice")
+    contexts = [_context("nyc_taxi", artifacts("nyc_taxi"), tmp_path / f"ctx{i}", version="3") for i in range(3)]
+    check = scoring_check(REPO / "models" / "nyc_taxi")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        built = list(pool.map(lambda ctx: PodmanImageBuilder().build_verify_push(ctx, ref, check), contexts))
+    assert len({b.digest for b in built}) == 1
+    receiver.wait_for(lambda e: e["subject"] == "models/nyc-taxi:run-twice")
+    time.sleep(1.5)
+    assert len([e for e in receiver.events if e["subject"] == "models/nyc-taxi:run-twice"]) == 1

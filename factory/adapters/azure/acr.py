@@ -66,7 +66,7 @@ def render_task(context: ports.BuildContext, ref: ports.ImageRef, check: ports.S
             {"id": "serve", "cmd": image, "detach": True, "when": ["build"]},
             {"id": "verify",
              "cmd": f"{image} python3 -m model_server.check --url http://serve:{check.port}"
-                    f" --timeout {int(ready_timeout)}",
+                    f" --path {check.path} --timeout {int(ready_timeout)}",
              "env": [f"CHECK_REQUEST_B64={_b64(check.request)}", f"CHECK_EXPECTED_B64={_b64(expected)}"],
              "when": ["serve"], "timeout": int(ready_timeout) + 60},
             {"id": "push", "push": [image], "when": ["verify"]},

@@ -12,18 +12,22 @@ Registries are plain-HTTP Distribution registries on loopback (``FACTORY_DEV_REG
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import logging
 import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from factory import ports
 from factory.adapters.local.base_image import ensure_base_image
-from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
+from factory.adapters.local.containers import ContainerEngine, ContainerError, _state_dir, engine
 from factory.packaging.context import CONTEXT_LABEL, build_args, extra_labels
 from factory.serving.check import run_check, wait_ready
 from factory.settings import Settings
@@ -33,6 +37,20 @@ log = logging.getLogger(__name__)
 
 class BuildFailed(ports.VerificationFailed):
     """The image did not build; nothing was pushed. ``logs`` holds the build output."""
+
+
+@contextlib.contextmanager
+def _build_lock(target: str) -> Iterator[None]:
+    """An exclusive lock per target reference across processes (a file lock under the state dir)."""
+    locks = _state_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"build-{hashlib.sha256(target.encode()).hexdigest()[:24]}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def free_port() -> int:
@@ -48,7 +66,7 @@ def remote_image(reference: str) -> dict | None:
                           capture_output=True, text=True, timeout=60)
     if proc.returncode == 0:
         return json.loads(proc.stdout)
-    if "manifest unknown" in proc.stderr or "not found" in proc.stderr.lower():
+    if "manifest unknown" in proc.stderr or "name unknown" in proc.stderr:
         return None
     raise ContainerError(f"skopeo inspect docker://{reference} failed: {proc.stderr.strip()[-1000:]}")
 
@@ -79,6 +97,11 @@ class PodmanImageBuilder:
         logs; then no container, no local image and nothing in any registry is left behind.
         """
         target = f"{ref.registry}/{ref.repository}:{ref.tag}"
+        with _build_lock(target):  # a retried activity waits for the first attempt, then finds its image
+            return self._build_verify_push(context, ref, check, target)
+
+    def _build_verify_push(self, context: ports.BuildContext, ref: ports.ImageRef, check: ports.ScoringCheck,
+                           target: str) -> ports.BuiltImage:
         existing = remote_image(target)
         if existing and existing.get("Labels", {}).get(CONTEXT_LABEL) == context.sha256:
             digest = existing["Digest"]
