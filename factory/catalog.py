@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,6 +330,8 @@ def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str |
     module_spec = importlib.util.spec_from_file_location(f"model_factory_pipeline_{spec.name}_{digest}", file)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
+    # azure-ai-ml warns once per "experimental" class it touches while building a job; not actionable here
+    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     module_spec.loader.exec_module(module)
     pipeline_fn = getattr(module, "training_pipeline", None)
     if pipeline_fn is None:

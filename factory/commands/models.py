@@ -1,0 +1,123 @@
+"""``model-factory models`` (the catalog) and ``model-factory train <model> [--data PATH]`` (one local
+pipeline run in the foreground: validate the data, run each stage with progress, print metrics and the
+registered version)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from factory.catalog import CatalogError, ModelSpec, load_catalog, training_job_name
+from factory.ports import TrainingRequest
+from factory.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="list the model catalog (models/*/model.yaml)")
+    models.add_argument("--models-dir", type=Path, help="default: FACTORY_MODELS_DIR or ./models")
+    models.set_defaults(func=cmd_models)
+
+    train = subparsers.add_parser("train", help="train one model locally with its pipeline (no factory run)")
+    train.add_argument("model", help="a model of the catalog")
+    train.add_argument("--data", type=Path, help="a CSV (or a folder of CSVs); default: the model's sample")
+    train.add_argument("--run-id", help="the run id the version is tagged with; default: cli-<UTC time>")
+    train.add_argument("--models-dir", type=Path, help="default: FACTORY_MODELS_DIR or ./models")
+    train.set_defaults(func=cmd_train)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _gate_summary(spec: ModelSpec) -> str:
+    parts = []
+    for metric, bounds in spec.gate.thresholds.items():
+        if bounds.get("min") is not None:
+            parts.append(f"{metric}>={bounds['min']:g}")
+        if bounds.get("max") is not None:
+            parts.append(f"{metric}<={bounds['max']:g}")
+    if spec.gate.max_regression is not None:
+        parts.append(f"≤{spec.gate.max_regression:.0%} worse than prod")
+    return ", ".join(parts)
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    models_dir = args.models_dir or _settings().models_dir
+    try:
+        catalog = load_catalog(models_dir)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    rows = []
+    for spec in catalog.values():
+        arrow = "↑" if spec.gate.higher_is_better else "↓"
+        rows.append([spec.name, spec.task, f"{spec.key_metric} {arrow}", _gate_summary(spec), spec.description])
+    print(_table(["model", "task", "metric", "gate", "description"], rows))
+    return 0
+
+
+def _data_files(data: Path) -> list[Path]:
+    return sorted(data.glob("*.csv")) if data.is_dir() else [data]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from factory.adapters.local.pipeline_runner import PipelineError, StepFailed, StepResult, run_pipeline
+    from factory.validation import validate_csv
+
+    settings = _settings()
+    try:
+        catalog = load_catalog(args.models_dir or settings.models_dir)
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    spec = catalog.get(args.model)
+    if spec is None:
+        print(f"error: unknown model {args.model!r}; the catalog holds {', '.join(catalog)}", file=sys.stderr)
+        return 2
+    data = (args.data or spec.data.sample)
+    if data is None or not Path(data).exists():
+        print(f"error: no data: {data or 'give --data PATH (the model has no data.sample)'}", file=sys.stderr)
+        return 2
+    data = Path(data).resolve()
+    errors = [e for f in _data_files(data) for e in validate_csv(f, spec, str(f))]
+    if errors:
+        print(f"{spec.name}: the data is not valid; nothing was trained:", file=sys.stderr)
+        for error in errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    run_id = args.run_id or "cli-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_dir = settings.state_dir / "runs" / training_job_name(spec.name, run_id)
+    request = TrainingRequest(model=spec.name, run_id=run_id, data_uri=str(data))
+    print(f"{spec.name}: training run {run_id} on {data} (logs in {run_dir / 'logs'})", flush=True)
+
+    def progress(step: StepResult) -> None:
+        if step.status == "Running":
+            print(f"  {step.name:<10} ...", end="", flush=True)
+        else:
+            print(f" {step.status.lower()} in {step.seconds:.1f} s", flush=True)
+
+    started = time.perf_counter()
+    try:
+        result = run_pipeline(spec, request, run_dir, settings.state_dir,
+                              tracking_uri=settings.env("MLFLOW_TRACKING_URI", "") or None, on_step=progress)
+    except StepFailed as exc:
+        print(f"\n{spec.name}: {exc}", file=sys.stderr)
+        return 1
+    except PipelineError as exc:
+        print(f"\n{spec.name}: {exc}", file=sys.stderr)
+        return 1
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+    reused = " (already registered by this run id)" if result.registered.get("reused") else ""
+    print(f"{spec.name}: registered version {result.registered['version']}{reused} in "
+          f"{time.perf_counter() - started:.1f} s; {metrics}")
+    return 0

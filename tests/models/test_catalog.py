@@ -1,0 +1,90 @@
+"""The catalog: every models/*/model.yaml parsed; bad files named with their field; new folders picked up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from models_testlib import MODEL_NAMES, MODELS, copy_model
+
+from factory.catalog import CatalogError, load_catalog, load_model_spec, training_job_name
+
+
+def test_catalog_holds_the_three_models_with_their_settings():
+    catalog = load_catalog(MODELS)
+    assert tuple(catalog) == MODEL_NAMES
+    assert {n: s.task for n, s in catalog.items()} == {
+        "nyc_taxi": "regression", "vibration_anomaly": "anomaly", "wine_cultivar": "classification"}
+    taxi = catalog["nyc_taxi"]
+    assert taxi.key_metric == "rmse" and taxi.gate.higher_is_better is False
+    assert taxi.gate.thresholds["rmse"] == {"min": None, "max": 6.0}
+    assert taxi.gate.max_regression == 0.05
+    assert taxi.data.sample == MODELS / "nyc_taxi" / "data" / "greenTaxiData.csv"
+    pickup = next(c for c in taxi.data.columns if c.name == "pickupDatetime")
+    assert pickup.names == ("pickupDatetime", "lpepPickupDatetime", "tpepPickupDateTime")
+    assert catalog["wine_cultivar"].gate.higher_is_better is True
+    for spec in catalog.values():
+        assert spec.training.timeout_seconds > 0 and spec.edge.poll_seconds > 0 and spec.edge.timeout_seconds > 0
+        assert spec.image.repository.startswith("models/")
+        assert spec.pipeline_file.is_file() and spec.key_metric in spec.metrics
+
+
+def _write(folder: Path, spec: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.yaml").write_text(yaml.safe_dump(spec))
+    return folder
+
+
+def _valid(name: str = "demo") -> dict:
+    return {"name": name, "description": "a demo", "task": "regression",
+            "data": {"min_rows": 10, "max_mb": 1, "columns": {"x": "number", "y": {"type": "number"}}},
+            "gate": {"metric": "rmse", "thresholds": {"rmse": {"max": 3}}}}
+
+
+@pytest.mark.parametrize(("change", "field", "expected"), [
+    (lambda s: s.pop("task"), "field task", "one of regression, classification, anomaly (the field is required)"),
+    (lambda s: s.update(task="clustering"), "field task", "one of regression, classification, anomaly"),
+    (lambda s: s["data"].update(min_rows="many"), "field data.min_rows", "a positive integer"),
+    (lambda s: s["data"]["columns"].update(z={"type": "float"}), "field data.columns.z.type", "one of number"),
+    (lambda s: s["gate"].update(metric="accuracy"), "field gate.metric", "one of rmse, mae, r2"),
+    (lambda s: s["gate"]["thresholds"].update(r2={"over": 1}), "field gate.thresholds.r2.over", "one of the fields"),
+    (lambda s: s["gate"].update(max_regression_vs_production=5), "field gate.max_regression_vs_production",
+     "a fraction between 0 and 1"),
+    (lambda s: s.update(name="other"), "field name", "the folder's name 'demo'"),
+    (lambda s: s.update(edge={"poll_seconds": 0}), "field edge.poll_seconds", "a positive integer"),
+])
+def test_a_bad_model_yaml_names_the_file_the_field_and_what_was_expected(tmp_path, change, field, expected):
+    spec = _valid()
+    change(spec)
+    folder = _write(tmp_path / "demo", spec)
+    with pytest.raises(CatalogError) as caught:
+        load_model_spec(folder)
+    message = str(caught.value)
+    assert message.startswith(f"{folder / 'model.yaml'}: {field}: expected ")
+    assert expected in message
+
+
+def test_a_model_yaml_that_is_not_yaml_is_reported_with_its_file(tmp_path):
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / "model.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(CatalogError, match=r"demo/model.yaml: not valid YAML"):
+        load_model_spec(folder)
+
+
+def test_a_fourth_model_folder_is_picked_up_with_no_code_change(tmp_path):
+    for name in MODEL_NAMES:
+        copy_model(name, name, tmp_path)
+    copy_model("wine_cultivar", "wine_copy", tmp_path)
+    catalog = load_catalog(tmp_path)
+    assert set(catalog) == {*MODEL_NAMES, "wine_copy"}
+    assert catalog["wine_copy"].task == "classification" and catalog["wine_copy"].folder == tmp_path / "wine_copy"
+
+
+def test_job_names_are_stable_and_safe():
+    assert training_job_name("nyc_taxi", "run-1") == "nyc_taxi-run-1"
+    odd = training_job_name("nyc_taxi", "incoming/nyc_taxi/2026 11.csv@0x8D")
+    assert odd == training_job_name("nyc_taxi", "incoming/nyc_taxi/2026 11.csv@0x8D")
+    assert odd != training_job_name("nyc_taxi", "incoming/nyc_taxi/2026-11.csv@0x8D")
+    assert all(c.isalnum() or c in "-_" for c in odd) and len(training_job_name("m", "x" * 500)) <= 100
