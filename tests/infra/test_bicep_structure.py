@@ -95,3 +95,16 @@ def test_docs_describe_every_parameter_of_main(bicep) -> None:
     docs = (INFRA.parent / "docs" / "deploy.md").read_text()
     undocumented = sorted(name for name in bicep["main.bicep"]["parameters"] if f"`{name}`" not in docs)
     assert undocumented == []
+
+
+def test_no_unused_parameter_or_variable(bicep) -> None:
+    """Bicep's no-unused-params / no-unused-vars linter rules: a declared name is used somewhere else."""
+    unused = []
+    for file, doc in bicep.items():
+        text = (INFRA / file).read_text()
+        for kind in ("parameters", "variables"):
+            for name in doc.get(kind, {}):
+                uses = len(re.findall(rf"(?<![\w.']){re.escape(name)}\b", text))
+                if uses < 2:  # the declaration itself is one
+                    unused.append(f"{file}: {kind[:-1]} {name}")
+    assert unused == []
