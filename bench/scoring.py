@@ -114,13 +114,17 @@ def request_body() -> bytes:
 
 # ---------------------------------------------------------------------------------------------- load generator
 async def _worker(port: int, body: bytes, state: dict[str, Any], latencies: list[float]) -> None:
+    """One client: sequential requests on a keep-alive connection; reconnects when the server closes it
+    (the reconnect counts in that request's latency, as a client would feel it)."""
     request = (b"POST /score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer: asyncio.StreamWriter | None = None
     try:
         while state["issued"] < state["max_requests"] and time.perf_counter() < state["deadline"]:
             state["issued"] += 1
             started = time.perf_counter()
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -134,18 +138,22 @@ async def _worker(port: int, body: bytes, state: dict[str, Any], latencies: list
                 state["errors"] += 1
             if headers.get("connection", "").lower() == "close" or "content-length" not in headers:
                 writer.close()
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer = None
+                state["reconnects"] += 1
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
 
 
 async def _load(port: int, body: bytes, concurrency: int, max_requests: int, max_seconds: float) -> dict[str, Any]:
-    state: dict[str, Any] = {"issued": 0, "errors": 0, "max_requests": max_requests,
+    state: dict[str, Any] = {"issued": 0, "errors": 0, "reconnects": 0, "max_requests": max_requests,
                              "deadline": time.perf_counter() + max_seconds}
     latencies: list[float] = []
     started = time.perf_counter()
     await asyncio.gather(*(_worker(port, body, state, latencies) for _ in range(concurrency)))
-    return summary(latencies, time.perf_counter() - started, state["errors"])
+    result = summary(latencies, time.perf_counter() - started, state["errors"])
+    result["new_connections"] = state["reconnects"] + concurrency
+    return result
 
 
 def summary(latencies: list[float], seconds: float, errors: int = 0) -> dict[str, Any]:

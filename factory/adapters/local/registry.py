@@ -306,11 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=Path(".factory"))
     parser.add_argument("--eventgrid-endpoint", default="",
                         help="publish ImagePushed events here (starts the bridge); empty: no events")
+    parser.add_argument("--bridge-port", type=int, default=0, help="the bridge's loopback port (default: any free)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.eventgrid_endpoint:
         running: RegistryWithBridge | RegistryProcess = start_registry_with_events(
-            args.name, args.port, args.state_dir, args.eventgrid_endpoint)
+            args.name, args.port, args.state_dir, args.eventgrid_endpoint, args.bridge_port)
     else:
         running = start_registry(args.name, args.port, args.state_dir)
     stop = threading.Event()
