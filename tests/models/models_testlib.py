@@ -28,7 +28,7 @@ def copy_model(source: str, name: str, models_dir: Path) -> Path:
 class EventSink:
     """A real Event Grid-like topic endpoint on loopback that records every event array POSTed to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.events: list[dict] = []
         self.lock = threading.Condition()
         sink = self
@@ -45,7 +45,7 @@ class EventSink:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/events"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -58,3 +58,11 @@ class EventSink:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
