@@ -74,3 +74,42 @@ def test_promoting_a_missing_image_says_so(stack):
     registry = LocalImageRegistry(dev=dev.registry.address, prod=prod.address)
     with pytest.raises(LookupError, match="no such image"):
         registry.promote(ports.ImageRef(dev.registry.address, "models/none", "1"), "none", "1")
+
+
+def test_registry_command_runs_registry_and_bridge_until_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.packaging.conftest import free_port
+    from tests.packaging.helpers import REPO, EventReceiver
+
+    receiver = EventReceiver()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.registry", "--name", "dev", "--port",
+                             str(port), "--state-dir", str(tmp_path), "--eventgrid-endpoint", receiver.url],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        digest = push_tiny_image(f"127.0.0.1:{port}", "models/cli", "1")
+        [event] = receiver.wait_for(lambda e: e["subject"] == "models/cli:1")
+        assert event["data"]["target"]["digest"] == digest
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            raise AssertionError("the registry still answers after SIGTERM")
+        except OSError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        receiver.stop()

@@ -309,14 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bridge-port", type=int, default=0, help="the bridge's loopback port (default: any free)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before starting: a SIGTERM during start-up still stops cleanly
+        signal.signal(sig, lambda *_: stop.set())
     if args.eventgrid_endpoint:
         running: RegistryWithBridge | RegistryProcess = start_registry_with_events(
             args.name, args.port, args.state_dir, args.eventgrid_endpoint, args.bridge_port)
     else:
         running = start_registry(args.name, args.port, args.state_dir)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     log.info("registry %s on 127.0.0.1:%d", args.name, args.port)
     stop.wait()
     running.stop()
