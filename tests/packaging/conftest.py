@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from factory.adapters.local.registry import start_registry, start_registry_with_events
-from tests.packaging.helpers import EventReceiver, train_with_src
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.packaging.helpers import EventReceiver, free_port, train_with_src
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +15,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def train_with_src(model: str, work: Path) -> Path:

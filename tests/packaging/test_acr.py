@@ -31,8 +31,7 @@ from factory.adapters.azure.acr import (
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.serving.check import wait_ready
 from factory.settings import Settings
-from tests.packaging.helpers import REPO
-from tests.packaging.test_server import free_port
+from tests.packaging.helpers import REPO, free_port
 
 MODEL = REPO / "models" / "wine_cultivar"
 REF = ports.ImageRef("factorydev.azurecr.io", "models/wine-cultivar", "4")

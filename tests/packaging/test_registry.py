@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
 import pytest
 
 from factory import ports
 from factory.adapters.local.registry import LocalImageRegistry, pushed_events
 from factory.settings import Settings
-from tests.packaging.helpers import push_tiny_image
+from tests.packaging.helpers import REPO, EventReceiver, free_port, push_tiny_image
 
 
 @pytest.fixture()
@@ -77,15 +83,6 @@ def test_promoting_a_missing_image_says_so(stack):
 
 
 def test_registry_command_runs_registry_and_bridge_until_sigterm(tmp_path):
-    import signal
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.packaging.conftest import free_port
-    from tests.packaging.helpers import REPO, EventReceiver
-
     receiver = EventReceiver()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.registry", "--name", "dev", "--port",

@@ -16,16 +16,10 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from factory.serving.check import wait_ready
-from tests.packaging.helpers import REPO
+from tests.packaging.helpers import REPO, free_port
 
 SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
 FEATURES = ["a", "b", "c"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
