@@ -28,7 +28,7 @@ from factory.adapters.azure.acr import (
     render_task,
     run_request,
 )
-from factory.packaging.context import assemble, model_labels, scoring_check
+from factory.packaging.context import assemble, model_labels, scoring_check, tar_context
 from factory.serving.check import wait_ready
 from factory.settings import Settings
 from tests.packaging.helpers import REPO, free_port
@@ -204,3 +204,85 @@ def test_adapters_read_their_settings():
     builder = AcrTaskImageBuilder.from_settings(settings)
     assert (builder.registry_name, builder.base_image) == ("dev", "docker.io/library/python:3.11-slim-bookworm")
     assert AcrImageRegistry.from_settings(settings).prod_login_server == "prod.azurecr.io"
+
+
+class _Arm(requests.adapters.BaseAdapter):
+    """ACR Tasks' REST API as a script: answers by path, records every request (method, path, JSON body)."""
+
+    def __init__(self, final_status: str) -> None:
+        super().__init__()
+        self.final_status = final_status
+        self.calls: list[tuple[str, str, dict | None]] = []
+        self.polls = 0
+
+    def send(self, request, **kwargs):
+        path = request.path_url.split("?")[0]
+        body = json.loads(request.body) if request.body else None
+        self.calls.append((request.method, path.rsplit("/", 1)[-1], body))
+        if path.endswith("/listBuildSourceUploadUrl"):
+            answer = {"uploadUrl": "https://blob.invalid/source/ctx.tar.gz?sas", "relativePath": "source/ctx.tar.gz"}
+        elif path.endswith("/scheduleRun"):
+            answer = {"properties": {"runId": "ca7", "status": "Queued"}}
+        elif path.endswith("/runs/ca7"):
+            self.polls += 1
+            status = "Running" if self.polls == 1 else self.final_status
+            answer = {"properties": {"runId": "ca7", "status": status, "outputImages": [
+                {"registry": "factorydev.azurecr.io", "repository": "models/wine-cultivar", "tag": "4",
+                 "digest": "sha256:" + "ef" * 32}] if status == "Succeeded" else [],
+                "runErrorMessage": "" if status == "Succeeded" else "step verify failed"}}
+        elif path.endswith("/listLogSasUrl"):
+            answer = {"logLink": "https://blob.invalid/logs/ca7.txt?sas"}
+        else:
+            answer = {}
+        raw = urllib3.response.HTTPResponse(body=io.BytesIO(json.dumps(answer).encode()), status=200,
+                                            preload_content=False, headers={"Content-Type": "application/json"})
+        return requests.adapters.HTTPAdapter().build_response(request, raw)
+
+    def close(self) -> None:
+        pass
+
+
+def _builder(arm: _Arm, uploads: list) -> AcrTaskImageBuilder:
+    from azure.mgmt.containerregistrytasks import ContainerRegistryTasksMgmtClient
+
+    session = requests.Session()
+    session.mount("https://", arm)
+    tasks = ContainerRegistryTasksMgmtClient(_Token(), "sub-1", transport=RequestsTransport(session=session))
+    return AcrTaskImageBuilder("sub-1", "rg-factory", "factorydev", poll_seconds=0, tasks_client=tasks,
+                               data=_KnownDigests({}), upload=lambda url, data: uploads.append((url, data)),
+                               download=lambda url: b"Step ID: verify\nFAIL: predictions[0]: expected 0 +- 0, got 2")
+
+
+def test_a_run_uploads_the_context_schedules_the_task_and_returns_the_pushed_digest(context):
+    arm, uploads = _Arm("Succeeded"), []
+    built = _builder(arm, uploads).build_verify_push(context, REF, scoring_check(MODEL))
+    assert built.digest == "sha256:" + "ef" * 32
+    assert built.ref == ports.ImageRef(REF.registry, REF.repository, REF.tag, built.digest)
+    assert uploads == [("https://blob.invalid/source/ctx.tar.gz?sas", tar_context(Path(context.path)))]
+    [schedule] = [body for method, name, body in arm.calls if name == "scheduleRun"]
+    assert schedule["sourceLocation"] == "source/ctx.tar.gz"
+    task = yaml.safe_load(base64.b64decode(schedule["encodedTaskContent"]))
+    assert [step["id"] for step in task["steps"]] == ["build", "serve", "verify", "push"]
+    assert [name for _, name, _ in arm.calls] == ["listBuildSourceUploadUrl", "scheduleRun", "ca7", "ca7",
+                                                  "listLogSasUrl"]
+
+
+def test_a_failed_run_raises_verification_failed_with_the_run_log(context):
+    arm, uploads = _Arm("Failed"), []
+    with pytest.raises(ports.VerificationFailed, match="ACR run ca7 .* ended Failed: step verify failed") as failure:
+        _builder(arm, uploads).build_verify_push(context, REF, scoring_check(MODEL))
+    assert "FAIL: predictions[0]" in failure.value.logs
+
+
+def test_an_image_already_built_from_the_same_context_is_not_rebuilt(context):
+    arm, uploads = _Arm("Succeeded"), []
+    builder = _builder(arm, uploads)
+    digest = "sha256:" + "12" * 32
+
+    class Existing(_KnownDigests):
+        def labels(self, login_server, repository, reference):
+            return {"io.modelfactory.context-sha256": context.sha256} if reference == digest else {}
+
+    builder.data = Existing({(REF.registry, REF.repository, REF.tag): digest})
+    assert builder.build_verify_push(context, REF, scoring_check(MODEL)).digest == digest
+    assert arm.calls == [] and uploads == []

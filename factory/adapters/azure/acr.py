@@ -147,9 +147,10 @@ class AcrTaskImageBuilder:
     ready_timeout: float = 120.0
     poll_seconds: float = 10.0
     credential: Any = None
-    tasks_client: Any = None  # azure.mgmt.containerregistrytasks.ContainerRegistryTasksManagementClient
+    tasks_client: Any = None  # azure.mgmt.containerregistrytasks.ContainerRegistryTasksMgmtClient
     data: AcrData | None = None
     upload: Callable[[str, bytes], None] | None = None  # (SAS URL, bytes) -> None; default: azure-storage-blob
+    download: Callable[[str], bytes] | None = None  # SAS URL -> bytes (the run log); default: azure-storage-blob
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AcrTaskImageBuilder:
@@ -162,9 +163,9 @@ class AcrTaskImageBuilder:
 
     def _tasks(self) -> Any:
         if self.tasks_client is None:
-            from azure.mgmt.containerregistrytasks import ContainerRegistryTasksManagementClient
+            from azure.mgmt.containerregistrytasks import ContainerRegistryTasksMgmtClient
 
-            self.tasks_client = ContainerRegistryTasksManagementClient(self.credential or _credential(),
+            self.tasks_client = ContainerRegistryTasksMgmtClient(self.credential or _credential(),
                                                                        self.subscription_id)
         return self.tasks_client
 
@@ -203,9 +204,10 @@ class AcrTaskImageBuilder:
         log.info("ACR run %s started for %s:%s", run_id, ref.repository, ref.tag)
         props = self._wait(run_id)
         run_log = self._log(run_id)
-        if props.status != "Succeeded":
+        status = getattr(props.status, "value", props.status)  # the SDK gives a str enum
+        if status != "Succeeded":
             raise ports.VerificationFailed(
-                f"ACR run {run_id} for {ref.repository}:{ref.tag} ended {props.status}: "
+                f"ACR run {run_id} for {ref.repository}:{ref.tag} ended {status}: "
                 f"{props.run_error_message or 'see the run log'}", run_log)
         pushed = [i for i in props.output_images or [] if i.repository == ref.repository and i.tag == ref.tag]
         digest = pushed[0].digest if pushed and pushed[0].digest else data.digest(ref.registry, ref.repository,
@@ -228,6 +230,8 @@ class AcrTaskImageBuilder:
         link = self._tasks().runs.get_log_sas_url(self.resource_group, self.registry_name, run_id).log_link
         if not link:
             return ""
+        if self.download is not None:
+            return self.download(link).decode(errors="replace")
         from azure.storage.blob import BlobClient
 
         return BlobClient.from_blob_url(link).download_blob().readall().decode(errors="replace")
