@@ -6,6 +6,7 @@ Everything here is pure data, so orchestrators can use it while replaying.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,20 @@ from factory.ports import _Record
 STAGES = ("validate", "train", "gate", "package", "edge", "approval", "promote")
 INCOMING_CONTAINER = "incoming"
 _SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
+
+
+def unwrap_json(value: Any) -> Any:
+    """A Durable payload as the sender meant it.
+
+    The Python SDK client JSON-encodes inputs and event data and then posts them as JSON again, so the
+    Durable extension stores (and hands back) a JSON *string* holding the JSON text; decode that layer.
+    """
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _digest(*parts: str, length: int = 20) -> str:

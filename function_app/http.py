@@ -11,7 +11,7 @@ import azure.functions as func
 
 from factory import steps
 from factory.approval import LinkError, verify_link
-from factory.runs import RunRequest, run_id_for_key
+from factory.runs import RunRequest, run_id_for_key, unwrap_json
 from function_app import pages
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 
@@ -45,8 +45,9 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
 
 
 def _summary(status: df.DurableOrchestrationStatus) -> dict:
-    custom = status.custom_status if isinstance(status.custom_status, dict) else {}
-    output = status.output if isinstance(status.output, dict) else {}
+    custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
+    custom = custom if isinstance(custom, dict) else {}
+    output = output if isinstance(output, dict) else {}
     return {
         "run_id": status.instance_id,
         "runtime_status": status.runtime_status.name if status.runtime_status else None,
@@ -83,8 +84,9 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
         return _json({"error": f"no run {run_id!r}"}, 404)
     summary = _summary(status)
     approval = await client.get_status(f"{run_id}-approval")
-    if approval and approval.runtime_status is not None and isinstance(approval.custom_status, dict):
-        summary["approval"] = {"runtime_status": approval.runtime_status.name, **approval.custom_status}
+    approval_status = unwrap_json(approval.custom_status) if approval else None
+    if approval and approval.runtime_status is not None and isinstance(approval_status, dict):
+        summary["approval"] = {"runtime_status": approval.runtime_status.name, **approval_status}
     return _json(summary)
 
 
@@ -101,11 +103,12 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     approval = await client.get_status(f"{run_id}-approval", show_input=True)
     if not approval or approval.runtime_status is None:
         return pages.message(410, "Nothing to decide", f"run {run_id} has no approval request")
-    pending = approval.input_ if isinstance(approval.input_, dict) else {}
+    pending = unwrap_json(approval.input_)
+    pending = pending if isinstance(pending, dict) else {}
     if (pending.get("version"), pending.get("digest")) != (claim.version, claim.digest):
         return pages.message(403, "Link refused", "this link is for another model version or image")
     if approval.runtime_status != df.OrchestrationRuntimeStatus.Running:
-        outcome = (approval.output or {}).get("decision", approval.runtime_status.name)
+        outcome = (unwrap_json(approval.output) or {}).get("decision", approval.runtime_status.name)
         return pages.message(410, "Already closed", f"the approval of run {run_id} is closed ({outcome})")
     if req.method == "GET":
         return pages.confirm(claim, req.url)

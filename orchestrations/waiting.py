@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from factory.runs import unwrap_json
+
 
 def wait_for_any_event(context: Any, names: list[str], timeout_s: float):
     """Wait for the first of ``names`` or the timeout. Returns ``(name, payload)``, ``(None, None)`` on timeout.
@@ -18,4 +20,4 @@ def wait_for_any_event(context: Any, names: list[str], timeout_s: float):
         return None, None
     timer.cancel()
     name = next(n for n, task in waits.items() if task is winner)
-    return name, winner.result
+    return name, unwrap_json(winner.result)
