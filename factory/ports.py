@@ -69,7 +69,8 @@ class ImageRef(_Record):
 
     def __str__(self) -> str:
         if self.digest:
-            return f"{self.registry}/{self.repository}@{self.digest}"
+            tag = f":{self.tag}" if self.tag else ""
+            return f"{self.registry}/{self.repository}{tag}@{self.digest}"
         return f"{self.registry}/{self.repository}:{self.tag}"
 
 

@@ -102,11 +102,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             approval = run.get("approval") or {}
             links = approval.get("links")
             if links and approval.get("runtime_status") == "Running" and run_id not in shown_links:
-                shown_links.add(run_id)
                 if args.auto_approve:
-                    status, _ = post_link(links["approve"])
-                    _say(f"{model}: approved through the signed link (HTTP {status})")
+                    status, page = post_link(links["approve"])
+                    if status == 200:
+                        shown_links.add(run_id)
+                        _say(f"{model}: approved through the signed link")
+                    else:
+                        _say(f"{model}: the approve link answered {status}: {page[-200:]}")
                 else:
+                    shown_links.add(run_id)
                     _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
             if run["runtime_status"] in ("Completed", "Failed", "Terminated"):
                 finished[model] = run
