@@ -46,6 +46,12 @@ def _short(digest: str) -> str:
     return digest.split(":")[-1][:12] if digest else ""
 
 
+def _short_ref(ref: str) -> str:
+    """``registry/repo:tag@sha256:<12 hex>``: enough to recognise, short enough for a table."""
+    name, _, digest = ref.partition("@")
+    return f"{name}@sha256:{_short(digest)}" if digest else ref
+
+
 def _table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False))  # noqa: E731
@@ -62,7 +68,7 @@ def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) 
         rows.append([model, run.get("result") or run.get("runtime_status") or "", lin.get("model_version", ""),
                      f"{metric}={value:.4g}" if isinstance(value, int | float) else "",
                      _short(lin.get("image_digest", "")), (lin.get("edge") or {}).get("status", ""),
-                     lin.get("prod_ref", "") or (run.get("reason") or "")[:60],
+                     _short_ref(lin.get("prod_ref", "")) or (run.get("reason") or "")[:60],
                      " ".join(f"{s}:{seconds[s]:.0f}" for s in STAGES if s in seconds)])
     return rows
 
