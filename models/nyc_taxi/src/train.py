@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import artifact
@@ -21,11 +20,12 @@ def fit(train: pd.DataFrame, params: dict | None = None) -> HistGradientBoosting
     return model.fit(train[FEATURES].to_numpy(dtype=float), train[TARGET].to_numpy(dtype=float))
 
 
-def card(name: str) -> dict:
-    """``model.json``: what the serving side needs to call ``predict()``."""
-    return {"name": name, "sklearn_version": sklearn.__version__,
-            "task": "regression", "features": FEATURES, "target": TARGET,
-            "predict": "the fare in US dollars"}
+def card(name: str, train_rows: int) -> dict:
+    """``model.json``: what the serving side needs to call ``predict()``; then how it was trained."""
+    return {"name": name, "task": "regression", "features": FEATURES, "target": TARGET,
+            "predict": "the fare in US dollars",
+            "estimator": "HistGradientBoostingRegressor", "params": PARAMS, "train_rows": train_rows,
+            "sklearn_version": sklearn.__version__}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,12 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
     args = parser.parse_args(argv)
     train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name), args.model)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        import mlflow
-
-        with mlflow.start_run():
-            mlflow.log_params({**PARAMS, "estimator": "HistGradientBoostingRegressor", "train_rows": len(train)})
+    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
     print(f"train: fitted on {len(train)} rows")
 
 

@@ -4,7 +4,6 @@ the field); its contamination is the expected share of anomalies. Writes the art
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import artifact
@@ -25,11 +24,12 @@ def fit(train: pd.DataFrame, params: dict | None = None) -> Pipeline:
     return model.fit(train[FEATURES].to_numpy(dtype=float))
 
 
-def card(name: str) -> dict:
-    """``model.json``: what the serving side needs to call ``predict()`` and read its answer."""
-    return {"name": name, "sklearn_version": sklearn.__version__,
-            "task": "anomaly", "features": FEATURES, "target": LABEL,
-            "predict": {"anomaly": -1, "normal": 1}}
+def card(name: str, train_rows: int) -> dict:
+    """``model.json``: what serving needs to call ``predict()`` and read its answer; then how it was trained."""
+    return {"name": name, "task": "anomaly", "features": FEATURES, "target": LABEL,
+            "predict": {"anomaly": -1, "normal": 1},
+            "estimator": "StandardScaler+IsolationForest", "params": PARAMS, "train_rows": train_rows,
+            "sklearn_version": sklearn.__version__}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,12 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
     args = parser.parse_args(argv)
     train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name), args.model)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        import mlflow
-
-        with mlflow.start_run():
-            mlflow.log_params({**PARAMS, "estimator": "StandardScaler+IsolationForest", "train_rows": len(train)})
+    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
     print(f"train: fitted on {len(train)} rows")
 
 

@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         import mlflow
 
-        with mlflow.start_run():
+        _, card = artifact.load(args.model)
+        with mlflow.start_run():  # the pipeline's run (MLFLOW_RUN_ID) on the local runner and on Azure ML
+            mlflow.log_params({"estimator": card["estimator"], "train_rows": card["train_rows"], **card["params"]})
             mlflow.log_metrics(metrics)
     print("evaluate: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import artifact
@@ -24,11 +23,12 @@ def fit(train: pd.DataFrame, params: dict | None = None) -> Pipeline:
     return model.fit(train[FEATURES].to_numpy(dtype=float), train[TARGET].to_numpy(dtype=int))
 
 
-def card(name: str) -> dict:
-    """``model.json``: what the serving side needs to call ``predict()``."""
-    return {"name": name, "sklearn_version": sklearn.__version__,
-            "task": "classification", "features": FEATURES, "target": TARGET, "classes": CLASSES,
-            "predict": "the cultivar, one of classes"}
+def card(name: str, train_rows: int) -> dict:
+    """``model.json``: what the serving side needs to call ``predict()``; then how it was trained."""
+    return {"name": name, "task": "classification", "features": FEATURES, "target": TARGET, "classes": CLASSES,
+            "predict": "the cultivar, one of classes",
+            "estimator": "StandardScaler+LogisticRegression", "params": PARAMS, "train_rows": train_rows,
+            "sklearn_version": sklearn.__version__}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,12 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
     args = parser.parse_args(argv)
     train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name), args.model)
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        import mlflow
-
-        with mlflow.start_run():
-            mlflow.log_params({**PARAMS, "estimator": "StandardScaler+LogisticRegression", "train_rows": len(train)})
+    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
     print(f"train: fitted on {len(train)} rows")
 
 
