@@ -99,7 +99,7 @@ class ScoringApp:
             log.exception("run() failed")
             return error(500, f"run() failed: {type(exc).__name__}: {str(exc)[:300]}")
         try:
-            return 200, json.dumps(result, separators=(",", ":")).encode()
+            return 200, json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
             log.error("run() returned a value that is not JSON-serialisable: %s", exc)
             return error(500, f"run() returned a value that is not JSON-serialisable: {exc}")
@@ -128,6 +128,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.buffer.clear()
 
     def data_received(self, data: bytes) -> None:
         if self.discard:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from factory import ports
 from factory.adapters.local.containers import engine
-from factory.adapters.local.podman import PodmanImageBuilder, free_port, remote_image
+from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, free_port, remote_image
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
 from factory.serving.check import http, wait_ready
@@ -25,9 +26,11 @@ def _context(model: str, artifacts: Path, dest: Path, version: str = "1") -> por
     return assemble(REPO / "models" / model, artifacts, dest, model_labels(model, version, f"run-{model}", "abc123"))
 
 
-def _leftover_containers() -> list[str]:
-    out = engine().run(["ps", "-a", "--format", "{{.Names}}"]).stdout.split()
-    return [name for name in out if name.startswith("mf-verify-")]
+def _leftover_containers(ref: ports.ImageRef) -> list[str]:
+    """Verification containers for ``ref`` still there (others may be verifying other images meanwhile)."""
+    target = f"{ref.registry}/{ref.repository}:{ref.tag}"
+    return engine().run(["ps", "-a", "--filter", f"label={VERIFY_LABEL}={target}", "--format", "{{.Names}}"]
+                        ).stdout.split()
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -63,7 +66,7 @@ def test_build_verify_push_then_promote(model, artifacts, registries, tmp_path):
     promoted = registry.promote(built.ref, model.replace("_", "-"), "1")
     assert promoted.digest == built.digest
     assert registry.digest(ports.ImageRef(prod.address, model.replace("_", "-"), "1")) == built.digest
-    assert _leftover_containers() == []
+    assert _leftover_containers(ref) == []
 
 
 def test_wrong_expected_response_is_not_pushed_and_logs_are_reported(artifacts, registries, tmp_path):
@@ -77,14 +80,29 @@ def test_wrong_expected_response_is_not_pushed_and_logs_are_reported(artifacts, 
     ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "9")
     local = f"localhost/model-factory-build/{ref.repository}:{context.sha256[:20]}"
 
-    with pytest.raises(ports.VerificationFailed) as failure:
-        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+    seen: set[str] = set()
+    done = threading.Event()
 
+    def watch() -> None:  # proves the label filter below sees this build's verification container
+        while not done.is_set():
+            seen.update(_leftover_containers(ref))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pytest.raises(ports.VerificationFailed) as failure:
+            PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+    finally:
+        done.set()
+        watcher.join()
+
+    assert seen  # a verification container ran ...
     assert "predictions[0]: expected 2" in str(failure.value)
     assert "init() finished" in failure.value.logs  # the container's own log lines
     assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
     assert not engine().image_exists(local)
-    assert _leftover_containers() == []
+    assert _leftover_containers(ref) == []
     time.sleep(1.5)
     assert receiver.events == []
 

@@ -218,3 +218,15 @@ def test_failing_init_stops_the_server_with_the_error_logged(model_dir, tmp_path
     srv = Server(script, model_dir, tmp_path / "server.log")
     assert srv.proc.wait(timeout=20) != 0
     assert "model.joblib is missing" in (tmp_path / "server.log").read_text()
+
+
+def test_a_result_that_is_not_json_is_a_500_not_invalid_json(model_dir, tmp_path):
+    script = tmp_path / "score.py"
+    script.write_text("def init():\n    pass\n\ndef run(raw):\n    return {'nan': float('nan'), 'set': raw == '1'}\n")
+    srv = Server(script, model_dir, tmp_path / "server.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{srv.port}", 30)
+        status, answer = srv.request("POST", "/score", b"1")
+        assert status == 500 and "not JSON-serialisable" in answer["error"]
+    finally:
+        srv.stop()

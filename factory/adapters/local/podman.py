@@ -35,6 +35,9 @@ from factory.settings import Settings
 log = logging.getLogger(__name__)
 
 
+VERIFY_LABEL = "io.modelfactory.verifying"  # on verification containers: the reference being verified
+
+
 class BuildFailed(ports.VerificationFailed):
     """The image did not build; nothing was pushed. ``logs`` holds the build output."""
 
@@ -111,7 +114,7 @@ class PodmanImageBuilder:
         local = f"localhost/model-factory-build/{ref.repository}:{context.sha256[:20]}"
         build_log = self._build(context, local)
         try:
-            passed, report, logs = self._verify(local, check)
+            passed, report, logs = self._verify(local, check, target)
             if not passed:
                 raise ports.VerificationFailed(f"{target}: verification failed: {report}", logs)
             digest = self._push(local, target)
@@ -141,11 +144,12 @@ class PodmanImageBuilder:
                               f"{output.strip().splitlines()[-1] if output.strip() else ''}", output[-20000:])
         return output
 
-    def _verify(self, local: str, check: ports.ScoringCheck) -> tuple[bool, str, str]:
+    def _verify(self, local: str, check: ports.ScoringCheck, target: str) -> tuple[bool, str, str]:
         """Run the image, wait for /ready, score the sample request; returns (passed, report, container logs)."""
         name = f"mf-verify-{uuid.uuid4().hex[:12]}"
         port = free_port()
-        run = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{check.port}"]
+        run = ["run", "-d", "--name", name, "--label", f"{VERIFY_LABEL}={target}",
+               "-p", f"127.0.0.1:{port}:{check.port}"]
         if self.engine.is_podman:
             run.append("--no-healthcheck")  # podman's health timers need systemd; we poll /ready ourselves
         self.engine.run([*run, local])
