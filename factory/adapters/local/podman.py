@@ -119,7 +119,8 @@ class PodmanImageBuilder:
                 raise ports.VerificationFailed(f"{target}: verification failed: {report}", logs)
             digest = self._push(local, target)
         except BaseException:
-            self.engine.run(["rmi", "-f", local], check=False)
+            # not -f: a container of another attempt on the same context (another target) keeps its image
+            self.engine.run(["rmi", local], check=False)
             raise
         log.info("%s verified and pushed as %s", target, digest)
         return ports.BuiltImage(ref=replace(ref, digest=digest), digest=digest,
@@ -139,7 +140,7 @@ class PodmanImageBuilder:
         proc = self.engine.run(args, check=False, timeout=1800)
         output = (proc.stdout or "") + (proc.stderr or "")
         if proc.returncode != 0:
-            self.engine.run(["rmi", "-f", local], check=False)
+            self.engine.run(["rmi", local], check=False)
             raise BuildFailed(f"building {context.path} failed (exit {proc.returncode}): "
                               f"{output.strip().splitlines()[-1] if output.strip() else ''}", output[-20000:])
         return output
