@@ -128,9 +128,10 @@ class PodmanImageBuilder:
 
     def _build(self, context: ports.BuildContext, local: str) -> str:
         base = self.base_image or ensure_base_image(self.engine)
-        args = ["build", "--network=host", "--pull=never" if base.startswith("localhost/") else "--pull=missing"]
+        args = ["build", "--network=host"]
         if self.engine.is_podman:
-            args += ["--format", "docker"]  # keeps HEALTHCHECK (the OCI image format has no such field)
+            args += ["--pull=never" if base.startswith("localhost/") else "--pull=missing",
+                     "--format", "docker"]  # docker format keeps HEALTHCHECK (the OCI image format has none)
         args += ["--build-arg", f"BASE_IMAGE={base}"]
         for name, value in build_args(context).items():
             args += ["--build-arg", f"{name}={value}"]
