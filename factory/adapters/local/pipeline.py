@@ -16,6 +16,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,11 @@ class LocalPipelineTrainer:
         env = {**self.environ, "FACTORY_STATE_DIR": str(self.state_dir), "FACTORY_MODELS_DIR": str(self.models_dir),
                "PYTHONPATH": os.pathsep.join(p for p in (repo_root, self.environ.get("PYTHONPATH", "")) if p)}
         with (run_dir / "runner.log").open("ab") as out:
-            subprocess.Popen([sys.executable, "-m", "factory.adapters.local.pipeline_runner", str(run_dir)],
-                             cwd=repo_root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+            process = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.pipeline_runner", str(run_dir)],
+                                       cwd=repo_root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        # reap it when it ends (no zombie in a long-lived host); the run itself never depends on this process
+        threading.Thread(target=process.wait, name=f"reap-{run_dir.name}", daemon=True).start()
 
     def status(self, job_name: str) -> TrainingJob:
         """The run's state from its ``status.json``; a run whose process died before finishing is Failed."""
