@@ -66,7 +66,7 @@ notifications:
   endpoints:
     - name: model-factory-bridge
       url: {url}
-      timeout: 3s
+      timeout: 15s  # longer than factory.events.publish waits (10 s), so a slow endpoint is not sent twice
       threshold: 10
       backoff: 1s
       ignoredmediatypes:
