@@ -105,10 +105,12 @@ class ImageSettings:
 
 @dataclass(frozen=True)
 class EdgeSettings:
-    """The edge smoke test: poll the smoke module's twin every ``poll_seconds`` for up to ``timeout_seconds``."""
+    """The edge smoke test: poll the smoke module's twin every ``poll_seconds`` for up to ``timeout_seconds``;
+    ``max_p95_ms`` (optional) is the latency budget: a p95 on the device above it fails the edge stage."""
 
     poll_seconds: int = 15
     timeout_seconds: int = 1200
+    max_p95_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     image = f.section("image", {})
     image.unknown({"repository"})
     edge = f.section("edge", {})
-    edge.unknown({"poll_seconds", "timeout_seconds"})
+    edge.unknown({"poll_seconds", "timeout_seconds", "max_p95_ms"})
     return ModelSpec(
         name=name,
         description=f.text("description"),
@@ -287,7 +289,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         training=TrainingSettings(timeout_seconds=training.integer("timeout_seconds", 1800)),
         image=ImageSettings(repository=image.text("repository", f"models/{name}")),
         edge=EdgeSettings(poll_seconds=edge.integer("poll_seconds", 15),
-                          timeout_seconds=edge.integer("timeout_seconds", 1200)),
+                          timeout_seconds=edge.integer("timeout_seconds", 1200),
+                          max_p95_ms=edge.number("max_p95_ms", None, positive=True)),
     )
 
 

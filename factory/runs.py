@@ -81,7 +81,7 @@ class RunPlan(_Record):
     approval_timeout_s: int
     image_repository: str
     key_metric: str
-    auto_approve: bool = False
+    edge_max_p95_ms: float | None = None
 
 
 @dataclass

@@ -78,6 +78,7 @@ def plan_run(req: dict[str, Any]) -> dict[str, Any]:
         build_timeout_s=int(env("FACTORY_BUILD_TIMEOUT_SECONDS", str(DEFAULT_BUILD_TIMEOUT_S))),
         edge_poll_s=spec.edge.poll_seconds,
         edge_timeout_s=spec.edge.timeout_seconds,
+        edge_max_p95_ms=spec.edge.max_p95_ms,
         approval_timeout_s=int(env("APPROVAL_TIMEOUT_SECONDS", str(DEFAULT_APPROVAL_TIMEOUT_S))),
         image_repository=spec.image.repository,
         key_metric=spec.key_metric,

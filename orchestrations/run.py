@@ -90,6 +90,9 @@ def model_factory_run(context: Any):
     track.lineage.edge = verdict
     if verdict["status"] != "pass":
         return track.end("Rejected", f"edge smoke test {verdict['status']}: {verdict.get('reason') or verdict}")
+    if plan.edge_max_p95_ms is not None and verdict.get("p95_ms", 0) > plan.edge_max_p95_ms:
+        return track.end("Rejected", f"edge smoke test: p95 latency {verdict['p95_ms']:g} ms on the device is over "
+                                     f"the budget of {plan.edge_max_p95_ms:g} ms")
 
     track.enter("approval")
     decision = yield context.call_sub_orchestrator("approval", {

@@ -56,8 +56,8 @@ def _short_training_timeout(spec: dict) -> None:
     spec["training"] = {"timeout_seconds": 1}
 
 
-def _short_edge_timeout(spec: dict) -> None:
-    spec["edge"] = {"poll_seconds": 1, "timeout_seconds": 2}
+def _tiny_latency_budget(spec: dict) -> None:
+    spec["edge"] = {"poll_seconds": 1, "timeout_seconds": 300, "max_p95_ms": 0.001}
 
 
 VARIANTS: dict[str, dict] = {
@@ -65,7 +65,7 @@ VARIANTS: dict[str, dict] = {
     "wine_strict_gate": {"change_yaml": _impossible_gate},
     "wine_bad_expected": {"change_folder": _wrong_expected},
     "wine_slow_training": {"change_yaml": _short_training_timeout},
-    "wine_edge_timeout": {"change_yaml": _short_edge_timeout},
+    "wine_edge_too_slow": {"change_yaml": _tiny_latency_budget},
     "wine_copy": {},
 }
 
