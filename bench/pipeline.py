@@ -6,7 +6,7 @@ For each model, alternately (``--repeat`` times):
   the same MLflow environment (its MLflow run created beforehand, untimed): what a person would type;
 - runner: ``run_pipeline`` (in this process, plan cache warm): data fetch, plan, MLflow run, every step with
   its log, outputs read back;
-- detached (once): ``LocalPipelineTrainer.submit`` until Completed: a fresh interpreter, as the factory runs it.
+- detached: ``LocalPipelineTrainer.submit`` until Completed: a fresh interpreter, as the factory runs it.
 
 Medians are reported. ``python bench/pipeline.py [--repeat N] [--models a,b]``; writes bench/results/pipeline.json.
 """
@@ -89,13 +89,12 @@ def main() -> int:
         for name in names:
             spec = catalog[name]
             load_plan(spec, cache_dir=state / "plans")  # warm the plan cache (its cold cost is reported apart)
-            runs: dict[str, list[dict[str, float]]] = {"direct": [], "runner": []}
+            runs: dict[str, list[dict[str, float]]] = {"direct": [], "runner": [], "detached": []}
             for i in range(args.repeat):
                 runs["direct"].append(direct(spec, state, Path(tmp) / f"{name}-direct-{i}", f"direct-{i}"))
                 runs["runner"].append(runner(spec, state, Path(tmp) / f"{name}-runner-{i}", f"runner-{i}"))
-            medians = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
-            medians["detached_total"] = detached(spec, state, ROOT / "models", "detached")
-            results[name] = medians
+                runs["detached"].append({"total": detached(spec, state, ROOT / "models", f"detached-{i}")})
+            results[name] = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
         cold_started = time.perf_counter()
         load_plan(catalog[names[0]], cache_dir=None)
         cold_plan = time.perf_counter() - cold_started
@@ -108,12 +107,12 @@ def main() -> int:
     print()
     print(f"{'model':<18} {'direct s':>9} {'runner s':>9} {'overhead':>9} {'detached s':>11} {'overhead':>9}")
     for name, r in results.items():
-        d, rr, dt = r["direct"]["total"], r["runner"]["total"], r["detached_total"]
+        d, rr, dt = r["direct"]["total"], r["runner"]["total"], r["detached"]["total"]
         r["runner_overhead"], r["detached_overhead"] = (rr - d) / d, (dt - d) / d
         print(f"{name:<18} {d:>9.2f} {rr:>9.2f} {r['runner_overhead']:>9.1%} {dt:>11.2f} "
               f"{r['detached_overhead']:>9.1%}")
     print(f"\nloading a pipeline with azure-ai-ml (cold plan, in a warm process): {cold_plan:.2f} s; "
-          f"median of {args.repeat} alternating runs; {os.cpu_count()} CPUs")
+          f"median of {args.repeat} alternating runs; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     out = ROOT / "bench" / "results" / "pipeline.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"repeat": args.repeat, "cold_plan_seconds": cold_plan, "models": results}, indent=2))
