@@ -96,7 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"  {error}", file=sys.stderr)
         return 1
     run_id = args.run_id or "cli-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    run_dir = settings.state_dir / "runs" / training_job_name(spec.name, run_id)
+    run_dir = settings.state_dir / "training" / training_job_name(spec.name, run_id)
     request = TrainingRequest(model=spec.name, run_id=run_id, data_uri=str(data))
     print(f"{spec.name}: training run {run_id} on {data} (logs in {run_dir / 'logs'})", flush=True)
 

@@ -1,7 +1,7 @@
 """Local ``Trainer``: runs a model's Azure ML pipeline on this machine (``pipeline_runner``) in a detached
 background process, so ``submit`` returns at once (it is called from a Durable activity).
 
-Settings (through ``Settings``): ``FACTORY_STATE_DIR`` (runs live in ``<state_dir>/runs/<job name>/``:
+Settings (through ``Settings``): ``FACTORY_STATE_DIR`` (training runs live in ``<state_dir>/training/<job name>/``:
 ``request.json``, ``status.json``, ``logs/<step>.log``, ``steps/<step>/<output>/``), ``FACTORY_MODELS_DIR``,
 ``FACTORY_EVENTGRID_ENDPOINT`` (where the run publishes ModelRegistered / RunStatusChanged; empty = nowhere),
 ``MLFLOW_TRACKING_URI`` (optional; default SQLite under ``<state_dir>/mlflow/``),
@@ -50,7 +50,7 @@ class LocalPipelineTrainer:
         self.tracking_uri = tracking_uri or default_tracking_uri(self.state_dir)
         self.environ = dict(os.environ if environ is None else environ)
         self.publish_retry_seconds = publish_retry_seconds
-        self.runs_dir = self.state_dir / "runs"
+        self.runs_dir = self.state_dir / "training"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalPipelineTrainer:
