@@ -251,6 +251,7 @@ def test_every_model_trains_end_to_end_and_a_second_run_makes_version_2(tmp_path
         versions = registry.versions(name)
         assert [v.version for v in versions] == ["1", "2"]
         assert [v.tags["run_id"] for v in versions] == ["run-a", "run-b"]
+        assert len(versions[-1].tags["source_commit"]) == 40  # no commit given: the repository's HEAD
         gate = CATALOG[name].gate
         for metric, bounds in gate.thresholds.items():  # real training on the samples passes each model's gate
             value = versions[-1].metrics[metric]

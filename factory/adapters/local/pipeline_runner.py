@@ -223,6 +223,16 @@ def fetch_data(uri: str, dest_dir: Path, blob_store: Any | None) -> Path:
     return path
 
 
+def source_commit_of(folder: Path) -> str:
+    """The git commit the model folder is checked out at ("" outside a git work tree or without git)."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=False)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def _start_mlflow_run(spec: ModelSpec, request: TrainingRequest, state_dir: Path, tracking_uri: str) -> str:
     from mlflow import MlflowClient
 
@@ -256,7 +266,7 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
     mlflow_run_id = _start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
     inputs: dict[str, str | None] = {"data": str(data), "model_name": spec.name, "run_id": request.run_id,
                                      "data_uri": request.data_uri, "data_etag": request.data_etag or None,
-                                     "source_commit": request.source_commit or None}
+                                     "source_commit": request.source_commit or source_commit_of(spec.folder) or None}
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": mlflow_run_id,
            "PYTHONUNBUFFERED": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     results: list[StepResult] = []
