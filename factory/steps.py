@@ -60,9 +60,9 @@ def approval_keys() -> list[str]:
 
 
 def dev_registry() -> str:
-    """The dev registry's host: ``FACTORY_DEV_REGISTRY`` locally, ``<ACR_DEV_NAME>.azurecr.io`` on Azure."""
+    """The dev registry's host: ``FACTORY_DEV_REGISTRY`` locally, ``<FACTORY_DEV_ACR_NAME>.azurecr.io`` on Azure."""
     env = _settings().env
-    return env("FACTORY_DEV_REGISTRY", "") or f"{env('ACR_DEV_NAME')}.azurecr.io"
+    return env("FACTORY_DEV_REGISTRY", "") or f"{env('FACTORY_DEV_ACR_NAME')}.azurecr.io"
 
 
 def _run_dir(run_id: str) -> Path:
