@@ -29,6 +29,7 @@ from factory.adapters.local.pipeline_runner import (
     now,
     read_json,
     runner_lock,
+    start_mlflow_run,
     write_json,
 )
 from factory.catalog import CatalogError, load_catalog, training_job_name
@@ -84,10 +85,13 @@ class LocalPipelineTrainer:
                 write_json(run_dir / STATUS_FILE, {"job_name": job_name, "model": request.model,
                                                    "run_id": request.run_id, "status": "NotStarted",
                                                    "submitted": now()})
+                # the run's MLflow run is made here, in the long-lived host where MLflow stays imported, so the
+                # detached runner starts its first step without importing MLflow first
+                mlflow_run_id = start_mlflow_run(spec, request, self.state_dir, self.tracking_uri)
                 write_json(run_dir / REQUEST_FILE, {
                     "request": request.to_dict(), "model_folder": str(spec.folder), "state_dir": str(self.state_dir),
                     "tracking_uri": self.tracking_uri, "eventgrid_endpoint": self.eventgrid_endpoint,
-                    "publish_retry_seconds": self.publish_retry_seconds})
+                    "publish_retry_seconds": self.publish_retry_seconds, "mlflow_run_id": mlflow_run_id})
             if not (run_dir / "launched").is_file():
                 self._launch(run_dir)
                 (run_dir / "launched").write_text(now(), encoding="utf-8")

@@ -25,6 +25,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -233,7 +234,8 @@ def source_commit_of(folder: Path) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def _start_mlflow_run(spec: ModelSpec, request: TrainingRequest, state_dir: Path, tracking_uri: str) -> str:
+def start_mlflow_run(spec: ModelSpec, request: TrainingRequest, state_dir: Path, tracking_uri: str) -> str:
+    """Create the MLflow run every step of one pipeline run logs to (in the model's experiment); its id."""
     from mlflow import MlflowClient
 
     from factory.adapters.local.mlflow_registry import ensure_experiment
@@ -252,10 +254,11 @@ def _end_mlflow_run(tracking_uri: str, mlflow_run_id: str, status: str) -> None:
 
 
 def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state_dir: Path, *,
-                 tracking_uri: str | None = None, blob_store: Any | None = None,
+                 tracking_uri: str | None = None, blob_store: Any | None = None, mlflow_run_id: str | None = None,
                  on_step: Callable[[StepResult], None] | None = None) -> PipelineResult:
     """Run the model's pipeline for one request in ``run_dir``; raises ``StepFailed`` at the first failing
-    step. ``on_step`` is called when a step starts and when it ends (progress)."""
+    step. ``on_step`` is called when a step starts and when it ends (progress). ``mlflow_run_id``: the
+    MLflow run the steps log to, when the caller made it already (else one is made here)."""
     from factory.adapters.local.mlflow_registry import default_tracking_uri
 
     started = time.perf_counter()
@@ -263,7 +266,7 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
     tracking_uri = tracking_uri or default_tracking_uri(state_dir)
     data = fetch_data(request.data_uri, run_dir / "data", blob_store)
     plan = load_plan(spec, cache_dir=Path(state_dir) / "plans")
-    mlflow_run_id = _start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
+    mlflow_run_id = mlflow_run_id or start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
     inputs: dict[str, str | None] = {"data": str(data), "model_name": spec.name, "run_id": request.run_id,
                                      "data_uri": request.data_uri, "data_etag": request.data_etag or None,
                                      "source_commit": request.source_commit or source_commit_of(spec.folder) or None}
@@ -370,6 +373,16 @@ def publish_with_retry(event: dict[str, Any], endpoint: str, retry_seconds: floa
             time.sleep(interval)
 
 
+def _warm_mlflow(tracking_uri: str, mlflow_run_id: str) -> None:
+    """Import MLflow and open its store while the steps run, so ending the run at the end is instant."""
+    try:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri=tracking_uri).get_run(mlflow_run_id)
+    except Exception:  # noqa: BLE001, S110 - only a warm-up: ending the run reports any real problem
+        pass
+
+
 def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, Any]:
     """Run the request in ``run_dir`` (written by the local trainer), keeping ``status.json`` current, then
     publish the outcome. Returns the final status. A second runner on the same folder waits for the first
@@ -379,6 +392,8 @@ def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, A
         if status.get("status") in ("Completed", "Failed"):
             return status
         req = read_json(run_dir / REQUEST_FILE)
+        if req.get("mlflow_run_id"):  # made by the trainer: open MLflow (to end the run) off the critical path
+            threading.Thread(target=_warm_mlflow, args=(req["tracking_uri"], req["mlflow_run_id"]), daemon=True).start()
         request = TrainingRequest.from_dict(req["request"])
         state_dir, endpoint = Path(req["state_dir"]), req.get("eventgrid_endpoint", "")
         retry_seconds = float(req.get("publish_retry_seconds", 300))
@@ -398,7 +413,7 @@ def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, A
 
                 blob_store = Services(Settings.from_env()).blob_store
             result = run_pipeline(spec, request, run_dir, state_dir, tracking_uri=req.get("tracking_uri"),
-                                  blob_store=blob_store, on_step=progress)
+                                  blob_store=blob_store, mlflow_run_id=req.get("mlflow_run_id"), on_step=progress)
         except Exception as exc:  # every failure ends as a Failed status and a RunStatusChanged event
             step, code = (exc.step, exc.exit_code) if isinstance(exc, StepFailed) else (status.get("step", ""), None)
             error = str(exc) if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
