@@ -161,3 +161,38 @@ def test_devhost_killed_during_training_then_restarted_completes_with_one_versio
     assert len(model_versions(stack, model, run_id)) == 1
     assert run_id in registry_tags(dev_registry(stack), _repo(model))
     assert json.dumps(run["lineage"]).count(run["lineage"]["image_digest"]) >= 1
+
+
+def test_manual_run_is_idempotent_by_key_and_bad_requests_say_what_is_wrong(stack, client, tmp_path):
+    bad = tmp_path / "manual-bad.csv"
+    bad.write_text("alcohol,malic_acid\n1,2\n")
+    first = client.start_run("wine_cultivar", str(bad), idempotency_key="manual-key-1")
+    second = client.start_run("wine_cultivar", str(bad), idempotency_key="manual-key-1")
+    assert first[0] == second[0] == 202
+    assert first[1]["id"] == second[1]["id"]
+    run = client.wait(first[1]["id"], timeout=120)
+    assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate")
+    assert "manual-bad.csv" in run["reason"]
+    assert len([r for r in client.runs() if r["run_id"] == first[1]["id"]]) == 1
+    status, body = client.start_run("no_such_model", str(bad))
+    assert status == 400 and "field 'model'" in body["error"]
+    status, body = client._call("POST", "/api/runs", {"model": "wine_cultivar"})
+    assert status == 400 and "field 'data'" in body["error"]
+    assert client._call("POST", "/api/runs", {"model": "wine_cultivar", "data": str(bad)},
+                        headers={"x-functions-key": "wrong"})[0] == 401
+
+
+def test_blobs_outside_known_models_or_not_csv_and_events_nobody_waits_for_start_nothing(stack, client, tmp_path):
+    csv = tmp_path / "x.csv"
+    csv.write_text("a,b\n1,2\n")
+    before = {r["run_id"] for r in client.runs()}
+    stack.upload("not_a_model", csv)
+    stack.upload("wine_cultivar", csv, name="notes.txt")
+    endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
+    events.publish([events.model_registered("ws", "wine_cultivar", 9, {"run_id": "wine_cultivar-nobody"}),
+                    events.image_pushed("dev", "127.0.0.1", "models/x", "no-such-run", "sha256:00", 1),
+                    events.run_status_changed("ws", "x", "job", "Failed", {"run_id": "no-such-run"})], endpoint)
+    time.sleep(8)  # the watcher polls every second; devhost delivers asynchronously
+    assert {r["run_id"] for r in client.runs()} == before
+    dead_letters = stack.state_dir / "devhost" / "eventgrid-deadletter.jsonl"
+    assert not dead_letters.exists() or dead_letters.read_text().strip() == ""
