@@ -7,6 +7,7 @@ Common settings are typed fields; adapter-specific ones are read by each adapter
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +31,11 @@ class Settings:
         if backend not in ("local", "azure"):
             raise SettingsError(f"FACTORY_BACKEND must be 'local' or 'azure', got {backend!r}")
         root = Path(env.get("FACTORY_ROOT", ".")).resolve()
+        # on Azure the app folder is read-only (run from package): scratch space goes to the temp folder
+        default_state = str(Path(tempfile.gettempdir()) / "model-factory") if backend == "azure" else ".factory"
         return cls(
             backend=backend,
-            state_dir=(root / env.get("FACTORY_STATE_DIR", ".factory")).resolve(),
+            state_dir=(root / env.get("FACTORY_STATE_DIR", default_state)).resolve(),
             models_dir=(root / env.get("FACTORY_MODELS_DIR", "models")).resolve(),
             eventgrid_endpoint=env.get("FACTORY_EVENTGRID_ENDPOINT", ""),
             environ=env,

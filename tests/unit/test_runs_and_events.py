@@ -57,3 +57,18 @@ def test_functions_event_grid_event_exposes_docs_sample_data():
     target = event.get_json()["target"]
     assert (target["repository"], target["tag"]) == ("aci-helloworld", "v1")
     assert target["digest"].startswith("sha256:")
+
+
+def test_settings_pick_backend_and_state_dir_and_name_bad_values():
+    import pytest
+
+    from factory.settings import Settings, SettingsError
+
+    local = Settings.from_env({"FACTORY_ROOT": "/srv/app"})
+    assert local.backend == "local" and str(local.state_dir) == "/srv/app/.factory"
+    azure = Settings.from_env({"FACTORY_BACKEND": "azure", "FACTORY_ROOT": "/home/site/wwwroot"})
+    assert not str(azure.state_dir).startswith("/home/site/wwwroot")
+    with pytest.raises(SettingsError, match="FACTORY_BACKEND"):
+        Settings.from_env({"FACTORY_BACKEND": "gcp"})
+    with pytest.raises(SettingsError, match="AML_WORKSPACE"):
+        azure.env("AML_WORKSPACE")
