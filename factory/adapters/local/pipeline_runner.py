@@ -111,7 +111,8 @@ class PipelineResult:
 
 
 def _mlops_hash(spec: ModelSpec) -> str:
-    digest = hashlib.sha256(str(PLAN_VERSION).encode())
+    """A key for the plan: where the model lives (the plan holds absolute code folders) and its mlops/ files."""
+    digest = hashlib.sha256(f"{PLAN_VERSION}\0{spec.folder}".encode())
     for path in sorted((spec.folder / "mlops").rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(spec.folder)).encode() + b"\0" + path.read_bytes())
@@ -135,7 +136,7 @@ def _order(steps: dict[str, Step]) -> list[Step]:
 
 def load_plan(spec: ModelSpec, cache_dir: Path | None = None) -> Plan:
     """The model's pipeline as ordered steps, loaded with ``azure-ai-ml``. With ``cache_dir``, the plan is
-    kept as JSON keyed by the hash of the model's ``mlops/`` folder: a changed component reloads it."""
+    kept as JSON keyed by the model's folder and the hash of its ``mlops/`` files: a change reloads it."""
     cached = cache_dir / f"{spec.name}-{_mlops_hash(spec)}.json" if cache_dir else None
     if cached and cached.is_file():
         return Plan.from_dict(json.loads(cached.read_text(encoding="utf-8")))
