@@ -259,3 +259,30 @@ def test_every_model_trains_end_to_end_and_a_second_run_makes_version_2(tmp_path
             assert bounds["max"] is None or value <= bounds["max"], (name, metric, value)
     registered = sorted((e["data"]["ModelName"], e["data"]["ModelVersion"]) for e in events)
     assert registered == sorted((n, v) for n in MODEL_NAMES for v in ("1", "2"))
+
+
+def test_an_event_the_endpoint_never_accepted_is_published_again_on_resubmit(tmp_path):
+    models = tmp_path / "models"
+    folder = copy_model("wine_cultivar", "wine_broken", models)
+    (folder / "src" / "prep.py").write_text("raise SystemExit('prep: no data today')\n")
+    port = free_port()  # nothing listens here yet: the host is "restarting"
+    trainer = LocalPipelineTrainer(tmp_path / "state", models, f"http://127.0.0.1:{port}/api/events",
+                                   publish_retry_seconds=1)
+    request = TrainingRequest(model="wine_broken", run_id="r-down", data_uri=str(folder / "data/wine.csv"))
+    job = trainer.wait(trainer.submit(request).job_name, 120)
+    event_file = trainer.run_dir(job.job_name) / "event.json"
+    deadline = time.monotonic() + 60
+    while not event_file.is_file() or not trainer._runner_idle(event_file.parent):  # the runner gave up and ended
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert job.status == "Failed" and json.loads(event_file.read_text())["published"] is False
+    sink = EventSink(port)  # the endpoint is back
+    try:
+        assert trainer.submit(request).status == "Failed"
+        (event,) = sink.wait_for(1, timeout=60)
+        assert event["data"]["RunStatus"] == "Failed" and event["data"]["RunTags"]["run_id"] == "r-down"
+        assert trainer.submit(request).status == "Failed"  # delivered now: nothing is sent a second time
+        time.sleep(1.5)
+        assert len(sink.events) == 1 and json.loads(event_file.read_text())["published"] is True
+    finally:
+        sink.close()

@@ -26,6 +26,7 @@ from factory.adapters.local.mlflow_registry import default_tracking_uri
 from factory.adapters.local.pipeline_runner import (
     REQUEST_FILE,
     STATUS_FILE,
+    event_undelivered,
     now,
     read_json,
     runner_lock,
@@ -75,7 +76,8 @@ class LocalPipelineTrainer:
 
     def submit(self, request: TrainingRequest) -> TrainingJob:
         """Start the run in the background and return; a second submit for the same run id returns the same
-        job without starting another run (a runner that never started is started again)."""
+        job without starting another run (a runner that never started is started again, and an outcome event
+        the endpoint never accepted is published again)."""
         job_name = training_job_name(request.model, request.run_id)
         run_dir = self.run_dir(job_name)
         with self._submit_lock(job_name):
@@ -92,10 +94,18 @@ class LocalPipelineTrainer:
                     "request": request.to_dict(), "model_folder": str(spec.folder), "state_dir": str(self.state_dir),
                     "tracking_uri": self.tracking_uri, "eventgrid_endpoint": self.eventgrid_endpoint,
                     "publish_retry_seconds": self.publish_retry_seconds, "mlflow_run_id": mlflow_run_id})
-            if not (run_dir / "launched").is_file():
+            launched = (run_dir / "launched").is_file()
+            if not launched or (event_undelivered(run_dir) and self._runner_idle(run_dir)):
+                # never started (a crash right after writing the request), or its event never got through
+                # (the endpoint was down longer than the retry window): the runner runs/publishes again
                 self._launch(run_dir)
                 (run_dir / "launched").write_text(now(), encoding="utf-8")
         return self.status(job_name)
+
+    @staticmethod
+    def _runner_idle(run_dir: Path) -> bool:
+        with runner_lock(run_dir) as free:
+            return free
 
     def _spec(self, model: str) -> Any:
         catalog = load_catalog(self.models_dir)

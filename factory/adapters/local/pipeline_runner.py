@@ -324,6 +324,7 @@ def _read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict
 STATUS_FILE = "status.json"
 REQUEST_FILE = "request.json"
 RUNNER_LOCK = "runner.lock"
+EVENT_FILE = "event.json"  # the outcome event and whether the endpoint accepted it
 
 
 def now() -> str:
@@ -387,12 +388,16 @@ def _warm_mlflow(tracking_uri: str, mlflow_run_id: str) -> None:
 def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, Any]:
     """Run the request in ``run_dir`` (written by the local trainer), keeping ``status.json`` current, then
     publish the outcome. Returns the final status. A second runner on the same folder waits for the first
-    and returns its outcome without running anything."""
+    and returns its outcome without running anything, except publishing it again if it was never delivered."""
     with runner_lock(run_dir, blocking=True):
         status = read_json(run_dir / STATUS_FILE)
-        if status.get("status") in ("Completed", "Failed"):
-            return status
         req = read_json(run_dir / REQUEST_FILE)
+        if status.get("status") in ("Completed", "Failed"):
+            if event_undelivered(run_dir):
+                note = read_json(run_dir / EVENT_FILE)
+                _publish(note["payload"], req.get("eventgrid_endpoint", ""),
+                         float(req.get("publish_retry_seconds", 300)), run_dir)
+            return status
         if req.get("mlflow_run_id"):  # made by the trainer: open MLflow (to end the run) off the critical path
             threading.Thread(target=_warm_mlflow, args=(req["tracking_uri"], req["mlflow_run_id"]), daemon=True).start()
         request = TrainingRequest.from_dict(req["request"])
@@ -437,6 +442,15 @@ def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, A
         return status
 
 
+def event_undelivered(run_dir: Path) -> bool:
+    """The run's outcome event was published to an endpoint that never accepted it."""
+    try:
+        note = read_json(run_dir / EVENT_FILE)
+    except FileNotFoundError:
+        return False
+    return not note.get("published") and bool(note.get("error"))
+
+
 def _publish(event: dict[str, Any], endpoint: str, retry_seconds: float, run_dir: Path) -> None:
     try:
         sent = publish_with_retry(event, endpoint, retry_seconds)
@@ -444,7 +458,7 @@ def _publish(event: dict[str, Any], endpoint: str, retry_seconds: float, run_dir
     except OSError as exc:
         log.error("gave up publishing %s to %s: %s", event["eventType"], endpoint, exc)
         note = {"event": event["eventType"], "published": False, "error": str(exc), "at": now()}
-    write_json(run_dir / "event.json", {**note, "payload": event})
+    write_json(run_dir / EVENT_FILE, {**note, "payload": event})
 
 
 def main(argv: list[str] | None = None) -> int:
