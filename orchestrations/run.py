@@ -40,10 +40,21 @@ class _Tracker:
 
 
 def model_factory_run(context: Any):
-    """The main orchestration (input: ``RunRequest``; output: ``RunResult``)."""
+    """The main orchestration (input: ``RunRequest``; output: ``RunResult``).
+
+    An activity or sub-orchestration that raises (after its retries) ends the run as Failed at the stage it
+    was in, with the error as the reason, rather than leaving a bare failed instance.
+    """
     run = RunRequest.from_dict(context.get_input())
     track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag))
+    try:
+        return (yield from _stages(context, run, track))
+    except Exception as exc:
+        message = str(exc).split("\n")[0]
+        return track.end("Failed", f"{track.stage} failed: {message}")
 
+
+def _stages(context: Any, run: RunRequest, track: _Tracker):
     track.enter("validate")
     plan = RunPlan.from_dict((yield context.call_activity("plan_run", run.to_dict())))
     checked = yield context.call_activity("validate_data", run.to_dict())

@@ -1,0 +1,76 @@
+"""A test Functions app around the REAL run and approval orchestrators, with scripted activities and a
+scripted edge_smoke sub-orchestration: which outcome each stage gives is chosen by the run's model name, so
+every ending of the run can be driven quickly through devhost without training or containers."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from factory.runs import RunPlan
+from orchestrations.approval import approval
+from orchestrations.run import model_factory_run
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+DIGEST = "sha256:" + "cd" * 32
+
+
+def _plan(model: str) -> dict:
+    return RunPlan(training_timeout_s=2 if model == "train_timeout" else 60, build_timeout_s=60, edge_poll_s=1,
+                   edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
+                   image_repository=f"models/{model}", key_metric="rmse",
+                   edge_max_p95_ms=1.0 if model == "edge_slow" else None).to_dict()
+
+
+for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
+    app.orchestration_trigger(context_name="context")(orchestrator)
+
+
+@app.orchestration_trigger(context_name="context")
+def edge_smoke(context):
+    req = context.get_input()
+    yield context.call_activity("validate_data", {"model": "noop"})
+    status = "fail" if req["model"] == "edge_fail" else "pass"
+    return {"run_id": req["run_id"], "status": status, "cases": 1, "failures": ["case 1: wrong"] * (status == "fail"),
+            "p50_ms": 2.0, "p95_ms": 3.0, "reason": "case 1: expected 1, got 2" if status == "fail" else ""}
+
+
+@app.activity_trigger(input_name="req")
+def plan_run(req: dict) -> dict:
+    return _plan(req["model"])
+
+
+@app.activity_trigger(input_name="req")
+def validate_data(req: dict) -> dict:
+    if req["model"] == "bad_data":
+        return {"ok": False, "etag": "0x1", "size": 10, "errors": ['row 3, column "x": expected a number, got "y"']}
+    return {"ok": True, "etag": "0x1", "size": 10, "errors": []}
+
+
+@app.activity_trigger(input_name="req")
+def submit_training(req: dict) -> dict:
+    return {"job_name": f"job-{req['run_id']}", "status": "Running"}
+
+
+@app.activity_trigger(input_name="req")
+def evaluate_gate(req: dict) -> dict:
+    passed = req["model"] != "gate"
+    return {"passed": passed, "reasons": [] if passed else ["rmse 9 is above the maximum 6"],
+            "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0}}
+
+
+@app.activity_trigger(input_name="req")
+def build_image(req: dict) -> dict:
+    if req["model"] == "boom":
+        raise RuntimeError("dev registry unreachable")
+    if req["model"] == "verify":
+        return {"ok": False, "reason": "expected 1, got 2", "logs": "..."}
+    return {"ok": True, "image": f"127.0.0.1:1/{req['repository']}@{DIGEST}", "digest": DIGEST}
+
+
+@app.activity_trigger(input_name="req")
+def request_approval(req: dict) -> dict:
+    return {"approve": "http://x/approve", "reject": "http://x/reject"}
+
+
+@app.activity_trigger(input_name="req")
+def promote(req: dict) -> dict:
+    return {"prod_ref": f"127.0.0.1:2/{req['repository']}:v{req['version']}@{DIGEST}"}

@@ -1,0 +1,152 @@
+"""The real run and approval orchestrators through devhost, with scripted activities (tests/orchestrations/app):
+every ending of a run, its stage and reason, and what it waits for. Fast: no training, no containers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from devhost.server import launch
+from factory.runs import RunRequest
+
+APP = Path(__file__).parent / "app"
+DIGEST = "sha256:" + "cd" * 32
+
+
+@pytest.fixture(scope="module")
+def host(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("orch")
+    running = launch(app_dir=APP, app_module="run_test_app", state_dir=tmp / "state", workers=4,
+                     log_file=tmp / "devhost.log")
+    yield running
+    running.stop()
+
+
+class Durable:
+    def __init__(self, base_url: str) -> None:
+        self.api = f"{base_url}/runtime/webhooks/durabletask"
+
+    def start(self, model: str) -> str:
+        run_id = f"{model}-{time.monotonic_ns()}"
+        run = RunRequest(run_id=run_id, model=model, data_uri=f"http://blob/incoming/{model}/a.csv")
+        resp = requests.post(f"{self.api}/orchestrators/model_factory_run/{run_id}", json=run.to_dict(), timeout=10)
+        assert resp.status_code == 202, resp.text
+        return run_id
+
+    def status(self, instance_id: str) -> dict:
+        resp = requests.get(f"{self.api}/instances/{instance_id}", timeout=10)
+        return {} if resp.status_code == 404 else resp.json()
+
+    def raise_event(self, instance_id: str, name: str, data: dict) -> None:
+        resp = requests.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, timeout=10)
+        assert resp.status_code == 202, resp.text
+
+    def wait_stage(self, instance_id: str, stage: str, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(instance_id)
+            custom = status.get("customStatus")
+            if isinstance(custom, dict) and custom.get("stage") == stage:
+                return status
+            time.sleep(0.05)
+        raise TimeoutError(f"{instance_id} never reached {stage}: {self.status(instance_id)}")
+
+    def result(self, instance_id: str, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(instance_id)
+            if status.get("runtimeStatus") in ("Completed", "Failed", "Terminated"):
+                assert status["runtimeStatus"] == "Completed", status
+                return status["output"]
+            time.sleep(0.05)
+        raise TimeoutError(f"{instance_id} did not end: {self.status(instance_id)}")
+
+
+@pytest.fixture
+def durable(host) -> Durable:
+    return Durable(host.base_url)
+
+
+def _registered(durable: Durable, run_id: str, version: str = "7") -> None:
+    durable.wait_stage(run_id, "train")
+    durable.raise_event(run_id, "ModelRegistered", {"name": "m", "version": version, "tags": {"run_id": run_id}})
+
+
+def _pushed(durable: Durable, run_id: str) -> None:
+    durable.wait_stage(run_id, "package")
+    durable.raise_event(run_id, "ImagePushed", {"repository": "r", "tag": run_id, "digest": DIGEST})
+
+
+def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
+    run_id = durable.start("happy")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    durable.wait_stage(run_id, "approval")
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
+                        {"decision": "approve", "approver": "alice", "version": "7", "digest": DIGEST})
+    result = durable.result(run_id)
+    lineage = result["lineage"]
+    assert (result["status"], result["stage"]) == ("Succeeded", "promote")
+    assert (lineage["model_version"], lineage["image_digest"], lineage["approver"]) == ("7", DIGEST, "alice")
+    assert lineage["prod_ref"].endswith(DIGEST) and lineage["edge"]["status"] == "pass"
+    assert set(lineage["stage_seconds"]) == {"validate", "train", "gate", "package", "edge", "approval", "promote"}
+
+
+def test_events_that_arrive_before_the_run_waits_are_kept(durable):
+    run_id = durable.start("happy")
+    durable.raise_event(run_id, "ImagePushed", {"repository": "r", "tag": run_id, "digest": DIGEST})
+    _registered(durable, run_id)
+    durable.wait_stage(run_id, "approval")
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
+                        {"decision": "reject", "approver": "bob", "version": "7", "digest": DIGEST})
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"], result["reason"]) == ("Rejected", "approval", "approval: rejected")
+
+
+def test_a_decision_for_another_version_or_image_is_ignored(durable):
+    run_id = durable.start("approval_timeout")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
+                        {"decision": "approve", "approver": "mallory", "version": "8", "digest": DIGEST})
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == ("Rejected", "approval")
+    assert "no decision before the approval timeout" in result["reason"]
+
+
+@pytest.mark.parametrize("model,status,stage,words", [
+    ("bad_data", "Rejected", "validate", 'column "x"'),
+    ("gate", "Rejected", "gate", "rmse 9 is above the maximum 6"),
+    ("verify", "Rejected", "package", "image verification failed: expected 1, got 2"),
+    ("boom", "Failed", "package", "package failed: Activity function 'build_image' failed: RuntimeError: dev registry"),
+    ("edge_fail", "Rejected", "edge", "expected 1, got 2"),
+    ("edge_slow", "Rejected", "edge", "over the budget of 1 ms"),
+])
+def test_each_failing_stage_ends_the_run_there_with_its_reason_and_never_promotes(durable, model, status, stage,
+                                                                                 words):
+    run_id = durable.start(model)
+    if stage != "validate":
+        _registered(durable, run_id)
+    if stage in ("package", "edge") and model not in ("verify", "boom"):
+        _pushed(durable, run_id)
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == (status, stage), result
+    assert words in result["reason"]
+    assert result["lineage"]["prod_ref"] == "" and result["lineage"]["decision"] == ""
+
+
+def test_training_failure_and_training_timeout_fail_the_train_stage(durable):
+    failed = durable.start("happy")
+    durable.wait_stage(failed, "train")
+    durable.raise_event(failed, "TrainingFailed", {"status": "Failed", "error": "step train exited with 1"})
+    timed_out = durable.start("train_timeout")
+    assert durable.result(failed)["reason"] == "training failed: step train exited with 1"
+    result = durable.result(timed_out)
+    assert (result["status"], result["stage"]) == ("Failed", "train")
+    assert "within 2 s" in result["reason"]
