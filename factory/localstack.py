@@ -36,7 +36,6 @@ class StackPorts:
     azurite: int = 10000
     dev_registry: int = 5100
     prod_registry: int = 5200
-    registry_events: int = 5101
     edge: int = 5300
 
     @classmethod
@@ -83,7 +82,10 @@ class LocalStack:
     # -- settings ---------------------------------------------------------------------------------------
     def _saved_ports(self) -> StackPorts | None:
         path = self.state_dir / "stack.json"
-        return StackPorts(**json.loads(path.read_text())["ports"]) if path.exists() else None
+        if not path.exists():
+            return None
+        saved = json.loads(path.read_text())["ports"]
+        return StackPorts(**{k: v for k, v in saved.items() if k in asdict(StackPorts())})
 
     def _signing_key(self) -> str:
         path = self.state_dir / "approval-signing-key"
