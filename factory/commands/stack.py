@@ -127,6 +127,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     head = ["model", "result", "version", "key metric", "image", "edge", "prod reference", "seconds per stage"]
     print()
     print(_table(_summary_rows(finished, {m: catalog[m].key_metric for m in run_ids}), head))
+    print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"
+          f" ; `model-factory status` lists runs, `model-factory down` stops it.")
     return 0 if all(r.get("result") == "Succeeded" for r in finished.values()) else 1
 
 
