@@ -217,14 +217,14 @@ var keyVaultReference = '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretN
 var factorySettings = {
   FACTORY_BACKEND: 'azure'
   AZURE_SUBSCRIPTION_ID: subscription().subscriptionId
-  AML_RESOURCE_GROUP: resourceGroup().name
+  AZURE_RESOURCE_GROUP: resourceGroup().name
   AML_WORKSPACE: aml.outputs.name
   AML_COMPUTE: aml.outputs.computeName
-  ACR_DEV_NAME: devRegistry.outputs.name
-  ACR_PROD_NAME: prodRegistry.outputs.name
-  ACR_RESOURCE_GROUP: resourceGroup().name
+  FACTORY_DEV_ACR_NAME: devRegistry.outputs.name
+  FACTORY_PROD_ACR_NAME: prodRegistry.outputs.name
+  FACTORY_ACR_RESOURCE_GROUP: resourceGroup().name
   IOTHUB_HOSTNAME: iotHub.outputs.hostName
-  EDGE_DEVICE_ID: edgeDeviceId
+  IOTHUB_EDGE_DEVICE_ID: edgeDeviceId
   EDGE_REGISTRY_ADDRESS: devRegistry.outputs.loginServer
   EDGE_REGISTRY_USERNAME: 'edge-pull'
   EDGE_REGISTRY_PASSWORD: '${keyVaultReference}${edgeRegistryPasswordSecretName})'
@@ -233,15 +233,6 @@ var factorySettings = {
   APPROVAL_SIGNING_KEY: '${keyVaultReference}${approvalKeySecretName})'
   APPROVAL_BASE_URL: empty(approvalBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net' : approvalBaseUrl
   APPROVAL_WEBHOOK_URL: approvalWebhookUrl
-}
-// The same values under the names some Azure adapters read today (factory/adapters/azure/*.py), so the app works
-// whichever name a module reads; tests/infra/test_app_settings.py fails when the code reads a name not set here.
-var adapterSettingAliases = {
-  AZURE_RESOURCE_GROUP: resourceGroup().name
-  FACTORY_ACR_RESOURCE_GROUP: resourceGroup().name
-  FACTORY_DEV_ACR_NAME: devRegistry.outputs.name
-  FACTORY_PROD_ACR_NAME: prodRegistry.outputs.name
-  IOTHUB_EDGE_DEVICE_ID: edgeDeviceId
 }
 var rotationSettings = empty(approvalPreviousKeySecretName) ? {} : {
   APPROVAL_SIGNING_KEY_PREVIOUS: '${keyVaultReference}${approvalPreviousKeySecretName})'
@@ -258,7 +249,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainer: deploymentContainer
     appInsightsName: monitoring.outputs.appInsightsName
     maximumInstanceCount: functionMaximumInstanceCount
-    factorySettings: union(factorySettings, adapterSettingAliases, rotationSettings)
+    factorySettings: union(factorySettings, rotationSettings)
   }
 }
 

@@ -12,8 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 # The contract agreed for issue 7: names the app reads on Azure.
-AGREED = {"FACTORY_BACKEND", "AZURE_SUBSCRIPTION_ID", "AML_RESOURCE_GROUP", "AML_WORKSPACE", "AML_COMPUTE",
-          "ACR_DEV_NAME", "ACR_PROD_NAME", "ACR_RESOURCE_GROUP", "IOTHUB_HOSTNAME", "EDGE_DEVICE_ID",
+AGREED = {"FACTORY_BACKEND", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AML_WORKSPACE", "AML_COMPUTE",
+          "FACTORY_DEV_ACR_NAME", "FACTORY_PROD_ACR_NAME", "FACTORY_ACR_RESOURCE_GROUP", "IOTHUB_HOSTNAME",
+          "IOTHUB_EDGE_DEVICE_ID",
           "INCOMING_STORAGE_ACCOUNT_URL", "APPROVAL_SIGNING_KEY", "APPROVAL_BASE_URL", "APPROVAL_WEBHOOK_URL",
           "AzureWebJobsStorage__accountName"}
 KEY_VAULT_ONLY = {"APPROVAL_SIGNING_KEY", "APPROVAL_SIGNING_KEY_PREVIOUS", "EDGE_REGISTRY_PASSWORD"}
@@ -22,13 +23,12 @@ CODE_DIRS = ("factory", "function_app", "orchestrations")
 
 
 def settings_from_bicep(bicep) -> dict[str, Any]:
-    """Every app setting the Bicep can set: host settings, factory settings, aliases, rotation settings."""
+    """Every app setting the Bicep can set: host settings, factory settings, rotation settings."""
     main = bicep["main.bicep"]["variables"]
     rotation = main["rotationSettings"]["value"]["operator"]["operands"]["false_value"]
     return {
         **bicep["modules/functionapp.bicep"]["variables"]["hostSettings"]["value"],
         **main["factorySettings"]["value"],
-        **main["adapterSettingAliases"]["value"],
         **rotation,
     }
 
