@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from factory.adapters.local.host import free_port  # noqa: E402
 
 SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
 RESULTS = REPO / "bench" / "results" / "scoring.json"
@@ -85,10 +86,6 @@ build-backend = "poetry.core.masonry.api"
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_model(folder: Path) -> Path:

@@ -8,13 +8,13 @@ needs only the standard library).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import hashlib
 import tempfile
 from pathlib import Path
 
 from factory.adapters.local.base_image import ensure_base_image
 from factory.adapters.local.containers import ContainerEngine, _state_dir, engine
+from factory.adapters.local.host import file_lock
 
 SMOKE_MODULE_DIR = Path(__file__).resolve().parents[2] / "edge" / "smoke_module"
 LOCAL_TAG = "localhost/model-factory-smoketest:dev"
@@ -45,10 +45,7 @@ def local_smoke_image(container_engine: ContainerEngine | None = None) -> str:
     tag = f"localhost/model-factory-smoketest:{smoke_module_hash()}"
     if eng.image_exists(tag):
         return tag
-    lock_path = _state_dir() / "smoke-image.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(_state_dir() / "smoke-image.lock"):
         if not eng.image_exists(tag):
             build_smoke_image(tag, eng)
     return tag

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from factory.adapters.local.edge import EdgeSimulatorDeployer
+from factory.adapters.local.host import free_port
 
-from .conftest import ROOT, free_port, wait_http
+from .conftest import ROOT, wait_http
 from .test_edge_local import CASES, modules, previous_deployment
 
 pytestmark = pytest.mark.slow

@@ -10,9 +10,10 @@ import urllib.error
 import urllib.request
 
 import pytest
-from models_testlib import MODELS, REPO, free_port
+from models_testlib import MODELS, REPO
 
 from factory.adapters.azure.blob import BlobStorage
+from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry, default_tracking_uri
 from factory.adapters.local.pipeline import LocalPipelineTrainer
 from factory.ports import TrainingRequest

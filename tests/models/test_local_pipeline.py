@@ -14,8 +14,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from models_testlib import MODEL_NAMES, MODELS, EventSink, copy_model, free_port
+from models_testlib import MODEL_NAMES, MODELS, EventSink, copy_model
 
+from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry, default_tracking_uri
 from factory.adapters.local.pipeline import LocalPipelineTrainer
 from factory.adapters.local.pipeline_runner import (

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from factory.adapters.local.host import free_port
 from factory.adapters.local.registry import start_registry, start_registry_with_events
-from tests.packaging.helpers import EventReceiver, free_port, train_with_src
+from tests.packaging.helpers import EventReceiver, train_with_src
 
 
 @pytest.fixture(scope="session")

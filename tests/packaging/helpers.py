@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -17,10 +16,6 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def train_with_src(model: str, work: Path) -> Path:

@@ -28,10 +28,11 @@ from factory.adapters.azure.acr import (
     render_task,
     run_request,
 )
+from factory.adapters.local.host import free_port
 from factory.packaging.context import assemble, model_labels, scoring_check, tar_context
 from factory.serving.check import wait_ready
 from factory.settings import Settings
-from tests.packaging.helpers import REPO, free_port
+from tests.packaging.helpers import REPO
 
 MODEL = REPO / "models" / "wine_cultivar"
 REF = ports.ImageRef("factorydev.azurecr.io", "models/wine-cultivar", "4")

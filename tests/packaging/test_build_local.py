@@ -13,7 +13,8 @@ import pytest
 
 from factory import ports
 from factory.adapters.local.containers import engine
-from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, free_port, remote_image
+from factory.adapters.local.host import free_port
+from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, remote_image
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
 from factory.serving.check import http, wait_ready

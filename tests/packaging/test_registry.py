@@ -11,9 +11,10 @@ import urllib.request
 import pytest
 
 from factory import ports
+from factory.adapters.local.host import free_port
 from factory.adapters.local.registry import LocalImageRegistry, pushed_events
 from factory.settings import Settings
-from tests.packaging.helpers import REPO, EventReceiver, free_port, push_tiny_image
+from tests.packaging.helpers import REPO, EventReceiver, push_tiny_image
 
 
 @pytest.fixture()

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from factory.adapters.local.host import free_port
 from factory.serving.check import wait_ready
-from tests.packaging.helpers import REPO, free_port
+from tests.packaging.helpers import REPO
 
 SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
 FEATURES = ["a", "b", "c"]

@@ -9,7 +9,6 @@ points at it. Azure builds pass a public slim image as ``BASE_IMAGE`` instead.
 
 from __future__ import annotations
 
-import fcntl
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from factory.adapters.local.containers import ContainerEngine, _state_dir, engine
+from factory.adapters.local.host import file_lock
 
 BASE_IMAGE = "localhost/model-factory-base:bookworm-py311"
 PACKAGES = "python3,python3-venv,ca-certificates"
@@ -45,10 +45,7 @@ def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str 
     eng = container_engine or engine()
     if eng.image_exists(ref):
         return ref
-    lock_path = _state_dir() / "base-image.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(_state_dir() / "base-image.lock"):
         if eng.image_exists(ref):
             return ref
         debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"

@@ -11,13 +11,11 @@ registered-model alias ``production``. A version's metrics are its tags named af
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from factory.adapters.local.host import file_lock
 from factory.catalog import metrics_from_tags
 from factory.ports import ModelVersion
 from factory.settings import Settings
@@ -33,24 +31,12 @@ def default_tracking_uri(state_dir: Path) -> str:
     return f"sqlite:///{mlflow_dir(state_dir) / 'mlflow.db'}"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created if missing), across processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_experiment(tracking_uri: str, state_dir: Path, model: str) -> str:
     """Create the SQLite store (schema migrations run once, under a lock) and the model's experiment;
     returns the experiment id. Safe to call from several processes at once."""
     from mlflow import MlflowClient
 
-    with _locked(mlflow_dir(state_dir) / ".lock"):
+    with file_lock(mlflow_dir(state_dir) / ".lock"):
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         found = client.get_experiment_by_name(model)
         if found is not None:

@@ -12,7 +12,6 @@ A blob URL as ``data_uri`` is downloaded by the run with the blob store adapter 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import factory
+from factory.adapters.local.host import file_lock
 from factory.adapters.local.mlflow_registry import default_tracking_uri
 from factory.adapters.local.pipeline_runner import (
     REQUEST_FILE,
@@ -64,15 +64,8 @@ class LocalPipelineTrainer:
     def run_dir(self, job_name: str) -> Path:
         return self.runs_dir / job_name
 
-    @contextlib.contextmanager
-    def _submit_lock(self, job_name: str) -> Any:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        with (self.runs_dir / f".{job_name}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _submit_lock(self, job_name: str) -> contextlib.AbstractContextManager[bool]:
+        return file_lock(self.runs_dir / f".{job_name}.lock")
 
     def submit(self, request: TrainingRequest) -> TrainingJob:
         """Start the run in the background and return; a second submit for the same run id returns the same

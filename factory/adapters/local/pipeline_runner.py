@@ -16,7 +16,6 @@ Event Grid events (``ModelRegistered``, or ``RunStatusChanged`` Failed) with ret
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -27,13 +26,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from factory import events
+from factory.adapters.local.host import file_lock
 from factory.catalog import ModelSpec, build_pipeline_job, load_model_spec
 from factory.ports import TrainingRequest
 
@@ -342,19 +342,9 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-@contextlib.contextmanager
-def runner_lock(run_dir: Path, blocking: bool = False) -> Iterator[bool]:
+def runner_lock(run_dir: Path, blocking: bool = False) -> contextlib.AbstractContextManager[bool]:
     """Held by the process running ``run_dir`` for its whole life; yields False when another holds it."""
-    with (run_dir / RUNNER_LOCK).open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(run_dir / RUNNER_LOCK, blocking)
 
 
 def publish_with_retry(event: dict[str, Any], endpoint: str, retry_seconds: float = 300.0,

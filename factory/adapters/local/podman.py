@@ -13,21 +13,19 @@ Registries are plain-HTTP Distribution registries on loopback (``FACTORY_DEV_REG
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
-import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from factory import ports
 from factory.adapters.local.base_image import ensure_base_image
 from factory.adapters.local.containers import ContainerEngine, ContainerError, _state_dir, engine
+from factory.adapters.local.host import file_lock, free_port
 from factory.packaging.context import CONTEXT_LABEL, build_args, extra_labels
 from factory.serving.check import run_check, wait_ready
 from factory.settings import Settings
@@ -42,25 +40,9 @@ class BuildFailed(ports.VerificationFailed):
     """The image did not build; nothing was pushed. ``logs`` holds the build output."""
 
 
-@contextlib.contextmanager
-def _build_lock(target: str) -> Iterator[None]:
+def _build_lock(target: str) -> contextlib.AbstractContextManager[bool]:
     """An exclusive lock per target reference across processes (a file lock under the state dir)."""
-    locks = _state_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    path = locks / f"build-{hashlib.sha256(target.encode()).hexdigest()[:24]}.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return file_lock(_state_dir() / "locks" / f"build-{hashlib.sha256(target.encode()).hexdigest()[:24]}.lock")
 
 
 def remote_image(reference: str) -> dict | None:
