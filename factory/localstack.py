@@ -83,15 +83,6 @@ class LocalStack:
         saved = json.loads(path.read_text())["ports"]
         return StackPorts(**{k: v for k, v in saved.items() if k in asdict(StackPorts())})
 
-    def _signing_key(self) -> str:
-        path = self.state_dir / "approval-signing-key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
-        return path.read_text().strip()
-
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.devhost}"
@@ -107,12 +98,15 @@ class LocalStack:
                 return str(key)
         return self._secret(Path("devhost") / "master.key")
 
-    def _secret(self, name: str | Path) -> str:
+    def _secret(self, name: str | Path, nbytes: int = 24) -> str:
+        """A random secret kept in ``<state>/<name>``, created once, readable by its owner only."""
         path = self.state_dir / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(24))
-            path.chmod(0o600)
+            with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(secrets.token_urlsafe(nbytes))
         return path.read_text().strip()
 
     def settings_env(self) -> dict[str, str]:
@@ -130,7 +124,7 @@ class LocalStack:
             "FACTORY_DEV_REGISTRY": f"127.0.0.1:{p.dev_registry}",
             "FACTORY_PROD_REGISTRY": f"127.0.0.1:{p.prod_registry}",
             "FACTORY_EDGE_SIM_URL": f"http://127.0.0.1:{p.edge}",
-            "APPROVAL_SIGNING_KEY": self._signing_key(),
+            "APPROVAL_SIGNING_KEY": self._secret("approval-signing-key", 48),
             "APPROVAL_BASE_URL": self.base_url,
             **self.extra_env,
         }

@@ -27,9 +27,9 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
     if where is None or where[0] != INCOMING_CONTAINER or not where[1].lower().endswith(".csv"):
         log.info("ignored blob event %s: not a .csv in the %s container", event.subject, INCOMING_CONTAINER)
         return
-    model = model_of_blob(where[1])
-    if model is None or model not in steps.known_models():
-        log.info("ignored blob %s: %r is not a known model (%s)", where[1], model, ", ".join(steps.known_models()))
+    model, known = model_of_blob(where[1]), steps.known_models()
+    if model is None or model not in known:
+        log.info("ignored blob %s: %r is not a known model (%s)", where[1], model, ", ".join(sorted(known)))
         return
     run = RunRequest(run_id=run_id_for_blob(model, data["url"], data["eTag"]), model=model,
                      data_uri=data["url"], data_etag=data["eTag"], trigger="blob",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -142,8 +143,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         if run is None:
             print(f"no run {args.run_id}", file=sys.stderr)
             return 1
-        import json
-
         print(json.dumps(run, indent=2, default=str))
         return 0
     rows = [[r["run_id"], r.get("runtime_status") or "", r.get("stage") or "", r.get("result") or "",
