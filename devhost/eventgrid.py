@@ -204,6 +204,8 @@ class Deliverer:
         self._wake = threading.Event()
         self._stop = False
         self._inflight: set[int] = set()
+        # rid -> attempts recorded by this process; a SELECT that began before that commit shows older attempts
+        self._recorded: dict[int, int] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._main, name="eventgrid", daemon=True)
 
@@ -224,13 +226,16 @@ class Deliverer:
             rows = conn.execute("SELECT id, function, subscription, event, attempts, next_at FROM eg_deliveries "
                                 "ORDER BY next_at LIMIT 200").fetchall()
             wait = 1.0
+            with self._lock:
+                seen = {row[0] for row in rows}
+                self._recorded = {rid: n for rid, n in self._recorded.items() if rid in seen}
             for rid, function, sub, event, attempts, next_at in rows:
                 if next_at > now:
                     wait = min(wait, next_at - now)
                     continue
                 with self._lock:
-                    if rid in self._inflight:
-                        continue
+                    if rid in self._inflight or self._recorded.get(rid, -1) > attempts:
+                        continue  # being delivered, or this row is a snapshot from before its last attempt was saved
                     self._inflight.add(rid)
                 self.engine.pool.submit(self._deliver, rid, function, sub, json.loads(event), attempts)
             self._wake.wait(timeout=max(0.01, wait))
@@ -246,6 +251,8 @@ class Deliverer:
         fut = self.engine.submit(self._record, rid, function, sub, event, attempts + 1, error)
         try:
             fut.result(timeout=60)
+            with self._lock:
+                self._recorded[rid] = attempts + 1
         finally:
             with self._lock:
                 self._inflight.discard(rid)
