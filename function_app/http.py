@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 import uuid
 
 import azure.durable_functions as df
@@ -18,6 +20,7 @@ from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 bp = df.Blueprint()
 log = logging.getLogger("function_app")
 PRINCIPAL_HEADER = "x-ms-client-principal-name"  # set by App Service authentication (EasyAuth)
+DECISION_WAIT_SECONDS = 20.0  # how long a POST waits to learn whether its decision was the one taken
 
 
 def _json(body: object, status: int = 200) -> func.HttpResponse:
@@ -108,16 +111,53 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     if (pending.get("version"), pending.get("digest")) != (claim.version, claim.digest):
         return pages.message(403, "Link refused", "this link is for another model version or image")
     if approval.runtime_status != df.OrchestrationRuntimeStatus.Running:
-        outcome = (unwrap_json(approval.output) or {}).get("decision", approval.runtime_status.name)
-        return pages.message(410, "Already closed", f"the approval of run {run_id} is closed ({outcome})")
+        return _already_closed(run_id, _outcome(approval))
     if req.method == "GET":
         return pages.confirm(claim, req.url)
     approver = req.headers.get(PRINCIPAL_HEADER) or "holder of the signed link"
-    await client.raise_event(f"{run_id}-approval", "ApprovalDecision", {
-        "decision": claim.decision, "approver": approver, "version": claim.version, "digest": claim.digest})
+    request_id = uuid.uuid4().hex
+    delivery_error: Exception | None = None
+    try:
+        await client.raise_event(f"{run_id}-approval", "ApprovalDecision", {
+            "decision": claim.decision, "approver": approver, "version": claim.version, "digest": claim.digest,
+            "request_id": request_id})
+    except Exception as err:  # the SDK raises a bare Exception, e.g. when the approval closed since the check above
+        delivery_error = err
+    outcome = await _approval_outcome(client, f"{run_id}-approval", 0 if delivery_error else DECISION_WAIT_SECONDS)
+    if outcome is None and delivery_error:
+        raise RuntimeError(f"the decision for run {run_id} could not be delivered: {delivery_error}")
+    if outcome is None:
+        return pages.message(202, "Decision submitted", f"{claim.decision} for run {run_id} is being recorded; "
+                             "the run's status shows the outcome")
+    if outcome.get("request_id") != request_id:  # another request (or the timeout) closed the approval first
+        return _already_closed(run_id, outcome)
     log.info("approval of run %s: %s by %s", run_id, claim.decision, approver)
     return pages.message(200, "Decision recorded", f"{claim.decision} for {pending.get('model')} "
                          f"version {claim.version} ({claim.digest}) by {approver}")
+
+
+def _outcome(status: df.DurableOrchestrationStatus) -> dict:
+    output = unwrap_json(status.output)
+    return output if isinstance(output, dict) else {"decision": status.runtime_status.name}
+
+
+def _already_closed(run_id: str, outcome: dict) -> func.HttpResponse:
+    by = f" by {outcome['approver']}" if outcome.get("approver") else ""
+    return pages.message(410, "Already closed",
+                         f"the approval of run {run_id} is already closed ({outcome.get('decision', 'closed')}{by})")
+
+
+async def _approval_outcome(client: df.DurableOrchestrationClient, instance_id: str, wait_s: float) -> dict | None:
+    """The approval's output once it has closed, or None if it is still open after ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        status = await client.get_status(instance_id)
+        if status and status.runtime_status not in (None, df.OrchestrationRuntimeStatus.Running,
+                                                    df.OrchestrationRuntimeStatus.Pending):
+            return _outcome(status)
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.1)
 
 
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -9,7 +9,10 @@ from orchestrations.waiting import wait_for_any_event
 
 
 def approval(context: Any):
-    """Input ``{run_id, model, version, digest, timeout_s}``; output ``{decision, approver, decided_at}``.
+    """Input ``{run_id, model, version, digest, timeout_s}``; output ``{decision, approver, decided_at, request_id}``.
+
+    The first decision taken closes the approval; ``request_id`` names the HTTP request that made it, so
+    of two simultaneous clicks exactly one is told "recorded" and the other "already closed".
 
     ``decision`` is approve, reject or timeout. A decision event whose version or digest is not this
     request's is ignored (the HTTP endpoint already refuses such links; this is defence in depth).
@@ -27,4 +30,4 @@ def approval(context: Any):
         if event.get("version") == req["version"] and event.get("digest") == req["digest"]:
             context.set_custom_status({"stage": "decided", "decision": event["decision"]})
             return {"decision": event["decision"], "approver": event.get("approver", ""),
-                    "decided_at": context.current_utc_datetime.isoformat()}
+                    "decided_at": context.current_utc_datetime.isoformat(), "request_id": event.get("request_id", "")}

@@ -4,29 +4,33 @@ every ending of a run, its stage and reason, and what it waits for. Fast: no tra
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 
 from devhost.server import launch
+from factory.approval import approval_links
 from factory.runs import RunRequest
 
 APP = Path(__file__).parent / "app"
 DIGEST = "sha256:" + "cd" * 32
+SIGNING_KEY = "k" * 48
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("orch")
     running = launch(app_dir=APP, app_module="run_test_app", state_dir=tmp / "state", workers=4,
-                     log_file=tmp / "devhost.log")
+                     log_file=tmp / "devhost.log", env={"APPROVAL_SIGNING_KEY": SIGNING_KEY})
     yield running
     running.stop()
 
 
 class Durable:
     def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
         self.api = f"{base_url}/runtime/webhooks/durabletask"
 
     def start(self, model: str) -> str:
@@ -150,3 +154,25 @@ def test_training_failure_and_training_timeout_fail_the_train_stage(durable):
     result = durable.result(timed_out)
     assert (result["status"], result["stage"]) == ("Failed", "train")
     assert "within 2 s" in result["reason"]
+
+
+def test_two_simultaneous_approve_clicks_one_is_recorded_the_other_is_told_it_is_closed(durable):
+    run_id = durable.start("happy")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    links = approval_links(durable.base_url, SIGNING_KEY, run_id, "7", DIGEST, int(time.time()) + 600)
+    preview = requests.get(links["approve"], timeout=30)
+    assert preview.status_code == 200 and "<form method='post'" in preview.text
+    clicks = [(links["approve"], "alice@example.com"), (links["reject"], "bob@example.com")]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda c: requests.post(c[0], headers={"x-ms-client-principal-name": c[1]},
+                                                        timeout=60), clicks))
+    assert sorted(a.status_code for a in answers) == [200, 410], [a.text for a in answers]
+    winner = next(c[1] for c, a in zip(clicks, answers, strict=True) if a.status_code == 200)
+    loser = next(a for a in answers if a.status_code == 410)
+    assert "already closed" in loser.text and winner in loser.text
+    result = durable.result(run_id)
+    assert result["lineage"]["approver"] == winner
+    assert result["status"] == ("Succeeded" if winner == "alice@example.com" else "Rejected")
+    assert requests.post(links["approve"], timeout=30).status_code == 410

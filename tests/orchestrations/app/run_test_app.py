@@ -1,11 +1,12 @@
 """A test Functions app around the REAL run and approval orchestrators, with scripted activities and a
-scripted edge_smoke sub-orchestration: which outcome each stage gives is chosen by the run's model name, so
+scripted edge_smoke sub-orchestration, and the real HTTP endpoints: which outcome each stage gives is chosen by the run's model name, so
 every ending of the run can be driven quickly through devhost without training or containers."""
 
 import azure.durable_functions as df
 import azure.functions as func
 
 from factory.runs import RunPlan
+from function_app import http
 from orchestrations.approval import approval
 from orchestrations.run import model_factory_run
 
@@ -22,6 +23,7 @@ def _plan(model: str) -> dict:
 
 for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
     app.orchestration_trigger(context_name="context")(orchestrator)
+app.register_functions(http.bp)  # the real HTTP endpoints: runs, signed approval links
 
 
 @app.orchestration_trigger(context_name="context")
