@@ -114,6 +114,13 @@ class EdgeSettings:
 
 
 @dataclass(frozen=True)
+class ApprovalSettings:
+    """How long a human has to decide: ``timeout_hours``; None = the app's ``APPROVAL_TIMEOUT_SECONDS``."""
+
+    timeout_hours: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model of the catalog, from ``<folder>/model.yaml``."""
 
@@ -126,6 +133,7 @@ class ModelSpec:
     training: TrainingSettings
     image: ImageSettings
     edge: EdgeSettings
+    approval: ApprovalSettings = ApprovalSettings()
 
     @property
     def key_metric(self) -> str:
@@ -267,7 +275,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     except yaml.YAMLError as exc:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = _Fields(file, raw)
-    f.unknown({"name", "description", "task", "data", "gate", "training", "image", "edge"})
+    f.unknown({"name", "description", "task", "data", "gate", "training", "image", "edge", "approval"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
@@ -279,6 +287,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     image.unknown({"repository"})
     edge = f.section("edge", {})
     edge.unknown({"poll_seconds", "timeout_seconds", "max_p95_ms"})
+    approval = f.section("approval", {})
+    approval.unknown({"timeout_hours"})
     return ModelSpec(
         name=name,
         description=f.text("description"),
@@ -291,6 +301,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         edge=EdgeSettings(poll_seconds=edge.integer("poll_seconds", 15),
                           timeout_seconds=edge.integer("timeout_seconds", 1200),
                           max_p95_ms=edge.number("max_p95_ms", None, positive=True)),
+        approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True)),
     )
 
 

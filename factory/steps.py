@@ -79,7 +79,8 @@ def plan_run(req: dict[str, Any]) -> dict[str, Any]:
         edge_poll_s=spec.edge.poll_seconds,
         edge_timeout_s=spec.edge.timeout_seconds,
         edge_max_p95_ms=spec.edge.max_p95_ms,
-        approval_timeout_s=int(env("APPROVAL_TIMEOUT_SECONDS", str(DEFAULT_APPROVAL_TIMEOUT_S))),
+        approval_timeout_s=(round(spec.approval.timeout_hours * 3600) if spec.approval.timeout_hours else
+                            int(env("APPROVAL_TIMEOUT_SECONDS", str(DEFAULT_APPROVAL_TIMEOUT_S)))),
         image_repository=spec.image.repository,
         key_metric=spec.key_metric,
     ).to_dict()

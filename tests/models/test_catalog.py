@@ -8,6 +8,8 @@ import pytest
 import yaml
 from models_testlib import MODEL_NAMES, MODELS, copy_model
 
+from factory import steps
+from factory.backends import services
 from factory.catalog import CatalogError, load_catalog, load_model_spec, training_job_name
 
 
@@ -53,6 +55,8 @@ def _valid(name: str = "demo") -> dict:
      "a fraction between 0 and 1"),
     (lambda s: s.update(name="other"), "field name", "the folder's name 'demo'"),
     (lambda s: s.update(edge={"poll_seconds": 0}), "field edge.poll_seconds", "a positive integer"),
+    (lambda s: s.update(approval={"timeout_hours": "soon"}), "field approval.timeout_hours", "a positive number"),
+    (lambda s: s.update(approval={"timeout": 3}), "field approval.timeout", "one of the fields timeout_hours"),
 ])
 def test_a_bad_model_yaml_names_the_file_the_field_and_what_was_expected(tmp_path, change, field, expected):
     spec = _valid()
@@ -88,3 +92,28 @@ def test_job_names_are_stable_and_safe():
     assert odd == training_job_name("nyc_taxi", "incoming/nyc_taxi/2026 11.csv@0x8D")
     assert odd != training_job_name("nyc_taxi", "incoming/nyc_taxi/2026-11.csv@0x8D")
     assert all(c.isalnum() or c in "-_" for c in odd) and len(training_job_name("m", "x" * 500)) <= 100
+
+
+@pytest.fixture
+def fresh_services():
+    """The process-wide settings are read once; a test that changes the environment reads them anew."""
+    services.cache_clear()
+    yield services.cache_clear
+    services.cache_clear()
+
+
+def test_approval_timeout_comes_from_the_model_else_from_the_app_setting(tmp_path, monkeypatch, fresh_services):
+    copy_model("wine_cultivar", "wine_cultivar", tmp_path)
+    patient = copy_model("wine_cultivar", "wine_patient", tmp_path)
+    spec = yaml.safe_load((patient / "model.yaml").read_text())
+    (patient / "model.yaml").write_text(yaml.safe_dump({**spec, "approval": {"timeout_hours": 1.5}}))
+    monkeypatch.setenv("FACTORY_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("APPROVAL_TIMEOUT_SECONDS", "600")
+    plan = {name: steps.plan_run({"run_id": f"{name}-1", "model": name, "data_uri": "x.csv"})
+            for name in ("wine_cultivar", "wine_patient")}
+    assert plan["wine_patient"]["approval_timeout_s"] == 5400
+    assert plan["wine_cultivar"]["approval_timeout_s"] == 600
+    monkeypatch.delenv("APPROVAL_TIMEOUT_SECONDS")
+    fresh_services()
+    default = steps.plan_run({"run_id": "w-2", "model": "wine_cultivar", "data_uri": "x.csv"})
+    assert default["approval_timeout_s"] == steps.DEFAULT_APPROVAL_TIMEOUT_S
