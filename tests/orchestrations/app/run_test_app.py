@@ -1,6 +1,6 @@
-"""A test Functions app around the REAL run and approval orchestrators, with scripted activities and a
-scripted edge_smoke sub-orchestration, and the real HTTP endpoints: which outcome each stage gives is chosen by the run's model name, so
-every ending of the run can be driven quickly through devhost without training or containers."""
+"""A test Functions app around the REAL run and approval orchestrators and HTTP endpoints, with scripted
+activities and a scripted edge_smoke sub-orchestration: which outcome each stage gives is chosen by the run's
+model name, so every ending of the run can be driven quickly through devhost without training or containers."""
 
 import azure.durable_functions as df
 import azure.functions as func
