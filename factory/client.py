@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -58,6 +60,12 @@ class FactoryClient:
                 return run
             time.sleep(poll)
         raise TimeoutError(f"run {run_id} did not end within {timeout:.0f} s")
+
+
+def page_text(page: str) -> str:
+    """The message of one of the app's small HTML pages (its title and paragraphs), as plain text."""
+    parts = re.findall(r"<(?:h1|p)>(.*?)</(?:h1|p)>", page, flags=re.S)
+    return ": ".join(html.unescape(re.sub(r"<[^>]+>", "", p)).strip() for p in parts) or page.strip()[:200]
 
 
 def post_link(url: str, headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, str]:

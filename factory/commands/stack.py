@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from factory.catalog import load_catalog
-from factory.client import FactoryClient, post_link
+from factory.client import FactoryClient, page_text, post_link
 from factory.localstack import LocalStack
 from factory.runs import INCOMING_CONTAINER, STAGES
 
@@ -114,11 +114,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             if links and approval.get("runtime_status") == "Running" and run_id not in shown_links:
                 if args.auto_approve:
                     status, page = post_link(links["approve"])
-                    if status == 200:
+                    if status in (200, 202):  # 202: submitted, the approval closes shortly
                         shown_links.add(run_id)
                         _say(f"{model}: approved through the signed link")
                     else:
-                        _say(f"{model}: the approve link answered {status}: {page[-200:]}")
+                        _say(f"{model}: the approve link answered {status}: {page_text(page)}")
                 else:
                     shown_links.add(run_id)
                     _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
@@ -158,9 +158,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if not links:
         print(f"run {args.run_id} has no pending approval", file=sys.stderr)
         return 1
-    status, body = post_link(links["reject" if args.reject else "approve"])
-    print(f"HTTP {status}")
-    return 0 if status == 200 else 1
+    status, page = post_link(links["reject" if args.reject else "approve"])
+    print(f"HTTP {status} {page_text(page)}")
+    return 0 if status in (200, 202) else 1
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""The summary table `model-factory run` ends with."""
+"""The CLI's output: the summary table `model-factory run` ends with, the text of the app's answer pages."""
 
 from factory.commands.stack import _short_ref, _summary_rows, _table
 
@@ -19,3 +19,12 @@ def test_a_failed_run_shows_its_reason_instead_of_a_prod_reference():
     assert row[1] == "Rejected" and row[6].startswith("quality gate")
     assert _short_ref("") == ""
     assert _table([row], ["model", "result", "v", "m", "i", "e", "prod", "s"]).splitlines()[2].startswith("nyc_taxi")
+
+
+def test_page_text_reads_the_message_of_an_app_page_unescaped():
+    from factory.client import page_text
+    from function_app import pages
+
+    page = pages.message(410, "Already closed", "run x is already closed (approve by <alice> & co)").get_body()
+    assert page_text(page.decode()) == "Already closed: run x is already closed (approve by <alice> & co)"
+    assert page_text("plain text answer") == "plain text answer"
