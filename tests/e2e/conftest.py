@@ -13,8 +13,9 @@ import yaml
 
 from factory.client import FactoryClient
 from factory.localstack import ROOT, LocalStack, StackPorts
+from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS
 
-APPROVAL_TIMEOUT_S = 75
+APPROVAL_TIMEOUT_S = 900  # the app-wide default; the timeout test uses a model whose model.yaml sets its own
 
 
 def make_variant(models_dir: Path, name: str, source: str = "wine_cultivar",
@@ -56,6 +57,10 @@ def _short_training_timeout(spec: dict) -> None:
     spec["training"] = {"timeout_seconds": 1}
 
 
+def _impatient_approval(spec: dict) -> None:
+    spec["approval"] = {"timeout_hours": IMPATIENT_APPROVAL_HOURS}
+
+
 def _tiny_latency_budget(spec: dict) -> None:
     spec["edge"] = {"poll_seconds": 1, "timeout_seconds": 300, "max_p95_ms": 0.001}
 
@@ -66,6 +71,7 @@ VARIANTS: dict[str, dict] = {
     "wine_bad_expected": {"change_folder": _wrong_expected},
     "wine_slow_training": {"change_yaml": _short_training_timeout},
     "wine_edge_too_slow": {"change_yaml": _tiny_latency_budget},
+    "wine_impatient_approval": {"change_yaml": _impatient_approval},
     "wine_copy": {},
 }
 

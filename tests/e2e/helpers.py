@@ -11,6 +11,8 @@ from pathlib import Path
 from factory.client import FactoryClient, post_link
 from factory.localstack import LocalStack
 
+IMPATIENT_APPROVAL_HOURS = 0.01  # 36 s: the approval timeout of the wine_impatient_approval variant
+
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"])

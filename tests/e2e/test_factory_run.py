@@ -7,6 +7,7 @@ import json
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +16,7 @@ from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
 from factory.runs import STAGES
 from tests.e2e.helpers import (
+    IMPATIENT_APPROVAL_HOURS,
     approval_links,
     approve,
     dev_registry,
@@ -138,10 +140,13 @@ def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client
         for t in registry_tags(prod_registry(stack), _repo(model)))
 
 
-def test_no_decision_before_the_timeout_rejects_and_late_links_are_gone(stack, client):
-    model = "vibration_anomaly"
+def test_no_decision_before_the_models_approval_timeout_rejects_and_late_links_are_gone(stack, client):
+    model = "wine_impatient_approval"  # model.yaml approval.timeout_hours, well under the app's default
     run_id = stack.upload(model, sample(stack, model), name="nobody-decides.csv")[2]
     links = approval_links(client, run_id)
+    expires_at = datetime.fromisoformat(client.run(run_id)["approval"]["expires_at"])
+    left = expires_at.replace(tzinfo=expires_at.tzinfo or UTC) - datetime.now(UTC)
+    assert timedelta(0) < left <= timedelta(hours=IMPATIENT_APPROVAL_HOURS)  # the model's timeout, not the app's
     run = client.wait(run_id, timeout=600)
     assert run["result"] == "Rejected" and "timeout" in run["reason"]
     assert post_link(links["approve"])[0] == 410
