@@ -44,6 +44,7 @@ def test_build_verify_push_then_promote(model, artifacts, registries, tmp_path):
     built = builder.build_verify_push(context, ref, scoring_check(REPO / "models" / model))
 
     assert built.digest.startswith("sha256:")
+    assert "HEALTHCHECK passed" in built.log_tail
     registry = LocalImageRegistry(dev=dev.registry.address, prod=prod.address)
     assert registry.digest(ref) == built.digest
     labels = remote_image(f"{ref.registry}/{ref.repository}:1")["Labels"]
@@ -106,6 +107,24 @@ def test_wrong_expected_response_is_not_pushed_and_logs_are_reported(artifacts, 
     assert _leftover_containers(ref) == []
     time.sleep(1.5)
     assert receiver.events == []
+
+
+def test_an_image_whose_healthcheck_fails_is_not_pushed(artifacts, registries, tmp_path):
+    _, dev, _ = registries
+    model_folder = tmp_path / "wine_cultivar"
+    shutil.copytree(REPO / "models" / "wine_cultivar" / "model", model_folder / "model")
+    dockerfile = model_folder / "model" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("127.0.0.1:5001/ready", "127.0.0.1:5001/no-such-route"))
+    context = assemble(model_folder, artifacts("wine_cultivar"), tmp_path / "ctx",
+                       model_labels("wine_cultivar", "8", "run-unhealthy", ""))
+    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "8")
+
+    with pytest.raises(ports.VerificationFailed) as failure:
+        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+
+    assert "HEALTHCHECK failed (exit 1)" in str(failure.value) and "404" in str(failure.value)
+    assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
+    assert _leftover_containers(ref) == []
 
 
 def test_model_that_cannot_load_fails_with_its_logs(artifacts, registries, tmp_path):

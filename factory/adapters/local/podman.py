@@ -56,6 +56,17 @@ def remote_image(reference: str) -> dict | None:
     raise ContainerError(f"skopeo inspect docker://{reference} failed: {proc.stderr.strip()[-1000:]}")
 
 
+def healthcheck_command(test: list[str] | None) -> list[str] | None:
+    """The argv of an image's ``HEALTHCHECK`` (``Config.Healthcheck.Test``), or None when it declares none."""
+    if not test or test[0] == "NONE":
+        return None
+    if test[0] == "CMD":
+        return list(test[1:])
+    if test[0] == "CMD-SHELL":
+        return ["/bin/sh", "-c", test[1]]
+    raise ValueError(f"unknown HEALTHCHECK test form {test[0]!r}")
+
+
 @dataclass
 class PodmanImageBuilder:
     """``ImageBuilder`` on the local container engine; see the module docstring for its settings."""
@@ -144,11 +155,32 @@ class PodmanImageBuilder:
                 passed, report = run_check(base_url, check.request, check.expected, check.tolerance, check.path)
             except (TimeoutError, OSError) as exc:
                 passed, report = False, str(exc)
+            if passed:
+                passed, health = self._run_healthcheck(local, name)
+                report = f"{report}; {health}"
             logs_proc = self.engine.run(["logs", name], check=False)
             logs = (logs_proc.stdout or "") + (logs_proc.stderr or "")
         finally:
             self.engine.run(["rm", "-f", "-t", "0", name], check=False)
         return passed, report, logs
+
+    def _run_healthcheck(self, image: str, container: str) -> tuple[bool, str]:
+        """Run the image's own ``HEALTHCHECK`` command once in the running container (the engine's health
+        timers are off: podman's need systemd), so a broken health check fails verification too."""
+        proc = self.engine.run(["image", "inspect", "--format", "{{json .Config.Healthcheck}}", image])
+        config = json.loads(proc.stdout or "null") or {}
+        argv = healthcheck_command(config.get("Test"))
+        if argv is None:
+            return True, "no HEALTHCHECK declared"
+        timeout = max(config.get("Timeout") or 0, 0) / 1e9 or 30.0
+        try:
+            result = self.engine.run(["exec", container, *argv], check=False, timeout=timeout + 10)
+        except subprocess.TimeoutExpired:
+            return False, f"HEALTHCHECK did not finish within {timeout:.0f} s"
+        if result.returncode != 0:
+            output = ((result.stdout or "") + (result.stderr or "")).strip().splitlines()
+            return False, f"HEALTHCHECK failed (exit {result.returncode}): {output[-1] if output else ''}"
+        return True, "HEALTHCHECK passed"
 
     def _running(self, name: str) -> bool:
         proc = self.engine.run(["inspect", "-f", "{{.State.Running}}", name], check=False)
