@@ -154,9 +154,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     run = _client(_stack(args)).run(args.run_id)
-    links = ((run or {}).get("approval") or {}).get("links")
+    if run is None:
+        print(f"no run {args.run_id}", file=sys.stderr)
+        return 1
+    approval = run.get("approval") or {}
+    links = approval.get("links") if approval.get("runtime_status") == "Running" else None
     if not links:
-        print(f"run {args.run_id} has no pending approval", file=sys.stderr)
+        lineage = run.get("lineage") or {}
+        if approval.get("runtime_status") and lineage.get("decision"):
+            by = f" by {lineage['approver']}" if lineage.get("approver") else ""
+            print(f"the approval of run {args.run_id} is already closed ({lineage['decision']}{by})", file=sys.stderr)
+        else:
+            print(f"run {args.run_id} has no pending approval (stage: {run.get('stage') or 'none'})", file=sys.stderr)
         return 1
     status, page = post_link(links["reject" if args.reject else "approve"])
     print(f"HTTP {status} {page_text(page)}")

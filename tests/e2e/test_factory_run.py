@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from factory import events
+from factory import cli, events
 from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
 from factory.runs import STAGES
@@ -61,14 +61,16 @@ def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack,
         assert len(model_versions(stack, model, run_id)) == 1
 
 
-def test_same_blob_created_event_three_times_starts_one_run(stack, client):
+def test_same_blob_created_event_three_times_starts_one_run(stack, client, capsys):
     model = "wine_copy"
     url, etag, run_id = stack.upload(model, sample(stack, model), name="triple.csv")
     event = events.blob_created("devstoreaccount1", "incoming", f"{model}/triple.csv", url, etag, 100)
     endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
     with ThreadPoolExecutor(3) as pool:
         list(pool.map(lambda _: events.publish([event], endpoint), range(3)))
-    assert approve(client, run_id) == 200
+    approval_links(client, run_id)  # waits until the run asks for approval; then decide with the CLI
+    assert cli.main(["approve", "--state-dir", str(stack.state_dir), run_id]) == 0
+    assert "HTTP 200 Decision recorded: approve for wine_copy" in capsys.readouterr().out
     run = client.wait(run_id, timeout=900)
     assert run["result"] == "Succeeded", run["reason"]
     runs_of_model = [r for r in client.runs() if r["run_id"].startswith(f"{model}-")]
@@ -114,7 +116,7 @@ def _with(url: str, **changes: str) -> str:
     return url.split("?")[0] + "?" + urllib.parse.urlencode(params)
 
 
-def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client):
+def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client, capsys):
     model = "wine_cultivar"
     run_id = stack.upload(model, sample(stack, model), name="reject-me.csv")[2]
     links = approval_links(client, run_id)
@@ -135,6 +137,8 @@ def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client
     run = client.wait(run_id, timeout=120)
     assert run["result"] == "Rejected" and run["lineage"]["approver"] == "bob@example.com"
     assert post_link(links["approve"])[0] == 410
+    assert cli.main(["approve", "--state-dir", str(stack.state_dir), run_id]) == 1
+    assert f"the approval of run {run_id} is already closed (reject by bob@example.com)" in capsys.readouterr().err
     assert registry_tags(prod_registry(stack), _repo(model)) == [] or all(
         registry_digest(prod_registry(stack), _repo(model), t) != run["lineage"]["image_digest"]
         for t in registry_tags(prod_registry(stack), _repo(model)))
