@@ -8,7 +8,7 @@
 //     dev ACR ...................... Container Registry Tasks Contributor (run the build-verify-push ACR Task)
 //     dev ACR ...................... AcrPull (read manifests and digests; source side of the import into prod)
 //     prod ACR ..................... Container Registry Data Importer and Data Reader: importImage + pull, NO push
-//     IoT Hub ...................... Model Factory Edge Deployer (custom: configurations + apply to edge device, read twins)
+//     IoT Hub ...................... Model Factory Edge Deployer (custom: configurations + apply to edge device, read twins, tag the device twin)
 //     Key Vault .................... Key Vault Secrets User (resolve the app settings' Key Vault references)
 //     incoming container ........... Storage Blob Data Reader (validate the uploaded CSV, read its etag)
 //     host storage ................. Storage Blob Data Owner, Storage Queue Data Contributor, Storage Table Data
@@ -91,12 +91,13 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
 }
 
-// IoT Hub data plane, only what the edge smoke test needs: deploy a manifest to the test device, read twins.
+// IoT Hub data plane, only what the edge smoke test needs: deploy a manifest to the test device, read twins, and
+// write the device twin's lease tag (factorySmokeLease) so parallel runs take turns on the device.
 resource edgeDeployerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'model-factory-edge-deployer')
   properties: {
     roleName: 'Model Factory Edge Deployer ${uniqueString(resourceGroup().id)} (${resourceGroup().name})'
-    description: 'Apply IoT Edge deployment manifests to a device and read device and module twins.'
+    description: 'Apply IoT Edge deployment manifests to a device, read device and module twins, tag the device twin.'
     type: 'customRole'
     assignableScopes: [
       resourceGroup().id
@@ -111,6 +112,7 @@ resource edgeDeployerRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' =
           'Microsoft.Devices/IotHubs/configurations/delete'
           'Microsoft.Devices/IotHubs/configurations/applyToEdgeDevice/action'
           'Microsoft.Devices/IotHubs/twins/read'
+          'Microsoft.Devices/IotHubs/twins/write'
           'Microsoft.Devices/IotHubs/devices/read'
         ]
         notDataActions: []

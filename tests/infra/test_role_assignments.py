@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from factory.adapters.azure.iothub import REQUIRED_DATA_ACTIONS
+
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 
 BUILT_IN = {
@@ -158,8 +160,10 @@ def test_iot_hub_custom_role_is_data_plane_only_and_narrow(by_type) -> None:
         "Microsoft.Devices/IotHubs/configurations/delete",
         "Microsoft.Devices/IotHubs/configurations/applyToEdgeDevice/action",
         "Microsoft.Devices/IotHubs/twins/read",
+        "Microsoft.Devices/IotHubs/twins/write",
         "Microsoft.Devices/IotHubs/devices/read",
     ])
     assert not any("*" in action for action in permissions["dataActions"])
+    assert set(permissions["dataActions"]) >= REQUIRED_DATA_ACTIONS, "every call the IoT Hub adapter makes"
     (scope,) = role.body["properties"]["assignableScopes"]
     assert scope["function"]["type"] == "resource_group" and scope["function"]["property_name"] == "id"

@@ -12,10 +12,11 @@
 Settings (``settings.env``):
 - ``IOTHUB_HOSTNAME`` (``<hub>.azure-devices.net``) and ``IOTHUB_EDGE_DEVICE_ID`` (the smoke-test device):
   required;
-- authentication: ``DefaultAzureCredential`` (the Function app's managed identity, needs the "IoT Hub Registry
-  Contributor" and "IoT Hub Twin Contributor" data roles; ``AZURE_CLIENT_ID`` picks a user-assigned identity);
-  the SDK accepts token credentials for both managers. Only if ``IOTHUB_CONNECTION_STRING`` is set (an app
-  setting that is a Key Vault reference, never a literal) a shared-access policy is used instead.
+- authentication: ``DefaultAzureCredential`` (the Function app's managed identity, which needs the data
+  actions in ``REQUIRED_DATA_ACTIONS``; the Bicep's custom "Model Factory Edge Deployer" role grants them;
+  ``AZURE_CLIENT_ID`` picks a user-assigned identity); the SDK accepts token credentials for both managers.
+  Only if ``IOTHUB_CONNECTION_STRING`` is set (an app setting that is a Key Vault reference, never a
+  literal) a shared-access policy is used instead.
 """
 
 from __future__ import annotations
@@ -27,6 +28,16 @@ from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
 LEASE_TAG = "factorySmokeLease"
+
+# The IoT Hub data actions this adapter's calls need (infra/modules/role-assignments.bicep must grant them; a
+# test checks): get_twin / get_module_twin, update_twin (the lease tag), get_modules, and
+# apply_configuration_on_edge_device.
+REQUIRED_DATA_ACTIONS = frozenset({
+    "Microsoft.Devices/IotHubs/twins/read",
+    "Microsoft.Devices/IotHubs/twins/write",
+    "Microsoft.Devices/IotHubs/devices/read",
+    "Microsoft.Devices/IotHubs/configurations/applyToEdgeDevice/action",
+})
 
 
 def desired_only(properties: dict[str, Any] | None) -> dict[str, Any]:
