@@ -82,6 +82,8 @@ class RunPlan(_Record):
     image_repository: str
     key_metric: str
     edge_max_p95_ms: float | None = None
+    activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
+    activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
 
 
 @dataclass

@@ -83,6 +83,8 @@ def plan_run(req: dict[str, Any]) -> dict[str, Any]:
                             int(env("APPROVAL_TIMEOUT_SECONDS", str(DEFAULT_APPROVAL_TIMEOUT_S)))),
         image_repository=spec.image.repository,
         key_metric=spec.key_metric,
+        activity_attempts=int(env("FACTORY_ACTIVITY_ATTEMPTS", "3")),
+        activity_retry_ms=int(float(env("FACTORY_ACTIVITY_RETRY_SECONDS", "5")) * 1000),
     ).to_dict()
 
 

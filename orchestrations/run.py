@@ -1,6 +1,6 @@
 """The model factory run: one uploaded data file through every stage to an approved prod image.
 
-Reads like the stage list in ARCHITECTURE.md: validate data → train (wait for ModelRegistered) → quality
+Reads like the stage list in docs/factory-run.md: validate data → train (wait for ModelRegistered) → quality
 gate → package + verify (wait for ImagePushed) → edge smoke test → approval → promote. Every ending is a
 ``RunResult``: Succeeded, Rejected (bad data, gate, edge verdict, approver) or Failed (something broke or
 timed out); nothing is promoted unless every stage passed.
@@ -10,8 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import azure.durable_functions as df
+
 from factory.runs import Lineage, RunPlan, RunRequest, RunResult
 from orchestrations.waiting import wait_for_any_event
+
+PLAN_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
+
+
+def _call(context: Any, plan: RunPlan, activity: str, payload: dict[str, Any]):
+    """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
+    does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=plan.activity_retry_ms,
+                            max_number_of_attempts=plan.activity_attempts)
+    return context.call_activity_with_retry(activity, retry, payload)
 
 
 class _Tracker:
@@ -42,8 +54,8 @@ class _Tracker:
 def model_factory_run(context: Any):
     """The main orchestration (input: ``RunRequest``; output: ``RunResult``).
 
-    An activity or sub-orchestration that raises (after its retries) ends the run as Failed at the stage it
-    was in, with the error as the reason, rather than leaving a bare failed instance.
+    An activity that still raises after its retries, or a sub-orchestration that fails, ends the run as Failed
+    at the stage it was in, with the error as the reason, rather than leaving a bare failed instance.
     """
     run = RunRequest.from_dict(context.get_input())
     track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag))
@@ -56,14 +68,14 @@ def model_factory_run(context: Any):
 
 def _stages(context: Any, run: RunRequest, track: _Tracker):
     track.enter("validate")
-    plan = RunPlan.from_dict((yield context.call_activity("plan_run", run.to_dict())))
-    checked = yield context.call_activity("validate_data", run.to_dict())
+    plan = RunPlan.from_dict((yield context.call_activity_with_retry("plan_run", PLAN_RETRY, run.to_dict())))
+    checked = yield _call(context, plan, "validate_data", run.to_dict())
     track.lineage.data_etag = checked.get("etag") or run.data_etag
     if not checked["ok"]:
         return track.end("Rejected", "; ".join(checked["errors"]))
 
     track.enter("train")
-    job = yield context.call_activity("submit_training", {**run.to_dict(), "data_etag": track.lineage.data_etag})
+    job = yield _call(context, plan, "submit_training", {**run.to_dict(), "data_etag": track.lineage.data_etag})
     track.lineage.training_job = job["job_name"]
     track.publish()
     event, payload = yield from wait_for_any_event(
@@ -75,14 +87,14 @@ def _stages(context: Any, run: RunRequest, track: _Tracker):
     track.lineage.model_version = str(payload["version"])
 
     track.enter("gate")
-    gate = yield context.call_activity("evaluate_gate", {"model": run.model, "version": track.lineage.model_version})
+    gate = yield _call(context, plan, "evaluate_gate", {"model": run.model, "version": track.lineage.model_version})
     track.lineage.metrics = gate["metrics"]
     track.lineage.gate = {"passed": gate["passed"], "reasons": gate["reasons"], "champion": gate.get("champion")}
     if not gate["passed"]:
         return track.end("Rejected", "quality gate: " + "; ".join(gate["reasons"]))
 
     track.enter("package")
-    built = yield context.call_activity("build_image", {
+    built = yield _call(context, plan, "build_image", {
         "run_id": run.run_id, "model": run.model, "version": track.lineage.model_version,
         "source_commit": run.source_commit, "repository": plan.image_repository})
     if not built["ok"]:
@@ -115,7 +127,7 @@ def _stages(context: Any, run: RunRequest, track: _Tracker):
         return track.end("Rejected", f"approval: {why}")
 
     track.enter("promote")
-    promoted = yield context.call_activity("promote", {
+    promoted = yield _call(context, plan, "promote", {
         "model": run.model, "version": track.lineage.model_version, "image": built["image"],
         "repository": plan.image_repository})
     track.lineage.prod_ref = promoted["prod_ref"]

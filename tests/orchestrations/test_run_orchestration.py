@@ -128,7 +128,8 @@ def test_a_decision_for_another_version_or_image_is_ignored(durable):
     ("bad_data", "Rejected", "validate", 'column "x"'),
     ("gate", "Rejected", "gate", "rmse 9 is above the maximum 6"),
     ("verify", "Rejected", "package", "image verification failed: expected 1, got 2"),
-    ("boom", "Failed", "package", "package failed: Activity function 'build_image' failed: RuntimeError: dev registry"),
+    ("boom", "Failed", "package", "package failed: Activity function 'build_image' failed: RuntimeError: dev "
+                                  "registry unreachable (attempt 3)"),
     ("edge_fail", "Rejected", "edge", "expected 1, got 2"),
     ("edge_slow", "Rejected", "edge", "over the budget of 1 ms"),
 ])
@@ -176,3 +177,14 @@ def test_two_simultaneous_approve_clicks_one_is_recorded_the_other_is_told_it_is
     assert result["lineage"]["approver"] == winner
     assert result["status"] == ("Succeeded" if winner == "alice@example.com" else "Rejected")
     assert requests.post(links["approve"], timeout=30).status_code == 410
+
+
+def test_an_activity_that_fails_transiently_is_retried_and_the_run_goes_on(durable):
+    run_id = durable.start("flaky")  # build_image raises on its first two attempts
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
+                        {"decision": "approve", "approver": "alice", "version": "7", "digest": DIGEST})
+    result = durable.result(run_id)
+    assert (result["status"], result["lineage"]["image_digest"]) == ("Succeeded", DIGEST)

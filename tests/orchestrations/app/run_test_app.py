@@ -18,7 +18,8 @@ def _plan(model: str) -> dict:
     return RunPlan(training_timeout_s=2 if model == "train_timeout" else 60, build_timeout_s=60, edge_poll_s=1,
                    edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
                    image_repository=f"models/{model}", key_metric="rmse",
-                   edge_max_p95_ms=1.0 if model == "edge_slow" else None).to_dict()
+                   edge_max_p95_ms=1.0 if model == "edge_slow" else None,
+                   activity_attempts=3, activity_retry_ms=200).to_dict()
 
 
 for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
@@ -59,10 +60,16 @@ def evaluate_gate(req: dict) -> dict:
             "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0}}
 
 
+BUILD_ATTEMPTS: dict[str, int] = {}  # run id -> attempts so far (activities run in the devhost process)
+
+
 @app.activity_trigger(input_name="req")
 def build_image(req: dict) -> dict:
+    BUILD_ATTEMPTS[req["run_id"]] = attempt = BUILD_ATTEMPTS.get(req["run_id"], 0) + 1
     if req["model"] == "boom":
-        raise RuntimeError("dev registry unreachable")
+        raise RuntimeError(f"dev registry unreachable (attempt {attempt})")
+    if req["model"] == "flaky" and attempt < 3:
+        raise ConnectionError(f"registry restarting (attempt {attempt})")
     if req["model"] == "verify":
         return {"ok": False, "reason": "expected 1, got 2", "logs": "..."}
     return {"ok": True, "image": f"127.0.0.1:1/{req['repository']}@{DIGEST}", "digest": DIGEST}
