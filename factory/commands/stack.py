@@ -174,7 +174,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 def cmd_logs(args: argparse.Namespace) -> int:
     stack = _stack(args)
-    names = [args.service] if args.service else [s.name for s in stack.services()]
+    known = [s.name for s in stack.services()]
+    if args.service and args.service not in known:
+        print(f"no service {args.service!r}; the services are: {', '.join(known)}", file=sys.stderr)
+        return 2
+    names = [args.service] if args.service else known
     for name in names:
         path = stack.log_path(name)
         if path.exists():

@@ -18,7 +18,8 @@ Settings (``Settings.env``), all required on the azure backend unless a default 
 - ``FACTORY_ACR_RUN_TIMEOUT`` (seconds, default 3600), ``FACTORY_VERIFY_TIMEOUT`` (default 120).
 
 Credentials: ``DefaultAzureCredential`` (the Function App's managed identity on Azure), which needs
-AcrPush + "Container Registry Tasks Contributor" on dev and "Container Registry Data Importer" on prod.
+"Container Registry Tasks Contributor" + AcrPull on dev and "Container Registry Data Importer and Data Reader"
+on prod (no push right on prod: images get there only by import).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Local approval notifications: a log line and a JSON file the CLI and the dashboard read."""
+"""Local approval notifications: a log line and a JSON file under the state dir, for people (the CLI takes the
+links from the run status API)."""
 
 from __future__ import annotations
 
