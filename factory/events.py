@@ -26,6 +26,34 @@ IMAGE_PUSHED = "Microsoft.ContainerRegistry.ImagePushed"
 LOCAL_TOPIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers"
 
 
+def data_field(data: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A field of an event's ``data`` whatever its casing: the Azure docs' samples of the Machine Learning
+    events write ``ModelName`` / ``RunStatus``, the SDKs' event models ``modelName`` / ``runStatus``."""
+    if name in data:
+        return data[name]
+    lowered = name.lower()
+    return next((value for key, value in data.items() if key.lower() == lowered), default)
+
+
+def model_registration(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``{run_id, name, version, tags}`` of a ModelRegistered event the factory caused (tag ``run_id``), else None."""
+    tags = data_field(data, "ModelTags") or {}
+    if not tags.get("run_id"):
+        return None
+    return {"run_id": tags["run_id"], "name": data_field(data, "ModelName"),
+            "version": str(data_field(data, "ModelVersion")), "tags": tags}
+
+
+def training_failure(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``{run_id, error}`` of a RunStatusChanged event saying a factory run's training failed, else None."""
+    if str(data_field(data, "RunStatus", "")).lower() != "failed":
+        return None
+    run_id = (data_field(data, "RunTags") or {}).get("run_id")
+    if not run_id:
+        return None
+    return {"run_id": run_id, "error": (data_field(data, "RunProperties") or {}).get("error", "")}
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

@@ -10,7 +10,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from factory import steps
+from factory import events, steps
 from factory.runs import INCOMING_CONTAINER, RunRequest, blob_in_subject, model_of_blob, run_id_for_blob
 from function_app.starter import raise_on_run, start_run_once
 
@@ -41,29 +41,24 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
 @bp.durable_client_input(client_name="client")
 async def on_model_registered(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     """AML registered a model version: hand it to the run named in its tags."""
-    data = event.get_json()
-    tags = data.get("ModelTags") or {}
-    run_id = tags.get("run_id")
-    if not run_id:
+    registered = events.model_registration(event.get_json())
+    if registered is None:
         log.info("ignored ModelRegistered %s: no run_id tag (not registered by the factory)", event.subject)
         return
-    await raise_on_run(client, run_id, "ModelRegistered",
-                       {"name": data["ModelName"], "version": str(data["ModelVersion"]), "tags": tags})
+    run_id = registered.pop("run_id")
+    await raise_on_run(client, run_id, "ModelRegistered", registered)
 
 
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_run_status_changed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    """An AML pipeline run failed: tell the run waiting for its model."""
-    data = event.get_json()
-    if data.get("RunStatus") != "Failed":
+    """An AML run changed status: if a factory run's training failed, tell the run waiting for its model.
+    (The subscription has no status filter: the docs and the SDKs disagree on the field's casing.)"""
+    failure = events.training_failure(event.get_json())
+    if failure is None:
+        log.info("ignored RunStatusChanged %s: not a failed factory training", event.subject)
         return
-    run_id = (data.get("RunTags") or {}).get("run_id")
-    if not run_id:
-        log.info("ignored RunStatusChanged %s: no run_id tag", event.subject)
-        return
-    error = (data.get("RunProperties") or {}).get("error", "")
-    await raise_on_run(client, run_id, "TrainingFailed", {"status": "Failed", "error": error})
+    await raise_on_run(client, failure["run_id"], "TrainingFailed", {"status": "Failed", "error": failure["error"]})
 
 
 @bp.event_grid_trigger(arg_name="event")

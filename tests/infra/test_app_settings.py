@@ -81,3 +81,18 @@ def test_docs_describe_every_setting(bicep) -> None:
     docs = (REPO / "docs" / "deploy.md").read_text()
     undocumented = sorted(name for name in settings_from_bicep(bicep) if f"`{name}`" not in docs)
     assert undocumented == []
+
+
+def test_function_timeout_outlasts_the_longest_activity_wait():
+    """An activity killed by functionTimeout would be retried and start a second ACR run: the host's timeout
+    must outlast the ACR builder's wait (its run timeout + 300 s of margin) on the Flex Consumption plan."""
+    import inspect
+    import json
+
+    from factory.adapters.azure.acr import AcrTaskImageBuilder
+
+    host = json.loads((REPO / "host.json").read_text())
+    hours, minutes, seconds = (int(x) for x in host["functionTimeout"].split(":"))
+    timeout_s = hours * 3600 + minutes * 60 + seconds
+    run_timeout = inspect.signature(AcrTaskImageBuilder).parameters["run_timeout"].default
+    assert timeout_s > run_timeout + 300

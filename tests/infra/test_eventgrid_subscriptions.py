@@ -157,6 +157,8 @@ def test_factory_events_reach_the_intended_function_on_azure(config) -> None:
     assert routed(events.blob_created("stin", "eventgrid-deadletter", "x/a.csv", "u", "0x1", 1)) == []
     assert routed(events.model_registered("ws", "nyc_taxi", 3, {"run_id": "r1"})) == ["on_model_registered"]
     assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Failed", {})) == ["on_run_status_changed"]
-    assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Completed", {})) == []
+    # every status reaches the function, which keeps only failures (no advanced filter: the docs write
+    # data.RunStatus, the SDKs data.runStatus)
+    assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Completed", {})) == ["on_run_status_changed"]
     pushed = events.image_pushed("crmfdev", "crmfdev.azurecr.io", "nyc_taxi", "3", "sha256:" + "a" * 64, 1)
     assert routed(pushed) == ["on_image_pushed"]

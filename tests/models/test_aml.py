@@ -65,3 +65,43 @@ def test_the_trainer_builds_jobs_from_the_catalog_and_refuses_unknown_models():
 def test_azure_settings_are_required_and_named():
     with pytest.raises(SettingsError, match="AZURE_SUBSCRIPTION_ID"):
         AmlTrainer.from_settings(Settings.from_env({"FACTORY_BACKEND": "azure"}))
+
+
+class _Jobs:
+    """``MLClient.jobs`` as the service behaves when another submit of the same run lands first: the job does
+    not exist at the first ``get``; ``create_or_update`` is refused; a ``get`` afterwards finds the other job."""
+
+    def __init__(self, create_error: Exception, other_submit_lands: bool) -> None:
+        self.create_error, self.other_submit_lands, self.created = create_error, other_submit_lands, None
+
+    def get(self, name: str):
+        from types import SimpleNamespace
+
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if self.created is None:
+            raise ResourceNotFoundError(f"job {name} not found")
+        return SimpleNamespace(name=name, status="Running", tags={}, studio_url="")
+
+    def create_or_update(self, job, experiment_name: str):
+        if self.other_submit_lands:
+            self.created = job.name
+        raise self.create_error
+
+
+def test_a_submit_that_loses_the_race_to_a_concurrent_one_returns_that_job_and_other_errors_are_raised():
+    from types import SimpleNamespace
+
+    from azure.core.exceptions import HttpResponseError
+
+    already = HttpResponseError("(UserError) A job with this name already exists")
+    jobs = _Jobs(already, other_submit_lands=True)
+    trainer = AmlTrainer(ml_client=SimpleNamespace(jobs=jobs), models_dir=MODELS, compute="cpu")
+    job = trainer.submit(_request("wine_cultivar"))
+    assert (job.job_name, job.status) == (training_job_name("wine_cultivar", "wine_cultivar-run-7"), "Running")
+
+    quota = HttpResponseError("(QuotaExceeded) no cores left")
+    trainer = AmlTrainer(ml_client=SimpleNamespace(jobs=_Jobs(quota, other_submit_lands=False)), models_dir=MODELS,
+                         compute="cpu")
+    with pytest.raises(HttpResponseError, match="QuotaExceeded"):
+        trainer.submit(_request("wine_cultivar"))

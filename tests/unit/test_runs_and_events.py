@@ -72,3 +72,21 @@ def test_settings_pick_backend_and_state_dir_and_name_bad_values():
         Settings.from_env({"FACTORY_BACKEND": "gcp"})
     with pytest.raises(SettingsError, match="AML_WORKSPACE"):
         azure.env("AML_WORKSPACE")
+
+
+def _camel(data: dict) -> dict:
+    return {key[0].lower() + key[1:]: value for key, value in data.items()}
+
+
+def test_aml_events_are_read_in_the_docs_casing_and_in_the_sdks_casing():
+    registered = {**_sample("model_registered")["data"], "ModelTags": {"run_id": "r1", "area": "x"}}
+    failed = {**_sample("run_status_changed")["data"], "RunStatus": "Failed",
+              "RunTags": {"run_id": "r2"}, "RunProperties": {"error": "step train exited with 1"}}
+    for shape in (dict, _camel):  # the docs' samples: ModelName, RunStatus; the SDKs' models: modelName, runStatus
+        assert events.model_registration(shape(registered)) == {
+            "run_id": "r1", "name": "sklearn_regression_model", "version": "20", "tags": {"run_id": "r1", "area": "x"}}
+        assert events.training_failure(shape(failed)) == {"run_id": "r2", "error": "step train exited with 1"}
+        assert events.training_failure(shape({**failed, "RunStatus": "failed"}))["run_id"] == "r2"
+        assert events.training_failure(shape({**failed, "RunStatus": "Running"})) is None
+        assert events.training_failure(shape({**failed, "RunTags": {}})) is None
+        assert events.model_registration(shape(_sample("model_registered")["data"])) is None  # not the factory's

@@ -130,8 +130,12 @@ class AcrData:
             return None
 
     def labels(self, login_server: str, repository: str, reference: str) -> dict[str, str]:
+        """The image config's labels; ``{}`` for an image index (no single config: never one of our builds)."""
         client = self.client(login_server)
-        config_digest = client.get_manifest(repository, reference).manifest["config"]["digest"]
+        manifest = client.get_manifest(repository, reference).manifest
+        if "config" not in manifest:
+            return {}
+        config_digest = manifest["config"]["digest"]
         config = json.loads(b"".join(client.download_blob(repository, config_digest)))
         return dict((config.get("config") or {}).get("Labels") or {})
 

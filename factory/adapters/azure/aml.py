@@ -78,7 +78,7 @@ class AmlTrainer:
 
     def submit(self, request: TrainingRequest) -> TrainingJob:
         """Submit the pipeline job, or return the one this run id already submitted."""
-        from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         name = job_name_for(request.model, request.run_id)
         try:
@@ -87,8 +87,13 @@ class AmlTrainer:
             pass
         try:
             created = self.ml_client.jobs.create_or_update(self.build_job(request), experiment_name=request.model)
-        except ResourceExistsError:  # a concurrent submit of the same run won the race
-            created = self.ml_client.jobs.get(name)
+        except HttpResponseError as create_error:
+            # a concurrent submit of the same run won the race: the service answers "UserError: A job with this
+            # name already exists" (not a 409, so not ResourceExistsError); any other error is raised as it was
+            try:
+                created = self.ml_client.jobs.get(name)
+            except ResourceNotFoundError:
+                raise create_error from None
         return self._job(created, request)
 
     def status(self, job_name: str) -> TrainingJob:
