@@ -84,14 +84,19 @@ def _pushed(durable: Durable, run_id: str) -> None:
     durable.raise_event(run_id, "ImagePushed", {"repository": "r", "tag": run_id, "digest": DIGEST})
 
 
+def _decide(durable: Durable, run_id: str, decision: str, approver: str, version: str = "7") -> None:
+    """Wait until the run asks for approval, then send the decision event straight to its approval."""
+    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
+                        {"decision": decision, "approver": approver, "version": version, "digest": DIGEST})
+
+
 def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
     run_id = durable.start("happy")
     _registered(durable, run_id)
     _pushed(durable, run_id)
     durable.wait_stage(run_id, "approval")
-    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
-                        {"decision": "approve", "approver": "alice", "version": "7", "digest": DIGEST})
+    _decide(durable, run_id, "approve", "alice")
     result = durable.result(run_id)
     lineage = result["lineage"]
     assert (result["status"], result["stage"]) == ("Succeeded", "promote")
@@ -105,9 +110,7 @@ def test_events_that_arrive_before_the_run_waits_are_kept(durable):
     durable.raise_event(run_id, "ImagePushed", {"repository": "r", "tag": run_id, "digest": DIGEST})
     _registered(durable, run_id)
     durable.wait_stage(run_id, "approval")
-    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
-                        {"decision": "reject", "approver": "bob", "version": "7", "digest": DIGEST})
+    _decide(durable, run_id, "reject", "bob")
     result = durable.result(run_id)
     assert (result["status"], result["stage"], result["reason"]) == ("Rejected", "approval", "approval: rejected")
 
@@ -116,9 +119,7 @@ def test_a_decision_for_another_version_or_image_is_ignored(durable):
     run_id = durable.start("approval_timeout")
     _registered(durable, run_id)
     _pushed(durable, run_id)
-    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
-                        {"decision": "approve", "approver": "mallory", "version": "8", "digest": DIGEST})
+    _decide(durable, run_id, "approve", "mallory", version="8")
     result = durable.result(run_id)
     assert (result["status"], result["stage"]) == ("Rejected", "approval")
     assert "no decision before the approval timeout" in result["reason"]
@@ -183,8 +184,6 @@ def test_an_activity_that_fails_transiently_is_retried_and_the_run_goes_on(durab
     run_id = durable.start("flaky")  # build_image raises on its first two attempts
     _registered(durable, run_id)
     _pushed(durable, run_id)
-    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
-                        {"decision": "approve", "approver": "alice", "version": "7", "digest": DIGEST})
+    _decide(durable, run_id, "approve", "alice")
     result = durable.result(run_id)
     assert (result["status"], result["lineage"]["image_digest"]) == ("Succeeded", DIGEST)
