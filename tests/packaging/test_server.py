@@ -177,10 +177,16 @@ def test_expect_100_continue(server):
         assert b'"predictions":[10.0' in sock.recv(4096)
 
 
-def test_run_exception_is_a_500_with_a_short_message_and_logged(model_dir, tmp_path):
+def _serve(score_py: str, model_dir: Path, tmp_path: Path) -> Server:
+    """Start the server on a score.py with this source (its log: ``tmp_path/server.log``)."""
     script = tmp_path / "score.py"
-    script.write_text("def init():\n    pass\n\ndef run(raw):\n    raise RuntimeError('the model exploded')\n")
-    srv = Server(script, model_dir, tmp_path / "server.log")
+    script.write_text(score_py)
+    return Server(script, model_dir, tmp_path / "server.log")
+
+
+def test_run_exception_is_a_500_with_a_short_message_and_logged(model_dir, tmp_path):
+    srv = _serve("def init():\n    pass\n\ndef run(raw):\n    raise RuntimeError('the model exploded')\n",
+                 model_dir, tmp_path)
     try:
         wait_ready(f"http://127.0.0.1:{srv.port}", 30)
         status, answer = srv.request("POST", "/score", b'{"data": [[1, 2, 3]]}')
@@ -193,9 +199,8 @@ def test_run_exception_is_a_500_with_a_short_message_and_logged(model_dir, tmp_p
 
 
 def test_ready_only_after_init_finished_while_liveness_answers(model_dir, tmp_path):
-    script = tmp_path / "score.py"
-    script.write_text("import time\n\ndef init():\n    time.sleep(2)\n\ndef run(raw):\n    return {'ok': raw}\n")
-    srv = Server(script, model_dir, tmp_path / "server.log")
+    srv = _serve("import time\n\ndef init():\n    time.sleep(2)\n\ndef run(raw):\n    return {'ok': raw}\n",
+                 model_dir, tmp_path)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -213,18 +218,15 @@ def test_ready_only_after_init_finished_while_liveness_answers(model_dir, tmp_pa
 
 
 def test_failing_init_stops_the_server_with_the_error_logged(model_dir, tmp_path):
-    script = tmp_path / "score.py"
-    script.write_text("def init():\n    raise FileNotFoundError('model.joblib is missing')\n\n"
-                      "def run(raw):\n    pass\n")
-    srv = Server(script, model_dir, tmp_path / "server.log")
+    srv = _serve("def init():\n    raise FileNotFoundError('model.joblib is missing')\n\ndef run(raw):\n    pass\n",
+                 model_dir, tmp_path)
     assert srv.proc.wait(timeout=20) != 0
     assert "model.joblib is missing" in (tmp_path / "server.log").read_text()
 
 
 def test_a_result_that_is_not_json_is_a_500_not_invalid_json(model_dir, tmp_path):
-    script = tmp_path / "score.py"
-    script.write_text("def init():\n    pass\n\ndef run(raw):\n    return {'nan': float('nan'), 'set': raw == '1'}\n")
-    srv = Server(script, model_dir, tmp_path / "server.log")
+    srv = _serve("def init():\n    pass\n\ndef run(raw):\n    return {'nan': float('nan'), 'set': raw == '1'}\n",
+                 model_dir, tmp_path)
     try:
         wait_ready(f"http://127.0.0.1:{srv.port}", 30)
         status, answer = srv.request("POST", "/score", b"1")
