@@ -8,25 +8,47 @@ chooses them from settings. Every value crossing a port is a plain dataclass tha
 
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
 
 
-class _Record:
-    """Mixin: JSON-friendly (de)serialisation for the dataclasses below."""
+class Record:
+    """Mixin: JSON-friendly (de)serialisation for dataclasses that cross a process boundary (activity inputs
+    and outputs, event data). ``from_dict`` ignores unknown keys, leaves missing ones at their defaults, and
+    rebuilds nested records and ``StrEnum`` members from their plain JSON forms."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        hints = _field_types(cls)
+        return cls(**{k: _coerce(hints[k], v) for k, v in data.items() if k in hints})
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+
+
+def _coerce(hint: Any, value: Any) -> Any:
+    """``value`` as field type ``hint`` when that is a record or an enum (or either, optional)."""
+    for option in typing.get_args(hint) or (hint,):
+        if isinstance(option, type) and value is not None:
+            if issubclass(option, Enum) and not isinstance(value, option):
+                return option(value)
+            if issubclass(option, Record) and isinstance(value, dict):
+                return option.from_dict(value)
+    return value
 
 
 @dataclass(frozen=True)
-class TrainingRequest(_Record):
+class TrainingRequest(Record):
     """One training of one model on one uploaded data file."""
 
     model: str
@@ -37,7 +59,7 @@ class TrainingRequest(_Record):
 
 
 @dataclass(frozen=True)
-class TrainingJob(_Record):
+class TrainingJob(Record):
     """A submitted training pipeline job (AML pipeline job or local pipeline run)."""
 
     job_name: str
@@ -48,7 +70,7 @@ class TrainingJob(_Record):
 
 
 @dataclass(frozen=True)
-class ModelVersion(_Record):
+class ModelVersion(Record):
     """A registered model version with its metrics and tags."""
 
     name: str
@@ -59,7 +81,7 @@ class ModelVersion(_Record):
 
 
 @dataclass(frozen=True)
-class ImageRef(_Record):
+class ImageRef(Record):
     """Where an image lives: ``registry/repository:tag`` and, once pushed, ``@digest``."""
 
     registry: str
@@ -75,7 +97,7 @@ class ImageRef(_Record):
 
 
 @dataclass(frozen=True)
-class ScoringCheck(_Record):
+class ScoringCheck(Record):
     """The verification an image must pass before it is stored: a sample request and what it must answer."""
 
     request: Any
@@ -86,7 +108,7 @@ class ScoringCheck(_Record):
 
 
 @dataclass(frozen=True)
-class BuildContext(_Record):
+class BuildContext(Record):
     """A deterministic build context folder and its content hash."""
 
     path: str
@@ -95,24 +117,28 @@ class BuildContext(_Record):
 
 
 @dataclass(frozen=True)
-class BuiltImage(_Record):
+class BuiltImage(Record):
     """An image that passed verification and was pushed."""
 
     ref: ImageRef
     digest: str
     log_tail: str = ""
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        return cls(ref=ImageRef.from_dict(data["ref"]), digest=data["digest"], log_tail=data.get("log_tail", ""))
+
+class EdgeStatus(StrEnum):
+    """An edge smoke test's verdict: the smoke module's pass or fail, or no report in time."""
+
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
+    FAIL = "fail"
+    TIMEOUT = "timeout"
 
 
 @dataclass(frozen=True)
-class SmokeVerdict(_Record):
+class SmokeVerdict(Record):
     """What the edge smoke-test module reported for one run."""
 
     run_id: str
-    status: str  # pass | fail | timeout
+    status: EdgeStatus
     cases: int = 0
     failures: list[str] = field(default_factory=list)
     p50_ms: float = 0.0

@@ -9,11 +9,35 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from factory.ports import _Record
+from factory.ports import Record
 
-STAGES = ("validate", "train", "gate", "package", "edge", "approval", "promote")
+
+class Stage(StrEnum):
+    """A run's stage (``custom_status.stage``); ``done`` and ``ended`` follow the last one reached."""
+
+    VALIDATE = "validate"
+    TRAIN = "train"
+    GATE = "gate"
+    PACKAGE = "package"
+    EDGE = "edge"
+    APPROVAL = "approval"
+    PROMOTE = "promote"
+    DONE = "done"  # the run succeeded
+    ENDED = "ended"  # the run was rejected or failed
+
+
+class RunStatus(StrEnum):
+    """How a run ended: Succeeded, Rejected (the factory said no) or Failed (something broke or timed out)."""
+
+    SUCCEEDED = "Succeeded"
+    REJECTED = "Rejected"
+    FAILED = "Failed"
+
+
+STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in (Stage.DONE, Stage.ENDED))
 INCOMING_CONTAINER = "incoming"
 _SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<blob>.+)$")
 
@@ -59,7 +83,7 @@ def model_of_blob(blob_name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class RunRequest(_Record):
+class RunRequest(Record):
     """What starts a run (from BlobCreated or POST /api/runs)."""
 
     run_id: str
@@ -71,7 +95,7 @@ class RunRequest(_Record):
 
 
 @dataclass(frozen=True)
-class RunPlan(_Record):
+class RunPlan(Record):
     """Per-run settings resolved by an activity (model.yaml + app settings), so the orchestrator does no I/O."""
 
     training_timeout_s: int
@@ -87,7 +111,7 @@ class RunPlan(_Record):
 
 
 @dataclass
-class Lineage(_Record):
+class Lineage(Record):
     """The run's lineage record: data → training job → model version → image → edge → approval → prod."""
 
     model: str = ""
@@ -107,10 +131,10 @@ class Lineage(_Record):
 
 
 @dataclass(frozen=True)
-class RunResult(_Record):
+class RunResult(Record):
     """How a run ended: Succeeded, Rejected (the factory said no) or Failed (something broke)."""
 
-    status: str
-    stage: str
+    status: RunStatus
+    stage: Stage  # the stage it ended at
     reason: str
     lineage: dict[str, Any]

@@ -9,14 +9,23 @@ import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 from factory import gate
 from factory.approval import approval_links, check_key
 from factory.backends import services
 from factory.catalog import ModelSpec, load_catalog
-from factory.ports import ImageRef, TrainingRequest, VerificationFailed
+from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
+from orchestrations.contract import (
+    ApprovalRequest,
+    BuildRequest,
+    DataCheck,
+    GateRequest,
+    GateVerdict,
+    ImageBuild,
+    Promotion,
+    PromotionRequest,
+)
 
 DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600
 DEFAULT_BUILD_TIMEOUT_S = 1800
@@ -69,9 +78,9 @@ def _run_dir(run_id: str) -> Path:
     return _settings().state_dir / "runs" / run_id
 
 
-def plan_run(req: dict[str, Any]) -> dict[str, Any]:
+def plan_run(run: RunRequest) -> RunPlan:
     """Resolve the run's timeouts and names from ``model.yaml`` and settings."""
-    spec = catalog()[RunRequest.from_dict(req).model]
+    spec = catalog()[run.model]
     env = _settings().env
     return RunPlan(
         training_timeout_s=spec.training.timeout_seconds,
@@ -85,7 +94,7 @@ def plan_run(req: dict[str, Any]) -> dict[str, Any]:
         key_metric=spec.key_metric,
         activity_attempts=int(env("FACTORY_ACTIVITY_ATTEMPTS", "3")),
         activity_retry_ms=int(float(env("FACTORY_ACTIVITY_RETRY_SECONDS", "5")) * 1000),
-    ).to_dict()
+    )
 
 
 def _display_name(uri: str) -> str:
@@ -99,11 +108,10 @@ def _display_name(uri: str) -> str:
     return "/".join(parts)
 
 
-def validate_data(req: dict[str, Any]) -> dict[str, Any]:
-    """Fetch the uploaded CSV and check it against the model's schema; ``{ok, errors, etag, size}``."""
+def validate_data(run: RunRequest) -> DataCheck:
+    """Fetch the uploaded CSV and check it against the model's schema."""
     from factory.validation import validate_csv
 
-    run = RunRequest.from_dict(req)
     spec = catalog()[run.model]
     name = _display_name(run.data_uri)
     local = _run_dir(run.run_id) / "data.csv"
@@ -112,69 +120,67 @@ def validate_data(req: dict[str, Any]) -> dict[str, Any]:
         props = services().blob_store.properties(run.data_uri)
         etag = etag or str(props["etag"])
         if props["size"] > spec.data.max_bytes:
-            return {"ok": False, "etag": etag, "size": props["size"], "errors": [
-                f"{run.model} upload {name}: {props['size']} bytes is over the limit of {spec.data.max_mb:g} MB"]}
+            return DataCheck(ok=False, etag=etag, size=props["size"], errors=[
+                f"{run.model} upload {name}: {props['size']} bytes is over the limit of {spec.data.max_mb:g} MB"])
         services().blob_store.download(run.data_uri, local)
     else:
         source = Path(run.data_uri)
         if not source.is_file():
-            return {"ok": False, "etag": etag, "size": 0, "errors": [f"{run.model} upload {name}: no such file"]}
+            return DataCheck(ok=False, etag=etag, size=0, errors=[f"{run.model} upload {name}: no such file"])
         local = source
     errors = validate_csv(local, spec, name)
-    return {"ok": not errors, "etag": etag, "size": local.stat().st_size, "errors": [str(e) for e in errors]}
+    return DataCheck(ok=not errors, etag=etag, size=local.stat().st_size, errors=[str(e) for e in errors])
 
 
-def submit_training(req: dict[str, Any]) -> dict[str, Any]:
+def submit_training(run: RunRequest) -> TrainingJob:
     """Submit the model's pipeline (idempotent per run id)."""
-    run = RunRequest.from_dict(req)
-    job = services().trainer.submit(TrainingRequest(model=run.model, run_id=run.run_id, data_uri=run.data_uri,
-                                                    data_etag=run.data_etag, source_commit=run.source_commit))
-    return job.to_dict()
+    return services().trainer.submit(TrainingRequest(model=run.model, run_id=run.run_id, data_uri=run.data_uri,
+                                                     data_etag=run.data_etag, source_commit=run.source_commit))
 
 
-def evaluate_gate(req: dict[str, Any]) -> dict[str, Any]:
+def evaluate_gate(req: GateRequest) -> GateVerdict:
     """The registered version against the model's gate and its production version."""
-    spec = catalog()[req["model"]]
+    spec = catalog()[req.model]
     registry = services().model_registry
-    challenger = registry.get(req["model"], str(req["version"]))
-    production = registry.production(req["model"])
+    challenger = registry.get(req.model, req.version)
+    production = registry.production(req.model)
     champion = None
     if production is not None and production.version != challenger.version:
         champion = {"version": production.version, "metrics": production.metrics}
     result = gate.evaluate(challenger.metrics, spec.gate.thresholds, spec.gate.metric, spec.gate.higher_is_better,
                            spec.gate.max_regression, champion)
-    return {**result.to_dict(), "metrics": challenger.metrics}
+    return GateVerdict(passed=result.passed, reasons=list(result.reasons), champion=result.champion,
+                       metrics=challenger.metrics)
 
 
-def build_image(req: dict[str, Any]) -> dict[str, Any]:
+def build_image(req: BuildRequest) -> ImageBuild:
     """Assemble the context, build, verify and push to the dev registry under the run id's tag.
 
-    ``{ok, image, digest}``, or ``{ok: False, reason, logs}`` when verification failed (nothing stored).
+    Not ``ok`` (with the reason and the container's logs) when verification failed: nothing is stored.
     """
     from factory.packaging.context import assemble, model_labels, scoring_check
 
-    spec = catalog()[req["model"]]
-    work = _run_dir(req["run_id"]) / "image"
+    spec = catalog()[req.model]
+    work = _run_dir(req.run_id) / "image"
     shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
-    artifacts = services().model_registry.download(req["model"], str(req["version"]), work / "artifacts")
-    labels = model_labels(req["model"], str(req["version"]), req["run_id"], req.get("source_commit", ""))
+    artifacts = services().model_registry.download(req.model, req.version, work / "artifacts")
+    labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
     context = assemble(spec.folder, artifacts, work / "context", labels)
-    ref = ImageRef(registry=dev_registry(), repository=req["repository"], tag=req["run_id"])
+    ref = ImageRef(registry=dev_registry(), repository=req.repository, tag=req.run_id)
     try:
         built = services().image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
     except VerificationFailed as failed:
-        return {"ok": False, "reason": str(failed), "logs": failed.logs[-4000:]}
+        return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
     image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-    return {"ok": True, "image": str(image), "digest": built.digest}
+    return ImageBuild(ok=True, image=str(image), digest=built.digest)
 
 
-def request_approval(req: dict[str, Any]) -> dict[str, str]:
+def request_approval(req: ApprovalRequest) -> dict[str, str]:
     """Sign the approve/reject links for this run, version and digest; notify the approver once."""
     env = _settings().env
     base = env("APPROVAL_BASE_URL", "") or f"http://{env('WEBSITE_HOSTNAME', '127.0.0.1:7071')}"
-    links = approval_links(base, approval_keys()[0], req["run_id"], str(req["version"]), req["digest"],
-                           int(req["expires_at"]))
-    services().notifier.approval_requested(req["run_id"], req["model"], str(req["version"]), links)
+    links = approval_links(base, approval_keys()[0], req.run_id, req.version, req.digest, req.expires_at)
+    services().notifier.approval_requested(req.run_id, req.model, req.version, links)
     return links
 
 
@@ -184,8 +190,8 @@ def _parse_image(image: str) -> ImageRef:
     return ImageRef(registry=registry, repository=repository, digest=digest)
 
 
-def promote(req: dict[str, Any]) -> dict[str, Any]:
+def promote(req: PromotionRequest) -> Promotion:
     """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production."""
-    prod = services().image_registry.promote(_parse_image(req["image"]), req["repository"], f"v{req['version']}")
-    services().model_registry.mark_production(req["model"], str(req["version"]))
-    return {"prod_ref": str(prod)}
+    prod = services().image_registry.promote(_parse_image(req.image), req.repository, f"v{req.version}")
+    services().model_registry.mark_production(req.model, req.version)
+    return Promotion(prod_ref=str(prod))

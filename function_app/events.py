@@ -13,6 +13,7 @@ import azure.functions as func
 from factory import events, steps
 from factory.runs import INCOMING_CONTAINER, RunRequest, blob_in_subject, model_of_blob, run_id_for_blob
 from function_app.starter import raise_on_run, start_run_once
+from orchestrations.contract import Event, ImagePushedEvent, ModelRegisteredEvent, TrainingFailedEvent
 
 bp = df.Blueprint()
 log = logging.getLogger("function_app")
@@ -45,8 +46,8 @@ async def on_model_registered(event: func.EventGridEvent, client: df.DurableOrch
     if registered is None:
         log.info("ignored ModelRegistered %s: no run_id tag (not registered by the factory)", event.subject)
         return
-    run_id = registered.pop("run_id")
-    await raise_on_run(client, run_id, "ModelRegistered", registered)
+    model = ModelRegisteredEvent(name=registered["name"], version=registered["version"], tags=registered["tags"])
+    await raise_on_run(client, registered["run_id"], Event.MODEL_REGISTERED, model.to_dict())
 
 
 @bp.event_grid_trigger(arg_name="event")
@@ -58,7 +59,8 @@ async def on_run_status_changed(event: func.EventGridEvent, client: df.DurableOr
     if failure is None:
         log.info("ignored RunStatusChanged %s: not a failed factory training", event.subject)
         return
-    await raise_on_run(client, failure["run_id"], "TrainingFailed", {"status": "Failed", "error": failure["error"]})
+    await raise_on_run(client, failure["run_id"], Event.TRAINING_FAILED,
+                       TrainingFailedEvent(status="Failed", error=failure["error"]).to_dict())
 
 
 @bp.event_grid_trigger(arg_name="event")
@@ -70,5 +72,5 @@ async def on_image_pushed(event: func.EventGridEvent, client: df.DurableOrchestr
     if not tag:
         log.info("ignored ImagePushed %s: no tag", event.subject)
         return
-    await raise_on_run(client, tag, "ImagePushed", {"repository": target.get("repository"), "tag": tag,
-                                                    "digest": target.get("digest")})
+    pushed = ImagePushedEvent(repository=target.get("repository") or "", tag=tag, digest=target.get("digest") or "")
+    await raise_on_run(client, tag, Event.IMAGE_PUSHED, pushed.to_dict())

@@ -16,6 +16,7 @@ from factory.approval import LinkError, verify_link
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
 from function_app import pages
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
+from orchestrations.contract import Decision, DecisionEvent, Event, approval_instance_id
 
 bp = df.Blueprint()
 log = logging.getLogger("function_app")
@@ -86,7 +87,7 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
         return _json({"error": f"no run {run_id!r}"}, 404)
     summary = _summary(status)
-    approval = await client.get_status(f"{run_id}-approval")
+    approval = await client.get_status(approval_instance_id(run_id))
     approval_status = unwrap_json(approval.custom_status) if approval else None
     if approval and approval.runtime_status is not None and isinstance(approval_status, dict):
         summary["approval"] = {"runtime_status": approval.runtime_status.name, **approval_status}
@@ -103,7 +104,7 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
         claim = verify_link(run_id, decision, dict(req.params), steps.approval_keys())
     except LinkError as err:
         return pages.message(err.status, "Link refused", str(err))
-    approval = await client.get_status(f"{run_id}-approval", show_input=True)
+    approval = await client.get_status(approval_instance_id(run_id), show_input=True)
     if not approval or approval.runtime_status is None:
         return pages.message(410, "Nothing to decide", f"run {run_id} has no approval request")
     pending = unwrap_json(approval.input_)
@@ -118,12 +119,13 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     request_id = uuid.uuid4().hex
     delivery_error: Exception | None = None
     try:
-        await client.raise_event(f"{run_id}-approval", "ApprovalDecision", {
-            "decision": claim.decision, "approver": approver, "version": claim.version, "digest": claim.digest,
-            "request_id": request_id})
+        await client.raise_event(approval_instance_id(run_id), Event.APPROVAL_DECISION, DecisionEvent(
+            decision=Decision(claim.decision), approver=approver, version=claim.version, digest=claim.digest,
+            request_id=request_id).to_dict())
     except Exception as err:  # the SDK raises a bare Exception, e.g. when the approval closed since the check above
         delivery_error = err
-    outcome = await _approval_outcome(client, f"{run_id}-approval", 0 if delivery_error else DECISION_WAIT_SECONDS)
+    wait_s = 0 if delivery_error else DECISION_WAIT_SECONDS
+    outcome = await _approval_outcome(client, approval_instance_id(run_id), wait_s)
     if outcome is None and delivery_error:
         raise RuntimeError(f"the decision for run {run_id} could not be delivered: {delivery_error}")
     if outcome is None:

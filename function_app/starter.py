@@ -6,10 +6,10 @@ import logging
 
 import azure.durable_functions as df
 
-from factory.runs import RunRequest
+from orchestrations.contract import Event, Orchestrator, RunRequest
 
 log = logging.getLogger("function_app")
-RUN_ORCHESTRATOR = "model_factory_run"
+RUN_ORCHESTRATOR = Orchestrator.RUN
 
 
 async def start_run_once(client: df.DurableOrchestrationClient, run: RunRequest) -> bool:
@@ -31,7 +31,7 @@ async def start_run_once(client: df.DurableOrchestrationClient, run: RunRequest)
     return True
 
 
-async def raise_on_run(client: df.DurableOrchestrationClient, run_id: str, event: str, data: dict) -> bool:
+async def raise_on_run(client: df.DurableOrchestrationClient, run_id: str, event: Event, data: dict) -> bool:
     """Raise ``event`` on the run; an event no run waits for is logged and acknowledged (never retried)."""
     try:
         await client.raise_event(run_id, event, data)

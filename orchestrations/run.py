@@ -8,17 +8,51 @@ timed out); nothing is promoted unless every stage passed.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
 
-from factory.runs import Lineage, RunPlan, RunRequest, RunResult
+from orchestrations.contract import (
+    Activity,
+    ApprovalOutcome,
+    ApprovalRequest,
+    BuildRequest,
+    DataCheck,
+    Decision,
+    EdgeSmokeRequest,
+    EdgeStatus,
+    Event,
+    GateRequest,
+    GateVerdict,
+    ImageBuild,
+    ImagePushedEvent,
+    Lineage,
+    ModelRegisteredEvent,
+    Orchestrator,
+    Promotion,
+    PromotionRequest,
+    RunPlan,
+    RunRequest,
+    RunResult,
+    RunStatus,
+    SmokeVerdict,
+    Stage,
+    TrainingFailedEvent,
+    TrainingJob,
+    approval_instance_id,
+    edge_instance_id,
+)
 from orchestrations.waiting import wait_for_any_event
 
 PLAN_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
+Steps = Generator[Any, Any, dict[str, Any]]
 
 
-def _call(context: Any, plan: RunPlan, activity: str, payload: dict[str, Any]):
+def _call(context: df.DurableOrchestrationContext, plan: RunPlan, activity: Activity, payload: dict[str, Any]
+          ) -> df.Task:
     """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
     does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
     retry = df.RetryOptions(first_retry_interval_in_milliseconds=plan.activity_retry_ms,
@@ -29,13 +63,13 @@ def _call(context: Any, plan: RunPlan, activity: str, payload: dict[str, Any]):
 class _Tracker:
     """Keeps ``custom_status`` (current stage + lineage) and the seconds spent per stage."""
 
-    def __init__(self, context: Any, lineage: Lineage) -> None:
+    def __init__(self, context: df.DurableOrchestrationContext, lineage: Lineage) -> None:
         self.context = context
         self.lineage = lineage
-        self.stage = ""
-        self._stage_started = context.current_utc_datetime
+        self.stage: Stage | None = None
+        self._stage_started: datetime = context.current_utc_datetime
 
-    def enter(self, stage: str, **extra: Any) -> None:
+    def enter(self, stage: Stage, **extra: Any) -> None:
         now = self.context.current_utc_datetime
         if self.stage:
             self.lineage.stage_seconds[self.stage] = round((now - self._stage_started).total_seconds(), 3)
@@ -45,13 +79,13 @@ class _Tracker:
     def publish(self, **extra: Any) -> None:
         self.context.set_custom_status({"stage": self.stage, "lineage": self.lineage.to_dict(), **extra})
 
-    def end(self, status: str, reason: str = "") -> dict[str, Any]:
-        stage = self.stage
-        self.enter("done" if status == "Succeeded" else "ended", result=status, reason=reason)
+    def end(self, status: RunStatus, reason: str = "") -> dict[str, Any]:
+        stage = self.stage or Stage.VALIDATE
+        self.enter(Stage.DONE if status == RunStatus.SUCCEEDED else Stage.ENDED, result=status, reason=reason)
         return RunResult(status=status, stage=stage, reason=reason, lineage=self.lineage.to_dict()).to_dict()
 
 
-def model_factory_run(context: Any):
+def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
     """The main orchestration (input: ``RunRequest``; output: ``RunResult``).
 
     An activity that still raises after its retries, or a sub-orchestration that fails, ends the run as Failed
@@ -63,72 +97,78 @@ def model_factory_run(context: Any):
         return (yield from _stages(context, run, track))
     except Exception as exc:
         message = str(exc).split("\n")[0]
-        return track.end("Failed", f"{track.stage} failed: {message}")
+        return track.end(RunStatus.FAILED, f"{track.stage} failed: {message}")
 
 
-def _stages(context: Any, run: RunRequest, track: _Tracker):
-    track.enter("validate")
-    plan = RunPlan.from_dict((yield context.call_activity_with_retry("plan_run", PLAN_RETRY, run.to_dict())))
-    checked = yield _call(context, plan, "validate_data", run.to_dict())
-    track.lineage.data_etag = checked.get("etag") or run.data_etag
-    if not checked["ok"]:
-        return track.end("Rejected", "; ".join(checked["errors"]))
+def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tracker) -> Steps:
+    track.enter(Stage.VALIDATE)
+    plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, PLAN_RETRY, run.to_dict())))
+    checked = DataCheck.from_dict((yield _call(context, plan, Activity.VALIDATE_DATA, run.to_dict())))
+    track.lineage.data_etag = checked.etag or run.data_etag
+    if not checked.ok:
+        return track.end(RunStatus.REJECTED, "; ".join(checked.errors))
 
-    track.enter("train")
-    job = yield _call(context, plan, "submit_training", {**run.to_dict(), "data_etag": track.lineage.data_etag})
-    track.lineage.training_job = job["job_name"]
+    track.enter(Stage.TRAIN)
+    training = replace(run, data_etag=track.lineage.data_etag)
+    job = TrainingJob.from_dict((yield _call(context, plan, Activity.SUBMIT_TRAINING, training.to_dict())))
+    track.lineage.training_job = job.job_name
     track.publish()
     event, payload = yield from wait_for_any_event(
-        context, ["ModelRegistered", "TrainingFailed"], plan.training_timeout_s)
+        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s)
     if event is None:
-        return track.end("Failed", f"training did not register a model within {plan.training_timeout_s} s")
-    if event == "TrainingFailed":
-        return track.end("Failed", f"training failed: {payload.get('error') or payload.get('status', 'Failed')}")
-    track.lineage.model_version = str(payload["version"])
+        return track.end(RunStatus.FAILED, f"training did not register a model within {plan.training_timeout_s} s")
+    if event == Event.TRAINING_FAILED:
+        failed = TrainingFailedEvent.from_dict(payload)
+        return track.end(RunStatus.FAILED, f"training failed: {failed.error or failed.status}")
+    track.lineage.model_version = str(ModelRegisteredEvent.from_dict(payload).version)
 
-    track.enter("gate")
-    gate = yield _call(context, plan, "evaluate_gate", {"model": run.model, "version": track.lineage.model_version})
-    track.lineage.metrics = gate["metrics"]
-    track.lineage.gate = {"passed": gate["passed"], "reasons": gate["reasons"], "champion": gate.get("champion")}
-    if not gate["passed"]:
-        return track.end("Rejected", "quality gate: " + "; ".join(gate["reasons"]))
+    track.enter(Stage.GATE)
+    gate = GateVerdict.from_dict((yield _call(context, plan, Activity.EVALUATE_GATE,
+                                              GateRequest(run.model, track.lineage.model_version).to_dict())))
+    track.lineage.metrics = gate.metrics
+    track.lineage.gate = {"passed": gate.passed, "reasons": gate.reasons, "champion": gate.champion}
+    if not gate.passed:
+        return track.end(RunStatus.REJECTED, "quality gate: " + "; ".join(gate.reasons))
 
-    track.enter("package")
-    built = yield _call(context, plan, "build_image", {
-        "run_id": run.run_id, "model": run.model, "version": track.lineage.model_version,
-        "source_commit": run.source_commit, "repository": plan.image_repository})
-    if not built["ok"]:
-        return track.end("Rejected", f"image verification failed: {built['reason']}")
-    event, pushed = yield from wait_for_any_event(context, ["ImagePushed"], plan.build_timeout_s)
+    track.enter(Stage.PACKAGE)
+    built = ImageBuild.from_dict((yield _call(context, plan, Activity.BUILD_IMAGE, BuildRequest(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version,
+        source_commit=run.source_commit, repository=plan.image_repository).to_dict())))
+    if not built.ok:
+        return track.end(RunStatus.REJECTED, f"image verification failed: {built.reason}")
+    event, payload = yield from wait_for_any_event(context, [Event.IMAGE_PUSHED], plan.build_timeout_s)
     if event is None:
-        return track.end("Failed", f"no ImagePushed event for {built['image']} within {plan.build_timeout_s} s")
-    if pushed["digest"] != built["digest"]:
-        return track.end("Failed", f"pushed digest {pushed['digest']} differs from the verified {built['digest']}")
-    track.lineage.image, track.lineage.image_digest = built["image"], built["digest"]
+        return track.end(RunStatus.FAILED, f"no ImagePushed event for {built.image} within {plan.build_timeout_s} s")
+    pushed = ImagePushedEvent.from_dict(payload)
+    if pushed.digest != built.digest:
+        return track.end(RunStatus.FAILED, f"pushed digest {pushed.digest} differs from the verified {built.digest}")
+    track.lineage.image, track.lineage.image_digest = built.image, built.digest
 
-    track.enter("edge")
-    verdict = yield context.call_sub_orchestrator("edge_smoke", {
-        "run_id": run.run_id, "model": run.model, "image": built["image"],
-        "poll_seconds": plan.edge_poll_s, "timeout_seconds": plan.edge_timeout_s}, f"{run.run_id}-edge")
-    track.lineage.edge = verdict
-    if verdict["status"] != "pass":
-        return track.end("Rejected", f"edge smoke test {verdict['status']}: {verdict.get('reason') or verdict}")
-    if plan.edge_max_p95_ms is not None and verdict.get("p95_ms", 0) > plan.edge_max_p95_ms:
-        return track.end("Rejected", f"edge smoke test: p95 latency {verdict['p95_ms']:g} ms on the device is over "
-                                     f"the budget of {plan.edge_max_p95_ms:g} ms")
+    track.enter(Stage.EDGE)
+    smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,
+                             timeout_seconds=plan.edge_timeout_s)
+    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE, smoke.to_dict(),
+                                                      edge_instance_id(run.run_id))
+    verdict = SmokeVerdict.from_dict(raw_verdict)
+    track.lineage.edge = raw_verdict
+    if verdict.status != EdgeStatus.PASS:
+        return track.end(RunStatus.REJECTED, f"edge smoke test {verdict.status}: {verdict.reason or raw_verdict}")
+    if plan.edge_max_p95_ms is not None and verdict.p95_ms > plan.edge_max_p95_ms:
+        return track.end(RunStatus.REJECTED, f"edge smoke test: p95 latency {verdict.p95_ms:g} ms on the device is "
+                                             f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
-    track.enter("approval")
-    decision = yield context.call_sub_orchestrator("approval", {
-        "run_id": run.run_id, "model": run.model, "version": track.lineage.model_version,
-        "digest": built["digest"], "timeout_s": plan.approval_timeout_s}, f"{run.run_id}-approval")
-    track.lineage.decision, track.lineage.approver = decision["decision"], decision.get("approver", "")
-    if decision["decision"] != "approve":
-        why = "no decision before the approval timeout" if decision["decision"] == "timeout" else "rejected"
-        return track.end("Rejected", f"approval: {why}")
+    track.enter(Stage.APPROVAL)
+    decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
+        timeout_s=plan.approval_timeout_s).to_dict(), approval_instance_id(run.run_id))))
+    track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
+    if decision.decision != Decision.APPROVE:
+        why = "no decision before the approval timeout" if decision.decision == Decision.TIMEOUT else "rejected"
+        return track.end(RunStatus.REJECTED, f"approval: {why}")
 
-    track.enter("promote")
-    promoted = yield _call(context, plan, "promote", {
-        "model": run.model, "version": track.lineage.model_version, "image": built["image"],
-        "repository": plan.image_repository})
-    track.lineage.prod_ref = promoted["prod_ref"]
-    return track.end("Succeeded")
+    track.enter(Stage.PROMOTE)
+    promoted = Promotion.from_dict((yield _call(context, plan, Activity.PROMOTE, PromotionRequest(
+        model=run.model, version=track.lineage.model_version, image=built.image,
+        repository=plan.image_repository).to_dict())))
+    track.lineage.prod_ref = promoted.prod_ref
+    return track.end(RunStatus.SUCCEEDED)

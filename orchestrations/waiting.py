@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import timedelta
 from typing import Any
 
+import azure.durable_functions as df
+
 from factory.runs import unwrap_json
+from orchestrations.contract import Event
 
 
-def wait_for_any_event(context: Any, names: list[str], timeout_s: float):
+def wait_for_any_event(context: df.DurableOrchestrationContext, names: list[Event],
+                       timeout_s: float) -> Generator[Any, Any, tuple[Event | None, Any]]:
     """Wait for the first of ``names`` or the timeout. Returns ``(name, payload)``, ``(None, None)`` on timeout.
 
     Use with ``yield from``. The timer is cancelled when an event wins, so the orchestration can end.

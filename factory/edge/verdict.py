@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from factory.ports import SmokeVerdict
+from factory.ports import EdgeStatus, SmokeVerdict
 
-FINAL_STATUSES = ("pass", "fail")
+FINAL_STATUSES = (EdgeStatus.PASS, EdgeStatus.FAIL)
 
 
 def verdict_from_reported(run_id: str, reported: dict[str, Any]) -> SmokeVerdict | None:
@@ -21,7 +21,7 @@ def verdict_from_reported(run_id: str, reported: dict[str, Any]) -> SmokeVerdict
         failure_list = [str(v) for v in failures]
     return SmokeVerdict(
         run_id=run_id,
-        status=str(reported["status"]),
+        status=EdgeStatus(reported["status"]),
         cases=int(reported.get("cases", 0) or 0),
         failures=failure_list,
         p50_ms=float(reported.get("p50Ms", 0.0) or 0.0),

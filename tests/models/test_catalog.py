@@ -11,6 +11,7 @@ from models_testlib import MODEL_NAMES, MODELS, copy_model
 from factory import steps
 from factory.backends import services
 from factory.catalog import CatalogError, load_catalog, load_model_spec, training_job_name
+from factory.runs import RunRequest
 
 
 def test_catalog_holds_the_three_models_with_their_settings():
@@ -109,11 +110,11 @@ def test_approval_timeout_comes_from_the_model_else_from_the_app_setting(tmp_pat
     (patient / "model.yaml").write_text(yaml.safe_dump({**spec, "approval": {"timeout_hours": 1.5}}))
     monkeypatch.setenv("FACTORY_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv("APPROVAL_TIMEOUT_SECONDS", "600")
-    plan = {name: steps.plan_run({"run_id": f"{name}-1", "model": name, "data_uri": "x.csv"})
+    plan = {name: steps.plan_run(RunRequest(run_id=f"{name}-1", model=name, data_uri="x.csv"))
             for name in ("wine_cultivar", "wine_patient")}
-    assert plan["wine_patient"]["approval_timeout_s"] == 5400
-    assert plan["wine_cultivar"]["approval_timeout_s"] == 600
+    assert plan["wine_patient"].approval_timeout_s == 5400
+    assert plan["wine_cultivar"].approval_timeout_s == 600
     monkeypatch.delenv("APPROVAL_TIMEOUT_SECONDS")
     fresh_services()
-    default = steps.plan_run({"run_id": "w-2", "model": "wine_cultivar", "data_uri": "x.csv"})
-    assert default["approval_timeout_s"] == steps.DEFAULT_APPROVAL_TIMEOUT_S
+    default = steps.plan_run(RunRequest(run_id="w-2", model="wine_cultivar", data_uri="x.csv"))
+    assert default.approval_timeout_s == steps.DEFAULT_APPROVAL_TIMEOUT_S

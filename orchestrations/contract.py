@@ -1,0 +1,243 @@
+"""The Durable contract: every name and payload passing between orchestrators, activities, event triggers
+and HTTP endpoints.
+
+Orchestrators call activities and sub-orchestrations, and wait for events, only by the names below, and read
+what comes back only through these records. Records are plain dataclasses that round-trip through
+``to_dict``/``from_dict`` (Durable payloads are JSON); their dict forms are the payloads on the wire.
+Pure data: safe to use while replaying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from factory.ports import EdgeStatus, Record, SmokeVerdict, TrainingJob
+from factory.runs import Lineage, RunPlan, RunRequest, RunResult, RunStatus, Stage
+
+__all__ = [
+    "Activity", "ApprovalOutcome", "ApprovalRequest", "BuildRequest", "DataCheck", "Decision", "DecisionEvent",
+    "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict", "ImageBuild", "ImagePushedEvent",
+    "Lineage", "ModelRegisteredEvent", "Orchestrator", "Promotion", "PromotionRequest", "RunPlan", "RunRequest",
+    "RunResult", "RunStatus", "SmokeVerdict", "Stage", "TrainingFailedEvent", "TrainingJob",
+    "approval_instance_id", "edge_instance_id",
+]
+
+
+class Orchestrator(StrEnum):
+    """The orchestrator functions, by their registered names."""
+
+    RUN = "model_factory_run"
+    EDGE_SMOKE = "edge_smoke"
+    APPROVAL = "approval"
+
+
+class Activity(StrEnum):
+    """The activity functions, by their registered names (``function_app/activities.py``, ``edge.py``)."""
+
+    PLAN_RUN = "plan_run"
+    VALIDATE_DATA = "validate_data"
+    SUBMIT_TRAINING = "submit_training"
+    EVALUATE_GATE = "evaluate_gate"
+    BUILD_IMAGE = "build_image"
+    REQUEST_APPROVAL = "request_approval"
+    PROMOTE = "promote"
+    EDGE_LEASE = "edge_lease"
+    EDGE_RELEASE = "edge_release"
+    EDGE_SNAPSHOT = "edge_snapshot"
+    EDGE_DEPLOY = "edge_deploy"
+    EDGE_READ_REPORT = "edge_read_report"
+    EDGE_RESTORE = "edge_restore"
+
+
+class Event(StrEnum):
+    """External events raised on orchestrations (by the Event Grid triggers and the approval endpoint)."""
+
+    MODEL_REGISTERED = "ModelRegistered"
+    TRAINING_FAILED = "TrainingFailed"
+    IMAGE_PUSHED = "ImagePushed"
+    APPROVAL_DECISION = "ApprovalDecision"
+
+
+class Decision(StrEnum):
+    """An approval's outcome: a person's approve or reject, or no decision before the deadline."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    TIMEOUT = "timeout"
+
+
+EDGE_SUFFIX = "-edge"
+APPROVAL_SUFFIX = "-approval"
+
+
+def edge_instance_id(run_id: str) -> str:
+    """The instance id of a run's edge smoke sub-orchestration."""
+    return f"{run_id}{EDGE_SUFFIX}"
+
+
+def approval_instance_id(run_id: str) -> str:
+    """The instance id of a run's approval sub-orchestration (decisions are raised on it)."""
+    return f"{run_id}{APPROVAL_SUFFIX}"
+
+
+# --- activity inputs and results, in stage order (plan_run: RunRequest → RunPlan) ---------------------------
+
+
+@dataclass(frozen=True)
+class DataCheck(Record):
+    """``validate_data`` (input ``RunRequest``): the uploaded data against the model's schema."""
+
+    ok: bool
+    etag: str = ""
+    size: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+# submit_training: RunRequest (with the checked data's etag) → TrainingJob
+
+
+@dataclass(frozen=True)
+class GateRequest(Record):
+    """``evaluate_gate`` input: the registered version to judge."""
+
+    model: str
+    version: str
+
+
+@dataclass(frozen=True)
+class GateVerdict(Record):
+    """``evaluate_gate`` result; ``champion`` is ``{"version", "metrics"}`` of production, if any."""
+
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    champion: dict[str, Any] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildRequest(Record):
+    """``build_image`` input."""
+
+    run_id: str
+    model: str
+    version: str
+    repository: str
+    source_commit: str = ""
+
+
+@dataclass(frozen=True)
+class ImageBuild(Record):
+    """``build_image`` result: ``image`` (``registry/repository@digest``) and ``digest`` when verified and
+    pushed; ``reason`` and ``logs`` when verification failed (nothing stored)."""
+
+    ok: bool
+    image: str = ""
+    digest: str = ""
+    reason: str = ""
+    logs: str = ""
+
+
+@dataclass(frozen=True)
+class EdgeSmokeRequest(Record):
+    """The ``edge_smoke`` sub-orchestration's input (passed on to ``edge_deploy``). Output: ``SmokeVerdict``.
+
+    ``cases`` default to the model folder's sample request and expected response, ``smoke_image`` to the
+    configured one, ``device_wait_seconds`` (how long to wait for a busy device) to 2 × timeout + 600."""
+
+    run_id: str
+    model: str
+    image: str
+    poll_seconds: float = 15
+    timeout_seconds: float = 1200
+    device_wait_seconds: float | None = None
+    smoke_image: str = ""
+    cases: list[dict[str, Any]] | None = None
+    ready_timeout_seconds: int = 300
+    request_timeout_seconds: int = 30
+    repeat: int = 5
+
+    @property
+    def wait_seconds(self) -> float:
+        return self.device_wait_seconds if self.device_wait_seconds is not None else 2 * self.timeout_seconds + 600
+
+
+@dataclass(frozen=True)
+class ApprovalRequest(Record):
+    """The ``approval`` sub-orchestration's input; ``request_approval`` gets it with ``expires_at`` set and
+    returns the signed links ``{"approve": url, "reject": url}``. Output: ``ApprovalOutcome``."""
+
+    run_id: str
+    model: str
+    version: str
+    digest: str
+    timeout_s: int
+    expires_at: int = 0  # unix time; set by the orchestrator from its deadline
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome(Record):
+    """How an approval closed; ``request_id`` names the HTTP request whose decision was taken."""
+
+    decision: Decision
+    approver: str = ""
+    decided_at: str = ""
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class PromotionRequest(Record):
+    """``promote`` input: the tested image, by digest, and where it goes in prod."""
+
+    model: str
+    version: str
+    image: str
+    repository: str
+
+
+@dataclass(frozen=True)
+class Promotion(Record):
+    """``promote`` result: the prod reference (``registry/repository:v<version>@digest``)."""
+
+    prod_ref: str
+
+
+# --- external events' data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRegisteredEvent(Record):
+    """``ModelRegistered`` on the run named in the version's ``run_id`` tag."""
+
+    name: str
+    version: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingFailedEvent(Record):
+    """``TrainingFailed`` on the run whose pipeline failed."""
+
+    status: str = "Failed"
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ImagePushedEvent(Record):
+    """``ImagePushed`` on the run named by the image's tag."""
+
+    repository: str = ""
+    tag: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionEvent(Record):
+    """``ApprovalDecision`` on the approval instance: what the signed link said and who clicked it."""
+
+    decision: Decision
+    approver: str = ""
+    version: str = ""
+    digest: str = ""
+    request_id: str = ""

@@ -1,0 +1,97 @@
+"""The Durable contract (orchestrations/contract.py): every name is a registered function, every record
+round-trips through its JSON form, instance ids are derived in one place."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from dataclasses import MISSING, fields
+
+import azure.durable_functions as df
+import pytest
+
+import function_app
+from orchestrations import contract
+from orchestrations.contract import (
+    Activity,
+    ApprovalOutcome,
+    Decision,
+    EdgeSmokeRequest,
+    EdgeStatus,
+    GateVerdict,
+    Orchestrator,
+    RunResult,
+    RunStatus,
+    SmokeVerdict,
+    Stage,
+)
+
+
+def _functions() -> list:
+    """The app's functions, from a new app holding function_app's blueprints (``get_functions`` may run only
+    once per app object, and other tests index ``function_app.app`` itself)."""
+    fresh = df.DFApp()
+    for info in pkgutil.iter_modules(function_app.__path__):
+        module = importlib.import_module(f"function_app.{info.name}")
+        if isinstance(getattr(module, "bp", None), df.Blueprint):
+            fresh.register_functions(module.bp)
+    return fresh.get_functions()
+
+
+FUNCTIONS = _functions()
+
+
+def _registered(trigger: str) -> set[str]:
+    names = set()
+    for function in FUNCTIONS:
+        if any(binding.type == trigger for binding in function.get_bindings()):
+            names.add(function.get_function_name())
+    return names
+
+
+def test_every_activity_and_orchestrator_name_is_a_function_of_the_app():
+    assert _registered("activityTrigger") == {a.value for a in Activity}
+    assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator}
+
+
+def test_instance_ids_of_a_runs_sub_orchestrations():
+    assert contract.approval_instance_id("wine-abc") == "wine-abc-approval"
+    assert contract.edge_instance_id("wine-abc") == "wine-abc-edge"
+
+
+RECORDS = [getattr(contract, name) for name in contract.__all__
+           if isinstance(getattr(contract, name), type) and hasattr(getattr(contract, name), "__dataclass_fields__")]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=lambda r: r.__name__)
+def test_records_round_trip_through_json(record):
+    value = record.from_dict({f.name: _sample(str(f.type)) for f in fields(record)
+                              if f.default is MISSING and f.default_factory is MISSING})
+    wire = json.loads(json.dumps(value.to_dict()))
+    assert record.from_dict(wire) == value
+    assert set(wire) == {f.name for f in fields(record)}
+
+
+def _sample(annotation: str):
+    samples = {"str": "x", "int": 3, "float": 1.5, "bool": True, "RunStatus": "Failed", "Stage": "gate",
+               "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1}}
+    return samples[annotation]
+
+
+def test_records_read_plain_json_into_enums_and_tolerate_unknown_and_missing_keys():
+    result = RunResult.from_dict({"status": "Rejected", "stage": "gate", "reason": "r", "lineage": {}, "new": 1})
+    assert result.status is RunStatus.REJECTED and result.stage is Stage.GATE
+    assert json.loads(json.dumps(result.to_dict()))["status"] == "Rejected"
+    assert ApprovalOutcome.from_dict({"decision": "timeout"}) == ApprovalOutcome(Decision.TIMEOUT)
+    verdict = SmokeVerdict.from_dict({"run_id": "r", "status": "timeout"})
+    assert verdict.status is EdgeStatus.TIMEOUT and verdict.failures == []
+    assert GateVerdict.from_dict({"passed": False, "reasons": ["rmse"]}).metrics == {}
+    with pytest.raises(ValueError):
+        SmokeVerdict.from_dict({"run_id": "r", "status": "maybe"})
+
+
+def test_edge_smoke_request_waits_for_a_busy_device_twice_the_timeout_plus_ten_minutes_by_default():
+    request = EdgeSmokeRequest(run_id="r", model="m", image="i", timeout_seconds=100)
+    assert request.wait_seconds == 800
+    assert EdgeSmokeRequest.from_dict({**request.to_dict(), "device_wait_seconds": 5}).wait_seconds == 5
