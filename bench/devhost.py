@@ -74,6 +74,7 @@ class DevhostRunner:
         self.host = launch(app_dir=app_dir, app_module="bench_app", state_dir=workdir / "state", workers=4,
                            log_file=workdir / "devhost.log", extra_args=extra)
         self.http = requests.Session()
+        self.http.headers["x-functions-key"] = self.host.keys.system_key
         self.base = self.host.base_url + DURABLE
 
     def run(self, orchestrator: str, n: int, instances: int) -> float:

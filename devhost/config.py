@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -19,7 +20,8 @@ class HostConfig:
     max_activities: int | None = None
     function_keys: dict[str, str] = field(default_factory=dict)
     master_key: str = ""
-    system_key: str = ""
+    system_key: str = ""  # durabletask_extension: the Durable management API
+    eventgrid_key: str = ""  # eventgrid_extension: the Event Grid webhook and devhost's local topic
     values: dict[str, str] = field(default_factory=dict)
 
 
@@ -36,8 +38,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 def load_config(app_dir: Path, state_dir: Path) -> HostConfig:
     """Read `<app_dir>/host.json` and `<app_dir>/local.settings.json` (both optional).
 
-    Keys: `local.settings.json` → `"Keys": {"functionKeys": {"default": ...}, "masterKey": ...}`; when absent a
-    random master key is generated once and kept in the state directory (so only callers that read it get in).
+    Keys: `local.settings.json` → `"Keys": {"functionKeys": {"default": ...}, "masterKey": ...,
+    "systemKeys": {"durabletask_extension": ..., "eventgrid_extension": ...}}`; a key not set there is generated
+    once and kept in the state directory (`master.key`, `durabletask_extension.key`, `eventgrid_extension.key`,
+    mode 0600 in a 0700 directory), as the host generates its system keys, so only callers that read it get in.
     """
     cfg = HostConfig()
     host_json = app_dir / "host.json"
@@ -57,21 +61,30 @@ def load_config(app_dir: Path, state_dir: Path) -> HostConfig:
         keys = data.get("Keys") or {}
         cfg.function_keys = {str(k): str(v) for k, v in (keys.get("functionKeys") or {}).items()}
         cfg.master_key = str(keys.get("masterKey") or "")
-        cfg.system_key = str((keys.get("systemKeys") or {}).get("durabletask_extension") or "")
+        system_keys = keys.get("systemKeys") or {}
+        cfg.system_key = str(system_keys.get("durabletask_extension") or "")
+        cfg.eventgrid_key = str(system_keys.get("eventgrid_extension") or "")
     state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
     if not cfg.master_key:
-        cfg.master_key = _persistent_secret(state_dir / "master.key")
+        cfg.master_key = persistent_secret(state_dir / "master.key")
     if not cfg.system_key:
-        cfg.system_key = _persistent_secret(state_dir / "durabletask_extension.key")
+        cfg.system_key = persistent_secret(state_dir / "durabletask_extension.key")
+    if not cfg.eventgrid_key:
+        cfg.eventgrid_key = persistent_secret(state_dir / "eventgrid_extension.key")
     return cfg
 
 
-def _persistent_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    value = secrets.token_urlsafe(32)
-    path.write_text(value)
-    path.chmod(0o600)
+def persistent_secret(path: Path) -> str:
+    """The secret in `path`, created (mode 0600, exclusively: a concurrent creator's value wins) when absent."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+    value = path.read_text().strip()
+    if not value:
+        raise SystemExit(f"{path}: empty key file; delete it to have a new key generated")
     return value
 
 

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -90,6 +91,8 @@ class DevHost:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._env_restore: dict[str, str | None] = {}
+        # the secret in the in-process Durable client's rpcBaseUrl path: new per start, never written anywhere
+        self.rpc_token = secrets.token_urlsafe(32)
 
     @property
     def base_url(self) -> str:
@@ -137,8 +140,8 @@ class DevHost:
             "managementUrls": urls,
             "baseUrl": f"{base}{DURABLE}",
             "requiredQueryStringParameters": f"code={key}",
-            "rpcBaseUrl": f"{base}{DURABLE}/",
-            "httpBaseUrl": f"{base}{DURABLE}/",
+            "rpcBaseUrl": f"{base}{DURABLE}/rpc/{self.rpc_token}/",
+            "httpBaseUrl": f"{base}{DURABLE}/rpc/{self.rpc_token}/",
             "maxGrpcMessageSizeInBytes": 0,
             "grpcHttpClientTimeout": "00:01:40",
         })
@@ -221,6 +224,13 @@ class LaunchedHost:
     process: subprocess.Popen
     port: int
     log_path: Path | None
+    app_dir: Path = Path(".")
+    state_dir: Path = Path(".factory/devhost")
+
+    @property
+    def keys(self) -> HostConfig:
+        """The host's keys (master, `durabletask_extension`, `eventgrid_extension`), as the process loaded them."""
+        return load_config(self.app_dir, self.state_dir)
 
     @property
     def base_url(self) -> str:
@@ -286,4 +296,4 @@ def launch(app_dir: str | Path = ".", app_module: str = "function_app", state_di
         if process.poll() is None:
             process.kill()
         raise
-    return LaunchedHost(process, port, log_path)
+    return LaunchedHost(process, port, log_path, Path(app_dir).resolve(), Path(state_dir).resolve())

@@ -60,13 +60,25 @@ class WebApp:
         return False
 
     def _system_ok(self, request: web.Request) -> bool:
-        """Durable API: the master or durabletask_extension key, or no key from loopback (the local RPC path)."""
-        key = self._presented_key(request)
-        cfg = self.host.config
-        if key:
-            return hmac.compare_digest(key, cfg.master_key) or hmac.compare_digest(key, cfg.system_key)
-        peer = request.remote or ""
-        return peer in ("127.0.0.1", "::1") or peer.startswith("127.")
+        """Durable API: the `durabletask_extension` system key or the master key (`code=` or `x-functions-key`),
+        or, on the in-process client's RPC path, that path's secret (the binding's `rpcBaseUrl` carries it)."""
+        token = request.match_info.get("rpc_token")
+        if token is not None:
+            return hmac.compare_digest(token.encode(), self.host.rpc_token.encode())
+        return self._one_of(self._presented_key(request), self.host.config.system_key)
+
+    def _eventgrid_ok(self, request: web.Request) -> bool:
+        """Event Grid webhook and local topic: the `eventgrid_extension` system key or the master key (`code=`,
+        `x-functions-key` or, for the topic, `aeg-sas-key`)."""
+        key = request.headers.get("aeg-sas-key") or self._presented_key(request)
+        return self._one_of(key, self.host.config.eventgrid_key)
+
+    def _one_of(self, key: str | None, system_key: str) -> bool:
+        if not key:
+            return False
+        master = self.host.config.master_key
+        return hmac.compare_digest(key.encode(), system_key.encode()) or hmac.compare_digest(key.encode(),
+                                                                                              master.encode())
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -76,18 +88,19 @@ class WebApp:
         r.add_post("/runtime/webhooks/eventgrid", self.eventgrid_webhook)
         r.add_post("/runtime/eventgrid/topic", self.eventgrid_topic)
         r.add_route("OPTIONS", "/runtime/webhooks/eventgrid", self.cloudevents_abuse_protection)
-        r.add_post(DURABLE + "/orchestrators/{name}", self.durable_start)
-        r.add_post(DURABLE + "/orchestrators/{name}/{instance_id}", self.durable_start)
-        r.add_get(DURABLE + "/instances", self.durable_list)
-        r.add_get(DURABLE + "/instances/", self.durable_list)
-        r.add_delete(DURABLE + "/instances", self.durable_purge_by)
-        r.add_delete(DURABLE + "/instances/", self.durable_purge_by)
-        r.add_get(DURABLE + "/instances/{instance_id}", self.durable_status)
-        r.add_delete(DURABLE + "/instances/{instance_id}", self.durable_purge)
-        r.add_post(DURABLE + "/instances/{instance_id}/raiseEvent/{event}", self.durable_raise)
-        r.add_post(DURABLE + "/instances/{instance_id}/{op:terminate|suspend|resume}", self.durable_control)
-        r.add_post(DURABLE + "/instances/{instance_id}/restart", self.durable_restart)
-        r.add_post(DURABLE + "/instances/{instance_id}/rewind", self.durable_rewind)
+        for base in (DURABLE, DURABLE + "/rpc/{rpc_token}"):  # the management API and the client's RPC path
+            r.add_post(base + "/orchestrators/{name}", self.durable_start)
+            r.add_post(base + "/orchestrators/{name}/{instance_id}", self.durable_start)
+            r.add_get(base + "/instances", self.durable_list)
+            r.add_get(base + "/instances/", self.durable_list)
+            r.add_delete(base + "/instances", self.durable_purge_by)
+            r.add_delete(base + "/instances/", self.durable_purge_by)
+            r.add_get(base + "/instances/{instance_id}", self.durable_status)
+            r.add_delete(base + "/instances/{instance_id}", self.durable_purge)
+            r.add_post(base + "/instances/{instance_id}/raiseEvent/{event}", self.durable_raise)
+            r.add_post(base + "/instances/{instance_id}/{op:terminate|suspend|resume}", self.durable_control)
+            r.add_post(base + "/instances/{instance_id}/restart", self.durable_restart)
+            r.add_post(base + "/instances/{instance_id}/rewind", self.durable_rewind)
         prefix = self.host.config.route_prefix
         r.add_route("*", f"/{prefix}/{{tail:.*}}" if prefix else "/{tail:.*}", self.http_trigger)
         return app
@@ -146,11 +159,11 @@ class WebApp:
     # ---- Event Grid ------------------------------------------------------------------------------------------
     async def eventgrid_webhook(self, request: web.Request) -> web.Response:
         """`POST /runtime/webhooks/eventgrid?functionName=X`, as the Functions host's Event Grid extension."""
+        if not self._eventgrid_ok(request):
+            return web.Response(status=401)
         name = request.query.get("functionName", "")
         if name not in self.host.index.eventgrid:
             return web.Response(status=404, text=f"No Event Grid triggered function named '{name}'")
-        if not self._key_ok(self._presented_key(request), "admin") and not self._system_ok(request):
-            return web.Response(status=401)
         try:
             events = parse_events(await request.read())
         except ValueError as exc:
@@ -181,8 +194,7 @@ class WebApp:
 
     async def eventgrid_topic(self, request: web.Request) -> web.Response:
         """The local topic: persist one delivery per matching subscription, answer 200, deliver asynchronously."""
-        key = request.headers.get("aeg-sas-key") or self._presented_key(request)
-        if not (self._key_ok(key, "function") if key else self._system_ok(request)):
+        if not self._eventgrid_ok(request):
             return web.Response(status=401)
         try:
             events = parse_events(await request.read())
@@ -332,6 +344,8 @@ class WebApp:
         return _json(started, 202)
 
     async def durable_rewind(self, request: web.Request) -> web.Response:
+        if not self._system_ok(request):
+            return web.Response(status=401)
         return _json("devhost does not support rewind (it is deprecated in Durable Functions too).", 501)
 
 

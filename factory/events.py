@@ -2,8 +2,9 @@
 
 Shapes follow the samples in the Azure docs for Blob Storage, Azure Machine Learning and Container Registry
 as Event Grid sources. Local publishers post a JSON array to devhost's topic endpoint
-(``FACTORY_EVENTGRID_ENDPOINT``), which routes each event by the subscriptions in
-``infra/eventgrid-subscriptions.json``; no endpoint configured means nothing is published.
+(``FACTORY_EVENTGRID_ENDPOINT``) with the topic key (``FACTORY_EVENTGRID_KEY``, sent as ``aeg-sas-key`` as Event
+Grid topics take it), which routes each event by the subscriptions in ``infra/eventgrid-subscriptions.json``; no
+endpoint configured means nothing is published.
 """
 
 from __future__ import annotations
@@ -131,19 +132,24 @@ def image_pushed(registry: str, host: str, repository: str, tag: str, digest: st
     return _event(topic, f"{repository}:{tag}", IMAGE_PUSHED, data, "1.0")
 
 
-def publish(events: list[dict[str, Any]], endpoint: str | None = None, timeout: float = 10.0) -> bool:
+def publish(events: list[dict[str, Any]], endpoint: str | None = None, timeout: float = 10.0,
+            key: str | None = None) -> bool:
     """POST events (Event Grid schema array) to the local topic endpoint.
 
-    ``endpoint`` defaults to ``FACTORY_EVENTGRID_ENDPOINT``; with none configured nothing is sent and
-    False is returned. Raises ``OSError`` when the endpoint does not accept the events.
+    ``endpoint`` defaults to ``FACTORY_EVENTGRID_ENDPOINT``, ``key`` to ``FACTORY_EVENTGRID_KEY``; with no endpoint
+    configured nothing is sent and False is returned. Raises ``OSError`` when the endpoint does not accept the
+    events (401 without the right key).
     """
     endpoint = endpoint or os.environ.get("FACTORY_EVENTGRID_ENDPOINT", "")
+    key = key if key is not None else os.environ.get("FACTORY_EVENTGRID_KEY", "")
     if not endpoint:
         log.debug("no Event Grid endpoint configured; %d event(s) not published", len(events))
         return False
     body = json.dumps(events).encode()
-    req = urllib.request.Request(endpoint, data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "aeg-event-type": "Notification"})
+    headers = {"Content-Type": "application/json", "aeg-event-type": "Notification"}
+    if key:
+        headers["aeg-sas-key"] = key
+    req = urllib.request.Request(endpoint, data=body, method="POST", headers=headers)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         if resp.status >= 300:
             raise OSError(f"Event Grid endpoint {endpoint} answered {resp.status}")

@@ -91,12 +91,31 @@ class LocalStack:
     def function_key(self) -> str:
         """The key the CLI calls function-level endpoints with: devhost's master key, which
         ``local.settings.json`` may set (``Keys.masterKey``) and devhost otherwise keeps in its state dir."""
+        return self._host_key(("masterKey",), "master.key")
+
+    @property
+    def durable_key(self) -> str:
+        """devhost's ``durabletask_extension`` system key: the Durable management API takes only it (or the master
+        key), as the check-status URLs carry it."""
+        return self._host_key(("systemKeys", "durabletask_extension"), "durabletask_extension.key")
+
+    @property
+    def eventgrid_key(self) -> str:
+        """devhost's ``eventgrid_extension`` system key: what local publishers send the topic (``aeg-sas-key``)."""
+        return self._host_key(("systemKeys", "eventgrid_extension"), "eventgrid_extension.key")
+
+    def _host_key(self, field_path: tuple[str, ...], file_name: str) -> str:
+        """A key from ``local.settings.json`` ``Keys`` when set there, else the one devhost keeps (or will read)
+        in its state dir; created here first when devhost has not run yet (0600, same format)."""
         settings = self.root / "local.settings.json"
         if settings.exists():
-            key = (json.loads(settings.read_text()).get("Keys") or {}).get("masterKey")
-            if key:
-                return str(key)
-        return self._secret(Path("devhost") / "master.key")
+            value: object = json.loads(settings.read_text()).get("Keys") or {}
+            for name in field_path:
+                value = value.get(name) if isinstance(value, dict) else None
+            if value:
+                return str(value)
+        (self.state_dir / "devhost").mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self._secret(Path("devhost") / file_name, 32)
 
     def _secret(self, name: str | Path, nbytes: int = 24) -> str:
         """A random secret kept in ``<state>/<name>``, created once, readable by its owner only."""
@@ -117,6 +136,7 @@ class LocalStack:
             "FACTORY_ROOT": str(self.root),
             "FACTORY_STATE_DIR": str(self.state_dir),
             "FACTORY_EVENTGRID_ENDPOINT": f"{self.base_url}/runtime/eventgrid/topic",
+            "FACTORY_EVENTGRID_KEY": self.eventgrid_key,
             "FACTORY_BLOB_CONNECTION_STRING": (
                 "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                 "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"

@@ -12,6 +12,8 @@ import requests
 APP_DIR = Path(__file__).parent / "app"
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
+DURABLE_KEY = "test-durable-key"  # Keys.systemKeys.durabletask_extension of the test app
+EVENTGRID_KEY = "test-eventgrid-key"  # Keys.systemKeys.eventgrid_extension
 DURABLE = "/runtime/webhooks/durabletask"
 
 
@@ -21,7 +23,10 @@ class Client:
     def __init__(self, base_url: str, out_dir: Path) -> None:
         self.base = base_url
         self.out = out_dir
-        self.http = requests.Session()
+        self.http = requests.Session()  # the Durable management API's system key on every call
+        self.http.headers["x-functions-key"] = DURABLE_KEY
+        self.eg = requests.Session()  # Event Grid webhook and topic: the eventgrid_extension key
+        self.eg.headers["x-functions-key"] = EVENTGRID_KEY
 
     def start(self, name: str, payload: Any = None, instance_id: str | None = None) -> str:
         """Start through the app's own HTTP starter (DurableOrchestrationClient.start_new); returns the id."""

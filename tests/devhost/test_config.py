@@ -41,3 +41,23 @@ def test_bad_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "host.json").write_text("{nope")
     with pytest.raises(SystemExit, match="host.json: not valid JSON"):
         load_config(tmp_path, tmp_path / "state")
+
+
+def test_system_keys_are_generated_0600_in_a_0700_state_dir(tmp_path: Path) -> None:
+    cfg = load_config(tmp_path, tmp_path / "state")
+    state = tmp_path / "state"
+    assert state.stat().st_mode & 0o777 == 0o700
+    for name, value in (("durabletask_extension.key", cfg.system_key), ("eventgrid_extension.key", cfg.eventgrid_key)):
+        path = state / name
+        assert path.read_text() == value and len(value) >= 40
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert len({cfg.master_key, cfg.system_key, cfg.eventgrid_key}) == 3
+    again = load_config(tmp_path, state)
+    assert (again.system_key, again.eventgrid_key) == (cfg.system_key, cfg.eventgrid_key)
+
+
+def test_system_keys_from_local_settings(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Keys": {"systemKeys": {
+        "durabletask_extension": "dk", "eventgrid_extension": "ek"}}}))
+    cfg = load_config(tmp_path, tmp_path / "state")
+    assert (cfg.system_key, cfg.eventgrid_key) == ("dk", "ek")

@@ -85,7 +85,8 @@ def test_accepted_topic_deliveries_survive_a_kill(tmp_path: Path) -> None:
                   extra_args=["--eventgrid-first-retry", "3"])
     event = {"id": "survivor", "eventType": "Test.Flaky", "subject": "s", "data": {"succeed_on": 2},
              "dataVersion": "1", "eventTime": "2026-11-26T07:00:00Z"}
-    assert requests.post(f"{host.base_url}/runtime/eventgrid/topic", json=[event]).status_code == 200
+    assert requests.post(f"{host.base_url}/runtime/eventgrid/topic", json=[event],
+                         headers={"aeg-sas-key": host.keys.eventgrid_key}).status_code == 200
     client = Client(host.base_url, out)
     deadline = time.time() + 10
     while not client.lines("eg-on_flaky.jsonl"):  # first attempt failed; the retry is 3 s away

@@ -162,8 +162,8 @@ def test_terminate(dh: Client) -> None:
     assert dh.client_op("terminate", iid, reason="enough").status_code == 200
     st = dh.wait(iid)
     assert st["runtimeStatus"] == "Terminated" and st["output"] == "enough"
-    assert requests.post(f"{dh.base}{DURABLE}/instances/{iid}/terminate").status_code == 410
-    assert requests.post(f"{dh.base}{DURABLE}/instances/nope/terminate").status_code == 404
+    assert dh.http.post(f"{dh.base}{DURABLE}/instances/{iid}/terminate").status_code == 410
+    assert dh.http.post(f"{dh.base}{DURABLE}/instances/nope/terminate").status_code == 404
 
 
 def test_suspend_and_resume_hold_events_until_resumed(dh: Client) -> None:
@@ -185,10 +185,10 @@ def test_status_list_query_and_purge_through_the_sdk_client(dh: Client) -> None:
     assert status["runtimeStatus"] == "Completed" and status["output"] == 1
     completed = dh.client_op("list", "x", status="Completed").json()
     assert iid in completed
-    running = requests.get(f"{dh.base}{DURABLE}/instances", params={"runtimeStatus": "Running"}).json()
+    running = dh.http.get(f"{dh.base}{DURABLE}/instances", params={"runtimeStatus": "Running"}).json()
     assert iid not in [r["instanceId"] for r in running]
     assert dh.client_op("purge", iid).json() == 1
-    assert requests.get(f"{dh.base}{DURABLE}/instances/{iid}").status_code == 404
+    assert dh.http.get(f"{dh.base}{DURABLE}/instances/{iid}").status_code == 404
 
 
 def test_wait_for_completion_or_check_status(dh: Client) -> None:

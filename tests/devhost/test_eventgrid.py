@@ -31,7 +31,7 @@ def _wait_lines(dh: Client, name: str, count: int, timeout: float = 10) -> list[
 def test_subscription_validation_handshake(dh1: Client) -> None:
     code = uuid.uuid4().hex
     event = _eg_event("Microsoft.EventGrid.SubscriptionValidationEvent", "", {"validationCode": code})
-    resp = requests.post(f"{dh1.base}/runtime/webhooks/eventgrid", params={"functionName": "on_blob_created"},
+    resp = dh1.eg.post(f"{dh1.base}/runtime/webhooks/eventgrid", params={"functionName": "on_blob_created"},
                          json=[event], headers={"aeg-event-type": "SubscriptionValidation"})
     assert resp.status_code == 200 and resp.json() == {"validationResponse": code}
 
@@ -39,12 +39,12 @@ def test_subscription_validation_handshake(dh1: Client) -> None:
 def test_webhook_delivers_event_grid_and_cloud_events(dh1: Client) -> None:
     eid, cid = uuid.uuid4().hex, uuid.uuid4().hex
     url = f"{dh1.base}/runtime/webhooks/eventgrid"
-    resp = requests.post(url, params={"functionName": "on_run_status"}, headers={"aeg-event-type": "Notification"},
+    resp = dh1.eg.post(url, params={"functionName": "on_run_status"}, headers={"aeg-event-type": "Notification"},
                          json=[_eg_event("Custom.Type", "/x", {"RunStatus": "Running"}, eid)])
     assert resp.status_code == 202
     cloud = {"specversion": "1.0", "id": cid, "source": "/local", "type": "Custom.Cloud", "subject": "s",
              "data": {"k": 1}}
-    resp = requests.post(url, params={"functionName": "on_run_status"}, json=cloud)
+    resp = dh1.eg.post(url, params={"functionName": "on_run_status"}, json=cloud)
     assert resp.status_code == 202
     rows = {r["id"]: r for r in dh1.lines("eg-on_run_status.jsonl")}
     assert rows[eid]["data"] == {"RunStatus": "Running"}
@@ -53,7 +53,7 @@ def test_webhook_delivers_event_grid_and_cloud_events(dh1: Client) -> None:
 
 def test_webhook_refuses_unknown_function_and_bad_key(dh1: Client) -> None:
     url = f"{dh1.base}/runtime/webhooks/eventgrid"
-    assert requests.post(url, params={"functionName": "nope"}, json=[]).status_code == 404
+    assert dh1.eg.post(url, params={"functionName": "nope"}, json=[]).status_code == 404
     bad = requests.post(url, params={"functionName": "on_run_status", "code": "wrong"}, json=[])
     assert bad.status_code == 401
     ok = requests.post(url, params={"functionName": "on_run_status", "code": MASTER_KEY}, json=[])
@@ -75,7 +75,7 @@ def test_topic_routes_by_type_subject_and_advanced_filters(dh1: Client) -> None:
         _eg_event("Microsoft.MachineLearningServices.RunStatusChanged", "runs/2",
                   {"tag": tag, "RunStatus": "Completed"}),
     ]
-    resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic", json=events)
+    resp = dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic", json=events)
     assert resp.status_code == 200 and resp.json() == {"accepted": 6, "deliveries": 2}
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -94,12 +94,12 @@ def test_topic_routes_by_type_subject_and_advanced_filters(dh1: Client) -> None:
 def test_topic_retries_with_back_off_then_dead_letters(dh1: Client, session_host) -> None:
     tag = uuid.uuid4().hex
     ok_event = _eg_event("Test.Flaky", "s", {"tag": tag, "succeed_on": 2})
-    resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic", json=[ok_event])
+    resp = dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic", json=[ok_event])
     assert resp.status_code == 200
     rows = _wait_lines(dh1, "eg-on_flaky.jsonl", 2)
     assert [r["id"] for r in rows].count(ok_event["id"]) == 2  # failed once, delivered on the retry
     dead_event = _eg_event("Test.Flaky", "s", {"tag": tag, "succeed_on": 99})
-    requests.post(f"{dh1.base}/runtime/eventgrid/topic", json=[dead_event])
+    dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic", json=[dead_event])
     dead_file = session_host.state_dir / "eventgrid-deadletter.jsonl"
     deadline = time.time() + 10
     while time.time() < deadline and not (dead_file.exists() and dead_event["id"] in dead_file.read_text()):
@@ -111,7 +111,7 @@ def test_topic_retries_with_back_off_then_dead_letters(dh1: Client, session_host
 
 
 def test_topic_refuses_malformed_events(dh1: Client) -> None:
-    resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic", json=[{"id": "1", "eventType": "x"}])
+    resp = dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic", json=[{"id": "1", "eventType": "x"}])
     assert resp.status_code == 400 and "subject" in resp.text
 
 
@@ -127,11 +127,11 @@ def test_subscription_filter_semantics() -> None:
 
 def test_topic_event_starts_an_orchestration_through_the_durable_client(dh1: Client) -> None:
     iid = f"eg-{uuid.uuid4().hex[:8]}"
-    resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic",
+    resp = dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic",
                          json=[_eg_event("Test.StartChain", "s", {"instance_id": iid, "n": 4})])
     assert resp.status_code == 200 and resp.json()["deliveries"] == 1
     deadline = time.time() + 10
-    while requests.get(f"{dh1.base}/runtime/webhooks/durabletask/instances/{iid}").status_code == 404:
+    while dh1.http.get(f"{dh1.base}/runtime/webhooks/durabletask/instances/{iid}").status_code == 404:
         assert time.time() < deadline
         time.sleep(0.05)
     assert dh1.wait(iid)["output"] == 4
@@ -148,7 +148,7 @@ def test_topic_delivers_each_event_exactly_once_under_load(dh1: Client) -> None:
     events = [_eg_event("Microsoft.Storage.BlobCreated", f"/blobServices/default/containers/incoming/blobs/m/{i}.csv",
                         {"tag": tag, "case": "match"}) for i in range(150)]
     for start in range(0, len(events), 10):
-        resp = requests.post(f"{dh1.base}/runtime/eventgrid/topic", json=events[start:start + 10])
+        resp = dh1.eg.post(f"{dh1.base}/runtime/eventgrid/topic", json=events[start:start + 10])
         assert resp.status_code == 200
     deadline = time.time() + 30
     while time.time() < deadline:

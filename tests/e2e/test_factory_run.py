@@ -67,7 +67,7 @@ def test_same_blob_created_event_three_times_starts_one_run(stack, client, capsy
     event = events.blob_created("devstoreaccount1", "incoming", f"{model}/triple.csv", url, etag, 100)
     endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
     with ThreadPoolExecutor(3) as pool:
-        list(pool.map(lambda _: events.publish([event], endpoint), range(3)))
+        list(pool.map(lambda _: events.publish([event], endpoint, key=stack.eventgrid_key), range(3)))
     approval_links(client, run_id)  # waits until the run asks for approval; then decide with the CLI
     assert cli.main(["approve", "--state-dir", str(stack.state_dir), run_id]) == 0
     assert "HTTP 200 Decision recorded: approve for wine_copy" in capsys.readouterr().out
@@ -200,7 +200,8 @@ def test_blobs_outside_known_models_or_not_csv_and_events_nobody_waits_for_start
     endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
     events.publish([events.model_registered("ws", "wine_cultivar", 9, {"run_id": "wine_cultivar-nobody"}),
                     events.image_pushed("dev", "127.0.0.1", "models/x", "no-such-run", "sha256:00", 1),
-                    events.run_status_changed("ws", "x", "job", "Failed", {"run_id": "no-such-run"})], endpoint)
+                    events.run_status_changed("ws", "x", "job", "Failed", {"run_id": "no-such-run"})], endpoint,
+                   key=stack.eventgrid_key)
     time.sleep(8)  # the watcher polls every second; devhost delivers asynchronously
     assert {r["run_id"] for r in client.runs()} == before
     dead_letters = stack.state_dir / "devhost" / "eventgrid-deadletter.jsonl"

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -38,16 +39,16 @@ def devhost(simulator, edge_images, tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/admin/host/status", timeout=60)
-        yield url
+        yield SimpleNamespace(url=url, key=(tmp_path / "devhost" / "durabletask_extension.key").read_text())
     finally:
         proc.terminate()
         proc.wait(20)
         print((tmp_path / "devhost.log").read_text()[-3000:])
 
 
-def _post(url: str, body: dict) -> dict:
+def _post(url: str, body: dict, key: str) -> dict:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", "x-functions-key": key})
     with urllib.request.urlopen(req, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -70,10 +71,10 @@ def test_edge_smoke_as_a_sub_orchestration_under_devhost(which, smoke, expected,
     previous = previous_deployment(edge_images)
     deployer.apply(previous)
     started = time.monotonic()
-    payload = _post(f"{devhost}{DURABLE}/orchestrators/edge_smoke_parent", {
+    payload = _post(f"{devhost.url}{DURABLE}/orchestrators/edge_smoke_parent", {
         "run_id": f"run-devhost-{which}", "model": "test_model", "image": getattr(edge_images, which),
         "smoke_image": getattr(edge_images, smoke), "cases": CASES, "poll_seconds": 1,
-        "timeout_seconds": 5 if expected == "timeout" else 90})
+        "timeout_seconds": 5 if expected == "timeout" else 90}, devhost.key)
     status = _wait_done(payload["statusQueryGetUri"], 180)
     assert status["runtimeStatus"] == "Completed", status
     verdict = status["output"]
@@ -91,9 +92,9 @@ def test_parallel_runs_take_turns_on_the_device_and_both_get_their_own_verdict(d
     deployer = EdgeSimulatorDeployer(simulator.url)
     previous = previous_deployment(edge_images)
     deployer.apply(previous)
-    started = [_post(f"{devhost}{DURABLE}/orchestrators/edge_smoke_parent", {
+    started = [_post(f"{devhost.url}{DURABLE}/orchestrators/edge_smoke_parent", {
         "run_id": f"run-parallel-{which}", "model": "test_model", "image": getattr(edge_images, which),
-        "smoke_image": edge_images.smoke, "cases": CASES, "poll_seconds": 1, "timeout_seconds": 90})
+        "smoke_image": edge_images.smoke, "cases": CASES, "poll_seconds": 1, "timeout_seconds": 90}, devhost.key)
         for which in ("good_model", "wrong_model")]
     verdicts = [_wait_done(p["statusQueryGetUri"], 300)["output"] for p in started]
     assert [v["status"] for v in verdicts] == ["pass", "fail"], verdicts

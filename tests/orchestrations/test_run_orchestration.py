@@ -29,23 +29,25 @@ def host(tmp_path_factory):
 
 
 class Durable:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, key: str) -> None:
         self.base_url = base_url
         self.api = f"{base_url}/runtime/webhooks/durabletask"
+        self.http = requests.Session()  # the Durable API takes devhost's durabletask_extension key
+        self.http.headers["x-functions-key"] = key
 
     def start(self, model: str) -> str:
         run_id = f"{model}-{time.monotonic_ns()}"
         run = RunRequest(run_id=run_id, model=model, data_uri=f"http://blob/incoming/{model}/a.csv")
-        resp = requests.post(f"{self.api}/orchestrators/model_factory_run/{run_id}", json=run.to_dict(), timeout=10)
+        resp = self.http.post(f"{self.api}/orchestrators/model_factory_run/{run_id}", json=run.to_dict(), timeout=10)
         assert resp.status_code == 202, resp.text
         return run_id
 
     def status(self, instance_id: str) -> dict:
-        resp = requests.get(f"{self.api}/instances/{instance_id}", timeout=10)
+        resp = self.http.get(f"{self.api}/instances/{instance_id}", timeout=10)
         return {} if resp.status_code == 404 else resp.json()
 
     def raise_event(self, instance_id: str, name: str, data: dict) -> None:
-        resp = requests.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, timeout=10)
+        resp = self.http.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, timeout=10)
         assert resp.status_code == 202, resp.text
 
     def wait_stage(self, instance_id: str, stage: str, timeout: float = 20) -> dict:
@@ -71,7 +73,7 @@ class Durable:
 
 @pytest.fixture
 def durable(host) -> Durable:
-    return Durable(host.base_url)
+    return Durable(host.base_url, host.keys.system_key)
 
 
 def _registered(durable: Durable, run_id: str, version: str = "7") -> None:
