@@ -83,16 +83,29 @@ def verify_link(run_id: str, decision: str, params: dict[str, str], keys: list[s
     if decision not in DECISIONS:
         raise LinkError(403, f"unknown decision {decision!r}")
     try:
-        claim = ApprovalClaim(run_id, decision, params["v"], params["d"], int(params["exp"]))
+        claim = ApprovalClaim(run_id, decision, str(params["v"]), str(params["d"]), int(params["exp"]))
         given = params["sig"]
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):
         raise LinkError(403, "this approval link is incomplete or malformed") from None
+    if not isinstance(given, str):
+        raise LinkError(403, "this approval link is incomplete or malformed")
     valid = False
     for key in keys:
-        if key and hmac.compare_digest(_signature(key, claim), given):
+        if key and hmac.compare_digest(_signature(key, claim).encode(), given.encode()):
             valid = True
     if not valid:
         raise LinkError(403, "this approval link's signature is not valid (altered, or for another run)")
     if (time.time() if now is None else now) >= claim.expires_at:
         raise LinkError(410, "this approval link has expired")
     return claim
+
+
+def link_params(url: str) -> dict[str, str]:
+    """The signed fields of a link (``v``, ``d``, ``exp``, ``sig``), as ``verify_link`` takes them."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    return {k: v[0] for k, v in query.items() if k in ("v", "d", "exp", "sig")}
+
+
+def short_sig(sig: object) -> str:
+    """A signature as logs may show it: its first 8 characters only."""
+    return f"{str(sig)[:8]}…" if sig else "(none)"

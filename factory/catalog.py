@@ -115,9 +115,12 @@ class EdgeSettings:
 
 @dataclass(frozen=True)
 class ApprovalSettings:
-    """How long a human has to decide: ``timeout_hours``; None = the app's ``APPROVAL_TIMEOUT_SECONDS``."""
+    """How long a human has to decide: ``timeout_hours``; None = the app's ``APPROVAL_TIMEOUT_SECONDS``.
+    ``approvers``: the identities (App Service Authentication principal names) allowed to decide; empty =
+    any holder of the signed link."""
 
     timeout_hours: float | None = None
+    approvers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,9 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     edge = f.section("edge", {})
     edge.unknown({"poll_seconds", "timeout_seconds", "max_p95_ms"})
     approval = f.section("approval", {})
-    approval.unknown({"timeout_hours"})
+    approval.unknown({"timeout_hours", "approvers"})
+    approvers = approval.get("approvers", "a list of principal names (e.g. e-mail addresses)", [],
+                             lambda v: isinstance(v, list) and all(isinstance(a, str) and a.strip() for a in v))
     return ModelSpec(
         name=name,
         description=f.text("description"),
@@ -301,7 +306,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         edge=EdgeSettings(poll_seconds=edge.integer("poll_seconds", 15),
                           timeout_seconds=edge.integer("timeout_seconds", 1200),
                           max_p95_ms=edge.number("max_p95_ms", None, positive=True)),
-        approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True)),
+        approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True),
+                                  approvers=tuple(a.strip() for a in approvers)),
     )
 
 

@@ -51,6 +51,16 @@ class FactoryClient:
             raise RuntimeError(f"GET /api/runs/{run_id} answered {status}: {body}")
         return body
 
+    def approval_links(self, run_id: str) -> dict[str, str] | None:
+        """The pending approval's signed links (an admin-key route; the status API never returns them), or None
+        when the run waits for no approval."""
+        status, body = self._call("GET", f"/api/runs/{urllib.parse.quote(run_id)}/approval-links")
+        if status in (404, 409):
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET /api/runs/{run_id}/approval-links answered {status}: {body}")
+        return body["links"]
+
     def wait(self, run_id: str, timeout: float = 600, poll: float = 1.0) -> dict[str, Any]:
         """Poll until the run ends (Completed/Failed/Terminated); raises TimeoutError otherwise."""
         deadline = time.monotonic() + timeout

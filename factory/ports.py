@@ -55,6 +55,7 @@ class TrainingRequest(Record):
     run_id: str
     data_uri: str  # blob URL (azure) or local path / blob URL (local)
     data_etag: str = ""
+    data_sha256: str = ""  # the validated bytes' hash; the training step checks it
     source_commit: str = ""
 
 
@@ -146,6 +147,14 @@ class SmokeVerdict(Record):
     reason: str = ""
 
 
+class BlobNotFound(LookupError):
+    """The blob does not exist."""
+
+
+class BlobChanged(RuntimeError):
+    """The blob is no longer the version asked for (its ETag changed: overwritten)."""
+
+
 class VerificationFailed(RuntimeError):
     """An image failed its scoring check; nothing was pushed. ``logs`` holds the container's output."""
 
@@ -223,13 +232,22 @@ class EdgeDeployer(Protocol):
 
 @runtime_checkable
 class BlobStore(Protocol):
-    def download(self, uri: str, dest: Path) -> Path:
-        """Download a blob to ``dest`` (a file path)."""
+    """The configured storage account, and only it (URLs of any other host or account are refused)."""
+
+    @property
+    def account_url(self) -> str:
+        """The account's blob endpoint."""
+
+    def url_of(self, container: str, name: str) -> str:
+        """The URL of ``container/name`` in the account."""
+
+    def download(self, uri: str, dest: Path, etag: str | None = None) -> Path:
+        """Download a blob to ``dest`` (a file path); with ``etag``, only that version."""
 
     def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag": ..., "size": ...}`` of a blob."""
+        """``{"etag": ..., "size": ..., "version_id": ...}`` of a blob."""
 
-    def upload(self, container: str, name: str, source: Path) -> str:
+    def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:
         """Upload a file; returns the blob URL."""
 
 

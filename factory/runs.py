@@ -91,6 +91,7 @@ class RunRequest(Record):
     data_uri: str
     data_etag: str = ""
     trigger: str = "blob"  # blob | manual
+    data_sha256: str = ""  # set once validated: data_uri is then the pinned copy of these bytes
     source_commit: str = ""
 
 
@@ -108,6 +109,7 @@ class RunPlan(Record):
     edge_max_p95_ms: float | None = None
     activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
+    approvers: tuple[str, ...] = ()  # model.yaml approval.approvers; empty = any holder of the signed link
 
 
 @dataclass
@@ -117,6 +119,8 @@ class Lineage(Record):
     model: str = ""
     data_uri: str = ""
     data_etag: str = ""
+    data_sha256: str = ""  # of the validated bytes (training checks it)
+    data_pinned_uri: str = ""  # the run-scoped copy of the validated bytes that training reads
     training_job: str = ""
     model_version: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -126,6 +130,7 @@ class Lineage(Record):
     edge: dict[str, Any] = field(default_factory=dict)
     approver: str = ""
     decision: str = ""
+    approval_refused: list[dict[str, str]] = field(default_factory=list)  # decision events the run refused
     prod_ref: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
 

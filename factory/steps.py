@@ -5,9 +5,9 @@ pure domain around it. Every step is idempotent: activities are delivered at lea
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import subprocess
-import urllib.parse
 from pathlib import Path
 
 from factory import gate
@@ -17,15 +17,20 @@ from factory.catalog import ModelSpec, load_catalog
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
 from orchestrations.contract import (
+    ApprovalNotice,
     ApprovalRequest,
     BuildRequest,
     DataCheck,
+    DecisionCheck,
+    DecisionToVerify,
     GateRequest,
     GateVerdict,
     ImageBuild,
     Promotion,
     PromotionRequest,
 )
+
+log = logging.getLogger("factory")
 
 DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600
 DEFAULT_BUILD_TIMEOUT_S = 1800
@@ -56,6 +61,11 @@ def source_commit() -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def setting(name: str, default: str = "") -> str:
+    """One app setting (for the bindings, which read no environment themselves)."""
+    return _settings().env(name, default)
 
 
 def approval_keys() -> list[str]:
@@ -94,48 +104,66 @@ def plan_run(run: RunRequest) -> RunPlan:
         key_metric=spec.key_metric,
         activity_attempts=int(env("FACTORY_ACTIVITY_ATTEMPTS", "3")),
         activity_retry_ms=int(float(env("FACTORY_ACTIVITY_RETRY_SECONDS", "5")) * 1000),
+        approvers=tuple(spec.approval.approvers),
     )
 
 
-def _display_name(uri: str) -> str:
-    """``incoming/nyc_taxi/x.csv`` for a blob URL (path-style Azurite URLs included), the path otherwise."""
-    if not uri.startswith(("http://", "https://")):
-        return uri
-    path = urllib.parse.unquote(urllib.parse.urlparse(uri).path).lstrip("/")
-    parts = path.split("/")
-    if parts and parts[0] == "devstoreaccount1":
-        parts = parts[1:]
-    return "/".join(parts)
+def incoming_blob_url(name: str) -> str | None:
+    """The URL of ``incoming/<name>`` in the configured account, or None for a name that is not plain."""
+    from factory.datasource import DataSourceError, resolve
+
+    store = services().blob_store
+    try:
+        ref = resolve(name, name.partition("/")[0], store.account_url)
+    except DataSourceError:
+        return None
+    return store.url_of(ref.container, ref.name)
+
+
+def same_blob(given: object, expected: str) -> bool:
+    """Whether an event's ``data.url`` names the blob ``expected`` (the configured account's URL for it)."""
+    from factory.datasource import blob_of_url
+
+    if not isinstance(given, str):
+        return False
+    account = services().blob_store.account_url
+    return blob_of_url(given, account) == blob_of_url(expected, account) is not None
+
+
+def resolve_data(model: str, data: str) -> str:
+    """The configured account's URL of the blob a manual run's ``data`` names; ``DataSourceError`` otherwise."""
+    from factory.datasource import resolve
+
+    store = services().blob_store
+    ref = resolve(data, model, store.account_url)
+    return store.url_of(ref.container, ref.name)
 
 
 def validate_data(run: RunRequest) -> DataCheck:
-    """Fetch the uploaded CSV and check it against the model's schema."""
+    """Fetch the run's blob (only from the watched place, at the version that started the run), check it
+    against the model's schema and pin the validated bytes (``pinned_uri``, ``sha256``)."""
+    from factory import pinning
     from factory.validation import validate_csv
 
     spec = catalog()[run.model]
-    name = _display_name(run.data_uri)
-    local = _run_dir(run.run_id) / "data.csv"
-    etag = run.data_etag
-    if run.data_uri.startswith(("http://", "https://")):
-        props = services().blob_store.properties(run.data_uri)
-        etag = etag or str(props["etag"])
-        if props["size"] > spec.data.max_bytes:
-            return DataCheck(ok=False, etag=etag, size=props["size"], errors=[
-                f"{run.model} upload {name}: {props['size']} bytes is over the limit of {spec.data.max_mb:g} MB"])
-        services().blob_store.download(run.data_uri, local)
-    else:
-        source = Path(run.data_uri)
-        if not source.is_file():
-            return DataCheck(ok=False, etag=etag, size=0, errors=[f"{run.model} upload {name}: no such file"])
-        local = source
-    errors = validate_csv(local, spec, name)
-    return DataCheck(ok=not errors, etag=etag, size=local.stat().st_size, errors=[str(e) for e in errors])
+    store, scratch = services().blob_store, _run_dir(run.run_id) / "data"
+    try:
+        data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
+        errors = [str(e) for e in validate_csv(data.local, spec, data.display_name)]
+        pinned = "" if errors else pinning.pin(store, run.run_id, data)
+        return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned))
+    except pinning.DataRefused as refused:
+        return DataCheck(ok=False, etag=run.data_etag, size=0, errors=[str(refused)])
+    finally:
+        pinning.discard(scratch)  # the pinned blob is the record; no local copy outlives the step
 
 
 def submit_training(run: RunRequest) -> TrainingJob:
-    """Submit the model's pipeline (idempotent per run id)."""
+    """Submit the model's pipeline on the pinned data (the run's ``data_uri`` is the pinned copy by now;
+    idempotent per run id)."""
     return services().trainer.submit(TrainingRequest(model=run.model, run_id=run.run_id, data_uri=run.data_uri,
-                                                     data_etag=run.data_etag, source_commit=run.source_commit))
+                                                     data_etag=run.data_etag, data_sha256=run.data_sha256,
+                                                     source_commit=run.source_commit))
 
 
 def evaluate_gate(req: GateRequest) -> GateVerdict:
@@ -175,13 +203,31 @@ def build_image(req: BuildRequest) -> ImageBuild:
     return ImageBuild(ok=True, image=str(image), digest=built.digest)
 
 
-def request_approval(req: ApprovalRequest) -> dict[str, str]:
-    """Sign the approve/reject links for this run, version and digest; notify the approver once."""
+def approval_base_url() -> str:
+    """The app's public address, as the approval links name it."""
     env = _settings().env
-    base = env("APPROVAL_BASE_URL", "") or f"http://{env('WEBSITE_HOSTNAME', '127.0.0.1:7071')}"
-    links = approval_links(base, approval_keys()[0], req.run_id, req.version, req.digest, req.expires_at)
+    return env("APPROVAL_BASE_URL", "") or f"http://{env('WEBSITE_HOSTNAME', '127.0.0.1:7071')}"
+
+
+def request_approval(req: ApprovalRequest) -> ApprovalNotice:
+    """Sign the approve/reject links for this run, version and digest; notify the approver once.
+
+    The links go to the notifier only: they are not returned, so they never enter the Durable history or
+    the run's status (``GET /api/runs/{id}/approval-links``, admin key, makes them again from the request)."""
+    links = approval_links(approval_base_url(), approval_keys()[0], req.run_id, req.version, req.digest,
+                           req.expires_at)
     services().notifier.approval_requested(req.run_id, req.model, req.version, links)
-    return links
+    return ApprovalNotice(notified=True, expires_at=req.expires_at)
+
+
+def verify_approval(req: DecisionToVerify) -> DecisionCheck:
+    """Check one ``ApprovalDecision`` event against the approval request (see ``factory.decision``)."""
+    from factory.decision import check_decision
+
+    check = DecisionCheck.from_dict(check_decision(req.request.to_dict(), req.event, approval_keys()))
+    if not check.accepted:
+        log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
+    return check
 
 
 def _parse_image(image: str) -> ImageRef:

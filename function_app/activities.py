@@ -40,5 +40,10 @@ def request_approval(req: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="req")
+def verify_approval(req: dict) -> dict:
+    return steps.verify_approval(req)
+
+
+@bp.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return steps.promote(PromotionRequest.from_dict(req)).to_dict()

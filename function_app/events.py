@@ -22,9 +22,13 @@ log = logging.getLogger("function_app")
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    """A CSV landed in ``incoming/<model>/...``: start that model's run (once per blob version)."""
+    """A CSV landed in ``incoming/<model>/...``: start that model's run (once per blob version).
+
+    The blob is the one the subject names in the configured account; an event whose ``data.url`` names
+    another host, account or blob is refused (the factory reads data from nowhere else)."""
     data = event.get_json()
-    where = blob_in_subject(event.subject)
+    data = data if isinstance(data, dict) else {}
+    where = blob_in_subject(event.subject or "")
     if where is None or where[0] != INCOMING_CONTAINER or not where[1].lower().endswith(".csv"):
         log.info("ignored blob event %s: not a .csv in the %s container", event.subject, INCOMING_CONTAINER)
         return
@@ -32,9 +36,16 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
     if model is None or model not in known:
         log.info("ignored blob %s: %r is not a known model (%s)", where[1], model, ", ".join(sorted(known)))
         return
-    run = RunRequest(run_id=run_id_for_blob(model, data["url"], data["eTag"]), model=model,
-                     data_uri=data["url"], data_etag=data["eTag"], trigger="blob",
-                     source_commit=steps.source_commit())
+    url, etag = steps.incoming_blob_url(where[1]), data.get("eTag")
+    if url is None or not isinstance(etag, str) or not etag:
+        log.warning("refused blob event %s: not a plain blob name, or no eTag", event.subject)
+        return
+    if not steps.same_blob(data.get("url"), url):
+        log.warning("refused blob event %s: its data.url %.200r is not %s (the watched account)", event.subject,
+                    data.get("url"), url)
+        return
+    run = RunRequest(run_id=run_id_for_blob(model, url, etag), model=model, data_uri=url, data_etag=etag,
+                     trigger="blob", source_commit=steps.source_commit())
     await start_run_once(client, run)
 
 

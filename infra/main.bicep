@@ -58,6 +58,7 @@ var tags = {
   application: 'model-factory'
 }
 var incomingContainer = 'incoming'
+var validatedContainer = 'validated' // run-scoped copies of the validated bytes (factory/pinning.py)
 var deploymentContainer = 'app-package'
 var approvalKeySecretName = 'approval-signing-key'
 var edgeRegistryPasswordSecretName = 'edge-registry-password'
@@ -125,6 +126,7 @@ module incomingStorage 'modules/storage.bicep' = {
     containers: [
       incomingContainer
       eventGridConfig.delivery.deadLetterContainer
+      validatedContainer
     ]
   }
 }
@@ -267,6 +269,7 @@ module roles 'modules/role-assignments.bicep' = {
     keyVaultName: keyVault.outputs.name
     incomingStorageName: incomingStorage.outputs.name
     incomingContainerName: incomingContainer
+    validatedContainerName: validatedContainer
     hostStorageName: hostStorage.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
   }

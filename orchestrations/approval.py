@@ -1,4 +1,4 @@
-"""The approval sub-orchestration: signed links out, one decision back, or a timeout (= reject)."""
+"""The approval sub-orchestration: signed links out, one verified decision back, or a timeout (= reject)."""
 
 from __future__ import annotations
 
@@ -9,35 +9,64 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.contract import Activity, ApprovalOutcome, ApprovalRequest, Decision, DecisionEvent, Event
-from orchestrations.waiting import wait_for_any_event
+from factory.runs import unwrap_json
+from orchestrations.contract import (
+    Activity,
+    ApprovalOutcome,
+    ApprovalRequest,
+    Decision,
+    DecisionCheck,
+    DecisionToVerify,
+    Event,
+    RefusedDecision,
+)
+
+MAX_REFUSED_RECORDED = 20  # refused attempts kept in the record (a flood of forged events stays bounded)
 
 
 def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Input ``ApprovalRequest``; output ``ApprovalOutcome``.
 
-    The first decision taken closes the approval; ``request_id`` names the HTTP request that made it, so
-    of two simultaneous clicks exactly one is told "recorded" and the other "already closed".
+    Every ``ApprovalDecision`` event is checked by the ``verify_approval`` activity (the link's HMAC, expiry,
+    run, version and digest; the attested approver; the model's approvers): the run trusts no caller's word,
+    whatever key it used to raise the event. A refused event is recorded in ``refused`` and the approval keeps
+    waiting. The first accepted decision closes it; ``request_id`` names the HTTP request that made it, so of
+    two simultaneous clicks exactly one is told "recorded" and the other "already closed".
+    ``decision`` is approve, reject or timeout.
 
-    ``decision`` is approve, reject or timeout. A decision event whose version or digest is not this
-    request's is ignored (the HTTP endpoint already refuses such links; this is defence in depth).
+    One wait for the event is open at all times, also while an event is being verified: events arriving
+    meanwhile queue in ``inbox`` (the SDK keeps only one unawaited event per name, so none may arrive unawaited).
     """
     req = ApprovalRequest.from_dict(context.get_input())
     deadline = context.current_utc_datetime + timedelta(seconds=req.timeout_s)
-    links = yield context.call_activity(Activity.REQUEST_APPROVAL,
-                                        replace(req, expires_at=int(deadline.timestamp())).to_dict())
-    context.set_custom_status({"stage": "waiting for approval", "links": links, "expires_at": deadline.isoformat()})
+    req = replace(req, expires_at=int(deadline.timestamp()))
+    yield context.call_activity(Activity.REQUEST_APPROVAL, req.to_dict())
+    refused: list[dict[str, str]] = []
+    waiting = {"stage": "waiting for approval", "expires_at": deadline.isoformat(), "expires_at_unix": req.expires_at}
+    context.set_custom_status(waiting)
+    timer = context.create_timer(deadline)
+    arrival = context.wait_for_external_event(Event.APPROVAL_DECISION)
+    inbox: list[Any] = []
+    check = None
     while True:
-        remaining = (deadline - context.current_utc_datetime).total_seconds()
-        name, data = yield from wait_for_any_event(context, [Event.APPROVAL_DECISION], max(remaining, 0))
-        if name is None:
-            context.set_custom_status({"stage": "timed out"})
-            return ApprovalOutcome(Decision.TIMEOUT, decided_at=deadline.isoformat()).to_dict()
-        try:
-            event = DecisionEvent.from_dict(data)
-        except (AttributeError, TypeError, ValueError):  # not a decision of this contract: ignored
+        if check is None and inbox:
+            check = context.call_activity(Activity.VERIFY_APPROVAL,
+                                          DecisionToVerify(request=req, event=inbox.pop(0)).to_dict())
+        winner = yield context.task_any([arrival, timer] + ([check] if check is not None else []))
+        if winner is timer:
+            context.set_custom_status({"stage": "timed out", "refused": refused})
+            return ApprovalOutcome(Decision.TIMEOUT, decided_at=deadline.isoformat(), refused=refused).to_dict()
+        if winner is arrival:
+            inbox.append(unwrap_json(arrival.result))
+            arrival = context.wait_for_external_event(Event.APPROVAL_DECISION)
             continue
-        if event.version == req.version and event.digest == req.digest:
-            context.set_custom_status({"stage": "decided", "decision": event.decision})
-            return ApprovalOutcome(event.decision, event.approver, context.current_utc_datetime.isoformat(),
-                                   event.request_id).to_dict()
+        result, check = DecisionCheck.from_dict(check.result), None
+        if result.accepted:
+            timer.cancel()
+            context.set_custom_status({"stage": "decided", "decision": result.decision, "refused": refused})
+            return ApprovalOutcome(Decision(result.decision), result.approver,
+                                   context.current_utc_datetime.isoformat(), result.request_id, refused).to_dict()
+        if len(refused) < MAX_REFUSED_RECORDED:
+            refused.append(RefusedDecision(context.current_utc_datetime.isoformat(), result.reason,
+                                           result.request_id).to_dict())
+        context.set_custom_status({**waiting, "refused": refused})

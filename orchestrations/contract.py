@@ -17,7 +17,8 @@ from factory.ports import EdgeStatus, Record, SmokeVerdict, TrainingJob
 from factory.runs import Lineage, RunPlan, RunRequest, RunResult, RunStatus, Stage
 
 __all__ = [
-    "Activity", "ApprovalOutcome", "ApprovalRequest", "BuildRequest", "DataCheck", "Decision", "DecisionEvent",
+    "Activity", "ApprovalNotice", "ApprovalOutcome", "ApprovalRequest", "BuildRequest", "DataCheck", "Decision",
+    "DecisionCheck", "DecisionEvent", "DecisionToVerify", "RefusedDecision",
     "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict", "ImageBuild", "ImagePushedEvent",
     "Lineage", "ModelRegisteredEvent", "Orchestrator", "Promotion", "PromotionRequest", "RunPlan", "RunRequest",
     "RunResult", "RunStatus", "SmokeVerdict", "Stage", "TrainingFailedEvent", "TrainingJob",
@@ -42,6 +43,7 @@ class Activity(StrEnum):
     EVALUATE_GATE = "evaluate_gate"
     BUILD_IMAGE = "build_image"
     REQUEST_APPROVAL = "request_approval"
+    VERIFY_APPROVAL = "verify_approval"
     PROMOTE = "promote"
     EDGE_LEASE = "edge_lease"
     EDGE_RELEASE = "edge_release"
@@ -87,15 +89,20 @@ def approval_instance_id(run_id: str) -> str:
 
 @dataclass(frozen=True)
 class DataCheck(Record):
-    """``validate_data`` (input ``RunRequest``): the uploaded data against the model's schema."""
+    """``validate_data`` (input ``RunRequest``): the uploaded data against the model's schema. When ``ok``,
+    ``pinned_uri`` is the run-scoped copy of exactly the validated bytes (``sha256``), which training reads."""
 
     ok: bool
     etag: str = ""
     size: int = 0
     errors: list[str] = field(default_factory=list)
+    sha256: str = ""
+    version_id: str = ""  # the source blob's versionId, where versioning is on
+    source_uri: str = ""
+    pinned_uri: str = ""
 
 
-# submit_training: RunRequest (with the checked data's etag) → TrainingJob
+# submit_training: RunRequest (data_uri = the pinned copy, with its etag and sha256) → TrainingJob
 
 
 @dataclass(frozen=True)
@@ -165,8 +172,9 @@ class EdgeSmokeRequest(Record):
 
 @dataclass(frozen=True)
 class ApprovalRequest(Record):
-    """The ``approval`` sub-orchestration's input; ``request_approval`` gets it with ``expires_at`` set and
-    returns the signed links ``{"approve": url, "reject": url}``. Output: ``ApprovalOutcome``."""
+    """The ``approval`` sub-orchestration's input; ``request_approval`` gets it with ``expires_at`` set, sends
+    the signed links to the notifier and returns an ``ApprovalNotice`` (never the links: they stay out of
+    the Durable history). Output: ``ApprovalOutcome``."""
 
     run_id: str
     model: str
@@ -174,6 +182,43 @@ class ApprovalRequest(Record):
     digest: str
     timeout_s: int
     expires_at: int = 0  # unix time; set by the orchestrator from its deadline
+    approvers: list[str] = field(default_factory=list)  # model.yaml approval.approvers; empty = any link holder
+
+
+@dataclass(frozen=True)
+class ApprovalNotice(Record):
+    """``request_approval`` result: the approver was notified; the links expire at ``expires_at``."""
+
+    notified: bool
+    expires_at: int = 0
+
+
+@dataclass(frozen=True)
+class DecisionToVerify(Record):
+    """``verify_approval`` input: one ``ApprovalDecision`` event's data, as raised (any shape), and the request."""
+
+    request: ApprovalRequest
+    event: Any = None
+
+
+@dataclass(frozen=True)
+class DecisionCheck(Record):
+    """``verify_approval`` result: ``accepted`` with the decision and the attested approver, or the reason."""
+
+    accepted: bool
+    decision: str = ""
+    approver: str = ""
+    request_id: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RefusedDecision(Record):
+    """A decision event the run refused (recorded in the approval's status and the lineage)."""
+
+    at: str
+    reason: str
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +229,7 @@ class ApprovalOutcome(Record):
     approver: str = ""
     decided_at: str = ""
     request_id: str = ""
+    refused: list[dict[str, str]] = field(default_factory=list)  # RefusedDecision dicts
 
 
 @dataclass(frozen=True)
@@ -234,10 +280,13 @@ class ImagePushedEvent(Record):
 
 @dataclass(frozen=True)
 class DecisionEvent(Record):
-    """``ApprovalDecision`` on the approval instance: what the signed link said and who clicked it."""
+    """``ApprovalDecision`` on the approval instance, as the approval endpoint raises it: the signed link's
+    fields (``link``: run_id, decision, v, d, exp, sig) and an HMAC ``attestation`` of the approver the
+    endpoint established. The run believes none of it until ``verify_approval`` has checked it
+    (``factory.decision``): anyone able to raise events can send any shape."""
 
     decision: Decision
     approver: str = ""
-    version: str = ""
-    digest: str = ""
     request_id: str = ""
+    link: dict[str, str] = field(default_factory=dict)
+    attestation: str = ""

@@ -105,11 +105,14 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, PLAN_RETRY, run.to_dict())))
     checked = DataCheck.from_dict((yield _call(context, plan, Activity.VALIDATE_DATA, run.to_dict())))
     track.lineage.data_etag = checked.etag or run.data_etag
+    track.lineage.data_sha256 = checked.sha256
     if not checked.ok:
         return track.end(RunStatus.REJECTED, "; ".join(checked.errors))
+    track.lineage.data_pinned_uri = checked.pinned_uri
 
-    track.enter(Stage.TRAIN)
-    training = replace(run, data_etag=track.lineage.data_etag)
+    track.enter(Stage.TRAIN)  # on the pinned copy of exactly the validated bytes, which training checks
+    training = replace(run, data_uri=checked.pinned_uri, data_etag=track.lineage.data_etag,
+                       data_sha256=checked.sha256)
     job = TrainingJob.from_dict((yield _call(context, plan, Activity.SUBMIT_TRAINING, training.to_dict())))
     track.lineage.training_job = job.job_name
     track.publish()
@@ -160,8 +163,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.APPROVAL)
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
-        timeout_s=plan.approval_timeout_s).to_dict(), approval_instance_id(run.run_id))))
+        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers)).to_dict(),
+        approval_instance_id(run.run_id))))
     track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
+    track.lineage.approval_refused = decision.refused
     if decision.decision != Decision.APPROVE:
         why = "no decision before the approval timeout" if decision.decision == Decision.TIMEOUT else "rejected"
         return track.end(RunStatus.REJECTED, f"approval: {why}")

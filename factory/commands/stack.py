@@ -110,8 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 stages[model] = run.get("stage") or ""
                 _say(f"{model}: {stages[model]}")
             approval = run.get("approval") or {}
-            links = approval.get("links")
-            if links and approval.get("runtime_status") == "Running" and run_id not in shown_links:
+            waiting = approval.get("runtime_status") == "Running" and approval.get("stage") == "waiting for approval"
+            links = client.approval_links(run_id) if waiting and run_id not in shown_links else None
+            if links:
                 if args.auto_approve:
                     status, page = post_link(links["approve"])
                     if status in (200, 202):  # 202: submitted, the approval closes shortly
@@ -153,12 +154,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    run = _client(_stack(args)).run(args.run_id)
+    client = _client(_stack(args))
+    run = client.run(args.run_id)
     if run is None:
         print(f"no run {args.run_id}", file=sys.stderr)
         return 1
     approval = run.get("approval") or {}
-    links = approval.get("links") if approval.get("runtime_status") == "Running" else None
+    links = client.approval_links(args.run_id) if approval.get("runtime_status") == "Running" else None
     if not links:
         lineage = run.get("lineage") or {}
         if approval.get("runtime_status") and lineage.get("decision"):

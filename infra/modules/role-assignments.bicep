@@ -11,11 +11,12 @@
 //     IoT Hub ...................... Model Factory Edge Deployer (custom: configurations + apply to edge device, read twins, tag the device twin)
 //     Key Vault .................... Key Vault Secrets User (resolve the app settings' Key Vault references)
 //     incoming container ........... Storage Blob Data Reader (validate the uploaded CSV, read its etag)
+//     validated container .......... Storage Blob Data Contributor (pin the validated bytes: validated/<run>/...)
 //     host storage ................. Storage Blob Data Owner, Storage Queue Data Contributor, Storage Table Data
 //                                    Contributor (AzureWebJobsStorage__accountName, Durable task hub, deployment package)
 //     Application Insights ......... Monitoring Metrics Publisher (local auth is off on the component)
 //   AML compute cluster identity
-//     incoming container ........... Storage Blob Data Reader (the pipeline reads the uploaded data)
+//     validated container .......... Storage Blob Data Reader (the pipeline reads the pinned, validated data)
 //     AML workspace storage ........ Storage Blob Data Contributor (job outputs through identity-based datastores)
 //     AML container registry ....... AcrPull (pull the training environment images)
 //   The AML workspace identity gets its roles on its own storage, key vault and registry from the AML resource
@@ -34,6 +35,7 @@ param iotHubName string
 param keyVaultName string
 param incomingStorageName string
 param incomingContainerName string
+param validatedContainerName string
 param hostStorageName string
 param appInsightsName string
 
@@ -81,6 +83,10 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 
 resource incomingContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   name: '${incomingStorageName}/default/${incomingContainerName}'
+}
+
+resource validatedContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  name: '${incomingStorageName}/default/${validatedContainerName}'
 }
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -201,6 +207,16 @@ resource appIncomingReader 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   }
 }
 
+resource appValidatedWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validatedContainer.id, appPrincipalId, roleIds.storageBlobDataContributor)
+  scope: validatedContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataContributor)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource appHostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(hostStorage.id, appPrincipalId, roleIds.storageBlobDataOwner)
   scope: hostStorage
@@ -241,9 +257,9 @@ resource appTelemetry 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource computeIncomingReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(incomingContainer.id, amlComputePrincipalId, roleIds.storageBlobDataReader)
-  scope: incomingContainer
+resource computeValidatedReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validatedContainer.id, amlComputePrincipalId, roleIds.storageBlobDataReader)
+  scope: validatedContainer
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageBlobDataReader)
     principalId: amlComputePrincipalId

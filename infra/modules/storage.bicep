@@ -15,6 +15,9 @@ param containers array = []
 @description('Days a deleted blob or container stays recoverable.')
 param deleteRetentionDays int = 7
 
+@description('Keep every version of every blob (an overwritten upload stays readable by its versionId).')
+param versioning bool = true
+
 // Network: the Flex Consumption app (no VNet integration), AML serverless jobs and Event Grid reach this account over
 // its public endpoint; access is Entra ID + RBAC only (shared keys off), so the firewall stays open.
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -67,6 +70,7 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   parent: account
   name: 'default'
   properties: {
+    isVersioningEnabled: versioning
     deleteRetentionPolicy: {
       enabled: true
       days: deleteRetentionDays

@@ -3,9 +3,12 @@ edge containers). Each test asserts on outcomes: runs, model versions, images in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +17,7 @@ import pytest
 from factory import cli, events
 from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
+from factory.decision import UNAUTHENTICATED
 from factory.runs import STAGES
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,
@@ -53,7 +57,8 @@ def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack,
         lineage = run["lineage"]
         assert run["result"] == "Succeeded", (model, run["reason"])
         assert lineage["edge"]["status"] == "pass"
-        assert lineage["decision"] == "approve" and lineage["approver"] == "alice@example.com"
+        # no App Service Authentication locally: the principal header the test sent is not trusted
+        assert lineage["decision"] == "approve" and lineage["approver"] == UNAUTHENTICATED
         assert set(lineage["stage_seconds"]) == set(STAGES)
         prod_digest = registry_digest(prod_registry(stack), _repo(model), f"v{lineage['model_version']}")
         assert prod_digest == lineage["image_digest"], model
@@ -132,13 +137,31 @@ def test_bad_approval_links_decide_nothing_and_reject_link_rejects(stack, client
                                                            int(time.time()) - 5))
     assert post_link(expired)[0] == 410
     assert (client.run(run_id)["approval"]["runtime_status"]) == "Running"
+    # the decision event raised straight through the Durable HTTP API, with each key devhost has (and none):
+    # the run checks the signed claim itself and keeps waiting
+    forged = [{"decision": "approve", "approver": "mallory", "version": params["v"], "digest": params["d"]},
+              {"decision": "approve", "approver": "mallory", "request_id": "r", "attestation": "0" * 64,
+               "link": {"run_id": run_id, "decision": "approve", **params}}]
+    keys = [None, stack.function_key, (stack.state_dir / "devhost" / "durabletask_extension.key").read_text().strip()]
+    url = f"{stack.base_url}/runtime/webhooks/durabletask/instances/{run_id}-approval/raiseEvent/ApprovalDecision"
+    for key in keys:
+        for event in forged:
+            req = urllib.request.Request(url + (f"?code={key}" if key else ""), data=json.dumps(event).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})
+            with contextlib.suppress(urllib.error.HTTPError):  # a devhost that wants a key may answer 401
+                urllib.request.urlopen(req, timeout=10).close()
+    time.sleep(3)
+    approval = client.run(run_id)["approval"]
+    assert approval["runtime_status"] == "Running" and approval["stage"] == "waiting for approval"
+    assert len(approval["refused"]) >= 2 * len([k for k in keys if k])
     # the reject link decides; afterwards every link is gone
     assert post_link(links["reject"], headers={"X-MS-CLIENT-PRINCIPAL-NAME": "bob@example.com"})[0] == 200
     run = client.wait(run_id, timeout=120)
-    assert run["result"] == "Rejected" and run["lineage"]["approver"] == "bob@example.com"
+    assert run["result"] == "Rejected" and run["lineage"]["approver"] == UNAUTHENTICATED
+    assert len(run["lineage"]["approval_refused"]) == len(approval["refused"])
     assert post_link(links["approve"])[0] == 410
     assert cli.main(["approve", "--state-dir", str(stack.state_dir), run_id]) == 1
-    assert f"the approval of run {run_id} is already closed (reject by bob@example.com)" in capsys.readouterr().err
+    assert f"the approval of run {run_id} is already closed (reject by {UNAUTHENTICATED})" in capsys.readouterr().err
     assert registry_tags(prod_registry(stack), _repo(model)) == [] or all(
         registry_digest(prod_registry(stack), _repo(model), t) != run["lineage"]["image_digest"]
         for t in registry_tags(prod_registry(stack), _repo(model)))
@@ -175,19 +198,22 @@ def test_devhost_killed_during_training_then_restarted_completes_with_one_versio
 def test_manual_run_is_idempotent_by_key_and_bad_requests_say_what_is_wrong(stack, client, tmp_path):
     bad = tmp_path / "manual-bad.csv"
     bad.write_text("alcohol,malic_acid\n1,2\n")
-    first = client.start_run("wine_cultivar", str(bad), idempotency_key="manual-key-1")
-    second = client.start_run("wine_cultivar", str(bad), idempotency_key="manual-key-1")
+    stack.upload("wine_cultivar", bad, name="manual-bad.csv")  # data comes only from the watched container
+    first = client.start_run("wine_cultivar", "wine_cultivar/manual-bad.csv", idempotency_key="manual-key-1")
+    second = client.start_run("wine_cultivar", "wine_cultivar/manual-bad.csv", idempotency_key="manual-key-1")
     assert first[0] == second[0] == 202
     assert first[1]["id"] == second[1]["id"]
     run = client.wait(first[1]["id"], timeout=120)
     assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate")
     assert "manual-bad.csv" in run["reason"]
     assert len([r for r in client.runs() if r["run_id"] == first[1]["id"]]) == 1
-    status, body = client.start_run("no_such_model", str(bad))
+    status, body = client.start_run("wine_cultivar", str(bad))  # a local path: refused, nothing read
+    assert status == 400 and "container 'incoming'" in body["error"]
+    status, body = client.start_run("no_such_model", "no_such_model/x.csv")
     assert status == 400 and "field 'model'" in body["error"]
     status, body = client._call("POST", "/api/runs", {"model": "wine_cultivar"})
     assert status == 400 and "field 'data'" in body["error"]
-    assert client._call("POST", "/api/runs", {"model": "wine_cultivar", "data": str(bad)},
+    assert client._call("POST", "/api/runs", {"model": "wine_cultivar", "data": "wine_cultivar/manual-bad.csv"},
                         headers={"x-functions-key": "wrong"})[0] == 401
 
 

@@ -48,11 +48,12 @@ EXPECTED = {
     ("app", "iotHub", "custom:edgeDeployerRole"),
     ("app", "keyVault", "Key Vault Secrets User"),
     ("app", "incomingContainer", "Storage Blob Data Reader"),
+    ("app", "validatedContainer", "Storage Blob Data Contributor"),  # pins the validated bytes
     ("app", "hostStorage", "Storage Blob Data Owner"),
     ("app", "hostStorage", "Storage Queue Data Contributor"),
     ("app", "hostStorage", "Storage Table Data Contributor"),
     ("app", "appInsights", "Monitoring Metrics Publisher"),
-    ("amlCompute", "incomingContainer", "Storage Blob Data Reader"),
+    ("amlCompute", "validatedContainer", "Storage Blob Data Reader"),  # trains only the pinned copy
     ("amlCompute", "amlStorage", "Storage Blob Data Contributor"),
     ("amlCompute", "amlRegistry", "AcrPull"),
     ("eventGridTopic", "deadLetterContainer", "Storage Blob Data Contributor"),
@@ -113,6 +114,7 @@ def test_scopes_are_the_resources_their_names_say(resources) -> None:
         "keyVault": "Microsoft.KeyVault/vaults",
         "appInsights": "Microsoft.Insights/components",
         "incomingContainer": "Microsoft.Storage/storageAccounts/blobServices/containers",
+        "validatedContainer": "Microsoft.Storage/storageAccounts/blobServices/containers",
         "deadLetterContainer": "Microsoft.Storage/storageAccounts/blobServices/containers",
     }
     for r in resources:

@@ -54,6 +54,15 @@ def test_storage_accounts_are_private_tls12_and_keyless(by_type) -> None:
         assert c.body["properties"]["publicAccess"] == "None", f"{c.file}:{c.symbol}"
 
 
+def test_blob_versioning_is_on_so_an_overwritten_upload_stays_readable(by_type, bicep) -> None:
+    (service,) = by_type("Microsoft.Storage/storageAccounts/blobServices")
+    assert service.body["properties"]["isVersioningEnabled"] == "versioning"
+    assert bicep["modules/storage.bicep"]["parameters"]["versioning"]["default"] is True
+    created = bicep["main.bicep"]["modules"]["incomingStorage"]["config"]["params"]["containers"]
+    assert "validatedContainer" in created and bicep["main.bicep"]["variables"]["validatedContainer"]["value"] == \
+        "validated"
+
+
 def test_no_resource_allows_public_blob_access_or_admin_user(resources) -> None:
     for r in resources:
         for path, key, value in walk(r.body):

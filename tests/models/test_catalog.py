@@ -57,7 +57,10 @@ def _valid(name: str = "demo") -> dict:
     (lambda s: s.update(name="other"), "field name", "the folder's name 'demo'"),
     (lambda s: s.update(edge={"poll_seconds": 0}), "field edge.poll_seconds", "a positive integer"),
     (lambda s: s.update(approval={"timeout_hours": "soon"}), "field approval.timeout_hours", "a positive number"),
-    (lambda s: s.update(approval={"timeout": 3}), "field approval.timeout", "one of the fields timeout_hours"),
+    (lambda s: s.update(approval={"timeout": 3}), "field approval.timeout",
+     "one of the fields approvers, timeout_hours"),
+    (lambda s: s.update(approval={"approvers": "alice"}), "field approval.approvers",
+     "a list of principal names"),
 ])
 def test_a_bad_model_yaml_names_the_file_the_field_and_what_was_expected(tmp_path, change, field, expected):
     spec = _valid()

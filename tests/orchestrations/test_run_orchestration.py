@@ -4,6 +4,7 @@ every ending of a run, its stage and reason, and what it waits for. Fast: no tra
 from __future__ import annotations
 
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,18 +23,21 @@ SIGNING_KEY = "k" * 48
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("orch")
+    # WEBSITE_AUTH_ENABLED: the test plays App Service Authentication, which sets the principal header
     running = launch(app_dir=APP, app_module="run_test_app", state_dir=tmp / "state", workers=4,
-                     log_file=tmp / "devhost.log", env={"APPROVAL_SIGNING_KEY": SIGNING_KEY})
+                     log_file=tmp / "devhost.log", env={"APPROVAL_SIGNING_KEY": SIGNING_KEY,
+                                                        "WEBSITE_AUTH_ENABLED": "True"})
     yield running
     running.stop()
 
 
 class Durable:
-    def __init__(self, base_url: str, key: str) -> None:
+    def __init__(self, base_url: str, keys) -> None:
         self.base_url = base_url
         self.api = f"{base_url}/runtime/webhooks/durabletask"
         self.http = requests.Session()  # the Durable API takes devhost's durabletask_extension key
-        self.http.headers["x-functions-key"] = key
+        self.http.headers["x-functions-key"] = keys.system_key
+        self.keys = {"master": keys.master_key, "durabletask_extension": keys.system_key}
 
     def start(self, model: str) -> str:
         run_id = f"{model}-{time.monotonic_ns()}"
@@ -46,9 +50,12 @@ class Durable:
         resp = self.http.get(f"{self.api}/instances/{instance_id}", timeout=10)
         return {} if resp.status_code == 404 else resp.json()
 
-    def raise_event(self, instance_id: str, name: str, data: dict) -> None:
-        resp = self.http.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, timeout=10)
+    def raise_event(self, instance_id: str, name: str, data: object, key: str | None = None) -> requests.Response:
+        headers = {"x-functions-key": key} if key is not None else {}
+        resp = self.http.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, headers=headers,
+                              timeout=10)
         assert resp.status_code == 202, resp.text
+        return resp
 
     def wait_stage(self, instance_id: str, stage: str, timeout: float = 20) -> dict:
         deadline = time.monotonic() + timeout
@@ -73,7 +80,7 @@ class Durable:
 
 @pytest.fixture
 def durable(host) -> Durable:
-    return Durable(host.base_url, host.keys.system_key)
+    return Durable(host.base_url, host.keys)
 
 
 def _registered(durable: Durable, run_id: str, version: str = "7") -> None:
@@ -86,11 +93,18 @@ def _pushed(durable: Durable, run_id: str) -> None:
     durable.raise_event(run_id, "ImagePushed", {"repository": "r", "tag": run_id, "digest": DIGEST})
 
 
-def _decide(durable: Durable, run_id: str, decision: str, approver: str, version: str = "7") -> None:
-    """Wait until the run asks for approval, then send the decision event straight to its approval."""
-    durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    durable.raise_event(f"{run_id}-approval", "ApprovalDecision",
-                        {"decision": decision, "approver": approver, "version": version, "digest": DIGEST})
+def _links(durable: Durable, run_id: str, version: str = "7", digest: str = DIGEST,
+           expires_at: int | None = None) -> dict[str, str]:
+    """The run's signed links (as the request_approval step signs them), once it waits for approval."""
+    status = durable.wait_stage(f"{run_id}-approval", "waiting for approval")
+    exp = status["customStatus"]["expires_at_unix"] if expires_at is None else expires_at
+    return approval_links(durable.base_url, SIGNING_KEY, run_id, version, digest, exp)
+
+
+def _decide(durable: Durable, run_id: str, decision: str, approver: str) -> requests.Response:
+    """Wait until the run asks for approval, then click its signed link as ``approver``."""
+    return requests.post(_links(durable, run_id)[decision], headers={"x-ms-client-principal-name": approver},
+                         timeout=60)
 
 
 def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
@@ -101,6 +115,7 @@ def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
     _decide(durable, run_id, "approve", "alice")
     result = durable.result(run_id)
     lineage = result["lineage"]
+    assert lineage["approval_refused"] == []
     assert (result["status"], result["stage"]) == ("Succeeded", "promote")
     assert (lineage["model_version"], lineage["image_digest"], lineage["approver"]) == ("7", DIGEST, "alice")
     assert lineage["prod_ref"].endswith(DIGEST) and lineage["edge"]["status"] == "pass"
@@ -117,14 +132,74 @@ def test_events_that_arrive_before_the_run_waits_are_kept(durable):
     assert (result["status"], result["stage"], result["reason"]) == ("Rejected", "approval", "approval: rejected")
 
 
-def test_a_decision_for_another_version_or_image_is_ignored(durable):
-    run_id = durable.start("approval_timeout")
+def _forged_decisions(durable: Durable, run_id: str) -> list[object]:
+    """Decision events from someone who can raise Durable events but holds no valid link for this approval."""
+    good = _links(durable, run_id)["approve"]
+    params = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(good).query).items()}
+    link = {"run_id": run_id, "decision": "approve", **params}
+    other_version = approval_links(durable.base_url, SIGNING_KEY, run_id, "8", DIGEST, int(params["exp"]))["approve"]
+    expired = approval_links(durable.base_url, SIGNING_KEY, run_id, "7", DIGEST, int(time.time()) - 5)["approve"]
+    other_run = approval_links(durable.base_url, SIGNING_KEY, "happy-0", "7", DIGEST, int(params["exp"]))["approve"]
+    as_link = lambda url, run=run_id: {"run_id": run, "decision": "approve", **{  # noqa: E731
+        k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).items()}}
+    old = {"decision": "approve", "approver": "mallory", "version": "7", "digest": DIGEST}
+    return [
+        old,  # the unsigned shape the run used to trust
+        "approve", None, [], {"decision": "approve", "link": "x", "request_id": "r", "approver": "m"},
+        {**old, "request_id": "r1", "link": {**link, "sig": "0" * 64}, "attestation": "0" * 64},  # forged signature
+        {**old, "request_id": "r2", "link": as_link(other_version), "attestation": "0" * 64},  # another version
+        {**old, "request_id": "r3", "link": as_link(expired), "attestation": "0" * 64},  # expired
+        {**old, "request_id": "r4", "link": as_link(other_run, "happy-0"), "attestation": "0" * 64},  # another run
+        # a valid link raised directly, without the endpoint's attestation of the approver
+        {**old, "request_id": "r5", "link": link, "attestation": "0" * 64},
+        {**old, "request_id": "r6", "link": link},
+    ]
+
+
+@pytest.mark.parametrize("key", ["master", "durabletask_extension"])
+def test_decision_events_raised_with_any_key_but_no_valid_link_leave_the_run_waiting(durable, key):
+    run_id = durable.start("happy")
     _registered(durable, run_id)
     _pushed(durable, run_id)
-    _decide(durable, run_id, "approve", "mallory", version="8")
+    forged = _forged_decisions(durable, run_id)
+    keyless = requests.post(f"{durable.api}/instances/{run_id}-approval/raiseEvent/ApprovalDecision", json=forged[0],
+                            timeout=10)
+    assert keyless.status_code == 401  # devhost: no key, no Durable API
+    for event in forged:
+        durable.raise_event(f"{run_id}-approval", "ApprovalDecision", event, key=durable.keys[key])
+    deadline = time.monotonic() + 20
+    while len((durable.status(f"{run_id}-approval")["customStatus"] or {}).get("refused", [])) < len(forged):
+        assert time.monotonic() < deadline, durable.status(f"{run_id}-approval")
+        time.sleep(0.1)
+    approval = durable.status(f"{run_id}-approval")
+    assert approval["runtimeStatus"] == "Running"
+    assert approval["customStatus"]["stage"] == "waiting for approval"
+    assert durable.status(run_id)["customStatus"]["stage"] == "approval"
+    reasons = [r["reason"] for r in approval["customStatus"]["refused"]]
+    assert sorted(set(reasons)) == [
+        "the approver is not attested by the approval endpoint", "the decision carries no signed link",
+        "the decision is not an object", "the link is for another model version or image",
+        "the link is for another run", "the link was refused: this approval link has expired",
+        "the link was refused: this approval link's signature is not valid (altered, or for another run)"]
+    assert len(reasons) == len(forged) and reasons.count("the approver is not attested by the approval endpoint") == 2
+    # the real link still decides, and the lineage keeps every refused attempt
+    assert _decide(durable, run_id, "approve", "alice@example.com").status_code == 200
     result = durable.result(run_id)
-    assert (result["status"], result["stage"]) == ("Rejected", "approval")
-    assert "no decision before the approval timeout" in result["reason"]
+    assert (result["status"], result["lineage"]["approver"]) == ("Succeeded", "alice@example.com")
+    assert len(result["lineage"]["approval_refused"]) == len(forged)
+
+
+def test_a_model_with_approvers_refuses_anyone_else_and_decides_nothing(durable):
+    run_id = durable.start("guarded")  # model.yaml approval.approvers: [alice@example.com]
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    links = _links(durable, run_id)
+    for who in ({"x-ms-client-principal-name": "mallory@example.com"}, {}):
+        answer = requests.post(links["approve"], headers=who, timeout=30, allow_redirects=False)
+        assert answer.status_code in (403, 302), answer.text  # 302: to the sign-in page first
+    assert durable.status(f"{run_id}-approval")["runtimeStatus"] == "Running"
+    assert _decide(durable, run_id, "reject", "alice@example.com").status_code == 200
+    assert durable.result(run_id)["lineage"]["approver"] == "alice@example.com"
 
 
 @pytest.mark.parametrize("model,status,stage,words", [
@@ -165,9 +240,9 @@ def test_two_simultaneous_approve_clicks_one_is_recorded_the_other_is_told_it_is
     _registered(durable, run_id)
     _pushed(durable, run_id)
     durable.wait_stage(f"{run_id}-approval", "waiting for approval")
-    links = approval_links(durable.base_url, SIGNING_KEY, run_id, "7", DIGEST, int(time.time()) + 600)
-    preview = requests.get(links["approve"], timeout=30)
-    assert preview.status_code == 200 and "<form method='post'" in preview.text
+    links = _links(durable, run_id)
+    preview = requests.get(links["approve"], headers={"x-ms-client-principal-name": "alice@example.com"}, timeout=30)
+    assert preview.status_code == 200 and "<form method='post'" in preview.text, preview.text
     clicks = [(links["approve"], "alice@example.com"), (links["reject"], "bob@example.com")]
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda c: requests.post(c[0], headers={"x-ms-client-principal-name": c[1]},

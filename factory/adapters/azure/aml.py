@@ -54,7 +54,8 @@ def pipeline_job_for(spec: ModelSpec, request: TrainingRequest, compute: str) ->
     job.display_name = f"{spec.name} {request.run_id}"
     job.experiment_name = spec.name
     job.tags = {k: v for k, v in {"run_id": request.run_id, "model": spec.name, "data_uri": request.data_uri,
-                                  "data_etag": request.data_etag, "source_commit": request.source_commit}.items() if v}
+                                  "data_etag": request.data_etag, "data_sha256": request.data_sha256,
+                                  "source_commit": request.source_commit}.items() if v}
     job.settings.default_compute = compute
     job.settings.continue_on_step_failure = False
     return job

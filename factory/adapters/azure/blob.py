@@ -3,6 +3,10 @@
 On Azure it authenticates with managed identity (``DefaultAzureCredential``) against
 ``INCOMING_STORAGE_ACCOUNT_URL``; locally it takes Azurite's connection string from
 ``FACTORY_BLOB_CONNECTION_STRING`` (``UseDevelopmentStorage=true`` works).
+
+Every call goes to the configured account only: a URL is accepted only when it names a blob of that account
+(``factory.datasource.blob_of_url``), and the client is always made from the account's own service client, so
+the credential (shared key or managed-identity token) is never sent to a host named by a caller.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
+from factory.datasource import DataSourceError, blob_of_url
+from factory.ports import BlobChanged, BlobNotFound
 from factory.settings import Settings
 
 AZURITE_CONNECTION_STRING = (
@@ -53,33 +60,56 @@ class BlobStorage:
         url = settings.env("INCOMING_STORAGE_ACCOUNT_URL")
         return cls(BlobServiceClient(account_url=url, credential=DefaultAzureCredential()))
 
-    def _blob(self, uri: str) -> BlobClient:
-        return BlobClient.from_blob_url(uri, credential=self.service.credential)
+    @property
+    def account_url(self) -> str:
+        """The configured account's blob endpoint (``https://<account>.blob.core.windows.net``, or Azurite's)."""
+        return self.service.url.rstrip("/")
 
-    def download(self, uri: str, dest: Path) -> Path:
-        """Download the blob at ``uri`` to the file ``dest`` (streamed)."""
+    def url_of(self, container: str, name: str) -> str:
+        return self.service.get_blob_client(container, name).url
+
+    def _blob(self, uri: str) -> BlobClient:
+        ref = blob_of_url(uri, self.account_url)
+        if ref is None:
+            raise DataSourceError(f"{uri} is not a blob of the configured storage account {self.account_url}")
+        return self.service.get_blob_client(ref.container, ref.name)
+
+    def download(self, uri: str, dest: Path, etag: str | None = None) -> Path:
+        """Download the blob at ``uri`` to the file ``dest`` (streamed); with ``etag``, only that version of it
+        (``ResourceModifiedError`` once the blob was overwritten)."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(dest.suffix + ".part")
-        with tmp.open("wb") as out:
-            self._blob(uri).download_blob().readinto(out)
+        condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
+        try:
+            with tmp.open("wb") as out:
+                self._blob(uri).download_blob(**condition).readinto(out)
+        except ResourceModifiedError:
+            tmp.unlink(missing_ok=True)
+            raise BlobChanged(f"{uri} is no longer at ETag {etag}") from None
+        except ResourceNotFoundError:
+            tmp.unlink(missing_ok=True)
+            raise BlobNotFound(uri) from None
         tmp.replace(dest)
         return dest
 
     def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag", "size"}`` of the blob at ``uri``."""
-        props = self._blob(uri).get_blob_properties()
-        return {"etag": props.etag, "size": props.size}
+        """``{"etag", "size", "version_id"}`` of the blob at ``uri`` (``version_id`` None without versioning)."""
+        try:
+            props = self._blob(uri).get_blob_properties()
+        except ResourceNotFoundError:
+            raise BlobNotFound(uri) from None
+        return {"etag": props.etag, "size": props.size, "version_id": props.get("version_id")}
 
     def ensure_container(self, container: str) -> None:
         with contextlib.suppress(ResourceExistsError):
             self.service.create_container(container)
 
-    def upload(self, container: str, name: str, source: Path) -> str:
+    def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:
         """Upload ``source`` as ``container/name`` (overwriting); returns the blob URL."""
         self.ensure_container(container)
         blob = self.service.get_blob_client(container, name)
         with source.open("rb") as data:
-            blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type="text/csv"))
+            blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
         return blob.url
 
     def list(self, container: str) -> Iterator[BlobItem]:

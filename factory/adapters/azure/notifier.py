@@ -6,6 +6,7 @@ import json
 import logging
 import urllib.request
 
+from factory.private import redact_link
 from factory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ class WebhookNotifier:
     def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str]) -> None:
         text = f"Model {model} version {version} (run {run_id}) waits for approval."
         if not self.url:
-            log.warning("%s approve: %s reject: %s", text, links["approve"], links["reject"])
+            log.warning("%s approve: %s reject: %s (no APPROVAL_WEBHOOK_URL: nobody was sent the links)", text,
+                        redact_link(links["approve"]), redact_link(links["reject"]))
             return
         body = json.dumps({"text": text, "run_id": run_id, "model": model, "version": version, "links": links})
         req = urllib.request.Request(self.url, data=body.encode(), method="POST", headers={

@@ -1,5 +1,5 @@
-"""Local approval notifications: a log line and a JSON file under the state dir, for people (the CLI takes the
-links from the run status API)."""
+"""Local approval notifications: a JSON file (0600, in a 0700 folder) under the state dir, for people, and a log
+line without the full signatures (the CLI takes the links from the admin-key approval-links route)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from factory.private import private_dir, redact_link, write_private
 from factory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,9 @@ class LogNotifier:
         return cls(settings.state_dir / "approvals")
 
     def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{run_id}.json"
+        path = private_dir(self.folder) / f"{run_id}.json"
         if path.exists():  # activities are at-least-once: one request per run
             return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"run_id": run_id, "model": model, "version": version, "links": links}))
-        tmp.replace(path)
-        log.warning("approval needed for %s version %s (run %s): approve %s | reject %s",
-                    model, version, run_id, links["approve"], links["reject"])
+        write_private(path, json.dumps({"run_id": run_id, "model": model, "version": version, "links": links}))
+        log.warning("approval needed for %s version %s (run %s): approve %s | reject %s (full links in %s)",
+                    model, version, run_id, redact_link(links["approve"]), redact_link(links["reject"]), path)

@@ -266,6 +266,13 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = tracking_uri or default_tracking_uri(state_dir)
     data = fetch_data(request.data_uri, run_dir / "data", blob_store)
+    if request.data_sha256:  # the factory pinned the validated bytes: train on those or not at all
+        from factory.pinning import DataRefused, check_pinned
+
+        try:
+            check_pinned(data, request.data_sha256)
+        except DataRefused as refused:
+            raise PipelineError(str(refused)) from None
     plan = load_plan(spec, cache_dir=Path(state_dir) / "plans")
     mlflow_run_id = mlflow_run_id or start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
     inputs: dict[str, str | None] = {"data": str(data), "model_name": spec.name, "run_id": request.run_id,

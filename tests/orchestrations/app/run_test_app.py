@@ -5,8 +5,9 @@ model name, so every ending of the run can be driven quickly through devhost wit
 import azure.durable_functions as df
 import azure.functions as func
 
+from factory import steps
 from factory.runs import RunPlan
-from function_app import http
+from function_app import approvals, http
 from orchestrations.approval import approval
 from orchestrations.run import model_factory_run
 
@@ -19,12 +20,19 @@ def _plan(model: str) -> dict:
                    edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
-                   activity_attempts=3, activity_retry_ms=200).to_dict()
+                   activity_attempts=3, activity_retry_ms=200,
+                   approvers=("alice@example.com",) if model == "guarded" else ()).to_dict()
 
 
 for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
     app.orchestration_trigger(context_name="context")(orchestrator)
-app.register_functions(http.bp)  # the real HTTP endpoints: runs, signed approval links
+app.register_functions(http.bp)  # the real HTTP endpoints: runs
+app.register_functions(approvals.bp)  # the real signed approval links
+
+
+@app.activity_trigger(input_name="req")
+def verify_approval(req: dict) -> dict:  # the real check of every decision event
+    return steps.verify_approval(req)
 
 
 @app.orchestration_trigger(context_name="context")
@@ -77,7 +85,7 @@ def build_image(req: dict) -> dict:
 
 @app.activity_trigger(input_name="req")
 def request_approval(req: dict) -> dict:
-    return {"approve": "http://x/approve", "reject": "http://x/reject"}
+    return {"notified": True, "expires_at": req["expires_at"]}
 
 
 @app.activity_trigger(input_name="req")

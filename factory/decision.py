@@ -1,0 +1,72 @@
+"""The approval decision as the run itself checks it (separation of duties).
+
+The HTTP endpoint that receives a signed link raises ``ApprovalDecision`` on the approval orchestration
+carrying the link's signed fields and an attestation (an HMAC, with the same signing key, over the run,
+the request id and the approver the endpoint established). The orchestration hands every such event to
+the ``verify_approval`` activity, which accepts it only if the link's signature is valid, unexpired and
+for exactly this run, model version and image digest, and the approver is attested (and listed in
+``model.yaml`` ``approval.approvers`` when the model lists any). Anyone able to raise Durable events (the
+master key, the Durable system key, a function key, the SDK client) but not holding a valid link decides
+nothing: the attempt is refused, logged and recorded, and the run keeps waiting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from factory.approval import LinkError, verify_link
+
+UNAUTHENTICATED = "unauthenticated link holder"
+
+
+def _attestation(key: str, run_id: str, request_id: str, approver: str) -> str:
+    message = "\n".join(("approver", run_id, request_id, approver)).encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def decision_event(key: str, run_id: str, decision: str, params: dict[str, str], approver: str,
+                   request_id: str) -> dict[str, Any]:
+    """What the approval endpoint raises for a link it verified: the link itself plus the attested approver."""
+    link = {"run_id": run_id, "decision": decision, **{k: params.get(k, "") for k in ("v", "d", "exp", "sig")}}
+    return {"decision": decision, "request_id": request_id, "approver": approver, "link": link,
+            "attestation": _attestation(key, run_id, request_id, approver)}
+
+
+def _refuse(reason: str, event: Any) -> dict[str, Any]:
+    request_id = event.get("request_id", "") if isinstance(event, dict) else ""
+    return {"accepted": False, "reason": reason, "request_id": str(request_id)[:64]}
+
+
+def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: float | None = None
+                   ) -> dict[str, Any]:
+    """``{accepted: True, decision, approver, request_id}`` or ``{accepted: False, reason, request_id}``.
+
+    ``request`` is the approval's input (``run_id``, ``version``, ``digest``, ``approvers``).
+    """
+    if not isinstance(event, dict):
+        return _refuse("the decision is not an object", event)
+    link, request_id, approver = event.get("link"), event.get("request_id"), event.get("approver")
+    if not isinstance(link, dict):
+        return _refuse("the decision carries no signed link", event)
+    if not isinstance(request_id, str) or not isinstance(approver, str) or not approver:
+        return _refuse("the decision has no request id or approver", event)
+    if link.get("run_id") != request["run_id"]:
+        return _refuse("the link is for another run", event)
+    try:
+        claim = verify_link(request["run_id"], str(link.get("decision")), link, keys,
+                            time.time() if now is None else now)
+    except LinkError as err:
+        return _refuse(f"the link was refused: {err}", event)
+    if (claim.version, claim.digest) != (str(request["version"]), request["digest"]):
+        return _refuse("the link is for another model version or image", event)
+    attested = any(key and hmac.compare_digest(_attestation(key, claim.run_id, request_id, approver),
+                                               str(event.get("attestation", ""))) for key in keys)
+    if not attested:
+        return _refuse("the approver is not attested by the approval endpoint", event)
+    approvers = request.get("approvers") or []
+    if approvers and approver not in approvers:
+        return _refuse(f"{approver} is not one of the model's approvers", event)
+    return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id}
