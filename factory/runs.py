@@ -109,7 +109,7 @@ class RunPlan(Record):
     edge_max_p95_ms: float | None = None
     activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
-    approvers: tuple[str, ...] = ()  # model.yaml approval.approvers; empty = any holder of the signed link
+    approvers: list[str] = field(default_factory=list)  # model.yaml approval.approvers; empty = any link holder
 
 
 @dataclass

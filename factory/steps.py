@@ -104,7 +104,7 @@ def plan_run(run: RunRequest) -> RunPlan:
         key_metric=spec.key_metric,
         activity_attempts=int(env("FACTORY_ACTIVITY_ATTEMPTS", "3")),
         activity_retry_ms=int(float(env("FACTORY_ACTIVITY_RETRY_SECONDS", "5")) * 1000),
-        approvers=tuple(spec.approval.approvers),
+        approvers=list(spec.approval.approvers),
     )
 
 

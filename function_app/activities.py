@@ -4,7 +4,14 @@ At-least-once: every step is idempotent. Each function's name is its ``contract.
 import azure.durable_functions as df
 
 from factory import steps
-from orchestrations.contract import ApprovalRequest, BuildRequest, GateRequest, PromotionRequest, RunRequest
+from orchestrations.contract import (
+    ApprovalRequest,
+    BuildRequest,
+    DecisionToVerify,
+    GateRequest,
+    PromotionRequest,
+    RunRequest,
+)
 
 bp = df.Blueprint()
 
@@ -36,12 +43,12 @@ def build_image(req: dict) -> dict:
 
 @bp.activity_trigger(input_name="req")
 def request_approval(req: dict) -> dict:
-    return steps.request_approval(ApprovalRequest.from_dict(req))
+    return steps.request_approval(ApprovalRequest.from_dict(req)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:
-    return steps.verify_approval(req)
+    return steps.verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

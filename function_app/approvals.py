@@ -98,7 +98,8 @@ async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, 
         await client.raise_event(approval_instance_id(run_id), Event.APPROVAL_DECISION, event)
     except Exception as err:  # the SDK raises a bare Exception, e.g. when the approval closed since the check above
         delivery_error = err
-    outcome = await _approval_outcome(client, approval_instance_id(run_id), 0 if delivery_error else DECISION_WAIT_SECONDS)
+    wait_s = 0 if delivery_error else DECISION_WAIT_SECONDS
+    outcome = await _approval_outcome(client, approval_instance_id(run_id), wait_s)
     if outcome is None and delivery_error:
         log.warning("the decision for run %s could not be delivered: %s", run_id, delivery_error)
         return pages.message(503, "Try again", f"the decision for run {run_id} could not be delivered")

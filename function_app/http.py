@@ -14,7 +14,7 @@ from factory.datasource import DataSourceError
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
 from function_app import pages
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
-from orchestrations.contract import Decision, DecisionEvent, Event, approval_instance_id
+from orchestrations.contract import approval_instance_id
 
 bp = df.Blueprint()
 log = logging.getLogger("function_app")

@@ -91,14 +91,14 @@ def test_blob_created_derives_the_blob_from_its_subject_and_refuses_a_disagreein
     good_url = store.url_of("incoming", name)
     elsewhere = listener.url(f"/devstoreaccount1/incoming/{name}")
     forged = events.blob_created("devstoreaccount1", "incoming", name, elsewhere, '"0x8D1"', 10)
-    events.publish([forged], endpoint)
+    events.publish([forged], endpoint, key=app_stack.eventgrid_key)
     time.sleep(2)
     assert client.run(run_id_for_blob("wine_cultivar", good_url, '"0x8D1"')) is None
     assert all(not r["run_id"].startswith("wine_cultivar-") or r["lineage"].get("data_uri") != forged["data"]["url"]
                for r in client.runs())
     # the same event naming the watched blob starts the run (here for a blob that is not there: Rejected)
     honest = events.blob_created("devstoreaccount1", "incoming", name, good_url, '"0x8D1"', 10)
-    events.publish([honest], endpoint)
+    events.publish([honest], endpoint, key=app_stack.eventgrid_key)
     deadline = time.monotonic() + 30
     run_id = run_id_for_blob("wine_cultivar", good_url, '"0x8D1"')
     while client.run(run_id) is None:
@@ -120,7 +120,7 @@ def test_an_overwrite_between_validate_and_train_trains_the_validated_bytes(app_
     url = store.upload("incoming", name, GOOD)
     etag = str(store.properties(url)["etag"])
     run_id = f"wine_cultivar-pin-{time.monotonic_ns()}"
-    checked = steps.validate_data({"run_id": run_id, "model": "wine_cultivar", "data_uri": url, "data_etag": etag})
+    checked = steps.validate_data(RunRequest(run_id, "wine_cultivar", url, etag)).to_dict()
     good_sha = hashlib.sha256(GOOD.read_bytes()).hexdigest()
     assert checked["ok"], checked
     assert checked["sha256"] == good_sha
@@ -131,8 +131,7 @@ def test_an_overwrite_between_validate_and_train_trains_the_validated_bytes(app_
     trained = fetch_data(checked["pinned_uri"], tmp_path / "train-data", store)
     assert hashlib.sha256(trained.read_bytes()).hexdigest() == good_sha
     # a run that validates only now sees the overwrite for what it is: not the upload that started it
-    late = steps.validate_data({"run_id": run_id + "-late", "model": "wine_cultivar", "data_uri": url,
-                                "data_etag": etag})
+    late = steps.validate_data(RunRequest(run_id + "-late", "wine_cultivar", url, etag)).to_dict()
     assert not late["ok"] and "was overwritten after the upload that started this run" in late["errors"][0]
     # and if the pinned copy itself is changed, the training step refuses before any step runs
     pinned_name = urllib.parse.unquote(urllib.parse.urlsplit(checked["pinned_uri"]).path).split("/validated/", 1)[1]

@@ -75,7 +75,8 @@ def test_records_round_trip_through_json(record):
 
 def _sample(annotation: str):
     samples = {"str": "x", "int": 3, "float": 1.5, "bool": True, "RunStatus": "Failed", "Stage": "gate",
-               "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1}}
+               "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1},
+               "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3}}
     return samples[annotation]
 
 

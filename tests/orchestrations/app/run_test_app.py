@@ -9,6 +9,7 @@ from factory import steps
 from factory.runs import RunPlan
 from function_app import approvals, http
 from orchestrations.approval import approval
+from orchestrations.contract import DecisionToVerify
 from orchestrations.run import model_factory_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -21,7 +22,7 @@ def _plan(model: str) -> dict:
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
                    activity_attempts=3, activity_retry_ms=200,
-                   approvers=("alice@example.com",) if model == "guarded" else ()).to_dict()
+                   approvers=["alice@example.com"] if model == "guarded" else []).to_dict()
 
 
 for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
@@ -32,7 +33,7 @@ app.register_functions(approvals.bp)  # the real signed approval links
 
 @app.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:  # the real check of every decision event
-    return steps.verify_approval(req)
+    return steps.verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
 @app.orchestration_trigger(context_name="context")
@@ -53,7 +54,8 @@ def plan_run(req: dict) -> dict:
 def validate_data(req: dict) -> dict:
     if req["model"] == "bad_data":
         return {"ok": False, "etag": "0x1", "size": 10, "errors": ['row 3, column "x": expected a number, got "y"']}
-    return {"ok": True, "etag": "0x1", "size": 10, "errors": []}
+    return {"ok": True, "etag": "0x1", "size": 10, "errors": [], "sha256": "ab" * 32,
+            "pinned_uri": f"http://blob/validated/{req.get('run_id')}/a.csv"}
 
 
 @app.activity_trigger(input_name="req")
