@@ -1,14 +1,16 @@
 """The local stack: Azurite, the dev and prod registries, the edge simulator, the BlobCreated watcher and
 devhost running the Functions app, each a background process with its log under ``<state>/logs``.
 
-``model-factory up`` starts what is not running yet, ``down`` stops everything; tests use the same class
-with their own state dir and free ports.
+``model-factory up`` starts what is not running yet, ``down`` stops everything; both remove the image
+verification containers a killed build left behind (labelled with this stack's state dir). Tests use the
+same class with their own state dir and free ports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -24,6 +26,7 @@ from pathlib import Path
 from factory.adapters.local.host import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -213,10 +216,23 @@ class LocalStack:
                                    f"(log: {self.log_path(service.name)})")
             time.sleep(0.2)
 
+    def remove_verification_containers(self) -> list[str]:
+        """Remove the image-verification containers this stack's builds left (a killed build activity)."""
+        from factory.adapters.local.containers import ContainerError
+        from factory.adapters.local.podman import remove_verification_containers, stack_id
+
+        try:
+            return remove_verification_containers(stack=stack_id(self.state_dir))
+        except (ContainerError, OSError) as exc:  # no container engine: nothing can have been left
+            log.warning("could not look for leftover verification containers: %s", exc)
+            return []
+
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "stack.json").write_text(json.dumps({"ports": asdict(self.ports)}))
+        if self.pid("devhost") is None:  # no build can be running: what verification left is an orphan
+            self.remove_verification_containers()
         for service in self.services():
             progress(f"starting {service.name}")
             self.start(service)
@@ -257,3 +273,4 @@ class LocalStack:
         """Stop every service, in reverse order of start."""
         for service in reversed(self.services()):
             self.stop(service.name)
+        self.remove_verification_containers()

@@ -2,11 +2,15 @@
 
 Layout of a context folder (what ``models/<name>/model/Dockerfile`` expects)::
 
-    Dockerfile, requirements.txt, score.py,        from models/<name>/model/
+    Dockerfile, score.py,                          from models/<name>/model/
     sample-request.json, expected-response.json
+    requirements.lock                              the model's dependency set (modelkit/environments/<env>/)
     model_server/                                  the serving package (factory/serving, stdlib only)
     model/                                         the registered model's artifacts (model.joblib, model.json)
     labels.json                                    the image labels (model name, version, run id, commit)
+    deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
+                                                   wheels installed for that architecture; not hashed (a pure
+                                                   function of requirements.lock) and not uploaded to ACR
 
 The hash is SHA-256 over every file's relative path, executable bit and content, in sorted order, so the
 same model files, artifacts and labels give the same hash wherever and whenever they are assembled. Files
@@ -31,7 +35,11 @@ from factory import ports
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
 SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
 MODEL_FILES = ("Dockerfile", "score.py", "sample-request.json", "expected-response.json")
-OPTIONAL_MODEL_FILES = ("requirements.txt", ".dockerignore")
+OPTIONAL_MODEL_FILES = (".dockerignore",)
+LOCK_FILE = "requirements.lock"
+DEPS_DIR = "deps"  # deps/<arch>/ in a context: excluded from the hash and from the ACR upload
+ENVIRONMENTS = Path(__file__).resolve().parents[2] / "modelkit" / "environments"
+DEFAULT_ENVIRONMENT = "sklearn"
 ARTIFACT_FILES = ("model.joblib", "model.json")
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip or tar tool agrees on
 
@@ -79,7 +87,28 @@ def _copy(src: Path, dst: Path) -> None:
 
 
 def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Every file of a context, sorted, without the builder's ``deps/`` folder."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] != DEPS_DIR)
+
+
+def lock_file(environment: str = DEFAULT_ENVIRONMENT) -> Path:
+    """The lock of a dependency set (``modelkit/environments/<environment>/requirements.lock``)."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", environment):
+        raise ContextError(f"environment {environment!r}: expected a lower-case name")
+    return ENVIRONMENTS / environment / LOCK_FILE
+
+
+def with_dependencies(context: ports.BuildContext, arch: str, installed: Path) -> None:
+    """Put the installed dependency folder for ``arch`` at ``deps/<arch>`` in the context (hard links when
+    possible: no copy of ~170 MB per build)."""
+    dest = Path(context.path) / DEPS_DIR / arch
+    if dest.exists():
+        shutil.rmtree(dest)
+    try:
+        shutil.copytree(installed, dest, copy_function=os.link, symlinks=True)
+    except OSError:  # another file system: copy
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(installed, dest, symlinks=True)
 
 
 def context_hash(root: Path) -> str:
@@ -93,12 +122,13 @@ def context_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[str, str]) -> ports.BuildContext:
+def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[str, str],
+             environment: str = DEFAULT_ENVIRONMENT) -> ports.BuildContext:
     """Write the build context for ``models/<name>`` (``model_folder``) plus registered artifacts into ``dest``.
 
     ``dest`` must not exist or be empty. ``labels`` (see ``model_labels``) are stored in ``labels.json``
-    and so are part of the hash. Returns the context with its SHA-256 and the labels to set (including
-    ``io.modelfactory.context-sha256``).
+    and so are part of the hash, as is the ``environment``'s lock. Returns the context with its SHA-256 and
+    the labels to set (including ``io.modelfactory.context-sha256``).
     """
     model_folder, artifacts_dir, dest = Path(model_folder), Path(artifacts_dir), Path(dest)
     serving = model_folder / "model"
@@ -110,12 +140,16 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
             raise ContextError(f"{artifacts_dir / name}: missing; registered artifacts need "
                                f"{', '.join(ARTIFACT_FILES)}")
     _check_labels(labels)
+    lock = lock_file(environment)
+    if not lock.is_file():
+        raise ContextError(f"{lock}: missing; every dependency set needs a lock (run `make lock`)")
     if dest.exists() and any(dest.iterdir()):
         raise ContextError(f"{dest}: not empty; a build context is assembled into a new folder")
     dest.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES + OPTIONAL_MODEL_FILES:
         if (serving / name).is_file():
             _copy(serving / name, dest / name)
+    _copy(lock, dest / LOCK_FILE)
     for name in SERVING_FILES:
         _copy(SERVING_PACKAGE / name, dest / "model_server" / name)
     for path in _files(artifacts_dir):
