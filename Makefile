@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup system-deps run test test-slow test-all lint bench up down clean
+.PHONY: setup system-deps run test test-slow test-all lint bench lock up down clean
 
 setup: $(STAMP) node_modules/.bin/azurite-blob system-deps
 
@@ -47,6 +47,11 @@ lint: setup
 
 bench: setup
 	$(PY) bench/devhost.py
+
+# Re-resolve every dependency set (modelkit/environments/*/requirements.txt) into its requirements.lock, with
+# the sha256 of each wheel for linux/amd64 and linux/arm64. Commit the result.
+lock: setup
+	$(PY) -m factory.packaging.deps
 
 clean:
 	rm -rf .factory .pytest_cache

@@ -127,6 +127,8 @@ class Lineage(Record):
     gate: dict[str, Any] = field(default_factory=dict)
     image: str = ""
     image_digest: str = ""
+    update_bytes: dict[str, int] = field(default_factory=dict)  # per arch: what a device holding update_from pulls
+    update_from: str = ""  # the prod image compared with ("" when no version is in production: the whole image)
     edge: dict[str, Any] = field(default_factory=dict)
     approver: str = ""
     decision: str = ""

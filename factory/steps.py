@@ -36,6 +36,9 @@ DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600
 DEFAULT_BUILD_TIMEOUT_S = 1800
 
 
+log = logging.getLogger(__name__)
+
+
 def _settings():
     return services().settings
 
@@ -185,6 +188,8 @@ def build_image(req: BuildRequest) -> ImageBuild:
     """Assemble the context, build, verify and push to the dev registry under the run id's tag.
 
     Not ``ok`` (with the reason and the container's logs) when verification failed: nothing is stored.
+    ``update_bytes``: per architecture, the compressed bytes a device holding the production version
+    (``update_from``) downloads for this image.
     """
     from factory.packaging.context import assemble, model_labels, scoring_check
 
@@ -193,14 +198,33 @@ def build_image(req: BuildRequest) -> ImageBuild:
     shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
     artifacts = services().model_registry.download(req.model, req.version, work / "artifacts")
     labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
-    context = assemble(spec.folder, artifacts, work / "context", labels)
+    context = assemble(spec.folder, artifacts, work / "context", labels, getattr(spec, "environment", "sklearn"))
     ref = ImageRef(registry=dev_registry(), repository=req.repository, tag=req.run_id)
     try:
         built = services().image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
     except VerificationFailed as failed:
         return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
     image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-    return ImageBuild(ok=True, image=str(image), digest=built.digest)
+    update_bytes, update_from = _update_size(req.model, str(image))
+    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_bytes=update_bytes,
+                      update_from=update_from)
+
+
+def _update_size(model: str, image: str) -> tuple[dict[str, int], str]:
+    """``({arch: bytes}, prod reference)``: what a device holding the prod version pulls for ``image`` (read from
+    the registries' manifests; ``{}`` when they cannot be read here, e.g. without skopeo)."""
+    from factory.packaging.layers import repository_of, update_size
+
+    env = _settings().env
+    production = services().model_registry.production(model)
+    prod_registry = env("FACTORY_PROD_REGISTRY", "") or f"{env('FACTORY_PROD_ACR_NAME', '')}.azurecr.io"
+    repository = repository_of(image).split("/", 1)[1]
+    held = f"{prod_registry}/{repository}:v{production.version}" if production else None
+    try:
+        return update_size(image, held), held or ""
+    except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
+        log.warning("update size of %s not measured: %s", image, exc)
+        return {}, held or ""
 
 
 def approval_base_url() -> str:

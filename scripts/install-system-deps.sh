@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
 # Installs the system packages the local stack needs, when missing: podman + runc (containers without a
 # Docker daemon), skopeo (copy images between registries by digest), docker-registry (Distribution v2, the
-# local dev and prod registries) and debootstrap (the offline base image). Needs root or sudo.
+# local dev and prod registries), debootstrap (the offline base images) and qemu-user-static + binfmt-support
+# (the arm64 base's second stage and arm64 verification run under emulation). Needs root or sudo.
 set -euo pipefail
 need=()
-for pair in podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry debootstrap:debootstrap; do
+for pair in podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry debootstrap:debootstrap \
+            qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing system packages: ${need[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" uidmap >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing system packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" uidmap >/dev/null
+fi
+# arm64 binaries run through qemu's binfmt_misc handler (registered with the F flag, so containers use it too)
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  [ -e /proc/sys/fs/binfmt_misc/register ] || $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+  $SUDO update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || echo "warning: could not register qemu-aarch64 (binfmt_misc); arm64 images cannot be verified here" >&2
+fi

@@ -53,6 +53,14 @@ def _short_ref(ref: str) -> str:
     return f"{name}@sha256:{_short(digest)}" if digest else ref
 
 
+def _size(update: dict[str, int] | None) -> str:
+    """``12.3 KB`` (the largest over the image's architectures): what a device holding the prod version pulls."""
+    if not update:
+        return ""
+    most = max(update.values())
+    return f"{most / 1024:.1f} KB" if most < 1024 * 1024 else f"{most / 1024 / 1024:.1f} MB"
+
+
 def _table(rows: list[list[str]], head: list[str]) -> str:
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
 
@@ -71,7 +79,8 @@ def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) 
         seconds = lin.get("stage_seconds") or {}
         rows.append([model, run.get("result") or run.get("runtime_status") or "", lin.get("model_version", ""),
                      f"{metric}={value:.4g}" if isinstance(value, int | float) else "",
-                     _short(lin.get("image_digest", "")), (lin.get("edge") or {}).get("status", ""),
+                     _short(lin.get("image_digest", "")), _size(lin.get("update_bytes")),
+                     (lin.get("edge") or {}).get("status", ""),
                      _short_ref(lin.get("prod_ref", "")) or (run.get("reason") or "")[:60],
                      " ".join(f"{s}:{seconds[s]:.0f}" for s in STAGES if s in seconds)])
     return rows
@@ -129,7 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         time.sleep(1)
     for model in run_ids:
         finished.setdefault(model, {"result": "TimedOut", "reason": f"not finished within {args.timeout} s"})
-    head = ["model", "result", "version", "key metric", "image", "edge", "prod reference", "seconds per stage"]
+    head = ["model", "result", "version", "key metric", "image", "update size", "edge", "prod reference",
+            "seconds per stage"]
     print()
     print(_table(_summary_rows(finished, {m: catalog[m].key_metric for m in run_ids}), head))
     print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"

@@ -122,3 +122,31 @@ def write_lock(requirements: Path, lock: Path) -> str:
     text = "\n".join(lines) + "\n"
     Path(lock).write_text(text)
     return text
+
+
+def pinned(requirements: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of the ``name==version`` lines of a requirements or lock file."""
+    found: dict[str, str] = {}
+    for line in Path(requirements).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split(None, 1)[0].split("==", 1)
+            found[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m factory.packaging.deps [ENV_DIR...]``: (re)write each environment's requirements.lock."""
+    from factory.packaging.context import ENVIRONMENTS
+
+    folders = [Path(a) for a in (argv if argv is not None else sys.argv[1:])] or sorted(ENVIRONMENTS.iterdir())
+    for folder in folders:
+        requirements = folder / "requirements.txt"
+        if requirements.is_file():
+            write_lock(requirements, folder / "requirements.lock")
+            print(f"locked {requirements} -> {folder / 'requirements.lock'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,22 +3,24 @@
 from factory.commands.stack import _short_ref, _summary_rows, _table
 
 
-def test_summary_row_shows_version_key_metric_digest_edge_prod_and_stage_seconds():
+def test_summary_row_shows_version_key_metric_digest_update_size_edge_prod_and_stage_seconds():
     run = {"result": "Succeeded", "lineage": {
         "model_version": "3", "metrics": {"rmse": 2.3812, "r2": 0.9}, "image_digest": "sha256:" + "ab" * 32,
+        "update_bytes": {"amd64": 20480, "arm64": 22528}, "update_from": "127.0.0.1:5200/models/nyc-taxi:v2",
         "edge": {"status": "pass"}, "prod_ref": "127.0.0.1:5200/models/nyc-taxi:v3@sha256:" + "ab" * 32,
         "stage_seconds": {"train": 20.4, "validate": 0.2, "package": 21.0}}}
     [row] = _summary_rows({"nyc_taxi": run}, {"nyc_taxi": "rmse"})
-    assert row == ["nyc_taxi", "Succeeded", "3", "rmse=2.381", "abababababab", "pass",
+    assert row == ["nyc_taxi", "Succeeded", "3", "rmse=2.381", "abababababab", "22.0 KB", "pass",
                    "127.0.0.1:5200/models/nyc-taxi:v3@sha256:abababababab", "validate:0 train:20 package:21"]
 
 
 def test_a_failed_run_shows_its_reason_instead_of_a_prod_reference():
     run = {"result": "Rejected", "reason": "quality gate: rmse 7 is above the maximum 6", "lineage": {}}
     [row] = _summary_rows({"nyc_taxi": run}, {"nyc_taxi": "rmse"})
-    assert row[1] == "Rejected" and row[6].startswith("quality gate")
+    assert row[1] == "Rejected" and row[5] == "" and row[7].startswith("quality gate")
     assert _short_ref("") == ""
-    assert _table([row], ["model", "result", "v", "m", "i", "e", "prod", "s"]).splitlines()[2].startswith("nyc_taxi")
+    table = _table([row], ["model", "result", "v", "m", "i", "u", "e", "prod", "s"])
+    assert table.splitlines()[2].startswith("nyc_taxi")
 
 
 def test_page_text_reads_the_message_of_an_app_page_unescaped():
