@@ -51,25 +51,39 @@ def steps_of(task_yaml: str) -> list[dict]:
     return yaml.safe_load(task_yaml)["steps"]
 
 
-def test_task_builds_serves_verifies_and_pushes_last_only_after_verify(context):
+STEP_IDS = ["deps-amd64", "build-amd64", "serve-amd64", "verify-amd64",
+            "deps-arm64", "build-arm64", "serve-arm64", "verify-arm64", "push", "index", "push-index"]
+
+
+def test_task_builds_serves_verifies_each_arch_and_pushes_the_index_only_after_both_verified(context):
     steps = steps_of(render_task(context, REF, scoring_check(MODEL), "python:3.11-slim"))
-    assert [s["id"] for s in steps] == ["build", "serve", "verify", "push"]
+    assert [s["id"] for s in steps] == STEP_IDS
     by_id = {s["id"]: s for s in steps}
-    assert "when" not in by_id["build"]
-    assert by_id["serve"]["when"] == ["build"] and by_id["serve"]["detach"] is True
-    assert by_id["verify"]["when"] == ["serve"]
-    assert by_id["push"]["when"] == ["verify"]
-    assert steps[-1]["id"] == "push"
-    assert [s["id"] for s in steps if "push" in s] == ["push"]  # nothing else pushes
     image = "{{.Run.Registry}}/models/wine-cultivar:4"
-    assert by_id["push"]["push"] == [image]
-    assert by_id["serve"]["cmd"] == image
-    assert by_id["verify"]["cmd"].startswith(f"{image} python3 -m model_server.check --url http://serve:5001")
+    for arch in ("amd64", "arm64"):
+        assert by_id[f"deps-{arch}"]["when"] == ["-"]  # both architectures start at once
+        assert by_id[f"build-{arch}"]["when"] == [f"deps-{arch}"]
+        assert by_id[f"serve-{arch}"]["when"] == [f"build-{arch}"] and by_id[f"serve-{arch}"]["detach"] is True
+        assert by_id[f"verify-{arch}"]["when"] == [f"serve-{arch}"]
+        assert by_id[f"serve-{arch}"]["cmd"] == f"{image}-{arch}"
+        assert by_id[f"verify-{arch}"]["cmd"].startswith(
+            f"{image}-{arch} python3 -m model_server.check --url http://serve-{arch}:5001")
+        deps = by_id[f"deps-{arch}"]["cmd"]
+        assert "--require-hashes" in deps and "--only-binary=:all:" in deps and f"--target deps/{arch}" in deps
+    assert by_id["push"]["when"] == ["verify-amd64", "verify-arm64"]
+    assert [s["id"] for s in steps if "push" in s] == ["push"]  # nothing else pushes images
+    assert by_id["push"]["push"] == [f"{image}-amd64", f"{image}-arm64"]
+    assert by_id["index"]["cmd"] == f"docker manifest create {image} {image}-amd64 {image}-arm64"
+    assert by_id["index"]["when"] == ["push"] and by_id["push-index"]["when"] == ["index"]
+    assert by_id["push-index"]["cmd"] == f"docker manifest push --purge {image}"
+    assert "aarch64" in by_id["deps-arm64"]["cmd"] and "aarch64" not in by_id["deps-amd64"]["cmd"]
 
 
-def test_build_step_sets_base_image_labels_and_context_hash(context):
-    build = steps_of(render_task(context, REF, scoring_check(MODEL), "python:3.11-slim"))[0]["build"]
-    assert build.startswith("-t {{.Run.Registry}}/models/wine-cultivar:4 -f Dockerfile")
+def test_build_step_sets_platform_base_image_labels_and_context_hash(context):
+    steps = {s["id"]: s for s in steps_of(render_task(context, REF, scoring_check(MODEL), "python:3.11-slim"))}
+    build = steps["build-arm64"]["build"]
+    assert build.startswith("-t {{.Run.Registry}}/models/wine-cultivar:4-arm64 -f Dockerfile --platform linux/arm64")
+    assert "--build-arg TARGETARCH=arm64" in build
     assert "--build-arg BASE_IMAGE=python:3.11-slim" in build
     assert f"--build-arg CONTEXT_SHA256={context.sha256}" in build
     for arg in ("MODEL_NAME=wine_cultivar", "MODEL_VERSION=4", "RUN_ID=run-42", "SOURCE_COMMIT=c0ffee"):
@@ -80,7 +94,7 @@ def test_build_step_sets_base_image_labels_and_context_hash(context):
 
 def test_verify_step_carries_the_check(context):
     check = scoring_check(MODEL)
-    verify = steps_of(render_task(context, REF, check, "python:3.11-slim"))[2]
+    verify = steps_of(render_task(context, REF, check, "python:3.11-slim"))[3]
     env = dict(item.split("=", 1) for item in verify["env"])
     assert json.loads(base64.b64decode(env["CHECK_REQUEST_B64"])) == check.request
     assert json.loads(base64.b64decode(env["CHECK_EXPECTED_B64"])) == {**check.expected, "tolerance": check.tolerance}
@@ -97,7 +111,7 @@ def test_run_request_encodes_the_task_and_points_at_the_uploaded_source(context)
 
 
 def _run_check_step(task_yaml: str, port: int) -> subprocess.CompletedProcess:
-    verify = steps_of(task_yaml)[2]
+    verify = steps_of(task_yaml)[3]
     env = {**os.environ, **dict(item.split("=", 1) for item in verify["env"])}
     args = verify["cmd"].split(" ")[1:]  # drop the image: run the same command on this machine
     args[args.index("--url") + 1] = f"http://127.0.0.1:{port}"
@@ -263,7 +277,7 @@ def test_a_run_uploads_the_context_schedules_the_task_and_returns_the_pushed_dig
     [schedule] = [body for method, name, body in arm.calls if name == "scheduleRun"]
     assert schedule["sourceLocation"] == "source/ctx.tar.gz"
     task = yaml.safe_load(base64.b64decode(schedule["encodedTaskContent"]))
-    assert [step["id"] for step in task["steps"]] == ["build", "serve", "verify", "push"]
+    assert [step["id"] for step in task["steps"]] == STEP_IDS
     assert [name for _, name, _ in arm.calls] == ["listBuildSourceUploadUrl", "scheduleRun", "ca7", "ca7",
                                                   "listLogSasUrl"]
 

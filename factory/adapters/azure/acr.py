@@ -1,10 +1,15 @@
 """Azure Container Registry: an ACR Task run builds, runs and verifies the image, and pushes it only if the
 check passed; promotion imports the image by digest from the dev into the prod registry.
 
-The run is a multi-step task (``render_task``): ``build`` → ``serve`` (the new image, detached; other steps
-reach it by its step id as host name) → ``verify`` (the same image running ``model_server.check``: wait for
-``/ready``, POST the sample request, compare with the expected response within the tolerance; a mismatch
-exits non-zero and fails the run) → ``push`` (last, only after ``verify``). The build context is the same
+The run is a multi-step task (``render_task``), per architecture (amd64 and arm64, in parallel):
+``deps-<arch>`` (pip installs the locked wheels for that platform into ``deps/<arch>``, nothing compiled or
+emulated) → ``build-<arch>`` (``--platform linux/<arch>``; the Dockerfile has only COPY steps) →
+``serve-<arch>`` (detached; other steps reach it by its step id as host name) → ``verify-<arch>`` (the same
+image running ``model_server.check``: wait for ``/ready``, POST the sample request, compare with the expected
+response within the tolerance; a mismatch exits non-zero and fails the run). Only after every verify step:
+``push`` (the per-architecture tags) → ``index`` + ``push-index`` (``docker manifest``: the image index under
+the run's tag, whose digest the factory uses). Verifying arm64 needs the agent to run arm64 containers
+(qemu binfmt); where it cannot, the run fails and nothing is pushed. The build context is the same
 deterministic folder the local builder uses (``factory.packaging.context``), uploaded as a reproducible
 ``.tar.gz`` through ``get_build_source_upload_url``. The ACR Tasks API lives in
 ``azure-mgmt-containerregistrytasks``; imports and registries in ``azure-mgmt-containerregistry``.
@@ -43,36 +48,58 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_IMAGE = "docker.io/library/python:3.11-slim-bookworm"
 TERMINAL = {"Succeeded", "Failed", "Canceled", "Error", "Timeout"}
-STEP_IDS = ("build", "serve", "verify", "push")
+ARCHES = ("amd64", "arm64")
 
 
 def _b64(document: Any) -> str:
     return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
 
 
-def render_task(context: ports.BuildContext, ref: ports.ImageRef, check: ports.ScoringCheck, base_image: str,
-                ready_timeout: float = 120.0) -> str:
-    """The multi-step ACR task YAML for one build: build → serve (detached) → verify → push (last)."""
-    image = f"{{{{.Run.Registry}}}}/{ref.repository}:{ref.tag}"
-    build = [f"-t {image}", "-f Dockerfile", f"--build-arg BASE_IMAGE={base_image}"]
+def _arch_steps(context: ports.BuildContext, image: str, check: ports.ScoringCheck, base_image: str,
+                ready_timeout: float, arch: str) -> list[dict[str, Any]]:
+    """deps-<arch> → build-<arch> → serve-<arch> (detached) → verify-<arch> for one architecture."""
+    from factory.packaging.deps import pip_platform_args
+
+    tagged = f"{image}-{arch}"
+    pip = ["python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--no-deps", "--no-compile", "--require-hashes",
+           *pip_platform_args(arch), "--target", f"deps/{arch}", "-r", "requirements.lock"]
+    build = [f"-t {tagged}", "-f Dockerfile", f"--platform linux/{arch}", f"--build-arg TARGETARCH={arch}",
+             f"--build-arg BASE_IMAGE={base_image}"]
     build += [f"--build-arg {name}={value}" for name, value in build_args(context).items()]
     build += [f'--label "{name}={value}"' for name, value in extra_labels(context).items()]
     build.append(".")
     expected = {**check.expected, "tolerance": check.tolerance}
-    task = {
-        "version": "v1.1.0",
-        "stepTimeout": 1800,
-        "steps": [
-            {"id": "build", "build": " ".join(build)},
-            {"id": "serve", "cmd": image, "detach": True, "when": ["build"]},
-            {"id": "verify",
-             "cmd": f"{image} python3 -m model_server.check --url http://serve:{check.port}"
-                    f" --path {check.path} --timeout {int(ready_timeout)}",
-             "env": [f"CHECK_REQUEST_B64={_b64(check.request)}", f"CHECK_EXPECTED_B64={_b64(expected)}"],
-             "when": ["serve"], "timeout": int(ready_timeout) + 60},
-            {"id": "push", "push": [image], "when": ["verify"]},
-        ],
-    }
+    return [
+        {"id": f"deps-{arch}", "cmd": f"{base_image} {' '.join(pip)}", "workingDirectory": "/workspace",
+         "when": ["-"]},
+        {"id": f"build-{arch}", "build": " ".join(build), "when": [f"deps-{arch}"]},
+        {"id": f"serve-{arch}", "cmd": tagged, "detach": True, "when": [f"build-{arch}"]},
+        {"id": f"verify-{arch}",
+         "cmd": f"{tagged} python3 -m model_server.check --url http://serve-{arch}:{check.port}"
+                f" --path {check.path} --timeout {int(ready_timeout)}",
+         "env": [f"CHECK_REQUEST_B64={_b64(check.request)}", f"CHECK_EXPECTED_B64={_b64(expected)}"],
+         "when": [f"serve-{arch}"], "timeout": int(ready_timeout) + 60},
+    ]
+
+
+def render_task(context: ports.BuildContext, ref: ports.ImageRef, check: ports.ScoringCheck, base_image: str,
+                ready_timeout: float = 120.0, arches: tuple[str, ...] = ARCHES) -> str:
+    """The multi-step ACR task YAML for one build: per architecture (in parallel) the locked wheels installed
+    into ``deps/<arch>`` (pip on the amd64 agent, ``--platform``: nothing runs emulated), the image built for
+    that platform, run and verified; then, only after every ``verify-<arch>`` passed, the per-architecture
+    images pushed and the image index (``docker manifest``) pushed under ``ref``'s tag."""
+    image = f"{{{{.Run.Registry}}}}/{ref.repository}:{ref.tag}"
+    steps: list[dict[str, Any]] = []
+    for arch in arches:
+        steps += _arch_steps(context, image, check, base_image, ready_timeout, arch)
+    verified = [f"verify-{arch}" for arch in arches]
+    tagged = [f"{image}-{arch}" for arch in arches]
+    steps += [
+        {"id": "push", "push": tagged, "when": verified},
+        {"id": "index", "cmd": f"docker manifest create {image} {' '.join(tagged)}", "when": ["push"]},
+        {"id": "push-index", "cmd": f"docker manifest push --purge {image}", "when": ["index"]},
+    ]
+    task = {"version": "v1.1.0", "stepTimeout": 1800, "steps": steps}
     return yaml.safe_dump(task, sort_keys=False, width=10_000)
 
 
@@ -130,9 +157,12 @@ class AcrData:
             return None
 
     def labels(self, login_server: str, repository: str, reference: str) -> dict[str, str]:
-        """The image config's labels; ``{}`` for an image index (no single config: never one of our builds)."""
+        """The image config's labels (of an index: its first image's)."""
         client = self.client(login_server)
         manifest = client.get_manifest(repository, reference).manifest
+        if "manifests" in manifest:  # an image index: every architecture's image carries the same labels
+            entries = manifest["manifests"]
+            return self.labels(login_server, repository, entries[0]["digest"]) if entries else {}
         if "config" not in manifest:
             return {}
         config_digest = manifest["config"]["digest"]

@@ -132,6 +132,7 @@ class PodmanImageBuilder:
     ready_timeout: float = 120.0
     container_engine: ContainerEngine | None = None
     arches: tuple[str, ...] = DEFAULT_ARCHES
+    layer_cache: bool = True  # False: build every layer anew (``--no-cache``), as from an empty build cache
     attempt: str = field(default="", repr=False)
 
     @classmethod
@@ -201,6 +202,8 @@ class PodmanImageBuilder:
         if lock.is_file():
             with_dependencies(context, arch, deps.install(lock, arch, _state_dir() / "deps"))
         args = ["build", "--network=host", "--platform", f"linux/{arch}", "--build-arg", f"TARGETARCH={arch}"]
+        if not self.layer_cache:
+            args.append("--no-cache")
         if self.engine.is_podman:
             args += ["--pull=never" if base.startswith("localhost/") else "--pull=missing",
                      "--format", "docker",  # docker format keeps HEALTHCHECK (the OCI image format has none)
