@@ -81,6 +81,17 @@ class Services:
     def edge_deployer(self) -> ports.EdgeDeployer:
         return self._build("edge_deployer")
 
+    def edge_device(self, name: str) -> ports.EdgeDeployer:
+        """The deployer for one device of the pool (``factory.edge.pool``); ``""``: the default device."""
+        if not name:
+            return self.edge_deployer
+        from factory.edge.pool import PoolError, devices
+
+        device = next((d for d in devices(self.settings) if d.name == name), None)
+        if device is None:
+            raise PoolError(f"edge device {name!r} is not in FACTORY_EDGE_DEVICES")
+        return _load(ADAPTERS["edge_deployer"][self.settings.backend]).for_device(self.settings, device)
+
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:
         return self._build("blob_store")

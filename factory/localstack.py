@@ -36,6 +36,7 @@ class StackPorts:
     dev_registry: int = 5100
     prod_registry: int = 5200
     edge: int = 5300
+    edge_arm64: int = 5301
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -147,6 +148,8 @@ class LocalStack:
             "FACTORY_DEV_REGISTRY": f"127.0.0.1:{p.dev_registry}",
             "FACTORY_PROD_REGISTRY": f"127.0.0.1:{p.prod_registry}",
             "FACTORY_EDGE_SIM_URL": f"http://127.0.0.1:{p.edge}",
+            "FACTORY_EDGE_DEVICES": (f"sim-amd64=amd64@http://127.0.0.1:{p.edge},"
+                                     f"sim-arm64=arm64@http://127.0.0.1:{p.edge_arm64}"),
             "APPROVAL_SIGNING_KEY": self._secret("approval-signing-key", 48),
             "APPROVAL_BASE_URL": self.base_url,
             **self.extra_env,
@@ -169,8 +172,11 @@ class LocalStack:
                                       "--state-dir", str(st)],
                     _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/")),
             Service("edge-simulator", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge),
-                                       "--state-dir", str(st / "edge")],
+                                       "--state-dir", str(st / "edge"), "--arch", "amd64"],
                     _http_ok(f"http://127.0.0.1:{p.edge}/health")),
+            Service("edge-simulator-arm64", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge_arm64),
+                                             "--state-dir", str(st / "edge-arm64"), "--arch", "arm64"],
+                    _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health")),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost")],
                     _http_ok(f"{self.base_url}/admin/host/status")),

@@ -145,6 +145,8 @@ class SmokeVerdict(Record):
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     reason: str = ""
+    bytes_pulled: int = 0  # what the device downloaded for the model image (its layers it did not have)
+    devices: list[dict[str, Any]] = field(default_factory=list)  # per device: device, arch, status, p95_ms, ...
 
 
 class BlobNotFound(LookupError):

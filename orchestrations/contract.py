@@ -31,6 +31,7 @@ class Orchestrator(StrEnum):
 
     RUN = "model_factory_run"
     EDGE_SMOKE = "edge_smoke"
+    EDGE_POOL = "edge_pool_smoke"
     APPROVAL = "approval"
 
 
@@ -45,6 +46,7 @@ class Activity(StrEnum):
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
     PROMOTE = "promote"
+    EDGE_DEVICES = "edge_devices"
     EDGE_LEASE = "edge_lease"
     EDGE_RELEASE = "edge_release"
     EDGE_SNAPSHOT = "edge_snapshot"
@@ -166,6 +168,8 @@ class EdgeSmokeRequest(Record):
     ready_timeout_seconds: int = 300
     request_timeout_seconds: int = 30
     repeat: int = 5
+    device: str = ""  # the pool device (factory.edge.pool); "" is the default single device
+    arch: str = ""  # the architecture that device runs
 
     @property
     def wait_seconds(self) -> float:

@@ -3,7 +3,8 @@ model + smoke module → poll the smoke module's twin on durable timers until it
 out → restore → release → the verdict.
 
 Input: an ``EdgeSmokeRequest`` (run, model, image by digest, polling and timeouts; optionally the cases, the
-smoke image and how long to wait for a busy device). Output: a ``SmokeVerdict`` dict; ``status`` is pass, fail
+smoke image, how long to wait for a busy device, and which pool device: ``edge_pool_smoke`` in
+``orchestrations/edge_pool.py`` runs this once per device). Output: a ``SmokeVerdict`` dict; ``status`` is pass, fail
 or timeout. Pure: no I/O, no clocks.
 """
 
@@ -38,7 +39,8 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
 
     _status(context, run_id, "waiting for the edge device")
     wait_deadline = context.current_utc_datetime + timedelta(seconds=wait_s)
-    lease_request = {"run_id": run_id, "ttl_seconds": timeout_s + LEASE_MARGIN_S}
+    device = {"device": smoke.device}
+    lease_request = {"run_id": run_id, "ttl_seconds": timeout_s + LEASE_MARGIN_S, **device}
     while True:
         try:
             lease = yield context.call_activity(Activity.EDGE_LEASE, lease_request)
@@ -53,7 +55,7 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
         yield context.create_timer(min(context.current_utc_datetime + poll, wait_deadline))
 
     verdict = yield from _smoke_on_leased_device(context, request, run_id, poll, timeout_s)
-    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, RESTORE_RETRY, {"run_id": run_id})
+    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, RESTORE_RETRY, {"run_id": run_id, **device})
     _status(context, run_id, "done", verdict=verdict["status"])
     return verdict
 
@@ -62,8 +64,9 @@ def _smoke_on_leased_device(context: df.DurableOrchestrationContext, request: di
                             poll: timedelta, timeout_s: float) -> Generator[Any, Any, dict[str, Any]]:
     """Snapshot → deploy → poll → restore; returns the verdict dict (use with ``yield from``)."""
     _status(context, run_id, "snapshot")
+    device = {"device": request.get("device", "")}
     try:
-        previous = yield context.call_activity(Activity.EDGE_SNAPSHOT, {"run_id": run_id})
+        previous = yield context.call_activity(Activity.EDGE_SNAPSHOT, {"run_id": run_id, **device})
     except Exception as exc:  # the device could not be read: nothing was changed, nothing to restore
         reason = f"could not read the edge device's deployment: {exc}"
         return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=reason).to_dict()
@@ -78,7 +81,7 @@ def _smoke_on_leased_device(context: df.DurableOrchestrationContext, request: di
         while True:
             _status(context, run_id, "waiting for the smoke module", polls=polls, module=deployed.get("module"))
             yield context.create_timer(min(context.current_utc_datetime + poll, deadline))
-            last = yield context.call_activity(Activity.EDGE_READ_REPORT, {"run_id": run_id})
+            last = yield context.call_activity(Activity.EDGE_READ_REPORT, {"run_id": run_id, **device})
             polls += 1
             if last.get("verdict"):
                 verdict = last["verdict"]
@@ -94,5 +97,5 @@ def _smoke_on_leased_device(context: df.DurableOrchestrationContext, request: di
 
     _status(context, run_id, "restoring", verdict=verdict["status"])
     yield context.call_activity_with_retry(Activity.EDGE_RESTORE, RESTORE_RETRY,
-                                           {"run_id": run_id, "content": previous})
+                                           {"run_id": run_id, "content": previous, **device})
     return verdict

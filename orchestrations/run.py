@@ -151,7 +151,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.EDGE)
     smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,
                              timeout_seconds=plan.edge_timeout_s)
-    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE, smoke.to_dict(),
+    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, smoke.to_dict(),
                                                       edge_instance_id(run.run_id))
     verdict = SmokeVerdict.from_dict(raw_verdict)
     track.lineage.edge = raw_verdict

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from factory.edge.manifest import (
@@ -76,9 +76,12 @@ class EdgeSmokeService:
         verdict = verdict_from_reported(run_id, reported)
         seen = {k: reported[k] for k in ("runId", "status", "reason") if reported.get(k)}
         modules: dict[str, Any] = {}
+        agent = self.deployer.reported("$edgeAgent")
         if verdict is None:  # say why there is nothing yet: are the modules running at all?
-            agent = self.deployer.reported("$edgeAgent")
             modules = {name: m.get("runtimeStatus", "?") for name, m in (agent.get("modules") or {}).items()}
+        else:  # what the device downloaded for this deployment (the simulator reports it; IoT Edge does not)
+            pulled = agent.get("pulledBytes") or {}
+            verdict = replace(verdict, bytes_pulled=sum(int(v) for v in pulled.values() if isinstance(v, int)))
         return {"verdict": verdict.to_dict() if verdict else None, "seen": seen, "modules": modules}
 
     def restore(self, content: dict[str, Any]) -> None:

@@ -79,7 +79,7 @@ def test_pass_report_for_this_run_gives_pass_and_restores_the_previous_deploymen
                            "p95Ms": 2.5}, report_after=3)
     result = run_orchestrator(edge_smoke, smoke_input(), activities(device))
     assert result.output == {"run_id": "run-42", "status": "pass", "cases": 1, "failures": [], "p50_ms": 1.5,
-                             "p95_ms": 2.5, "reason": ""}
+                             "p95_ms": 2.5, "reason": "", "bytes_pulled": 0, "devices": []}
     assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_read_report",
                                        "edge_read_report", "edge_read_report", "edge_restore", "edge_release"]
     deployed = device.applied[0]

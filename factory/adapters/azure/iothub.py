@@ -107,6 +107,13 @@ class IotHubEdgeDeployer:
         hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
         return cls(hostname, settings.env("IOTHUB_EDGE_DEVICE_ID"), connection_string=connection_string)
 
+    @classmethod
+    def for_device(cls, settings: Any, device: Any) -> IotHubEdgeDeployer:
+        """The deployer for one pool device (``factory.edge.pool.Device``; its name is the IoT Hub device id)."""
+        connection_string = settings.env("IOTHUB_CONNECTION_STRING", "")
+        hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
+        return cls(hostname, device.name, connection_string=connection_string)
+
     def _desired(self, module: str) -> dict[str, Any]:
         twin = self.registry.get_module_twin(self.device_id, module)
         return desired_only(twin.properties.desired if twin.properties else {})

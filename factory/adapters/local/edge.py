@@ -14,7 +14,10 @@ The simulator (``python -m factory.adapters.local.edge --port P --state-dir D``)
   The socket identifies the module; nothing listens beyond 127.0.0.1.
 - HTTP API on 127.0.0.1: ``GET /health``, ``GET|PUT|DELETE /deployment``, ``GET /modules``,
   ``GET /modules/<name>/twin``, ``GET /modules/<name>/logs``, ``GET|POST /lease``, ``DELETE /lease?holder=``
-  (one smoke test at a time: the device lease, with an expiry).
+  (one smoke test at a time: the device lease, with an expiry; waiting runs get it in the order they asked).
+- ``--arch amd64|arm64`` makes it a device of that architecture: it runs that variant of an image index (an
+  arm64 device on an amd64 host runs it under qemu emulation), and reports in ``$edgeAgent``'s
+  ``pulledBytes`` the compressed bytes each module's image cost it (layers it did not hold before).
 - images come from local storage or are pulled (plain-http ``--tls-verify=false`` for 127.0.0.1/localhost
   registries, ``--creds`` from the manifest's registryCredentials otherwise).
 
@@ -36,6 +39,7 @@ import socketserver
 import stat
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,6 +56,7 @@ TWIN_URL_ENV = "FACTORY_EDGE_SIM_TWIN_URL"
 DEFAULT_URL = "http://127.0.0.1:7075"
 RESTART_POLICIES = {"never": "no", "on-failure": "on-failure", "on-unhealthy": "always", "always": "always"}
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
+WAITER_STALE_S = 180.0  # a run waiting for the lease that has not asked again for this long leaves the queue
 
 
 def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +83,8 @@ class SimulatorError(RuntimeError):
 class EdgeSimulator:
     """One simulated IoT Edge device, its containers, network and module twins, persisted under ``state_dir``."""
 
-    def __init__(self, state_dir: Path, container_engine: ContainerEngine | None = None) -> None:
+    def __init__(self, state_dir: Path, container_engine: ContainerEngine | None = None, arch: str = "") -> None:
+        self.arch = arch  # "" runs images for the host; amd64/arm64 pulls and runs that variant of an index
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = container_engine or engine()
@@ -91,6 +97,10 @@ class EdgeSimulator:
         self.content: dict[str, Any] = self._load("deployment.json", {})
         self.reported: dict[str, dict[str, Any]] = self._load("reported.json", {})
         self.lease_state: dict[str, Any] = self._load("lease.json", {})
+        self.waiting: dict[str, list[float]] = {}  # holder -> [first asked, last asked] (monotonic seconds)
+        self.layers_held: list[str] = self._load("layers.json", [])  # compressed layer digests pulled so far
+        self.pulled: dict[str, int] = {}  # module -> bytes downloaded for it by the last deployment
+        self._pulled_now = 0
         self.warnings: list[str] = []
         self.last_applied = ""
         for module in self._custom_modules(self.content):
@@ -103,7 +113,7 @@ class EdgeSimulator:
 
     def _save(self) -> None:
         for name, value in (("deployment.json", self.content), ("reported.json", self.reported),
-                            ("lease.json", self.lease_state)):
+                            ("lease.json", self.lease_state), ("layers.json", self.layers_held)):
             tmp = self.state_dir / f".{name}.tmp"
             tmp.write_text(json.dumps(value, indent=1))
             tmp.replace(self.state_dir / name)
@@ -134,19 +144,33 @@ class EdgeSimulator:
             return self.reported[module]
 
     def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
-        """Take or renew the device lease for ``holder`` unless another holder's lease is still valid."""
+        """Take or renew the device lease for ``holder`` unless another holder's lease is still valid. Runs
+        waiting for the device get it in the order they first asked (fair: none starves); a waiter that has
+        not asked again for ``WAITER_STALE_S`` is dropped from the queue."""
         if not holder:
             raise SimulatorError("a lease needs a holder (the run id)")
         with self._state_lock:
             now = dt.datetime.now(dt.UTC)
+            tick = time.monotonic()
             current = self.lease_state
             valid = bool(current) and dt.datetime.fromisoformat(current["expires_at"]) > now
+            self.waiting = {h: t for h, t in self.waiting.items() if tick - t[1] < WAITER_STALE_S}
+            if not (valid and current["holder"] == holder):
+                self.waiting.setdefault(holder, [tick, tick])[1] = tick
             if valid and current["holder"] != holder:
-                return {"acquired": False, **current}
+                return {"acquired": False, "queue": self._queue(), **current}
+            first = min(self.waiting, key=lambda h: self.waiting[h][0]) if self.waiting else holder
+            if first != holder and not (valid and current["holder"] == holder):
+                return {"acquired": False, "holder": "", "expires_at": "", "queue": self._queue(),
+                        "reason": f"run {first} asked first"}
+            self.waiting.pop(holder, None)
             self.lease_state = {"holder": holder,
                                 "expires_at": (now + dt.timedelta(seconds=ttl_seconds)).isoformat()}
             self._save()
             return {"acquired": True, **self.lease_state}
+
+    def _queue(self) -> list[str]:
+        return sorted(self.waiting, key=lambda h: self.waiting[h][0])
 
     def release(self, holder: str) -> None:
         with self._state_lock:
@@ -156,7 +180,7 @@ class EdgeSimulator:
 
     def _edge_agent_reported(self) -> dict[str, Any]:
         return {"lastDesiredStatus": {"code": 200, "description": self.last_applied}, "warnings": self.warnings,
-                "modules": self.module_status()}
+                "modules": self.module_status(), "architecture": self.arch or "host", "pulledBytes": self.pulled}
 
     # ---- containers -------------------------------------------------------------------------------------
     def _container(self, module: str) -> str:
@@ -184,6 +208,27 @@ class EdgeSimulator:
     def _ensure_network(self) -> None:
         if self.engine.run(["network", "exists", self.network], check=False).returncode != 0:
             self.engine.run(["network", "create", "--internal", "--label", self.label, self.network])
+
+    def _resolve(self, image: str) -> str:
+        """The reference to run: for a registry image index, this device's architecture's image by digest
+        (several simulated devices share one image store, so each must name its own variant); counts the
+        compressed bytes of the layers this device did not hold yet into ``self.pulled``."""
+        if not self.arch or "/" not in image or image.startswith("localhost/"):
+            return image
+        from factory.packaging.layers import read_image, repository_of
+
+        try:
+            images = read_image(image)
+        except (LookupError, OSError, ValueError):
+            return image  # not in a readable registry (a local image): run it as it is
+        if self.arch not in images:
+            raise SimulatorError(f"{image} has no {self.arch} image (it has {', '.join(sorted(images))})")
+        variant = images[self.arch]
+        held = set(self.layers_held)
+        self._pulled_now = variant.manifest_bytes + variant.config_bytes + sum(
+            layer.size for layer in variant.layers if layer.digest not in held)
+        self.layers_held = sorted(held | {layer.digest for layer in variant.layers})
+        return f"{repository_of(image)}@{variant.digest}"
 
     def _pull(self, module: str, image: str, policy: str, credentials: dict[str, Any]) -> None:
         if self.engine.image_exists(image):
@@ -272,9 +317,14 @@ class EdgeSimulator:
             credentials = content["$edgeAgent"]["properties.desired"]["runtime"]["settings"].get(
                 "registryCredentials", {})
             warnings: list[str] = []
+            self.pulled = {}
             for module, spec in sorted(modules.items(), key=lambda kv: kv[1].get("startupOrder", 4294967295)):
                 self._start_socket(module)
-                self._pull(module, spec["settings"]["image"], spec.get("imagePullPolicy", "on-create"), credentials)
+                self._pulled_now = 0
+                image = self._resolve(spec["settings"]["image"])
+                self.pulled[module] = self._pulled_now
+                self._pull(module, image, spec.get("imagePullPolicy", "on-create"), credentials)
+                spec = {**spec, "settings": {**spec["settings"], "image": image}}
                 args = self._run_args(module, spec, warnings)
                 if spec.get("status", "running") == "stopped":
                     args[0:2] = ["create"]
@@ -284,6 +334,7 @@ class EdgeSimulator:
                     raise SimulatorError(f"module {module}: cannot start {spec['settings']['image']}: {exc}") from exc
             with self._state_lock:
                 self.warnings = warnings
+                self._save()
             LOG.info("applied deployment: %s", ", ".join(modules))
             return {"modules": self.module_status(), "warnings": warnings}
 
@@ -432,9 +483,9 @@ def _api_handler(sim: EdgeSimulator) -> type[BaseHTTPRequestHandler]:
     return ApiHandler
 
 
-def serve(port: int, state_dir: Path, host: str = "127.0.0.1") -> None:
+def serve(port: int, state_dir: Path, host: str = "127.0.0.1", arch: str = "") -> None:
     """Run the simulator's HTTP API until SIGTERM/SIGINT (containers keep running, as on a real device)."""
-    sim = EdgeSimulator(state_dir)
+    sim = EdgeSimulator(state_dir, arch=arch)
     server = ThreadingHTTPServer((host, port), _api_handler(sim))
     server.daemon_threads = True
     url = f"http://{host}:{server.server_address[1]}"
@@ -461,6 +512,12 @@ class EdgeSimulatorDeployer:
     def from_settings(cls, settings: Any) -> EdgeSimulatorDeployer:
         """``FACTORY_EDGE_SIM_URL`` (default http://127.0.0.1:7075), ``FACTORY_EDGE_SIM_TIMEOUT`` (600 s)."""
         return cls(settings.env("FACTORY_EDGE_SIM_URL", DEFAULT_URL),
+                   float(settings.env("FACTORY_EDGE_SIM_TIMEOUT", "600")))
+
+    @classmethod
+    def for_device(cls, settings: Any, device: Any) -> EdgeSimulatorDeployer:
+        """The deployer for one pool device (``factory.edge.pool.Device`` with the simulator's ``url``)."""
+        return cls(device.url or settings.env("FACTORY_EDGE_SIM_URL", DEFAULT_URL),
                    float(settings.env("FACTORY_EDGE_SIM_TIMEOUT", "600")))
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
@@ -511,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7075, help="0 picks a free port (see STATE_DIR/edge-sim.json)")
     parser.add_argument("--state-dir", type=Path, default=Path(".factory/edge-sim"))
     parser.add_argument("--remove-all", action="store_true", help="remove the simulator's containers and network")
+    parser.add_argument("--arch", choices=["amd64", "arm64"], default=None,
+                        help="the device's architecture: pull and run that variant of an image index (arm64 under "
+                             "qemu emulation on an amd64 host); default: the host's images as they are")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     if args.remove_all:
@@ -518,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.closing(sim):
             sim.remove_all()
         return 0
-    serve(args.port, args.state_dir)
+    serve(args.port, args.state_dir, arch=args.arch or "")
     return 0
 
 

@@ -1,5 +1,5 @@
 """A test Functions app around the REAL run and approval orchestrators and HTTP endpoints, with scripted
-activities and a scripted edge_smoke sub-orchestration: which outcome each stage gives is chosen by the run's
+activities and a scripted edge_pool_smoke sub-orchestration: which outcome each stage gives is chosen by the run's
 model name, so every ending of the run can be driven quickly through devhost without training or containers."""
 
 import azure.durable_functions as df
@@ -37,7 +37,7 @@ def verify_approval(req: dict) -> dict:  # the real check of every decision even
 
 
 @app.orchestration_trigger(context_name="context")
-def edge_smoke(context):
+def edge_pool_smoke(context):  # the edge stage as the run calls it (scripted)
     req = context.get_input()
     yield context.call_activity("validate_data", {"model": "noop"})
     status = "fail" if req["model"] == "edge_fail" else "pass"
