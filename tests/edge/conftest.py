@@ -94,12 +94,23 @@ class RunningSimulator:
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[RunningSimulator]:
     """The edge simulator as `model-factory up` starts it: a process with an HTTP API on a free port."""
-    state_dir = tmp_path / "edge-sim"
+    yield from _simulator(tmp_path / "edge-sim")
+
+
+@pytest.fixture
+def arm64_simulator(tmp_path: Path) -> Iterator[RunningSimulator]:
+    """The arm64 test device (`--arch arm64`): runs the arm64 image of an index, under qemu on amd64."""
+    yield from _simulator(tmp_path / "edge-sim-arm64", "arm64")
+
+
+def _simulator(state_dir: Path, arch: str = "") -> Iterator[RunningSimulator]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    log = (tmp_path / "edge-sim.log").open("w")
+    state_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = (state_dir.parent / f"{state_dir.name}.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.edge", "--port", str(port),
-                             "--state-dir", str(state_dir)], cwd=ROOT, env=env, stdout=log, stderr=log)
+                             "--state-dir", str(state_dir), *(["--arch", arch] if arch else [])],
+                            cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/health")

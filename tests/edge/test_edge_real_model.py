@@ -3,6 +3,7 @@ by digest) passes the edge smoke test on the simulated device with its own sampl
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from factory.adapters.local.edge import EdgeSimulatorDeployer
 from factory.adapters.local.podman import PodmanImageBuilder
 from factory.edge.service import EdgeSmokeService
 from factory.packaging.context import assemble, model_labels, scoring_check
+from factory.packaging.layers import read_image
 from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
 from tests.packaging.helpers import train_with_src
@@ -43,3 +45,25 @@ def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simul
     assert verdict["cases"] == 1 and verdict["p50_ms"] > 0
     assert deployer.current_content() == {}  # the device had nothing before: nothing after
     print(f"\n{model} on the simulated edge device: p50 {verdict['p50_ms']} ms, p95 {verdict['p95_ms']} ms")
+
+
+def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator, registry, tmp_path):
+    model = "wine_cultivar"
+    artifacts = train_with_src(model, tmp_path / "train")
+    context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",
+                       model_labels(model, "2", "run-edge-arm64", "edge-test"))
+    ref = ports.ImageRef(registry, "models/wine-cultivar", "arm64-test")
+    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
+    image = f"{registry}/{ref.repository}@{built.digest}"  # the index digest, as the edge manifest has it
+    index = read_image(image)
+
+    deployer = EdgeSimulatorDeployer(arm64_simulator.url)
+    service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
+    request = {"run_id": "run-edge-arm64", "model": model, "image": image, "poll_seconds": 2,
+               "timeout_seconds": 600, "ready_timeout_seconds": 480, "device": "sim-arm64", "arch": "arm64"}
+    verdict = run_orchestrator(edge_smoke, request, edge_activities(service), real_time=True).output
+    assert verdict["status"] == "pass", verdict
+    held = set(json.loads((arm64_simulator.state_dir / "layers.json").read_text()))
+    arm64_deps, amd64_deps = (index[arch].layers[-4].digest for arch in ("arm64", "amd64"))
+    assert arm64_deps in held and amd64_deps not in held  # the device pulled the arm64 image, not the amd64 one
+    assert verdict["bytes_pulled"] == index["arm64"].total  # a fresh device downloads the whole arm64 image
