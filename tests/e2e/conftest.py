@@ -85,8 +85,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name, changes in VARIANTS.items():
         make_variant(models, name, **changes)
-    local = LocalStack(base / "state", StackPorts.free(), extra_env={
-        "FACTORY_MODELS_DIR": str(models), "APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_S)})
+    ports = StackPorts.free()
+    # amd64 images and the amd64 device only: the ~20 runs here would spend most of CI's time verifying and
+    # smoke-testing arm64 under emulation; the arm64 path has its own slow tests (tests/packaging/test_layers.py,
+    # tests/edge/test_edge_real_model.py), and `make run` builds and tests both architectures.
+    local = LocalStack(base / "state", ports, extra_env={
+        "FACTORY_MODELS_DIR": str(models), "APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_S),
+        "FACTORY_IMAGE_ARCHES": "amd64", "FACTORY_EDGE_DEVICES": f"sim-amd64=amd64@http://127.0.0.1:{ports.edge}"})
     local.models_dir = models  # type: ignore[attr-defined]
     try:
         local.up()

@@ -21,6 +21,11 @@ from factory.serving.check import http, wait_ready
 from tests.packaging.helpers import MODELS, REPO
 
 pytestmark = pytest.mark.slow
+ARCHES = ("amd64",)  # the build/verify/push/promote logic; both architectures: test_layers.py
+
+
+def Builder() -> PodmanImageBuilder:  # noqa: N802 (reads like the class it makes)
+    return PodmanImageBuilder(arches=ARCHES)
 
 
 def _context(model: str, artifacts: Path, dest: Path, version: str = "1") -> ports.BuildContext:
@@ -39,7 +44,7 @@ def test_build_verify_push_then_promote(model, artifacts, registries, tmp_path):
     receiver, dev, prod = registries
     context = _context(model, artifacts(model), tmp_path / "ctx")
     ref = ports.ImageRef(dev.registry.address, f"models/{model.replace('_', '-')}", "1")
-    builder = PodmanImageBuilder()
+    builder = Builder()
 
     built = builder.build_verify_push(context, ref, scoring_check(REPO / "models" / model))
 
@@ -94,7 +99,7 @@ def test_wrong_expected_response_is_not_pushed_and_logs_are_reported(artifacts, 
     watcher.start()
     try:
         with pytest.raises(ports.VerificationFailed) as failure:
-            PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+            Builder().build_verify_push(context, ref, scoring_check(model_folder))
     finally:
         done.set()
         watcher.join()
@@ -120,7 +125,7 @@ def test_an_image_whose_healthcheck_fails_is_not_pushed(artifacts, registries, t
     ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "8")
 
     with pytest.raises(ports.VerificationFailed) as failure:
-        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(model_folder))
+        Builder().build_verify_push(context, ref, scoring_check(model_folder))
 
     assert "HEALTHCHECK failed (exit 1)" in str(failure.value) and "404" in str(failure.value)
     assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
@@ -136,7 +141,7 @@ def test_model_that_cannot_load_fails_with_its_logs(artifacts, registries, tmp_p
     ref = ports.ImageRef(dev.registry.address, "models/vibration-anomaly", "5")
 
     with pytest.raises(ports.VerificationFailed) as failure:
-        PodmanImageBuilder().build_verify_push(context, ref, scoring_check(REPO / "models" / "vibration_anomaly"))
+        Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / "vibration_anomaly"))
 
     assert "score.init()" in failure.value.logs or "pickle" in failure.value.logs.lower()
     assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
@@ -146,7 +151,7 @@ def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, regist
     _, dev, _ = registries
     context = _context("wine_cultivar", artifacts("wine_cultivar"), tmp_path / "ctx", version="2")
     ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "2")
-    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(REPO / "models" / "wine_cultivar"))
+    built = Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / "wine_cultivar"))
     image = f"{ref.registry}/{ref.repository}@{built.digest}"
     eng = engine()
     inspected = json.loads(eng.run(["image", "inspect", f"localhost/model-factory-build/{ref.repository}:"
@@ -172,7 +177,7 @@ def test_concurrent_attempts_for_the_same_context_build_and_push_once(artifacts,
     contexts = [_context("nyc_taxi", artifacts("nyc_taxi"), tmp_path / f"ctx{i}", version="3") for i in range(3)]
     check = scoring_check(REPO / "models" / "nyc_taxi")
     with ThreadPoolExecutor(max_workers=3) as pool:
-        built = list(pool.map(lambda ctx: PodmanImageBuilder().build_verify_push(ctx, ref, check), contexts))
+        built = list(pool.map(lambda ctx: Builder().build_verify_push(ctx, ref, check), contexts))
     assert len({b.digest for b in built}) == 1
     receiver.wait_for(lambda e: e["subject"] == "models/nyc-taxi:run-twice")
     time.sleep(1.5)

@@ -13,7 +13,7 @@ import pytest
 from factory import ports
 from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import PodmanImageBuilder, remote_image
-from factory.adapters.local.registry import start_registry
+from factory.adapters.local.registry import LocalImageRegistry, start_registry
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image, shared_fraction, update_bytes
 from tests.packaging.helpers import REPO
@@ -49,6 +49,7 @@ def test_same_inputs_built_twice_without_cache_give_one_digest(artifacts, regist
 
 
 def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, registry, tmp_path):
+    prod = start_registry("layers-prod", free_port(), tmp_path / "prod")
     wine, vibration = REPO / "models" / "wine_cultivar", REPO / "models" / "vibration_anomaly"
     retrained = shutil.copytree(artifacts("wine_cultivar"), tmp_path / "retrained")
     meta = json.loads((retrained / "model.json").read_text())
@@ -64,6 +65,14 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
         assert pulled <= artifact + 100 * 1024, f"{arch}: an unchanged-code update pulls {pulled} bytes"
         assert pulled < new[arch].total / 50
         assert shared_fraction(new[arch], other[arch]) >= 0.95
+    # promotion copies the whole index by digest (both architectures)
+    try:
+        promoted = LocalImageRegistry(dev=registry.address, prod=prod.address).promote(
+            ports.ImageRef(registry.address, "models/wine-cultivar", digest=v2), "models/wine-cultivar", "v2")
+        assert promoted.digest == v2
+        assert sorted(read_image(f"{prod.address}/models/wine-cultivar:v2")) == list(ARCHES)
+    finally:
+        prod.stop()
 
 
 def test_arm64_image_failing_under_emulation_is_not_pushed(artifacts, registry, tmp_path):

@@ -7,7 +7,7 @@
   *with a tag* into a ``Microsoft.ContainerRegistry.ImagePushed`` Event Grid event (``factory.events``)
   and publishes it to the local Event Grid endpoint. Blob pushes and pushes by digest produce nothing.
 - ``LocalImageRegistry`` is the ``ImageRegistry`` port: manifest digests by tag, and promotion by digest
-  from the dev into the prod registry with ``skopeo copy --preserve-digests``.
+  from the dev into the prod registry with ``skopeo copy --all --preserve-digests`` (every image of an index).
 - ``python -m factory.adapters.local.registry --name dev --port 5100 [--eventgrid-endpoint URL]`` runs one
   registry (and its bridge) in the foreground until SIGTERM, for ``model-factory up``.
 
@@ -288,7 +288,7 @@ class LocalImageRegistry:
             return target
         src = f"docker://{source.registry}/{source.repository}@{digest}"
         dst = f"docker://{self.prod}/{target_repository}:{tag}"
-        proc = subprocess.run(["skopeo", "copy", "--preserve-digests", "--src-tls-verify=false",
+        proc = subprocess.run(["skopeo", "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
                                "--dest-tls-verify=false", src, dst], capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RegistryError(f"skopeo copy {src} {dst} failed: {proc.stderr.strip()[-1500:]}")
