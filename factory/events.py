@@ -38,8 +38,8 @@ def data_field(data: dict[str, Any], name: str, default: Any = None) -> Any:
 
 def model_registration(data: dict[str, Any]) -> dict[str, Any] | None:
     """``{run_id, name, version, tags}`` of a ModelRegistered event the factory caused (tag ``run_id``), else None."""
-    tags = data_field(data, "ModelTags") or {}
-    if not tags.get("run_id"):
+    tags = data_field(data, "ModelTags") if isinstance(data, dict) else None
+    if not isinstance(tags, dict) or not isinstance(tags.get("run_id"), str) or not tags["run_id"]:
         return None
     return {"run_id": tags["run_id"], "name": data_field(data, "ModelName"),
             "version": str(data_field(data, "ModelVersion")), "tags": tags}
@@ -47,12 +47,14 @@ def model_registration(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def training_failure(data: dict[str, Any]) -> dict[str, Any] | None:
     """``{run_id, error}`` of a RunStatusChanged event saying a factory run's training failed, else None."""
-    if str(data_field(data, "RunStatus", "")).lower() != "failed":
+    if not isinstance(data, dict) or str(data_field(data, "RunStatus", "")).lower() != "failed":
         return None
-    run_id = (data_field(data, "RunTags") or {}).get("run_id")
-    if not run_id:
+    tags, props = data_field(data, "RunTags"), data_field(data, "RunProperties")
+    run_id = tags.get("run_id") if isinstance(tags, dict) else None
+    if not isinstance(run_id, str) or not run_id:
         return None
-    return {"run_id": run_id, "error": (data_field(data, "RunProperties") or {}).get("error", "")}
+    error = props.get("error", "") if isinstance(props, dict) else ""
+    return {"run_id": run_id, "error": str(error)[:2000]}
 
 
 def _now() -> str:

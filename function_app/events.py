@@ -19,6 +19,15 @@ bp = df.Blueprint()
 log = logging.getLogger("function_app")
 
 
+def _data(event: func.EventGridEvent) -> dict:
+    """An event's ``data`` when it is an object, else ``{}`` (a malformed event is ignored, not retried)."""
+    try:
+        data = event.get_json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
@@ -26,8 +35,7 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
 
     The blob is the one the subject names in the configured account; an event whose ``data.url`` names
     another host, account or blob is refused (the factory reads data from nowhere else)."""
-    data = event.get_json()
-    data = data if isinstance(data, dict) else {}
+    data = _data(event)
     where = blob_in_subject(event.subject or "")
     if where is None or where[0] != INCOMING_CONTAINER or not where[1].lower().endswith(".csv"):
         log.info("ignored blob event %s: not a .csv in the %s container", event.subject, INCOMING_CONTAINER)
@@ -53,7 +61,7 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
 @bp.durable_client_input(client_name="client")
 async def on_model_registered(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     """AML registered a model version: hand it to the run named in its tags."""
-    registered = events.model_registration(event.get_json())
+    registered = events.model_registration(_data(event))
     if registered is None:
         log.info("ignored ModelRegistered %s: no run_id tag (not registered by the factory)", event.subject)
         return
@@ -66,7 +74,7 @@ async def on_model_registered(event: func.EventGridEvent, client: df.DurableOrch
 async def on_run_status_changed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     """An AML run changed status: if a factory run's training failed, tell the run waiting for its model.
     (The subscription has no status filter: the docs and the SDKs disagree on the field's casing.)"""
-    failure = events.training_failure(event.get_json())
+    failure = events.training_failure(_data(event))
     if failure is None:
         log.info("ignored RunStatusChanged %s: not a failed factory training", event.subject)
         return
@@ -78,10 +86,12 @@ async def on_run_status_changed(event: func.EventGridEvent, client: df.DurableOr
 @bp.durable_client_input(client_name="client")
 async def on_image_pushed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     """The dev registry stored an image: its tag is the run id that built it."""
-    target = event.get_json().get("target") or {}
+    target = _data(event).get("target")
+    target = target if isinstance(target, dict) else {}
     tag = target.get("tag")
-    if not tag:
+    if not isinstance(tag, str) or not tag:
         log.info("ignored ImagePushed %s: no tag", event.subject)
         return
-    pushed = ImagePushedEvent(repository=target.get("repository") or "", tag=tag, digest=target.get("digest") or "")
+    pushed = ImagePushedEvent(repository=str(target.get("repository") or ""), tag=tag,
+                              digest=str(target.get("digest") or ""))
     await raise_on_run(client, tag, Event.IMAGE_PUSHED, pushed.to_dict())

@@ -12,7 +12,7 @@ import azure.functions as func
 from factory import steps
 from factory.datasource import DataSourceError
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
-from function_app import pages
+from function_app import inputs, pages
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 from orchestrations.contract import approval_instance_id
 
@@ -29,17 +29,20 @@ def _json(body: object, status: int = 200) -> func.HttpResponse:
 async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``POST /api/runs`` ``{"model", "data", "idempotency_key"?}`` (or an ``Idempotency-Key`` header)."""
     try:
-        body = req.get_json()
-    except ValueError:
-        return _json({"error": "the body must be JSON: {\"model\": ..., \"data\": ...}"}, 400)
-    model, data = body.get("model"), body.get("data")
-    if not isinstance(model, str) or model not in steps.known_models():
-        return _json({"error": f"field 'model': expected one of {sorted(steps.known_models())}, got {model!r}"}, 400)
-    try:
-        data_uri = steps.resolve_data(model, data)
+        body = inputs.json_object(req, '{"model": "<model>", "data": "<model>/<file>"}')
+        model = inputs.text_field(body, "model")
+        if model not in steps.known_models():
+            raise inputs.BadInput(f"field 'model': expected one of {sorted(steps.known_models())}, "
+                                  f"got {str(model)[:80]!r}")
+        data = inputs.text_field(body, "data")
+        key = inputs.text_field({"Idempotency-Key": req.headers.get("Idempotency-Key")}, "Idempotency-Key",
+                                required=False) or inputs.text_field(body, "idempotency_key", required=False)
+        data_uri = steps.resolve_data(str(model), str(data))
+    except inputs.BadInput as bad:
+        return inputs.error(str(bad), bad.status)
     except DataSourceError as err:
-        return _json({"error": f"field 'data': {err}"}, 400)
-    key = req.headers.get("Idempotency-Key") or body.get("idempotency_key") or str(uuid.uuid4())
+        return inputs.error(f"field 'data': {err}")
+    key = key or str(uuid.uuid4())
     run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data_uri, trigger="manual",
                      source_commit=steps.source_commit())
     await start_run_once(client, run)

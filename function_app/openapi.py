@@ -1,0 +1,77 @@
+"""The OpenAPI 3 document for the app's ``/api`` routes, served at ``GET /api/openapi.json``.
+
+``tests/trust/test_openapi.py`` checks it names every HTTP function and runs schemathesis against it (slow).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+bp = df.Blueprint()
+
+_ERROR = {"description": "refused; `error` says why", "content": {"application/json": {"schema": {
+    "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
+_PAGE = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}}
+_KEY = [{"functionKey": []}]
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+def document() -> dict[str, Any]:
+    link_params = [_RUN_ID, {"name": "decision", "in": "path", "required": True,
+                             "schema": {"type": "string", "enum": ["approve", "reject"]}},
+                   *({"name": n, "in": "query", "required": True, "schema": {"type": "string", "maxLength": 300}}
+                     for n in ("v", "d", "exp", "sig"))]
+    page_answers = {str(code): _PAGE for code in (200, 202, 302, 403, 410, 503)}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Model Factory", "version": "1",
+                 "description": "Runs, their status and lineage, and signed approval links."},
+        "components": {"securitySchemes": {
+            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}}},
+        "paths": {
+            "/api/runs": {
+                "post": {"summary": "start a run on a blob of incoming/<model>/", "security": _KEY,
+                         "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                         "schema": {"type": "string", "maxLength": 200}}],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["model", "data"], "properties": {
+                                 "model": {"type": "string"}, "data": {"type": "string"},
+                                 "idempotency_key": {"type": "string"}}}}}},
+                         "responses": {"202": _json("started (or already started): Durable check-status URLs"),
+                                       "400": _ERROR, "401": {"description": "no or wrong function key"},
+                                       "413": _ERROR, "415": _ERROR}},
+                "get": {"summary": "every run with its stage, result and lineage", "security": _KEY,
+                        "responses": {"200": _json("the runs"), "401": {"description": "no or wrong key"}}}},
+            "/api/runs/{run_id}": {"get": {
+                "summary": "one run: stage, lineage, pending approval (never its links)", "security": _KEY,
+                "parameters": [_RUN_ID], "responses": {"200": _json("the run"), "404": _ERROR,
+                                                       "401": {"description": "no or wrong key"}}}},
+            "/api/runs/{run_id}/approval-links": {"get": {
+                "summary": "the pending approval's signed links (admin key)", "security": _KEY,
+                "parameters": [_RUN_ID], "responses": {"200": _json("the links"), "404": _ERROR, "409": _ERROR,
+                                                       "401": {"description": "no or wrong (admin) key"}}}},
+            "/api/approvals/{run_id}/{decision}": {
+                "get": {"summary": "the confirmation page of a signed link", "parameters": link_params,
+                        "responses": page_answers},
+                "post": {"summary": "decide through a signed link", "parameters": link_params,
+                         "responses": page_answers}},
+            "/api/dashboard": {"get": {"summary": "the runs as a page", "security": _KEY,
+                                       "responses": {"200": _PAGE, "401": {"description": "no or wrong key"}}}},
+            "/api/openapi.json": {"get": {"summary": "this document",
+                                          "responses": {"200": _json("OpenAPI 3 document")}}},
+        },
+    }
+
+
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/openapi.json``: this app's HTTP API."""
+    return func.HttpResponse(json.dumps(document()), mimetype="application/json")
