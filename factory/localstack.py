@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.adapters.local.host import free_port
+from factory.private import private_dir, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class LocalStack:
         """A random secret kept in ``<state>/<name>``, created once, readable by its owner only."""
         path = self.state_dir / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as out:
@@ -204,8 +205,9 @@ class LocalStack:
         """Start one service unless it runs already, and wait until it answers."""
         if self.pid(service.name) and service.ready():
             return
-        self.log_path(service.name).parent.mkdir(parents=True, exist_ok=True)
-        self._pid_file(service.name).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
+        private_dir(self.log_path(service.name).parent)
+        private_dir(self._pid_file(service.name).parent)
         env = {**os.environ, **self.settings_env(), **service.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH", "")]))
         with self.log_path(service.name).open("ab") as log:
@@ -235,8 +237,8 @@ class LocalStack:
 
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        (self.state_dir / "stack.json").write_text(json.dumps({"ports": asdict(self.ports)}))
+        private_dir(self.state_dir)  # keys, approvals, run state and logs: the owner's only (0700)
+        write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports)}))
         if self.pid("devhost") is None:  # no build can be running: what verification left is an orphan
             self.remove_verification_containers()
         for service in self.services():
