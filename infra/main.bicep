@@ -21,6 +21,9 @@ param edgeSmokeImage string = ''
 @description('Public base URL of the signed approve/reject links; empty = https://<function app>.azurewebsites.net.')
 param approvalBaseUrl string = ''
 
+@description('Client id of the Entra ID app registration approvers sign in with (App Service Authentication); empty = off, approvers are recorded as unauthenticated link holders.')
+param approverAuthClientId string = ''
+
 @description('Optional webhook the approval request is posted to (e.g. a Teams/Slack incoming webhook); empty = none.')
 param approvalWebhookUrl string = ''
 
@@ -252,6 +255,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsName: monitoring.outputs.appInsightsName
     maximumInstanceCount: functionMaximumInstanceCount
     factorySettings: union(factorySettings, rotationSettings)
+    approverAuthClientId: approverAuthClientId
   }
 }
 

@@ -30,6 +30,9 @@ param instanceMemoryMB int = 2048
 @description('Factory settings (FACTORY_BACKEND, AML_*, ACR_*, ...): plain values and Key Vault references only.')
 param factorySettings object
 
+@description('Client id of the Entra ID app registration that signs approvers in (App Service Authentication in front of the approval page); empty = authentication off.')
+param approverAuthClientId string = ''
+
 var hostSettings = {
   AzureWebJobsStorage__accountName: hostStorageName
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -135,3 +138,51 @@ output id string = app.id
 output name string = app.name
 output principalId string = app.identity.principalId
 output defaultHostName string = app.properties.defaultHostName
+
+// App Service Authentication (Easy Auth) with Entra ID, in front of the approval page: the platform signs the
+// approver in, strips client-sent X-MS-CLIENT-PRINCIPAL-* headers and sets its own, and sets WEBSITE_AUTH_ENABLED,
+// which is when the app trusts the principal header (function_app/approvals.py). Unauthenticated requests are
+// allowed through, because function-key routes and the Event Grid / Durable webhooks must stay reachable; the
+// approval endpoint itself sends a caller without a principal to /.auth/login/aad first.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(approverAuthClientId)) {
+  // checkov:skip=CKV_AZURE_66: failed request tracing is a site (web) setting, not part of authsettingsV2
+  // checkov:skip=CKV_AZURE_63: HTTP logging is a site (web) setting, not part of authsettingsV2
+  // checkov:skip=CKV_AZURE_222: public endpoint is required by Event Grid webhooks and approvers' browsers (no VNet here)
+  // checkov:skip=CKV_AZURE_80: a Python app: no .NET Framework version to set
+  // checkov:skip=CKV_AZURE_13: this resource is the App Service Authentication; checkov looks for authSettings (v1)
+  // checkov:skip=CKV_AZURE_88: Flex Consumption deploys from blob storage, no Azure Files
+  // checkov:skip=CKV_AZURE_65: detailed error messages are a site (web) setting, not part of authsettingsV2
+  parent: app
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: approverAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            'api://${approverAuthClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+  }
+}

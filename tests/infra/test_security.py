@@ -145,3 +145,17 @@ def test_secret_parameters_are_secure_and_never_defaulted(bicep) -> None:
             if re.search(r"(key|password|secrets?)$", name, re.IGNORECASE):
                 assert any(d["type"] == "secure" for d in p["decorators"]), f"{file}: param {name} is not @secure()"
                 assert p.get("default") in (None, "", {}), f"{file}: @secure() param {name} has a default value"
+
+
+def test_app_service_authentication_fronts_the_approval_page_when_configured(by_type, bicep) -> None:
+    (auth,) = by_type("Microsoft.Web/sites/config")
+    assert auth.body["name"] == "authsettingsV2" and auth.condition is not None  # only with a client id
+    props = auth.body["properties"]
+    assert props["platform"]["enabled"] is True
+    # webhooks and function-key routes stay reachable; the approval endpoint sends callers to sign-in itself
+    assert props["globalValidation"]["unauthenticatedClientAction"] == "AllowAnonymous"
+    aad = props["identityProviders"]["azureActiveDirectory"]
+    assert aad["enabled"] is True and aad["registration"]["clientId"] == "approverAuthClientId"
+    assert props["httpSettings"]["requireHttps"] is True
+    params = bicep["main.bicep"]["modules"]["functionApp"]["config"]["params"]
+    assert params["approverAuthClientId"] == "approverAuthClientId"
