@@ -18,22 +18,20 @@ from typing import Any
 
 import yaml
 
-TASKS = ("regression", "classification", "anomaly")
+from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
+from factory.fields import Fields, is_number
+
+TASKS = ("regression", "classification", "anomaly", "object_detection")
+DATA_KINDS = ("table", "images")
+ARTIFACT_FORMATS = ("joblib", "onnx")
+IMAGE_MODES = ("L", "RGB", "RGBA")
 COLUMN_TYPES = ("number", "integer", "string", "datetime", "boolean")
-# The metrics each task's evaluate stage writes, logs to MLflow and tags the model version with.
-METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
-    "regression": ("rmse", "mae", "r2"),
-    "classification": ("accuracy", "f1_macro"),
-    "anomaly": ("precision", "recall", "f1"),
-}
-# Metrics where a smaller value is better; every other metric is better when higher.
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "mse", "log_loss"})
+# The tag of a registered version that lists its metric tags (comma-separated names), as the register stage
+# writes it: a version carries whatever metrics its evaluate stage wrote, one tag each.
+METRICS_TAG = "metrics"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
+_METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,62}$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-class CatalogError(ValueError):
-    """A ``model.yaml`` is missing, unreadable or has a bad field; the message names file and field."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +56,15 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class DataSchema:
-    """What an uploaded CSV must meet before any training: columns, at least ``min_rows`` data rows, at most
-    ``max_mb`` megabytes (10^6 bytes). ``sample`` is the model's sample upload (``data/...``), absolute."""
+    """``data.kind: table``: what an uploaded CSV must meet before any training: columns, at least
+    ``min_rows`` data rows, at most ``max_mb`` megabytes (10^6 bytes). ``sample`` is the model's sample upload
+    (``data/...``), absolute."""
 
     columns: tuple[ColumnSpec, ...]
     min_rows: int
     max_mb: float
     sample: Path | None = None
+    kind: str = "table"
 
     @property
     def max_bytes(self) -> int:
@@ -72,21 +72,91 @@ class DataSchema:
 
 
 @dataclass(frozen=True)
-class Gate:
-    """The quality gate a registered version must pass before it is packaged.
+class ImageSpec:
+    """What every image of an upload must be, where the model says so (None = any)."""
 
-    - ``metric``: the primary (key) metric, the one compared with the production version;
-    - ``higher_is_better``: its direction (from ``direction: maximize|minimize``; by default ``rmse``/``mae``
-      are minimised and every other metric maximised);
-    - ``thresholds``: ``{metric: {"min": float | None, "max": float | None}}``, fixed bounds;
-    - ``max_regression``: the relative worsening of ``metric`` allowed against production (0.05 = at most
-      5 % worse); None = no comparison with production.
+    width: int | None = None
+    height: int | None = None
+    mode: str | None = None  # a Pillow mode: L, RGB, RGBA
+
+
+@dataclass(frozen=True)
+class ImageDataSchema:
+    """``data.kind: images``: an upload is one ``.zip`` or ``.tar.gz``.
+
+    Classification (``annotations`` unset): an ImageFolder, ``<label>/<name>.png|jpg``. Detection: the images
+    plus the JSONL member ``annotations`` in Azure ML's image format. ``max_mb`` bounds the archive,
+    ``max_members`` / ``max_uncompressed_mb`` what it unpacks to; ``labels`` the allowed labels;
+    ``min_per_label`` the images (classification) or boxes (detection) each label needs.
     """
 
-    metric: str
+    labels: tuple[str, ...]
+    max_mb: float
+    max_members: int
+    max_uncompressed_mb: float
+    min_per_label: int = 1
+    image: ImageSpec = ImageSpec()
+    annotations: str | None = None
+    sample: Path | None = None
+    kind: str = "images"
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_mb * 1_000_000)
+
+    @property
+    def max_uncompressed_bytes(self) -> int:
+        return int(self.max_uncompressed_mb * 1_000_000)
+
+
+@dataclass(frozen=True)
+class ArtifactSettings:
+    """The trained artifact: its ``format`` (``joblib`` or ``onnx``), which the scoring server loads; for
+    ONNX, ``fp16_tolerance`` (optional): the fp16 conversion is kept only if the key metric is at most this
+    much worse than the fp32 model's, otherwise the fp32 model is kept."""
+
+    format: str = "joblib"
+    fp16_tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class GatedMetric:
+    """One metric the gate checks, as ``model.yaml`` declares it under ``gate.metrics``.
+
+    ``higher_is_better`` from ``direction: maximize|minimize`` (required: the factory knows no metric names);
+    ``min``/``max`` fixed bounds (optional); ``max_regression`` the relative worsening allowed against the
+    production version in the metric's direction (0.05 = at most 5 % worse; None = not compared).
+    """
+
+    name: str
     higher_is_better: bool
-    thresholds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    min: float | None = None
+    max: float | None = None
     max_regression: float | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The quality gate a registered version must pass before it is packaged: every gated metric within its
+    bounds and no worse than production beyond its allowance. ``metric`` is the key metric (one of them)."""
+
+    metric: str
+    metrics: dict[str, GatedMetric] = field(default_factory=dict)
+
+    @property
+    def key(self) -> GatedMetric:
+        return self.metrics[self.metric]
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The key metric's direction."""
+        return self.key.higher_is_better
+
+    @property
+    def thresholds(self) -> dict[str, dict[str, float | None]]:
+        """``{metric: {"min", "max"}}`` of the gated metrics that have bounds."""
+        return {m.name: {"min": m.min, "max": m.max} for m in self.metrics.values()
+                if m.min is not None or m.max is not None}
 
 
 @dataclass(frozen=True)
@@ -131,12 +201,13 @@ class ModelSpec:
     description: str
     task: str
     folder: Path
-    data: DataSchema
+    data: DataSchema | ImageDataSchema
     gate: Gate
     training: TrainingSettings
     image: ImageSettings
     edge: EdgeSettings
     approval: ApprovalSettings = ApprovalSettings()
+    artifact: ArtifactSettings = ArtifactSettings()
 
     @property
     def key_metric(self) -> str:
@@ -145,8 +216,8 @@ class ModelSpec:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The metrics the model's evaluate stage writes (fixed by its task)."""
-        return METRICS_BY_TASK[self.task]
+        """The gated metrics ``model.yaml`` declares (the evaluate stage may write more)."""
+        return tuple(self.gate.metrics)
 
     @property
     def src_dir(self) -> Path:
@@ -165,63 +236,10 @@ class ModelSpec:
         return self.folder / "model"
 
 
-class _Fields:
-    """Reads typed fields out of one YAML mapping, raising ``CatalogError`` with the file and dotted path."""
-
-    def __init__(self, file: Path, data: Any, path: str = "") -> None:
-        self.file, self.path = file, path
-        if not isinstance(data, dict):
-            self.fail(path or "(top level)", "a mapping", data)
-        self.data: dict[str, Any] = data
-
-    def fail(self, key: str, expected: str, got: Any) -> None:
-        shown = "nothing" if got is None else repr(got)
-        raise CatalogError(f"{self.file}: field {key}: expected {expected}, got {shown}")
-
-    def _key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def get(self, key: str, expected: str, default: Any = ..., check: Any = None) -> Any:
-        value = self.data.get(key, default)
-        if value is ...:
-            self.fail(self._key(key), f"{expected} (the field is required)", None)
-        if value is not default and check is not None and not check(value):
-            self.fail(self._key(key), expected, value)
-        return value
-
-    def text(self, key: str, default: Any = ...) -> str:
-        return self.get(key, "a non-empty string", default, lambda v: isinstance(v, str) and v.strip() != "")
-
-    def number(self, key: str, default: Any = ..., positive: bool = False) -> float:
-        expected = "a positive number" if positive else "a number"
-        value = self.get(key, expected, default, lambda v: _is_number(v) and (not positive or v > 0))
-        return value if value is None else float(value)
-
-    def integer(self, key: str, default: Any = ...) -> int:
-        return self.get(key, "a positive integer", default,
-                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
-
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
-        return self.get(key, "one of " + ", ".join(choices), default, lambda v: v in choices)
-
-    def section(self, key: str, default: Any = ...) -> _Fields:
-        value = self.get(key, "a mapping", default, lambda v: isinstance(v, dict))
-        return _Fields(self.file, value, self._key(key))
-
-    def unknown(self, known: set[str]) -> None:
-        extra = sorted(set(self.data) - known)
-        if extra:
-            self.fail(self._key(extra[0]), "one of the fields " + ", ".join(sorted(known)), extra[0])
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _column(file: Path, name: str, raw: Any, path: str) -> ColumnSpec:
     if isinstance(raw, str):  # shorthand: `tripDistance: number`
         raw = {"type": raw}
-    f = _Fields(file, raw, f"{path}.{name}")
+    f = Fields(file, raw, f"{path}.{name}")
     f.unknown({"type", "required", "aliases"})
     aliases = f.get("aliases", "a list of column names", [],
                     lambda v: isinstance(v, list) and all(isinstance(a, str) and a for a in v))
@@ -230,41 +248,84 @@ def _column(file: Path, name: str, raw: Any, path: str) -> ColumnSpec:
                       aliases=tuple(aliases))
 
 
-def _data(file: Path, f: _Fields, folder: Path) -> DataSchema:
-    f.unknown({"columns", "min_rows", "max_mb", "sample"})
-    cols = f.section("columns")
-    if not cols.data:
-        cols.fail(cols.path, "at least one column", cols.data)
-    columns = tuple(_column(file, str(name), raw, cols.path) for name, raw in cols.data.items())
+def _sample(f: Fields, folder: Path) -> Path | None:
     sample = f.text("sample", None)
     sample_path = (folder / sample).resolve() if sample else None
     if sample_path is not None and not sample_path.is_file():
         f.fail(f._key("sample"), f"a file inside {folder}", sample)
+    return sample_path
+
+
+def _table_data(file: Path, f: Fields, folder: Path) -> DataSchema:
+    f.unknown({"kind", "columns", "min_rows", "max_mb", "sample"})
+    cols = f.section("columns")
+    if not cols.data:
+        cols.fail(cols.path, "at least one column", cols.data)
+    columns = tuple(_column(file, str(name), raw, cols.path) for name, raw in cols.data.items())
     return DataSchema(columns=columns, min_rows=f.integer("min_rows"), max_mb=f.number("max_mb", positive=True),
-                      sample=sample_path)
+                      sample=_sample(f, folder))
 
 
-def _gate(f: _Fields, task: str) -> Gate:
-    f.unknown({"metric", "direction", "thresholds", "max_regression_vs_production"})
-    known = METRICS_BY_TASK[task]
-    metric = f.choice("metric", known)
-    default_direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
-    direction = f.choice("direction", ("maximize", "minimize"), default_direction)
-    thresholds: dict[str, dict[str, float | None]] = {}
-    section = f.section("thresholds", {})
+def _image_data(f: Fields, folder: Path) -> ImageDataSchema:
+    f.unknown({"kind", "labels", "max_mb", "max_members", "max_uncompressed_mb", "min_per_label", "image",
+               "annotations", "sample"})
+    labels = f.get("labels", "a list of distinct labels (names or integers)", ...,
+                   lambda v: isinstance(v, list) and v and len({str(x) for x in v}) == len(v)
+                   and all(isinstance(x, str | int) and not isinstance(x, bool) and str(x).strip() for x in v))
+    image = f.section("image", {})
+    image.unknown({"width", "height", "mode"})
+    annotations = f.get("annotations", "the name of a .jsonl member of the archive", None,
+                        lambda v: isinstance(v, str) and v.endswith(".jsonl") and "/" not in v and ".." not in v)
+    return ImageDataSchema(
+        labels=tuple(str(x) for x in labels), max_mb=f.number("max_mb", positive=True),
+        max_members=f.integer("max_members"), max_uncompressed_mb=f.number("max_uncompressed_mb", positive=True),
+        min_per_label=f.integer("min_per_label", 1),
+        image=ImageSpec(width=image.integer("width", None), height=image.integer("height", None),
+                        mode=image.choice("mode", IMAGE_MODES, None)),
+        annotations=annotations, sample=_sample(f, folder))
+
+
+def _data(file: Path, f: Fields, folder: Path) -> DataSchema | ImageDataSchema:
+    kind = f.choice("kind", DATA_KINDS, "table")
+    return _image_data(f, folder) if kind == "images" else _table_data(file, f, folder)
+
+
+_FRACTION = "a fraction between 0 and 1 (0.05 = 5 %)"
+
+
+def _fraction(f: Fields, key: str, default: float | None) -> float | None:
+    value = f.get(key, _FRACTION, default, lambda v: is_number(v) and 0 <= v <= 1)
+    return None if value is None else float(value)
+
+
+def _gate(f: Fields) -> Gate:
+    f.unknown({"metric", "metrics", "max_regression_vs_production"})
+    default_regression = _fraction(f, "max_regression_vs_production", None)
+    section = f.section("metrics")
+    if not section.data:
+        section.fail(section.path, "at least one gated metric, e.g. rmse: {direction: minimize, max: 6}", None)
+    metrics: dict[str, GatedMetric] = {}
     for name in section.data:
-        if name not in known:
-            section.fail(section._key(str(name)), f"a {task} metric (one of {', '.join(known)})", name)
+        if not isinstance(name, str) or not _METRIC.match(name):
+            section.fail(section._key(str(name)), "a metric name (letters, digits, _ . @ -)", name)
         bounds = section.section(name)
-        bounds.unknown({"min", "max"})
-        low, high = bounds.number("min", None), bounds.number("max", None)
-        if low is None and high is None:
-            bounds.fail(bounds.path, "a min and/or a max", bounds.data)
-        thresholds[name] = {"min": low, "max": high}
-    max_regression = f.get("max_regression_vs_production", "a fraction between 0 and 1 (0.05 = 5 %)", None,
-                           lambda v: _is_number(v) and 0 <= v <= 1)
-    return Gate(metric=metric, higher_is_better=direction == "maximize", thresholds=thresholds,
-                max_regression=None if max_regression is None else float(max_regression))
+        bounds.unknown({"direction", "min", "max", "max_regression_vs_production"})
+        direction = bounds.choice("direction", ("maximize", "minimize"))
+        metrics[name] = GatedMetric(name=name, higher_is_better=direction == "maximize",
+                                    min=bounds.number("min", None), max=bounds.number("max", None),
+                                    max_regression=_fraction(bounds, "max_regression_vs_production",
+                                                             default_regression))
+    metric = f.choice("metric", tuple(metrics))
+    return Gate(metric=metric, metrics=metrics)
+
+
+def _artifact(f: Fields) -> ArtifactSettings:
+    f.unknown({"format", "fp16_tolerance"})
+    fmt = f.choice("format", ARTIFACT_FORMATS, "joblib")
+    tolerance = _fraction(f, "fp16_tolerance", None)
+    if tolerance is not None and fmt != "onnx":
+        f.fail(f._key("fp16_tolerance"), "no fp16_tolerance unless format is onnx", tolerance)
+    return ArtifactSettings(format=fmt, fp16_tolerance=tolerance)
 
 
 def load_model_spec(folder: Path | str) -> ModelSpec:
@@ -277,13 +338,18 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         raise CatalogError(f"{file}: no such file; every model folder needs a model.yaml") from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
-    f = _Fields(file, raw)
-    f.unknown({"name", "description", "task", "data", "gate", "training", "image", "edge", "approval"})
+    f = Fields(file, raw)
+    f.unknown({"name", "description", "task", "data", "artifact", "gate", "training", "image", "edge",
+               "approval"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
         f.fail("name", f"the folder's name {folder.name!r}", name)
     task = f.choice("task", TASKS)
+    data = _data(file, f.section("data"), folder)
+    if task == "object_detection" and (data.kind != "images" or not data.annotations):
+        f.fail("data.annotations", "an annotations file (object_detection learns from data.kind images "
+               "with JSONL annotations)", None)
     training = f.section("training", {})
     training.unknown({"timeout_seconds"})
     image = f.section("image", {})
@@ -299,8 +365,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         description=f.text("description"),
         task=task,
         folder=folder,
-        data=_data(file, f.section("data"), folder),
-        gate=_gate(f.section("gate"), task),
+        data=data,
+        gate=_gate(f.section("gate")),
         training=TrainingSettings(timeout_seconds=training.integer("timeout_seconds", 1800)),
         image=ImageSettings(repository=image.text("repository", f"models/{name}")),
         edge=EdgeSettings(poll_seconds=edge.integer("poll_seconds", 15),
@@ -308,6 +374,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
                           max_p95_ms=edge.number("max_p95_ms", None, positive=True)),
         approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True),
                                   approvers=tuple(a.strip() for a in approvers)),
+        artifact=_artifact(f.section("artifact", {})),
     )
 
 
@@ -321,9 +388,10 @@ def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
 
 
 def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:
-    """A registered version's metrics: its tags named after its task's metrics (the ``task`` tag), as floats."""
+    """A registered version's metrics: the tags its ``metrics`` tag names (``"accuracy,f1_macro"``), as floats.
+    Names the tag lists but that are missing or not numbers are left out (the gate then says it is missing)."""
     found: dict[str, float] = {}
-    for name in METRICS_BY_TASK.get(tags.get("task", ""), ()):
+    for name in filter(None, (n.strip() for n in tags.get(METRICS_TAG, "").split(","))):
         with contextlib.suppress(KeyError, ValueError):
             found[name] = float(tags[name])
     return found

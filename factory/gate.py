@@ -1,7 +1,8 @@
-"""The quality gate: a registered version's metrics against fixed thresholds and against production.
+"""The quality gate: a registered version's metrics against the model's gated metrics and against production.
 
-Pure logic: the caller passes the challenger's metrics, the champion's (the production version's, if
-any) and the model's gate settings from ``model.yaml``.
+Pure logic: the caller passes the challenger's metrics, the champion's (the production version's, if any)
+and the model's ``Gate`` from ``model.yaml``. The factory knows no metric names: each gated metric brings its
+direction, its bounds and its allowed regression against production.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from factory.catalog import Gate, GatedMetric
 
 
 @dataclass(frozen=True)
@@ -21,31 +24,35 @@ class GateResult:
         return {"passed": self.passed, "reasons": list(self.reasons), "champion": self.champion}
 
 
-def evaluate(metrics: dict[str, float], thresholds: dict[str, dict[str, float | None]], primary: str,
-             higher_is_better: bool, max_regression: float | None,
-             champion: dict[str, Any] | None = None) -> GateResult:
-    """Check ``metrics`` against ``thresholds`` (``{metric: {"min": x, "max": y}}``) and the champion.
+def _usable(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
-    ``max_regression`` is the relative worsening of the primary metric allowed against the champion's
-    (0.05 = 5 % worse at most); None skips the comparison. ``champion`` is ``{"version", "metrics"}``.
-    """
+
+def _regression(spec: GatedMetric, ours: float, champion: dict[str, Any]) -> str | None:
+    """Why ``ours`` is worse than the champion's value beyond the metric's allowance, or None."""
+    theirs = champion.get("metrics", {}).get(spec.name)
+    if spec.max_regression is None or not _usable(theirs):
+        return None
+    worse = (theirs - ours) if spec.higher_is_better else (ours - theirs)
+    if worse <= abs(theirs) * spec.max_regression:
+        return None
+    return (f"{spec.name} {ours:.4g} is worse than production version {champion.get('version')} ({theirs:.4g}) "
+            f"by more than {spec.max_regression:.0%} ({'higher' if spec.higher_is_better else 'lower'} is better)")
+
+
+def evaluate(metrics: dict[str, float], gate: Gate, champion: dict[str, Any] | None = None) -> GateResult:
+    """Check every gated metric of ``gate`` in ``metrics``: present, within ``min``/``max``, and (when a
+    ``champion`` ``{"version", "metrics"}`` is given) not worse than the champion's beyond its allowance."""
     reasons: list[str] = []
-    for name, bounds in thresholds.items():
-        value = metrics.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            reasons.append(f"metric {name} missing from the registered version")
+    for spec in gate.metrics.values():
+        value = metrics.get(spec.name)
+        if not _usable(value):
+            reasons.append(f"metric {spec.name} missing from the registered version")
             continue
-        low, high = bounds.get("min"), bounds.get("max")
-        if low is not None and value < low:
-            reasons.append(f"{name} {value:.4g} is below the minimum {low:g}")
-        if high is not None and value > high:
-            reasons.append(f"{name} {value:.4g} is above the maximum {high:g}")
-    if champion and max_regression is not None:
-        ours, theirs = metrics.get(primary), champion.get("metrics", {}).get(primary)
-        if ours is not None and theirs is not None:
-            worse = (theirs - ours) if higher_is_better else (ours - theirs)
-            allowed = abs(theirs) * max_regression
-            if worse > allowed:
-                reasons.append(f"{primary} {ours:.4g} is worse than production version {champion.get('version')} "
-                               f"({theirs:.4g}) by more than {max_regression:.0%}")
+        if spec.min is not None and value < spec.min:
+            reasons.append(f"{spec.name} {value:.4g} is below the minimum {spec.min:g}")
+        if spec.max is not None and value > spec.max:
+            reasons.append(f"{spec.name} {value:.4g} is above the maximum {spec.max:g}")
+        if champion and (why := _regression(spec, value, champion)):
+            reasons.append(why)
     return GateResult(passed=not reasons, reasons=reasons, champion=champion)

@@ -178,8 +178,7 @@ def evaluate_gate(req: GateRequest) -> GateVerdict:
     champion = None
     if production is not None and production.version != challenger.version:
         champion = {"version": production.version, "metrics": production.metrics}
-    result = gate.evaluate(challenger.metrics, spec.gate.thresholds, spec.gate.metric, spec.gate.higher_is_better,
-                           spec.gate.max_regression, champion)
+    result = gate.evaluate(challenger.metrics, spec.gate, champion)
     return GateVerdict(passed=result.passed, reasons=list(result.reasons), champion=result.champion,
                        metrics=challenger.metrics)
 

@@ -34,13 +34,13 @@ def _settings() -> Settings:
 
 def _gate_summary(spec: ModelSpec) -> str:
     parts = []
-    for metric, bounds in spec.gate.thresholds.items():
-        if bounds.get("min") is not None:
-            parts.append(f"{metric}>={bounds['min']:g}")
-        if bounds.get("max") is not None:
-            parts.append(f"{metric}<={bounds['max']:g}")
-    if spec.gate.max_regression is not None:
-        parts.append(f"≤{spec.gate.max_regression:.0%} worse than prod")
+    for metric in spec.gate.metrics.values():
+        if metric.min is not None:
+            parts.append(f"{metric.name}>={metric.min:g}")
+        if metric.max is not None:
+            parts.append(f"{metric.name}<={metric.max:g}")
+        if metric.max_regression is not None:
+            parts.append(f"{metric.name} ≤{metric.max_regression:.0%} worse than prod")
     return ", ".join(parts)
 
 
@@ -61,8 +61,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for spec in catalog.values():
         arrow = "↑" if spec.gate.higher_is_better else "↓"
-        rows.append([spec.name, spec.task, f"{spec.key_metric} {arrow}", _gate_summary(spec), spec.description])
-    print(_table(["model", "task", "metric", "gate", "description"], rows))
+        rows.append([spec.name, spec.task, spec.data.kind, spec.artifact.format, f"{spec.key_metric} {arrow}",
+                     _gate_summary(spec), spec.description])
+    print(_table(["model", "task", "data", "artifact", "metric", "gate", "description"], rows))
     return 0
 
 

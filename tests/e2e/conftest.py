@@ -50,7 +50,7 @@ def _wrong_expected(folder: Path) -> None:
 
 
 def _impossible_gate(spec: dict) -> None:
-    spec["gate"]["thresholds"] = {"f1_macro": {"min": 1.5}}
+    spec["gate"]["metrics"]["f1_macro"]["min"] = 1.5
 
 
 def _short_training_timeout(spec: dict) -> None:

@@ -10,7 +10,7 @@ from models_testlib import MODEL_NAMES, MODELS, copy_model
 
 from factory import steps
 from factory.backends import services
-from factory.catalog import CatalogError, load_catalog, load_model_spec, training_job_name
+from factory.catalog import CatalogError, load_catalog, load_model_spec, metrics_from_tags, training_job_name
 from factory.runs import RunRequest
 
 
@@ -22,7 +22,9 @@ def test_catalog_holds_the_three_models_with_their_settings():
     taxi = catalog["nyc_taxi"]
     assert taxi.key_metric == "rmse" and taxi.gate.higher_is_better is False
     assert taxi.gate.thresholds["rmse"] == {"min": None, "max": 6.0}
-    assert taxi.gate.max_regression == 0.05
+    assert taxi.gate.metrics["r2"].higher_is_better and taxi.gate.metrics["r2"].min == 0.7
+    assert {m.max_regression for m in taxi.gate.metrics.values()} == {0.05}
+    assert taxi.data.kind == "table" and taxi.artifact.format == "joblib"
     assert taxi.data.sample == MODELS / "nyc_taxi" / "data" / "greenTaxiData.csv"
     pickup = next(c for c in taxi.data.columns if c.name == "pickupDatetime")
     assert pickup.names == ("pickupDatetime", "lpepPickupDatetime", "tpepPickupDateTime")
@@ -42,18 +44,37 @@ def _write(folder: Path, spec: dict) -> Path:
 def _valid(name: str = "demo") -> dict:
     return {"name": name, "description": "a demo", "task": "regression",
             "data": {"min_rows": 10, "max_mb": 1, "columns": {"x": "number", "y": {"type": "number"}}},
-            "gate": {"metric": "rmse", "thresholds": {"rmse": {"max": 3}}}}
+            "gate": {"metric": "rmse", "metrics": {"rmse": {"direction": "minimize", "max": 3}}}}
+
+
+def _images(name: str = "demo") -> dict:
+    return {"name": name, "description": "a demo", "task": "classification",
+            "data": {"kind": "images", "labels": ["a", "b"], "max_mb": 1, "max_members": 10,
+                     "max_uncompressed_mb": 2},
+            "artifact": {"format": "onnx", "fp16_tolerance": 0.01},
+            "gate": {"metric": "accuracy", "metrics": {"accuracy": {"direction": "maximize", "min": 0.5}}}}
 
 
 @pytest.mark.parametrize(("change", "field", "expected"), [
-    (lambda s: s.pop("task"), "field task", "one of regression, classification, anomaly (the field is required)"),
+    (lambda s: s.pop("task"), "field task", "one of regression, classification, anomaly, object_detection (the "),
     (lambda s: s.update(task="clustering"), "field task", "one of regression, classification, anomaly"),
     (lambda s: s["data"].update(min_rows="many"), "field data.min_rows", "a positive integer"),
     (lambda s: s["data"]["columns"].update(z={"type": "float"}), "field data.columns.z.type", "one of number"),
-    (lambda s: s["gate"].update(metric="accuracy"), "field gate.metric", "one of rmse, mae, r2"),
-    (lambda s: s["gate"]["thresholds"].update(r2={"over": 1}), "field gate.thresholds.r2.over", "one of the fields"),
+    (lambda s: s["gate"].update(metric="accuracy"), "field gate.metric", "one of rmse"),
+    (lambda s: s["gate"]["metrics"].update(r2={"direction": "up"}), "field gate.metrics.r2.direction",
+     "one of maximize, minimize"),
+    (lambda s: s["gate"]["metrics"].update(r2={"min": 0.5}), "field gate.metrics.r2.direction",
+     "one of maximize, minimize (the field is required)"),
+    (lambda s: s["gate"]["metrics"].update(r2={"direction": "maximize", "over": 1}), "field gate.metrics.r2.over",
+     "one of the fields"),
+    (lambda s: s["gate"].update(metrics={}), "field gate.metrics", "at least one gated metric"),
+    (lambda s: s["gate"].update(thresholds={}), "field gate.thresholds", "one of the fields"),
     (lambda s: s["gate"].update(max_regression_vs_production=5), "field gate.max_regression_vs_production",
      "a fraction between 0 and 1"),
+    (lambda s: s["data"].update(kind="video"), "field data.kind", "one of table, images"),
+    (lambda s: s.update(artifact={"format": "pickle"}), "field artifact.format", "one of joblib, onnx"),
+    (lambda s: s.update(artifact={"fp16_tolerance": 0.01}), "field artifact.fp16_tolerance", "unless format is"),
+    (lambda s: s.update(task="object_detection"), "field data.annotations", "an annotations file"),
     (lambda s: s.update(name="other"), "field name", "the folder's name 'demo'"),
     (lambda s: s.update(edge={"poll_seconds": 0}), "field edge.poll_seconds", "a positive integer"),
     (lambda s: s.update(approval={"timeout_hours": "soon"}), "field approval.timeout_hours", "a positive number"),
@@ -71,6 +92,49 @@ def test_a_bad_model_yaml_names_the_file_the_field_and_what_was_expected(tmp_pat
     message = str(caught.value)
     assert message.startswith(f"{folder / 'model.yaml'}: {field}: expected ")
     assert expected in message
+
+
+@pytest.mark.parametrize(("change", "field", "expected"), [
+    (lambda s: s["data"].pop("labels"), "field data.labels", "a list of distinct labels"),
+    (lambda s: s["data"].update(labels=["a", "a"]), "field data.labels", "a list of distinct labels"),
+    (lambda s: s["data"].update(max_members=0), "field data.max_members", "a positive integer"),
+    (lambda s: s["data"].update(image={"mode": "CMYK"}), "field data.image.mode", "one of L, RGB, RGBA"),
+    (lambda s: s["data"].update(annotations="../a.jsonl"), "field data.annotations", "a .jsonl member"),
+    (lambda s: s["data"].update(columns={"x": "number"}), "field data.columns", "one of the fields"),
+])
+def test_a_bad_images_data_section_is_named(tmp_path, change, field, expected):
+    spec = _images()
+    change(spec)
+    folder = _write(tmp_path / "demo", spec)
+    with pytest.raises(CatalogError) as caught:
+        load_model_spec(folder)
+    assert str(caught.value).startswith(f"{folder / 'model.yaml'}: {field}: expected ")
+    assert expected in str(caught.value)
+
+
+def test_an_images_model_with_a_custom_metric_parses(tmp_path):
+    spec = _images()
+    spec["task"] = "object_detection"
+    spec["data"].update(annotations="annotations.jsonl", image={"width": 64, "height": 64, "mode": "RGB"})
+    spec["gate"] = {"metric": "map_50", "max_regression_vs_production": 0.02,
+                    "metrics": {"map_50": {"direction": "maximize", "min": 0.5},
+                                "latency_ms": {"direction": "minimize", "max": 20,
+                                               "max_regression_vs_production": 0.5}}}
+    loaded = load_model_spec(_write(tmp_path / "demo", spec))
+    assert loaded.data.kind == "images" and loaded.data.labels == ("a", "b")
+    assert loaded.data.image.width == 64 and loaded.data.annotations == "annotations.jsonl"
+    assert loaded.artifact.format == "onnx" and loaded.artifact.fp16_tolerance == 0.01
+    assert set(loaded.metrics) == {"map_50", "latency_ms"} and loaded.key_metric == "map_50"
+    latency = loaded.gate.metrics["latency_ms"]
+    assert latency.max_regression == 0.5 and not latency.higher_is_better
+    assert loaded.gate.metrics["map_50"].max_regression == 0.02
+
+
+def test_metrics_come_from_the_tags_the_metrics_tag_names():
+    tags = {"run_id": "r1", "data_etag": "123", "metrics": "map_50,mse", "map_50": "0.81", "mse": "1.5e-2"}
+    assert metrics_from_tags(tags) == {"map_50": 0.81, "mse": 0.015}
+    assert metrics_from_tags({"run_id": "r1", "rmse": "2.0"}) == {}  # not listed: not a metric
+    assert metrics_from_tags({"metrics": "a,b", "a": "x", "b": "1"}) == {"b": 1.0}
 
 
 def test_a_model_yaml_that_is_not_yaml_is_reported_with_its_file(tmp_path):

@@ -5,8 +5,8 @@ Settings (through ``Settings.env``):
 
 Layout: ``mlflow.db`` (runs, metrics, registered models), ``artifacts/<model>/`` (each experiment's artifact
 root; one experiment per model, named after it). The production version is the one carrying the
-registered-model alias ``production``. A version's metrics are its tags named after its task's metrics
-(``METRICS_BY_TASK``), as the register stage writes them.
+registered-model alias ``production``. A version's metrics are the tags its ``metrics`` tag names
+(``metrics_from_tags``), as the register stage writes them.
 """
 
 from __future__ import annotations

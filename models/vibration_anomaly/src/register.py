@@ -16,9 +16,10 @@ from pathlib import Path
 
 def version_tags(run_id: str, metrics: dict[str, float], task: str, data_uri: str = "", data_etag: str = "",
                  source_commit: str = "") -> dict[str, str]:
-    """The tags of a registered version: lineage plus one tag per metric."""
+    """The tags of a registered version: lineage, one tag per metric the evaluate stage wrote, and ``metrics``
+    listing those tags' names (the factory reads the metrics from it; it knows no metric names)."""
     tags = {"run_id": run_id, "task": task, "data_uri": data_uri, "data_etag": data_etag,
-            "source_commit": source_commit}
+            "source_commit": source_commit, "metrics": ",".join(metrics)}
     tags.update({name: repr(float(value)) for name, value in metrics.items()})
     return {k: v for k, v in tags.items() if v}
 

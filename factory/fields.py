@@ -1,0 +1,66 @@
+"""Typed fields out of a YAML mapping (``model.yaml``), each failure a ``CatalogError`` naming the file, the
+dotted field and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class CatalogError(ValueError):
+    """A ``model.yaml`` is missing, unreadable or has a bad field; the message names file and field."""
+
+
+class Fields:
+    """Reads typed fields out of one YAML mapping, raising ``CatalogError`` with the file and dotted path."""
+
+    def __init__(self, file: Path, data: Any, path: str = "") -> None:
+        self.file, self.path = file, path
+        if not isinstance(data, dict):
+            self.fail(path or "(top level)", "a mapping", data)
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, expected: str, got: Any) -> None:
+        shown = "nothing" if got is None else repr(got)
+        raise CatalogError(f"{self.file}: field {key}: expected {expected}, got {shown}")
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, expected: str, default: Any = ..., check: Any = None) -> Any:
+        value = self.data.get(key, default)
+        if value is ...:
+            self.fail(self._key(key), f"{expected} (the field is required)", None)
+        if value is not default and check is not None and not check(value):
+            self.fail(self._key(key), expected, value)
+        return value
+
+    def text(self, key: str, default: Any = ...) -> str:
+        return self.get(key, "a non-empty string", default, lambda v: isinstance(v, str) and v.strip() != "")
+
+    def number(self, key: str, default: Any = ..., positive: bool = False) -> float:
+        expected = "a positive number" if positive else "a number"
+        value = self.get(key, expected, default, lambda v: is_number(v) and (not positive or v > 0))
+        return value if value is None else float(value)
+
+    def integer(self, key: str, default: Any = ...) -> int:
+        return self.get(key, "a positive integer", default,
+                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = ...) -> str:
+        return self.get(key, "one of " + ", ".join(choices), default, lambda v: v in choices)
+
+    def section(self, key: str, default: Any = ...) -> Fields:
+        value = self.get(key, "a mapping", default, lambda v: isinstance(v, dict))
+        return Fields(self.file, value, self._key(key))
+
+    def unknown(self, known: set[str]) -> None:
+        extra = sorted(set(self.data) - known)
+        if extra:
+            self.fail(self._key(extra[0]), "one of the fields " + ", ".join(sorted(known)), extra[0])
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
