@@ -79,12 +79,12 @@ def safe_name(archive: str, raw: str) -> str:
 
 def _zip_members(archive: str, zf: zipfile.ZipFile) -> Iterator[_Member]:
     for info in zf.infolist():
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
+        kind_bits = stat.S_IFMT(info.external_attr >> 16)  # 0 when the writer set permission bits only
+        if kind_bits == stat.S_IFLNK:
             kind = "symlink"
         elif info.is_dir():
             kind = "dir"
-        elif mode and not stat.S_ISREG(mode):
+        elif kind_bits not in (0, stat.S_IFREG):
             kind = "special"
         else:
             kind = "file"

@@ -76,6 +76,16 @@ def blob_in_subject(subject: str) -> tuple[str, str] | None:
     return (match["container"], match["blob"]) if match else None
 
 
+# What an upload's name ends with: a CSV (``data.kind: table``) or an archive (``data.kind: images``). The same
+# list filters BlobCreated in infra/eventgrid-subscriptions.json.
+UPLOAD_SUFFIXES = (".csv", ".zip", ".tar.gz")
+
+
+def is_upload(blob_name: str) -> bool:
+    """Whether an incoming blob's name is an upload's (case-insensitive, as Event Grid's filter)."""
+    return blob_name.lower().endswith(UPLOAD_SUFFIXES)
+
+
 def model_of_blob(blob_name: str) -> str | None:
     """The model an incoming blob is for: its first path segment (``<model>/<file>.csv``)."""
     head, sep, rest = blob_name.partition("/")

@@ -142,17 +142,33 @@ def resolve_data(model: str, data: str) -> str:
     return store.url_of(ref.container, ref.name)
 
 
+def _check_upload(local: Path, spec: ModelSpec, name: str, run_id: str) -> list[str]:
+    """The problems of a fetched upload for its model's ``data.kind`` (empty = valid)."""
+    if spec.data.kind == "table":
+        from factory.validation import validate_csv
+
+        return [str(e) for e in validate_csv(local, spec, name)]
+    from factory.image_validation import validate_image_archive
+
+    if not name.lower().endswith((".zip", ".tar.gz")):
+        return [f"archive {name}: expected a .zip or .tar.gz upload (model {spec.name} learns from images), "
+                f"got {Path(name).name}"]
+    workdir = _run_dir(run_id) / "extract"
+    shutil.rmtree(workdir, ignore_errors=True)  # a retried activity starts from a clean folder
+    return [str(e) for e in validate_image_archive(local, spec, name, workdir)]
+
+
 def validate_data(run: RunRequest) -> DataCheck:
     """Fetch the run's blob (only from the watched place, at the version that started the run), check it
-    against the model's schema and pin the validated bytes (``pinned_uri``, ``sha256``)."""
+    against the model's ``data`` section (a CSV's columns, an image archive's members; an archive is unpacked
+    only inside this run's folder) and pin the validated bytes (``pinned_uri``, ``sha256``)."""
     from factory import pinning
-    from factory.validation import validate_csv
 
     spec = catalog()[run.model]
     store, scratch = services().blob_store, _run_dir(run.run_id) / "data"
     try:
         data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
-        errors = [str(e) for e in validate_csv(data.local, spec, data.display_name)]
+        errors = _check_upload(data.local, spec, data.display_name, run.run_id)
         pinned = "" if errors else pinning.pin(store, run.run_id, data)
         return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned))
     except pinning.DataRefused as refused:

@@ -11,7 +11,15 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from factory import events, steps
-from factory.runs import INCOMING_CONTAINER, RunRequest, blob_in_subject, model_of_blob, run_id_for_blob
+from factory.runs import (
+    INCOMING_CONTAINER,
+    UPLOAD_SUFFIXES,
+    RunRequest,
+    blob_in_subject,
+    is_upload,
+    model_of_blob,
+    run_id_for_blob,
+)
 from function_app.starter import raise_on_run, start_run_once
 from orchestrations.contract import Event, ImagePushedEvent, ModelRegisteredEvent, TrainingFailedEvent
 
@@ -31,14 +39,16 @@ def _data(event: func.EventGridEvent) -> dict:
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
 async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
-    """A CSV landed in ``incoming/<model>/...``: start that model's run (once per blob version).
+    """An upload (a CSV or an image archive) landed in ``incoming/<model>/...``: start that model's run (once
+    per blob version); whether it suits the model's ``data.kind`` is the validate step's to say.
 
     The blob is the one the subject names in the configured account; an event whose ``data.url`` names
     another host, account or blob is refused (the factory reads data from nowhere else)."""
     data = _data(event)
     where = blob_in_subject(event.subject or "")
-    if where is None or where[0] != INCOMING_CONTAINER or not where[1].lower().endswith(".csv"):
-        log.info("ignored blob event %s: not a .csv in the %s container", event.subject, INCOMING_CONTAINER)
+    if where is None or where[0] != INCOMING_CONTAINER or not is_upload(where[1]):
+        log.info("ignored blob event %s: not a %s in the %s container", event.subject,
+                 " / ".join(UPLOAD_SUFFIXES), INCOMING_CONTAINER)
         return
     model, known = model_of_blob(where[1]), steps.known_models()
     if model is None or model not in known:

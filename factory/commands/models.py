@@ -39,8 +39,12 @@ def _gate_summary(spec: ModelSpec) -> str:
             parts.append(f"{metric.name}>={metric.min:g}")
         if metric.max is not None:
             parts.append(f"{metric.name}<={metric.max:g}")
-        if metric.max_regression is not None:
-            parts.append(f"{metric.name} ≤{metric.max_regression:.0%} worse than prod")
+    allowances = {m.max_regression for m in spec.gate.metrics.values()}
+    if len(allowances) == 1 and None not in allowances:
+        parts.append(f"≤{allowances.pop():.0%} worse than prod")
+    else:
+        parts += [f"{m.name} ≤{m.max_regression:.0%} worse than prod" for m in spec.gate.metrics.values()
+                  if m.max_regression is not None]
     return ", ".join(parts)
 
 

@@ -105,7 +105,10 @@ def test_blob_subscription_watches_the_container_bicep_creates(config, bicep) ->
     container = main["variables"]["incomingContainer"]["value"]
     (blob,) = [s for s in config["subscriptions"] if s["source"] == "incomingStorage"]
     assert blob["subjectBeginsWith"] == f"/blobServices/default/containers/{container}/blobs/"
-    assert blob["subjectEndsWith"] == ".csv"
+    (suffixes,) = [f["values"] for f in blob["advancedFilters"] if f == {**f, "operatorType": "StringEndsWith",
+                                                                           "key": "subject"}]
+    from factory.runs import UPLOAD_SUFFIXES
+    assert tuple(suffixes) == UPLOAD_SUFFIXES
     created = main["modules"]["incomingStorage"]["config"]["params"]["containers"]
     assert created[0] == "incomingContainer", "the incoming storage account creates the watched container"
     dead_letter = created[1]["operator"]["operands"]  # eventGridConfig.delivery.deadLetterContainer
@@ -138,8 +141,13 @@ def azure_matches(sub: dict[str, Any], event: dict[str, Any]) -> bool:
         value: Any = event
         for part in flt["key"].split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        assert flt["operatorType"] == "StringIn", "extend azure_matches for this operator"
-        if not isinstance(value, str) or value.lower() not in {v.lower() for v in flt["values"]}:
+        assert flt["operatorType"] in ("StringIn", "StringEndsWith"), "extend azure_matches for this operator"
+        candidates = [v.lower() for v in flt["values"]]
+        if not isinstance(value, str):
+            return False
+        if flt["operatorType"] == "StringIn" and value.lower() not in candidates:
+            return False
+        if flt["operatorType"] == "StringEndsWith" and not value.lower().endswith(tuple(candidates)):
             return False
     return True
 
@@ -154,6 +162,8 @@ def test_factory_events_reach_the_intended_function_on_azure(config) -> None:
     blob = events.blob_created("stin", "incoming", "nyc_taxi/2026-11.CSV", "https://x/incoming/a.csv", "0x1", 10)
     assert routed(blob) == ["on_blob_created"]
     assert routed(events.blob_created("stin", "incoming", "nyc_taxi/readme.txt", "u", "0x1", 1)) == []
+    for archive in ("digits/2026-11.zip", "shapes_detector/batch.TAR.GZ"):
+        assert routed(events.blob_created("stin", "incoming", archive, "u", "0x1", 1)) == ["on_blob_created"]
     assert routed(events.blob_created("stin", "eventgrid-deadletter", "x/a.csv", "u", "0x1", 1)) == []
     assert routed(events.model_registered("ws", "nyc_taxi", 3, {"run_id": "r1"})) == ["on_model_registered"]
     assert routed(events.run_status_changed("ws", "nyc_taxi", "job1", "Failed", {})) == ["on_run_status_changed"]

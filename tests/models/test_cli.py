@@ -10,9 +10,10 @@ from factory.cli import main
 def test_models_lists_the_catalog_with_task_metric_and_gate(capsys, tmp_path):
     assert main(["models", "--models-dir", str(MODELS)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:4] == ["model", "task", "metric", "gate"]
+    assert lines[0].split()[:6] == ["model", "task", "data", "artifact", "metric", "gate"]
     rows = {line.split()[0]: line for line in lines[2:]}
     assert set(rows) == set(MODEL_NAMES)
+    assert rows["nyc_taxi"].split()[1:4] == ["regression", "table", "joblib"]
     assert "regression" in rows["nyc_taxi"] and "rmse ↓" in rows["nyc_taxi"] and "rmse<=6" in rows["nyc_taxi"]
     assert "f1_macro ↑" in rows["wine_cultivar"] and "≤3% worse than prod" in rows["wine_cultivar"]
     copy_model("vibration_anomaly", "pump_vibration", tmp_path)

@@ -32,6 +32,16 @@ AZURITE_CONNECTION_STRING = (
 )
 
 
+def _content_type(name: str) -> str:
+    """The Content-Type of an upload from its name: a CSV or an archive."""
+    lowered = name.lower()
+    if lowered.endswith(".zip"):
+        return "application/zip"
+    if lowered.endswith((".tar.gz", ".tgz")):
+        return "application/gzip"
+    return "text/csv"
+
+
 @dataclass(frozen=True)
 class BlobItem:
     """One blob as listed: name, URL, ETag and size."""
@@ -104,12 +114,13 @@ class BlobStorage:
         with contextlib.suppress(ResourceExistsError):
             self.service.create_container(container)
 
-    def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:
+    def upload(self, container: str, name: str, source: Path, content_type: str | None = None) -> str:
         """Upload ``source`` as ``container/name`` (overwriting); returns the blob URL."""
         self.ensure_container(container)
         blob = self.service.get_blob_client(container, name)
         with source.open("rb") as data:
-            blob.upload_blob(data, overwrite=True, content_settings=ContentSettings(content_type=content_type))
+            blob.upload_blob(data, overwrite=True,
+                             content_settings=ContentSettings(content_type=content_type or _content_type(name)))
         return blob.url
 
     def list(self, container: str) -> Iterator[BlobItem]:
