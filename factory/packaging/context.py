@@ -6,7 +6,8 @@ Layout of a context folder (what ``models/<name>/model/Dockerfile`` expects)::
     sample-request.json, expected-response.json
     requirements.lock                              the model's dependency set (modelkit/environments/<env>/)
     model_server/                                  the serving package (factory/serving, stdlib only)
-    model/                                         the registered model's artifacts (model.joblib, model.json)
+    model/                                         the registered model's artifacts (model.joblib or
+                                                   model.onnx, and model.json)
     labels.json                                    the image labels (model name, version, run id, commit)
     deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
                                                    wheels installed for that architecture; not hashed (a pure
@@ -34,13 +35,15 @@ from factory import ports
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
 SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
+ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 MODEL_FILES = ("Dockerfile", "score.py", "sample-request.json", "expected-response.json")
 OPTIONAL_MODEL_FILES = (".dockerignore",)
 LOCK_FILE = "requirements.lock"
 DEPS_DIR = "deps"  # deps/<arch>/ in a context: excluded from the hash and from the ACR upload
 ENVIRONMENTS = Path(__file__).resolve().parents[2] / "modelkit" / "environments"
 DEFAULT_ENVIRONMENT = "sklearn"
-ARTIFACT_FILES = ("model.joblib", "model.json")
+ARTIFACT_FILES = ("model.json",)
+MODEL_ARTIFACTS = ("model.joblib", "model.onnx")  # one of them: artifact.format joblib | onnx
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip or tar tool agrees on
 
 # label name -> Dockerfile build argument that sets it
@@ -139,6 +142,9 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         if not (artifacts_dir / name).is_file():
             raise ContextError(f"{artifacts_dir / name}: missing; registered artifacts need "
                                f"{', '.join(ARTIFACT_FILES)}")
+    if not any((artifacts_dir / name).is_file() for name in MODEL_ARTIFACTS):
+        raise ContextError(f"{artifacts_dir}: no {' or '.join(MODEL_ARTIFACTS)}; registered artifacts need the "
+                           "model in its declared format")
     _check_labels(labels)
     lock = lock_file(environment)
     if not lock.is_file():
@@ -150,7 +156,8 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         if (serving / name).is_file():
             _copy(serving / name, dest / name)
     _copy(lock, dest / LOCK_FILE)
-    for name in SERVING_FILES:
+    onnx = (artifacts_dir / "model.onnx").is_file()
+    for name in SERVING_FILES + (ONNX_SERVING_FILES if onnx else ()):
         _copy(SERVING_PACKAGE / name, dest / "model_server" / name)
     for path in _files(artifacts_dir):
         if "__pycache__" in path.parts or path.name.startswith("."):

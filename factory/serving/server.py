@@ -50,12 +50,35 @@ def load_scoring_script(path: Path) -> ModuleType:
     return module
 
 
+class RawRequest:
+    """What a raw-request scoring script (``RAW_HTTP = True``, Azure ML's ``@rawhttp``) gets: the parts of
+    Flask's request it uses (``method``, ``headers.get``, ``get_data()``)."""
+
+    def __init__(self, method: str, headers: dict[str, str], body: bytes) -> None:
+        self.method, self.data = method, body
+        self.headers = _Headers(headers)
+
+    def get_data(self) -> bytes:
+        return self.data
+
+
+class _Headers(dict):
+    """Header names compared case-insensitively (stored lower-case)."""
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+
 class ScoringApp:
-    """The scoring script plus readiness state; ``handle`` maps one request to ``(status, body bytes)``."""
+    """The scoring script plus readiness state; ``handle`` maps one request to ``(status, body bytes)``.
+
+    A script with ``RAW_HTTP = True`` gets a ``RawRequest`` (any body, e.g. image bytes); any other gets the
+    body as text (it must be UTF-8)."""
 
     def __init__(self, module: ModuleType, max_body: int = DEFAULT_MAX_BODY) -> None:
         self.module = module
         self.run: Callable[[Any], Any] = module.run
+        self.raw = bool(getattr(module, "RAW_HTTP", False))
         self.max_body = max_body
         self.ready = False
 
@@ -65,12 +88,13 @@ class ScoringApp:
         self.ready = True
         log.info("init() finished in %.2f s; ready", time.perf_counter() - started)
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    def handle(self, method: str, path: str, body: bytes,
+               headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         path = path.split("?", 1)[0]
         if path == "/score":
             if method != "POST":
                 return error(405, f"{method} /score is not supported; POST a JSON body")
-            return self.score(body)
+            return self.score(body, headers or {})
         if path == "/":
             if method not in ("GET", "HEAD"):
                 return error(405, f"{method} / is not supported; use GET")
@@ -81,15 +105,18 @@ class ScoringApp:
             return (200, b'{"status":"ready"}') if self.ready else error(503, "init() has not finished yet")
         return error(404, f"no route {path}; use GET /, GET /ready or POST /score")
 
-    def score(self, body: bytes) -> tuple[int, bytes]:
+    def score(self, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         if not self.ready:
             return error(503, "the model is not loaded yet (init() has not finished)")
+        if self.raw:
+            argument: Any = RawRequest("POST", headers or {}, body)
+        else:
+            try:
+                argument = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return error(400, f"request body is not UTF-8 text: {exc}")
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return error(400, f"request body is not UTF-8 text: {exc}")
-        try:
-            result = self.run(text)
+            result = self.run(argument)
         except json.JSONDecodeError as exc:
             return error(400, f"request body is not JSON: {exc}")
         except Exception as exc:  # noqa: BLE001 - the boundary between the scoring script and HTTP
@@ -124,6 +151,7 @@ class HttpProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.pending: tuple[str, str, int, bool] | None = None  # method, path, content length, keep-alive
+        self.headers: dict[str, str] = {}  # the pending request's headers (names lower-case)
         self.discard = 0  # bytes of an over-limit body still to drop
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -151,7 +179,7 @@ class HttpProtocol(asyncio.Protocol):
             body = bytes(self.buffer[:length])
             del self.buffer[:length]
             self.pending = None
-            status, payload = self.app.handle(method, path, body)
+            status, payload = self.app.handle(method, path, body, self.headers)
             self._send(status, payload, keep_alive, head=method == "HEAD")
 
     def _parse_head(self) -> bool:
@@ -205,6 +233,7 @@ class HttpProtocol(asyncio.Protocol):
             assert self.transport is not None
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.pending = (method, path, length, keep_alive)
+        self.headers = headers
         return True
 
     def _send(self, status: int, body: bytes, keep_alive: bool, head: bool = False) -> None:

@@ -12,7 +12,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
-MODEL_NAMES = ("nyc_taxi", "vibration_anomaly", "wine_cultivar")
+MODEL_NAMES = ("nyc_taxi", "vibration_anomaly", "wine_cultivar")  # the tabular models (data.kind table)
+IMAGE_MODEL_NAMES = ("digits",)  # data.kind images, ONNX artifacts
+ALL_MODEL_NAMES = tuple(sorted(MODEL_NAMES + IMAGE_MODEL_NAMES))
 
 
 def copy_model(source: str, name: str, models_dir: Path) -> Path:

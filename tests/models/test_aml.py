@@ -4,7 +4,7 @@ would receive (inputs, outputs, tags, compute, job name from the run id)."""
 from __future__ import annotations
 
 import pytest
-from models_testlib import MODEL_NAMES, MODELS
+from models_testlib import ALL_MODEL_NAMES, MODELS
 
 from factory.adapters.azure.aml import AmlModelRegistry, AmlTrainer, pipeline_job_for
 from factory.catalog import CatalogError, load_catalog, training_job_name
@@ -19,7 +19,7 @@ def _request(name: str, **extra: str) -> TrainingRequest:
     return TrainingRequest(model=name, run_id=f"{name}-run-7", data_uri=BLOB.format(name), **extra)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", ALL_MODEL_NAMES)
 def test_each_pipeline_job_validates_offline_with_the_expected_rest_object(name):
     request = _request(name, data_etag='"0x8DE"', source_commit="1a2b3c")
     job = pipeline_job_for(CATALOG[name], request, compute="cpu-cluster")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from models_testlib import MODEL_NAMES, MODELS, copy_model
+from models_testlib import ALL_MODEL_NAMES, MODEL_NAMES, MODELS, copy_model
 
 from factory import steps
 from factory.backends import services
@@ -16,9 +16,13 @@ from factory.runs import RunRequest
 
 def test_catalog_holds_the_three_models_with_their_settings():
     catalog = load_catalog(MODELS)
-    assert tuple(catalog) == MODEL_NAMES
+    assert tuple(catalog) == ALL_MODEL_NAMES
     assert {n: s.task for n, s in catalog.items()} == {
-        "nyc_taxi": "regression", "vibration_anomaly": "anomaly", "wine_cultivar": "classification"}
+        "digits": "classification", "nyc_taxi": "regression", "vibration_anomaly": "anomaly",
+        "wine_cultivar": "classification"}
+    digits = catalog["digits"]
+    assert digits.data.kind == "images" and digits.artifact.format == "onnx" and digits.artifact.fp16_tolerance
+    assert digits.data.labels == tuple("0123456789") and digits.data.image.mode == "L"
     taxi = catalog["nyc_taxi"]
     assert taxi.key_metric == "rmse" and taxi.gate.higher_is_better is False
     assert taxi.gate.thresholds["rmse"] == {"min": None, "max": 6.0}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models_testlib import MODEL_NAMES, MODELS, copy_model
+from models_testlib import ALL_MODEL_NAMES, MODELS, copy_model
 
 from factory.cli import main
 
@@ -12,7 +12,8 @@ def test_models_lists_the_catalog_with_task_metric_and_gate(capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:6] == ["model", "task", "data", "artifact", "metric", "gate"]
     rows = {line.split()[0]: line for line in lines[2:]}
-    assert set(rows) == set(MODEL_NAMES)
+    assert set(rows) == set(ALL_MODEL_NAMES)
+    assert rows["digits"].split()[1:4] == ["classification", "images", "onnx"]
     assert rows["nyc_taxi"].split()[1:4] == ["regression", "table", "joblib"]
     assert "regression" in rows["nyc_taxi"] and "rmse ↓" in rows["nyc_taxi"] and "rmse<=6" in rows["nyc_taxi"]
     assert "f1_macro ↑" in rows["wine_cultivar"] and "≤3% worse than prod" in rows["wine_cultivar"]

@@ -73,7 +73,7 @@ def test_context_layout_and_build_arguments(fake_artifacts, tmp_path):
 
 def test_missing_files_and_unsafe_labels_are_named(fake_artifacts, tmp_path):
     (fake_artifacts / "model.joblib").unlink()
-    with pytest.raises(ContextError, match="model.joblib: missing"):
+    with pytest.raises(ContextError, match="no model.joblib or model.onnx"):
         assemble(REPO / "models" / "nyc_taxi", fake_artifacts, tmp_path / "x", {})
     with pytest.raises(ContextError, match="Dockerfile: missing"):
         assemble(tmp_path, fake_artifacts, tmp_path / "y", {})
