@@ -75,9 +75,23 @@ def _data_files(data: Path) -> list[Path]:
     return sorted(data.glob("*.csv")) if data.is_dir() else [data]
 
 
+def _check_data(spec: ModelSpec, data: Path, state_dir: Path) -> list[object]:
+    """The problems of a local upload for the model's ``data.kind`` (a CSV or folder of CSVs; an archive)."""
+    if spec.data.kind == "table":
+        from factory.validation import validate_csv
+
+        return [e for f in _data_files(data) for e in validate_csv(f, spec, str(f))]
+    import tempfile
+
+    from factory.image_validation import validate_image_archive
+
+    (state_dir / "runs").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="validate-", dir=state_dir / "runs") as work:
+        return list(validate_image_archive(data, spec, str(data), Path(work) / "extract"))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from factory.adapters.local.pipeline_runner import PipelineError, StepFailed, StepResult, run_pipeline
-    from factory.validation import validate_csv
 
     settings = _settings()
     try:
@@ -94,7 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"error: no data: {data or 'give --data PATH (the model has no data.sample)'}", file=sys.stderr)
         return 2
     data = Path(data).resolve()
-    errors = [e for f in _data_files(data) for e in validate_csv(f, spec, str(f))]
+    errors = _check_data(spec, data, settings.state_dir)
     if errors:
         print(f"{spec.name}: the data is not valid; nothing was trained:", file=sys.stderr)
         for error in errors:

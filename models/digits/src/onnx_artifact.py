@@ -17,7 +17,8 @@ MODEL_FILE = "model.onnx"
 CARD_FILE = "model.json"
 
 
-def export(module: Any, example: Any, dest: Path, input_name: str = "image", output_names: tuple = ("logits",)) -> Path:
+def export(module: Any, example: Any, dest: Path, input_name: str = "image",
+           output_names: tuple = ("logits",)) -> Path:
     """``torch.onnx.export`` (the TorchScript exporter, ``dynamo=False``) with a dynamic batch axis."""
     import torch
 
