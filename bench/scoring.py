@@ -13,6 +13,11 @@ the seed accelerator's style (base + build-essential + poetry install of the sam
 ``azureml-inference-server-http`` to serve). Prints a table; writes ``bench/results/scoring.json``.
 
     .venv/bin/python bench/scoring.py [--seconds 10] [--requests 20000] [--skip-images]
+    .venv/bin/python bench/scoring.py --model digits [--seconds 10] [--requests 20000]
+
+``--model digits`` serves the ONNX image model (``models/digits/model/score.py`` over the shared
+``onnx_score.py``, one base64 PNG per request) the same three ways, plus a bare onnxruntime ``session.run``
+on the decoded tensor; writes ``bench/results/scoring-digits.json``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
 from factory.adapters.local.host import free_port  # noqa: E402
 
@@ -297,8 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="time limit per load run")
     parser.add_argument("--requests", type=int, default=20000, help="request limit per load run at concurrency 16")
     parser.add_argument("--skip-images", action="store_true", help="do not build images to compare sizes")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=None, help="default: bench/results/scoring[-digits].json")
+    parser.add_argument("--model", choices=("bench20", "digits"), default="bench20",
+                        help="bench20: the joblib regression; digits: the ONNX image model (its score.py)")
     args = parser.parse_args(argv)
+    if args.model == "digits":
+        return main_digits(args)
+    args.output = args.output or RESULTS
     state_dir = Path(os.environ.get("FACTORY_STATE_DIR", REPO / ".factory")).resolve()
     body = request_body()
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -335,6 +346,50 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"results: {args.output}")
+    return 0
+
+
+def main_digits(args: argparse.Namespace) -> int:
+    """The digits ONNX model: ours vs azmlinfsrv with the same score.py, and the in-process floors."""
+    import digits_bench
+
+    state_dir = Path(os.environ.get("FACTORY_STATE_DIR", REPO / ".factory")).resolve()
+    body = digits_bench.request_body()
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                               "model": "digits: ONNX CNN, one 8x8 PNG per request (base64 JSON)", "servers": {}}
+    with tempfile.TemporaryDirectory(prefix="mf-bench-digits-") as tmp:
+        work = Path(tmp)
+        model_dir = digits_bench.make_model(work)
+        results["precision"] = json.loads((model_dir / "model.json").read_text())["precision"]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AZUREML_MODEL_DIR": str(model_dir),
+               "HOME": str(work), "PYTHONPATH": str(REPO), "ORT_INTRA_OP_THREADS": "1"}
+        port = free_port()
+        results["servers"]["ours"] = bench_server(
+            "ours", [sys.executable, "-m", "factory.serving", "--score", str(digits_bench.SCORE), "--host",
+                     "127.0.0.1", "--port", str(port)], {**env, "SCORING_LOG_LEVEL": "WARNING"},
+            f"http://127.0.0.1:{port}/ready", port, body, args, work)
+        AML_PACKAGES.extend(digits_bench.AML_EXTRA)
+        venv = aml_venv(state_dir)
+        if venv is None:
+            results["azureml_error"] = "azureml-inference-server-http could not be installed"
+        else:
+            port, health = free_port(), free_port()
+            results["servers"]["azureml"] = bench_server(
+                "azureml", [str(venv / "bin" / "azmlinfsrv"), "--entry_script", str(digits_bench.SCORE), "--port",
+                            str(port), "--health_port", str(health), "--worker_count", "1"],
+                {**env, "WORKER_COUNT": "1"}, f"http://127.0.0.1:{port}/", port, body, args, work)
+            ours, theirs = results["servers"]["ours"]["c16"]["rps"], results["servers"]["azureml"]["c16"]["rps"]
+            results["speedup_c16"] = round(ours / theirs, 2)
+        floors = digits_bench.bench_raw(model_dir, body, 5000)
+        results["raw_run"], results["raw_session_run"] = floors["run"], floors["session_run"]
+    output = args.output or RESULTS.with_name("scoring-digits.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    bare = results["raw_session_run"]
+    print(f"{'raw onnxruntime session.run':<34} {'1':>4} {bare['rps']:>9.0f} {bare['p50_ms']:>8.3f} "
+          f"{bare['p99_ms']:>8.3f} {0:>6}   (precision {results['precision']})")
+    print(f"results: {output}")
     return 0
 
 

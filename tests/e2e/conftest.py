@@ -81,7 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     base = tmp_path_factory.mktemp("factory")
     models = base / "models"
     models.mkdir()
-    for name in ("nyc_taxi", "wine_cultivar", "vibration_anomaly"):
+    for name in ("nyc_taxi", "wine_cultivar", "vibration_anomaly", "digits"):
         shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name, changes in VARIANTS.items():
         make_variant(models, name, **changes)

@@ -33,7 +33,7 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
+MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly", "digits")
 
 
 def _repo(model: str) -> str:
@@ -108,6 +108,22 @@ def test_each_failure_ends_the_run_at_its_stage_with_a_reason_and_promotes_nothi
         assert (run["result"], run["ended_at_stage"]) == (result, stage), (model, run["reason"])
         assert words in (run["reason"] or ""), (model, run["reason"])
         assert registry_tags(prod_registry(stack), _repo(model)) == prod_before[model], model
+
+
+def test_a_hostile_image_archive_is_refused_at_validate_naming_its_member(stack, client, tmp_path):
+    """One e2e upload of a bad archive (zip-slip member); the unit tests cover every other bad kind."""
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf, zipfile.ZipFile(sample(stack, "digits")) as good:
+        for info in good.infolist()[:300]:
+            zf.writestr(info.filename, good.read(info))
+        zf.writestr("../../escape.png", good.read(good.infolist()[0]))
+    run_id = stack.upload("digits", evil)[2]
+    run = client.wait(run_id, timeout=600)
+    assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate"), run["reason"]
+    assert "member '../../escape.png'" in run["reason"] and "zip-slip" in run["reason"]
+    assert not list(tmp_path.parent.glob("escape.png")) and len(model_versions(stack, "digits", run_id)) == 0
 
 
 def _link_parts(url: str) -> tuple[str, dict[str, str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx_artifact
 
-EPOCHS = 30
+EPOCHS = 15
 BATCH = 64
 SEED = 0
 
