@@ -35,9 +35,14 @@ def _messages(path: Path, spec=TAXI) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
-def test_every_sample_upload_is_valid(name):
+def test_every_sample_upload_is_valid(name, tmp_path):
     spec = CATALOG[name]
-    assert validate_csv(spec.data.sample, spec, spec.data.sample.name) == []
+    if spec.data.kind == "images":
+        from factory.image_validation import validate_image_archive
+
+        assert validate_image_archive(spec.data.sample, spec, spec.data.sample.name, tmp_path / "extract") == []
+    else:
+        assert validate_csv(spec.data.sample, spec, spec.data.sample.name) == []
 
 
 def test_the_yellow_feed_is_valid_for_nyc_taxi_through_its_column_aliases():
