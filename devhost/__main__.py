@@ -17,7 +17,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7071, help="HTTP port (default 7071, as func start)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--app-dir", default=".", help="directory holding host.json, local.settings.json and the app")
-    p.add_argument("--app-module", default="function_app", help="module (imported from --app-dir) exposing `app`")
+    p.add_argument("--app-module", default="function_app",
+                   help="module imported from --app-dir only; its one module-level FunctionApp/DFApp is the app")
     p.add_argument("--state-dir", default=".factory/devhost", help="SQLite state and dead letters")
     p.add_argument("--subscriptions", default="infra/eventgrid-subscriptions.json",
                    help="Event Grid subscriptions file (relative to --app-dir unless absolute)")
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "delivery.maxDeliveryAttempts, else 5)")
     p.add_argument("--eventgrid-first-retry", type=float, default=0.5,
                    help="topic deliveries: first retry delay in seconds, doubled per attempt (default 0.5)")
+    p.add_argument("--auth", choices=["keys", "off"], default="keys",
+                   help="HTTP triggers: enforce function/admin keys (keys, the default) or not (off, as func start "
+                        "does locally); the Durable API and Event Grid webhooks always need their system keys")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -48,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     host = DevHost(app_dir=args.app_dir, app_module=args.app_module, state_dir=args.state_dir, port=args.port,
                    host=args.host, subscriptions=args.subscriptions, workers=args.workers,
                    full_replay=args.full_replay, synchronous=args.sync,
-                   eventgrid_max_attempts=args.eventgrid_max_attempts, eventgrid_first_retry=args.eventgrid_first_retry)
+                   eventgrid_max_attempts=args.eventgrid_max_attempts, eventgrid_first_retry=args.eventgrid_first_retry,
+                   auth=args.auth)
     host.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -60,8 +60,13 @@ class Commands(EngineState):
         self._post(instance_id, inst.execution_id, kind, {"reason": reason})
 
     def cmd_purge(self, instance_id: str) -> int:
-        if self._load(instance_id) is None:
+        """404 when unknown, 412 while it runs (only terminal instances are purged), else 1."""
+        inst = self._load(instance_id)
+        if inst is None:
             raise EngineError(404, f"No instance with ID '{instance_id}' found.")
+        if inst.status not in TERMINAL:
+            raise EngineError(412, f"Only orchestrations in a terminal state can be purged, but the orchestration "
+                                   f"with instance ID {instance_id} has status {inst.status}")
         self._delete_instance_rows(instance_id)
         return 1
 

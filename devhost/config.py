@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .appindex import resolve_settings
+
 
 @dataclass
 class HostConfig:
@@ -38,22 +40,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 def load_config(app_dir: Path, state_dir: Path) -> HostConfig:
     """Read `<app_dir>/host.json` and `<app_dir>/local.settings.json` (both optional).
 
+    `%AppSetting%` in host.json's `extensions.durableTask` and `extensions.http` is replaced by the setting (the
+    environment, else local.settings.json `Values`), as the host does (`"hubName": "%TASKHUB_NAME%"`).
     Keys: `local.settings.json` → `"Keys": {"functionKeys": {"default": ...}, "masterKey": ...,
     "systemKeys": {"durabletask_extension": ..., "eventgrid_extension": ...}}`; a key not set there is generated
     once and kept in the state directory (`master.key`, `durabletask_extension.key`, `eventgrid_extension.key`,
     mode 0600 in a 0700 directory), as the host generates its system keys, so only callers that read it get in.
     """
     cfg = HostConfig()
-    host_json = app_dir / "host.json"
-    if host_json.exists():
-        extensions = _read_json(host_json).get("extensions", {})
-        durable = extensions.get("durableTask", {})
-        prefix = (extensions.get("http") or {}).get("routePrefix")
-        if prefix is not None:
-            cfg.route_prefix = str(prefix).strip("/")
-        cfg.hub_name = durable.get("hubName") or cfg.hub_name
-        if durable.get("maxConcurrentActivityFunctions"):
-            cfg.max_activities = int(durable["maxConcurrentActivityFunctions"])
     settings = app_dir / "local.settings.json"
     if settings.exists():
         data = _read_json(settings)
@@ -64,6 +58,19 @@ def load_config(app_dir: Path, state_dir: Path) -> HostConfig:
         system_keys = keys.get("systemKeys") or {}
         cfg.system_key = str(system_keys.get("durabletask_extension") or "")
         cfg.eventgrid_key = str(system_keys.get("eventgrid_extension") or "")
+    host_json = app_dir / "host.json"
+    if host_json.exists():
+        extensions = _read_json(host_json).get("extensions", {})
+        app_settings = {**cfg.values, **os.environ}  # what the app will see: the environment wins
+        durable = resolve_settings(extensions.get("durableTask") or {}, app_settings,
+                                   f"{host_json}: extensions.durableTask")
+        http = resolve_settings(extensions.get("http") or {}, app_settings, f"{host_json}: extensions.http")
+        prefix = http.get("routePrefix")
+        if prefix is not None:
+            cfg.route_prefix = str(prefix).strip("/")
+        cfg.hub_name = durable.get("hubName") or cfg.hub_name
+        if durable.get("maxConcurrentActivityFunctions"):
+            cfg.max_activities = int(durable["maxConcurrentActivityFunctions"])
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
     if not cfg.master_key:

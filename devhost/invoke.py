@@ -24,7 +24,10 @@ class InvocationContext:
 
 
 def input_binding_values(fn: Any, client_json: Callable[[], str] | None) -> dict[str, Any]:
-    """Values for a function's non-trigger input bindings; devhost provides `durableClient` only."""
+    """Values for a function's non-trigger input bindings; devhost provides `durableClient` only. A function with a
+    binding devhost does not implement is refused here, by name, rather than called without that argument."""
+    if fn.unsupported:
+        raise RuntimeError(f"devhost does not implement the {', '.join(fn.unsupported)} of function {fn.name}")
     values: dict[str, Any] = {}
     for b in fn.bindings:
         if b is fn.trigger or b.get("direction") != 0:

@@ -62,9 +62,13 @@ class DevHost:
                  state_dir: str | Path = ".factory/devhost", port: int = 7071, host: str = "127.0.0.1",
                  subscriptions: str | Path | None = "infra/eventgrid-subscriptions.json", workers: int | None = None,
                  full_replay: bool = False, synchronous: str = "NORMAL", eventgrid_max_attempts: int | None = None,
-                 eventgrid_first_retry: float = 0.5) -> None:
+                 eventgrid_first_retry: float = 0.5, auth: str = "keys") -> None:
+        if auth not in ("keys", "off"):
+            raise ValueError(f"auth must be 'keys' or 'off', not {auth!r}")
+        self.auth = auth  # HTTP triggers' auth levels enforced ("keys") or not ("off", as func start)
         self.app_dir = Path(app_dir).resolve()
         self.app_module = app_module
+        self.app_path: Path | None = None
         self.state_dir = Path(state_dir)
         if not self.state_dir.is_absolute():
             self.state_dir = (Path.cwd() / self.state_dir).resolve()
@@ -104,7 +108,8 @@ class DevHost:
         self._env_restore = {key: None for key in apply_values(self.config.values)}
         self._env_restore.setdefault("WEBSITE_HOSTNAME", os.environ.get("WEBSITE_HOSTNAME"))
         os.environ["WEBSITE_HOSTNAME"] = f"127.0.0.1:{self.port}"
-        app = load_app(self.app_dir, self.app_module)
+        app, self.app_path, attribute = load_app(self.app_dir, self.app_module)
+        log.info("devhost: loaded app '%s' from %s", attribute, self.app_path)
         if id(app) not in _INDEXES:
             _INDEXES[id(app)] = index_app(app)
         self.index = _INDEXES[id(app)]
@@ -117,8 +122,8 @@ class DevHost:
         if attempts is None:  # the subscriptions file's delivery policy, as Event Grid's retryPolicy
             attempts = int(load_delivery_policy(self.subscriptions_path).get("maxDeliveryAttempts") or 5)
         self.deliverer = Deliverer(self.engine, self.index, self.app_dir, self.state_dir, attempts, first_retry)
-        log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", self.app_module,
-                 self.app_dir, len(self.index.functions), ", ".join(sorted(self.index.functions)),
+        log.info("devhost: app %s from %s: %d function(s): %s; hub %s; state %s; %d worker(s)", attribute,
+                 self.app_path, len(self.index.functions), ", ".join(sorted(self.index.functions)),
                  self.config.hub_name, self.state_dir, workers)
 
     # ---- durable client binding --------------------------------------------------------------------------------

@@ -9,27 +9,23 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import azure.functions as func
 from aiohttp import web
 
-from . import history as h
 from .appindex import HttpRoute
-from .engine import FAILED, PENDING, RUNNING, SUSPENDED, EngineError
+from .durable_api import DurableApi
 from .eventgrid import event_type_and_subject, invoke_eventgrid_function, parse_events
 from .invoke import build_kwargs, call_on_loop, input_binding_values
+from .urls import DURABLE, management_urls
 
 if TYPE_CHECKING:
     from .server import DevHost
 
 log = logging.getLogger("devhost")
-DURABLE = "/runtime/webhooks/durabletask"
-
-
-def _iso(ts: float) -> str:
-    return h.iso(ts)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -48,7 +44,8 @@ class WebApp:
         return request.query.get("code") or request.headers.get("x-functions-key")
 
     def _key_ok(self, key: str | None, level: str) -> bool:
-        if level == "anonymous":
+        """An HTTP trigger's auth level; `--auth off` opens them all, as `func start` does locally."""
+        if level == "anonymous" or self.host.auth == "off":
             return True
         if not key:
             return False
@@ -66,6 +63,14 @@ class WebApp:
         if token is not None:
             return hmac.compare_digest(token.encode(), self.host.rpc_token.encode())
         return self._one_of(self._presented_key(request), self.host.config.system_key)
+
+    def guard_durable(self, handler: Handler) -> Handler:
+        """`handler` behind the Durable API's key check (401 without it)."""
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self._system_ok(request):
+                return web.Response(status=401)
+            return await handler(request)
+        return guarded
 
     def _eventgrid_ok(self, request: web.Request) -> bool:
         """Event Grid webhook and local topic: the `eventgrid_extension` system key or the master key (`code=`,
@@ -88,19 +93,7 @@ class WebApp:
         r.add_post("/runtime/webhooks/eventgrid", self.eventgrid_webhook)
         r.add_post("/runtime/eventgrid/topic", self.eventgrid_topic)
         r.add_route("OPTIONS", "/runtime/webhooks/eventgrid", self.cloudevents_abuse_protection)
-        for base in (DURABLE, DURABLE + "/rpc/{rpc_token}"):  # the management API and the client's RPC path
-            r.add_post(base + "/orchestrators/{name}", self.durable_start)
-            r.add_post(base + "/orchestrators/{name}/{instance_id}", self.durable_start)
-            r.add_get(base + "/instances", self.durable_list)
-            r.add_get(base + "/instances/", self.durable_list)
-            r.add_delete(base + "/instances", self.durable_purge_by)
-            r.add_delete(base + "/instances/", self.durable_purge_by)
-            r.add_get(base + "/instances/{instance_id}", self.durable_status)
-            r.add_delete(base + "/instances/{instance_id}", self.durable_purge)
-            r.add_post(base + "/instances/{instance_id}/raiseEvent/{event}", self.durable_raise)
-            r.add_post(base + "/instances/{instance_id}/{op:terminate|suspend|resume}", self.durable_control)
-            r.add_post(base + "/instances/{instance_id}/restart", self.durable_restart)
-            r.add_post(base + "/instances/{instance_id}/rewind", self.durable_rewind)
+        DurableApi(self).routes(r)
         prefix = self.host.config.route_prefix
         r.add_route("*", f"/{prefix}/{{tail:.*}}" if prefix else "/{tail:.*}", self.http_trigger)
         return app
@@ -109,7 +102,8 @@ class WebApp:
     async def host_status(self, request: web.Request) -> web.Response:
         return _json({"id": "devhost", "state": "Running", "version": "devhost-1", "processUptime":
                       int((time.time() - self.host.started_at) * 1000),
-                      "functions": sorted(self.host.index.functions)})
+                      "functions": sorted(self.host.index.functions), "app": str(self.host.app_path),
+                      "auth": self.host.auth, "unsupported": self.host.index.unsupported})
 
     async def root(self, request: web.Request) -> web.Response:
         return web.Response(text="devhost: Azure Functions host stand-in is running.\n")
@@ -219,135 +213,6 @@ class WebApp:
         self.host.deliverer.wake()
         return _json({"accepted": len(events), "deliveries": count})
 
-    # ---- Durable HTTP API -------------------------------------------------------------------------------------
-    async def _engine(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.wrap_future(self.host.engine.submit(fn, *args))
-
-    def _status_json(self, row: dict[str, Any], show_input: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": row["name"], "instanceId": row["id"], "runtimeStatus": row["status"],
-            "customStatus": json.loads(row["custom_status"]) if row["custom_status"] else None,
-            "output": json.loads(row["output"]) if row["output"] else None,
-            "createdTime": _iso(row["created"]), "lastUpdatedTime": _iso(row["updated"]),
-        }
-        if show_input:
-            out["input"] = json.loads(row["input"]) if row["input"] else None
-        return out
-
-    async def durable_start(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        text = (await request.text()).strip()
-        try:
-            input_value = json.loads(text) if text else None
-        except ValueError:
-            return _json({"ExceptionMessage": "Only application/json request content is supported"}, 400)
-        try:
-            instance_id = await self._engine(self.host.engine.cmd_start, request.match_info["name"],
-                                             request.match_info.get("instance_id"), input_value)
-        except EngineError as exc:
-            return _json({"ExceptionMessage": str(exc), "Message": str(exc)} if exc.status == 400 else str(exc),
-                         exc.status)
-        payload = self.host.management_payload(instance_id, str(request.url.origin()))
-        return _json(payload, 202, {"Location": payload["statusQueryGetUri"], "Retry-After": "1"})
-
-    async def durable_status(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        instance_id = request.match_info["instance_id"]
-        row = self.host.store.read_instance(instance_id)
-        if row is None:
-            return _json(f"No instance with ID '{instance_id}' found.", 404)
-        out = self._status_json(row, request.query.get("showInput", "true").lower() != "false")
-        if request.query.get("showHistory", "").lower() == "true":
-            show_output = request.query.get("showHistoryOutput", "").lower() == "true"
-            events = [h.public_event(e) for e in self.host.store.read_history(instance_id)]
-            if not show_output:
-                for e in events:
-                    e.pop("Result", None)
-            out["historyEvents"] = events
-        code = 202 if row["status"] in (PENDING, RUNNING, SUSPENDED) else 200
-        if row["status"] == FAILED and request.query.get("returnInternalServerErrorOnFailure", "") == "true":
-            code = 500
-        return _json(out, code)
-
-    def _filters(self, request: web.Request) -> tuple[list[str] | None, float | None, float | None]:
-        statuses = [s for s in request.query.get("runtimeStatus", "").split(",") if s] or None
-        created_from = request.query.get("createdTimeFrom")
-        created_to = request.query.get("createdTimeTo")
-        return (statuses, h.parse_time(created_from) if created_from else None,
-                h.parse_time(created_to) if created_to else None)
-
-    async def durable_list(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        statuses, created_from, created_to = self._filters(request)
-        rows = self.host.store.query_instances(statuses, created_from, created_to,
-                                               request.query.get("instanceIdPrefix"))
-        show_input = request.query.get("showInput", "false").lower() == "true"
-        return _json([self._status_json(r, show_input) for r in rows])
-
-    async def durable_raise(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        text = (await request.text()).strip()
-        try:
-            input_text = json.dumps(json.loads(text)) if text else None
-        except ValueError:
-            return _json("Only application/json request content is supported", 400)
-        try:
-            await self._engine(self.host.engine.cmd_raise_event, request.match_info["instance_id"],
-                               request.match_info["event"], input_text)
-        except EngineError as exc:
-            return _json(str(exc), exc.status)
-        return web.Response(status=202)
-
-    async def durable_control(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        try:
-            await self._engine(self.host.engine.cmd_control, request.match_info["instance_id"],
-                               request.match_info["op"], request.query.get("reason", ""))
-        except EngineError as exc:
-            return _json(str(exc), exc.status)
-        return web.Response(status=202)
-
-    async def durable_purge(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        try:
-            n = await self._engine(self.host.engine.cmd_purge, request.match_info["instance_id"])
-        except EngineError as exc:
-            return _json(str(exc), exc.status)
-        return _json({"instancesDeleted": n})
-
-    async def durable_purge_by(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        statuses, created_from, created_to = self._filters(request)
-        n = await self._engine(self.host.engine.cmd_purge_by, statuses, created_from, created_to)
-        return _json({"instancesDeleted": n}, 200 if n else 404)
-
-    async def durable_restart(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        instance_id = request.match_info["instance_id"]
-        row = self.host.store.read_instance(instance_id)
-        if row is None:
-            return _json(f"No instance with ID '{instance_id}' found.", 404)
-        new_id = None if request.query.get("restartWithNewInstanceId", "true").lower() == "true" else instance_id
-        try:
-            started = await self._engine(self.host.engine.cmd_start, row["name"], new_id,
-                                         json.loads(row["input"]) if row["input"] else None)
-        except EngineError as exc:
-            return _json(str(exc), exc.status)
-        return _json(started, 202)
-
-    async def durable_rewind(self, request: web.Request) -> web.Response:
-        if not self._system_ok(request):
-            return web.Response(status=401)
-        return _json("devhost does not support rewind (it is deprecated in Durable Functions too).", 501)
-
 
 def _to_aiohttp(result: Any) -> web.Response:
     """The function's return value as the host would send it: an HttpResponse as is; str/bytes/JSON-able as 200."""
@@ -370,21 +235,4 @@ def _to_aiohttp(result: Any) -> web.Response:
     return web.Response(body=json.dumps(result).encode(), content_type="application/json")
 
 
-def management_urls(base: str, hub: str, system_key: str, instance_id: str) -> dict[str, str]:
-    """The check-status payload URLs (statusQueryGetUri, sendEventPostUri, ...) for one instance id."""
-    root = f"{base}{DURABLE}/instances/{quote(instance_id, safe='')}"
-    qs = f"taskHub={quote(hub)}&connection=Storage&code={quote(system_key)}"
-    return {
-        "id": instance_id,
-        "statusQueryGetUri": f"{root}?{qs}",
-        "sendEventPostUri": f"{root}/raiseEvent/{{eventName}}?{qs}",
-        "terminatePostUri": f"{root}/terminate?reason={{text}}&{qs}",
-        "rewindPostUri": f"{root}/rewind?reason={{text}}&{qs}",
-        "purgeHistoryDeleteUri": f"{root}?{qs}",
-        "restartPostUri": f"{root}/restart?{qs}",
-        "suspendPostUri": f"{root}/suspend?reason={{text}}&{qs}",
-        "resumePostUri": f"{root}/resume?reason={{text}}&{qs}",
-    }
-
-
-__all__ = ["WebApp", "management_urls"]
+__all__ = ["DURABLE", "WebApp", "management_urls"]

@@ -179,7 +179,8 @@ class LocalStack:
                                              "--state-dir", str(st / "edge-arm64"), "--arch", "arm64"],
                     _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health")),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
-                                "--app-module", "function_app", "--state-dir", str(st / "devhost")],
+                                "--app-module", "function_app", "--state-dir", str(st / "devhost"),
+                                "--auth", "keys"],
                     _http_ok(f"{self.base_url}/admin/host/status")),
             Service("blob-events", [py, "-m", "factory.adapters.local.blob_events"], lambda: True),
         ]

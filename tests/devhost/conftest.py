@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from devhost_testkit import APP_DIR, Client  # noqa: E402
+from devhost_testkit import APP_DIR, CONFORMANCE_DIR, Client  # noqa: E402
 
 from devhost.server import DevHost, launch  # noqa: E402
 
@@ -66,3 +66,13 @@ def dh(request: pytest.FixtureRequest, out_dir: Path) -> Client:
 def dh1(session_host: DevHost, out_dir: Path) -> Client:
     """A client on the session-replay devhost only (tests that need one host)."""
     return Client(session_host.base_url, out_dir)
+
+
+@pytest.fixture(scope="session")
+def conformance(tmp_path_factory: pytest.TempPathFactory):
+    """`python -m devhost --app-dir tests/devhost/conformance_app` with every default (module function_app, app
+    object `myApp`, keys generated into the state dir), as a new user would start a sample."""
+    tmp = tmp_path_factory.mktemp("conformance")
+    host = launch(app_dir=CONFORMANCE_DIR, state_dir=tmp / "state", log_file=tmp / "devhost.log")
+    yield host
+    host.stop()

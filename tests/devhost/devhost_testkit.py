@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 APP_DIR = Path(__file__).parent / "app"
+CONFORMANCE_DIR = Path(__file__).parent / "conformance_app"  # an app in the published samples' shapes
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
 DURABLE_KEY = "test-durable-key"  # Keys.systemKeys.durabletask_extension of the test app

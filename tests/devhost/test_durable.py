@@ -43,12 +43,15 @@ def test_check_status_response_urls_work(dh: Client) -> None:
     assert requests.get(payload["statusQueryGetUri"]).status_code == 404
 
 
-def test_history_has_the_sdk_event_shapes(dh: Client) -> None:
+def test_history_has_the_documented_shape(dh: Client) -> None:
     iid = dh.start("chain", 2)
     dh.wait(iid)
-    types = [e["EventType"] for e in dh.status(iid, history=True)["historyEvents"]]
-    assert types[:4] == ["OrchestratorStarted", "ExecutionStarted", "TaskScheduled", "OrchestratorCompleted"]
-    assert types.count("TaskCompleted") == 2 and types[-1] == "ExecutionCompleted"
+    events = dh.status(iid, history=True)["historyEvents"]
+    assert [e["EventType"] for e in events] == ["ExecutionStarted", "TaskCompleted", "TaskCompleted",
+                                                "ExecutionCompleted"]
+    assert events[0]["FunctionName"] == "chain" and events[-1]["OrchestrationStatus"] == "Completed"
+    assert all(e["FunctionName"] == "noop" and "ScheduledTime" in e and e["Result"] == 1
+               for e in events[1:3])
 
 
 def test_sub_orchestration_and_failing_sub_orchestration(dh: Client) -> None:
