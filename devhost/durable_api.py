@@ -9,6 +9,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from .urls import DURABLE, management_urls
 if TYPE_CHECKING:
     from .web import WebApp
 
+log = logging.getLogger("devhost")
 STATUSES = ("Running", "Pending", "Failed", "Canceled", "Terminated", "Completed", "ContinuedAsNew", "Suspended")
 CHECK_STATUS_RETRY_AFTER = "10"  # seconds: the check-status response (start, restart)
 STATUS_RETRY_AFTER = "5"  # seconds: a status query of a running instance
@@ -333,5 +335,7 @@ class DurableApi:
 
     # ---- entities -----------------------------------------------------------------------------------------
     async def entities(self, request: web.Request) -> web.Response:
+        log.warning("durable api: %s %s answered 501: devhost does not implement Durable Entities", request.method,
+                    request.path.split("/entities/", 1)[-1][:100])
         return _error(501, "devhost does not implement Durable Entities (entity routes, signal_entity, "
                            "call_entity, read_entity_state); see docs/devhost.md")

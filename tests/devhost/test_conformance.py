@@ -102,3 +102,11 @@ def test_an_unimplemented_binding_is_reported_at_startup_and_fails_clearly(confo
     resp = requests.post(f"{conformance.base_url}/api/outbox", data=b"x", timeout=10)
     assert resp.status_code == 500 and "does not implement the output binding type 'queue'" in resp.text
     assert "TypeError" not in resp.text
+
+
+def test_the_sdk_client_reports_entity_calls_as_a_clear_exception(conformance: LaunchedHost) -> None:
+    for op in ("read", "signal"):
+        resp = requests.get(f"{conformance.base_url}/api/entity/{op}", timeout=10)
+        assert resp.status_code == 501, resp.text
+        assert resp.text.startswith("Exception: ") and "501" in resp.text, resp.text
+        assert "JSONDecodeError" not in resp.text and "Expecting value" not in resp.text

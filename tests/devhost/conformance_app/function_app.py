@@ -70,3 +70,18 @@ def fails(context: df.DurableOrchestrationContext):
 def enqueue(req: func.HttpRequest, msg: func.Out[str]) -> func.HttpResponse:
     msg.set(req.get_body().decode())
     return func.HttpResponse("queued", status_code=202)
+
+
+@myApp.route(route="entity/{op}")
+@myApp.durable_client_input(client_name="client")
+async def entity_client(req: func.HttpRequest, client) -> func.HttpResponse:
+    """What the SDK client makes of devhost's entity routes (devhost has no Durable Entities)."""
+    entity = df.EntityId("counter", "k1")
+    try:
+        if req.route_params["op"] == "read":
+            await client.read_entity_state(entity)
+        else:
+            await client.signal_entity(entity, "add", 1)
+    except Exception as exc:  # noqa: BLE001 - the exception the SDK raises is the answer
+        return func.HttpResponse(f"{type(exc).__name__}: {exc}", status_code=501)
+    return func.HttpResponse("no error", status_code=200)
