@@ -25,7 +25,9 @@ def hi(req: func.HttpRequest) -> func.HttpResponse:
 '''
 
 
-def _app(tmp_path: Path, text: str, module: str = "function_app") -> Path:
+def _app(tmp_path: Path, text: str, module: str) -> Path:
+    """An app module in a fresh folder; named apart from the repo's own `function_app`, which other tests in this
+    process import (loading another file under that name replaces it in sys.modules, as it must)."""
     app_dir = tmp_path / "app"
     app_dir.mkdir(exist_ok=True)
     (app_dir / f"{module}.py").write_text(text)
@@ -48,9 +50,9 @@ def test_missing_app_file_is_an_error_not_the_factory_s_own_app(tmp_path: Path) 
 
 
 def test_no_app_object_names_the_file(tmp_path: Path) -> None:
-    app_dir = _app(tmp_path, "import azure.functions as func\n\nx = 1\n")
-    with pytest.raises(AppLoadError, match=r"function_app\.py: no module-level azure\.functions\.FunctionApp"):
-        load_app(app_dir, "function_app")
+    app_dir = _app(tmp_path, "import azure.functions as func\n\nx = 1\n", "no_app")
+    with pytest.raises(AppLoadError, match=r"no_app\.py: no module-level azure\.functions\.FunctionApp"):
+        load_app(app_dir, "no_app")
 
 
 def test_several_app_objects_are_refused_by_name(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ every ending of a run, its stage and reason, and what it waits for. Fast: no tra
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
@@ -51,9 +52,11 @@ class Durable:
         return {} if resp.status_code == 404 else resp.json()
 
     def raise_event(self, instance_id: str, name: str, data: object, key: str | None = None) -> requests.Response:
-        headers = {"x-functions-key": key} if key is not None else {}
-        resp = self.http.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", json=data, headers=headers,
-                              timeout=10)
+        headers = {"Content-Type": "application/json"}  # as the host, the API takes JSON content only (null too)
+        if key is not None:
+            headers["x-functions-key"] = key
+        resp = self.http.post(f"{self.api}/instances/{instance_id}/raiseEvent/{name}", data=json.dumps(data),
+                              headers=headers, timeout=10)
         assert resp.status_code == 202, resp.text
         return resp
 
