@@ -11,6 +11,7 @@ from typing import Any
 
 from factory.catalog import load_catalog
 from factory.client import FactoryClient, page_text, post_link
+from factory.commands.follow import Follower
 from factory.localstack import LocalStack
 from factory.runs import INCOMING_CONTAINER, STAGES
 
@@ -107,23 +108,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     finished: dict[str, dict[str, Any]] = {}
     stages: dict[str, str] = {}
     shown_links: set[str] = set()
+    follow = Follower(_say)  # devhost may restart meanwhile: keep following
     deadline = time.monotonic() + args.timeout
     while len(finished) < len(run_ids) and time.monotonic() < deadline:
         for model, run_id in run_ids.items():
             if model in finished:
                 continue
-            run = client.run(run_id)
-            if run is None:
+            ok, run = follow.call(client.run, run_id)
+            if not ok or run is None:
                 continue
             if run.get("stage") != stages.get(model):
                 stages[model] = run.get("stage") or ""
                 _say(f"{model}: {stages[model]}")
             approval = run.get("approval") or {}
             waiting = approval.get("runtime_status") == "Running" and approval.get("stage") == "waiting for approval"
-            links = client.approval_links(run_id) if waiting and run_id not in shown_links else None
+            links = follow.call(client.approval_links, run_id)[1] if waiting and run_id not in shown_links else None
             if links:
                 if args.auto_approve:
-                    status, page = post_link(links["approve"])
+                    ok, answer = follow.call(post_link, links["approve"])
+                    status, page = answer if ok else (0, "devhost did not answer")
                     if status in (200, 202):  # 202: submitted, the approval closes shortly
                         shown_links.add(run_id)
                         _say(f"{model}: approved through the signed link")
