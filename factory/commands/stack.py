@@ -11,7 +11,7 @@ from typing import Any
 
 from factory.catalog import load_catalog
 from factory.client import FactoryClient, page_text, post_link
-from factory.commands.follow import Follower
+from factory.follow import Follower
 from factory.localstack import LocalStack
 from factory.runs import INCOMING_CONTAINER, STAGES
 

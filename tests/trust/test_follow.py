@@ -6,7 +6,7 @@ import threading
 import time
 
 from factory.client import FactoryClient
-from factory.commands.follow import Follower
+from factory.follow import Follower
 
 
 def test_following_survives_a_devhost_restart_and_says_so(app_stack):
