@@ -18,21 +18,23 @@ import time
 from typing import Any
 
 from factory.approval import LinkError, verify_link
+from factory.card import clean_reason
 
 UNAUTHENTICATED = "unauthenticated link holder"
 
 
-def _attestation(key: str, run_id: str, request_id: str, approver: str) -> str:
-    message = "\n".join(("approver", run_id, request_id, approver)).encode()
+def _attestation(key: str, run_id: str, request_id: str, approver: str, reason: str = "") -> str:
+    message = "\n".join(("approver", run_id, request_id, approver, reason)).encode()
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def decision_event(key: str, run_id: str, decision: str, params: dict[str, str], approver: str,
-                   request_id: str) -> dict[str, Any]:
-    """What the approval endpoint raises for a link it verified: the link itself plus the attested approver."""
+                   request_id: str, reason: str = "") -> dict[str, Any]:
+    """What the approval endpoint raises for a link it verified: the link itself plus the attested approver
+    and the approver's reason (a reject's, optional; attested with the approver)."""
     link = {"run_id": run_id, "decision": decision, **{k: params.get(k, "") for k in ("v", "d", "exp", "sig")}}
     return {"decision": decision, "request_id": request_id, "approver": approver, "link": link,
-            "attestation": _attestation(key, run_id, request_id, approver)}
+            "decision_reason": reason, "attestation": _attestation(key, run_id, request_id, approver, reason)}
 
 
 def _refuse(reason: str, event: Any) -> dict[str, Any]:
@@ -42,7 +44,8 @@ def _refuse(reason: str, event: Any) -> dict[str, Any]:
 
 def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: float | None = None
                    ) -> dict[str, Any]:
-    """``{accepted: True, decision, approver, request_id}`` or ``{accepted: False, reason, request_id}``.
+    """``{accepted: True, decision, approver, request_id, decision_reason}`` or
+    ``{accepted: False, reason, request_id}``.
 
     ``request`` is the approval's input (``run_id``, ``version``, ``digest``, ``approvers``).
     """
@@ -62,11 +65,15 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
         return _refuse(f"the link was refused: {err}", event)
     if (claim.version, claim.digest) != (str(request["version"]), request["digest"]):
         return _refuse("the link is for another model version or image", event)
-    attested = any(key and hmac.compare_digest(_attestation(key, claim.run_id, request_id, approver),
+    reason = event.get("decision_reason") or ""
+    if not isinstance(reason, str):
+        return _refuse("the decision's reason is not text", event)
+    attested = any(key and hmac.compare_digest(_attestation(key, claim.run_id, request_id, approver, reason),
                                                str(event.get("attestation", ""))) for key in keys)
     if not attested:
         return _refuse("the approver is not attested by the approval endpoint", event)
     approvers = request.get("approvers") or []
     if approvers and approver not in approvers:
         return _refuse(f"{approver} is not one of the model's approvers", event)
-    return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id}
+    return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id,
+            "decision_reason": clean_reason(reason)}

@@ -35,6 +35,7 @@ class FetchedData:
     version_id: str
     size: int
     sha256: str
+    uploaded_at: str = ""  # the blob's Last-Modified (ISO 8601), for the model card
 
 
 def sha256_of(path: Path) -> str:
@@ -68,7 +69,7 @@ def fetch(store: BlobStore, model: str, data_uri: str, etag: str, max_bytes: int
     if local.stat().st_size > max_bytes:  # the size read before the download is no promise
         raise DataRefused(f"{model} upload {name}: over the limit of {max_bytes} bytes")
     return FetchedData(local, name, uri, etag, str(props.get("version_id") or ""), local.stat().st_size,
-                       sha256_of(local))
+                       sha256_of(local), str(props.get("last_modified") or ""))
 
 
 def pin(store: BlobStore, run_id: str, data: FetchedData) -> str:

@@ -173,6 +173,10 @@ class Trainer(Protocol):
     def status(self, job_name: str) -> TrainingJob:
         """Current state of a submitted job."""
 
+    def job_link(self, job_name: str) -> dict[str, str]:
+        """Where a person sees the job: ``{"label", "url"}`` (Azure ML studio; locally the MLflow run, ``url``
+        empty unless an MLflow UI is configured). Reads no remote service."""
+
 
 @runtime_checkable
 class ModelRegistry(Protocol):
@@ -184,6 +188,9 @@ class ModelRegistry(Protocol):
 
     def production(self, name: str) -> ModelVersion | None:
         """The version currently marked as production, if any."""
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every registered version of ``name``, oldest first (empty when never registered)."""
 
     def download(self, name: str, version: str, dest: Path) -> Path:
         """Copy the version's artifacts into ``dest``; returns the folder holding them."""
@@ -255,5 +262,7 @@ class BlobStore(Protocol):
 
 @runtime_checkable
 class Notifier(Protocol):
-    def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str]) -> None:
-        """Tell an approver a run waits for them (webhook on Azure; log + dashboard locally)."""
+    def approval_requested(self, run_id: str, model: str, version: str, links: dict[str, str],
+                           message: dict[str, Any] | None = None) -> None:
+        """Tell an approver a run waits for them (webhook on Azure; log + dashboard locally). ``message`` is the
+        model card's summary (``factory.notice.approval_message``: an Adaptive Card plus plain fields)."""

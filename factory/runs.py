@@ -131,6 +131,8 @@ class Lineage(Record):
     data_etag: str = ""
     data_sha256: str = ""  # of the validated bytes (training checks it)
     data_pinned_uri: str = ""  # the run-scoped copy of the validated bytes that training reads
+    data: dict[str, Any] = field(default_factory=dict)  # {blob, size, sha256, rows | per_label, uploaded_at}
+    source_commit: str = ""
     training_job: str = ""
     model_version: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -143,6 +145,7 @@ class Lineage(Record):
     approver: str = ""
     decision: str = ""
     approval_refused: list[dict[str, str]] = field(default_factory=list)  # decision events the run refused
+    decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ import logging
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from factory import gate
 from factory.approval import approval_links, check_key
@@ -29,6 +30,9 @@ from orchestrations.contract import (
     Promotion,
     PromotionRequest,
 )
+
+if TYPE_CHECKING:
+    from factory.pinning import FetchedData
 
 log = logging.getLogger("factory")
 
@@ -170,11 +174,25 @@ def validate_data(run: RunRequest) -> DataCheck:
         data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
         errors = _check_upload(data.local, spec, data.display_name, run.run_id)
         pinned = "" if errors else pinning.pin(store, run.run_id, data)
-        return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned))
+        return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned),
+                         facts=data_facts(data, table=getattr(spec.data, "kind", "table") == "table"))
     except pinning.DataRefused as refused:
         return DataCheck(ok=False, etag=run.data_etag, size=0, errors=[str(refused)])
     finally:
         pinning.discard(scratch)  # the pinned blob is the record; no local copy outlives the step
+
+
+def data_facts(data: FetchedData, table: bool = True) -> dict[str, Any]:
+    """What the model card says about an upload: blob, bytes, sha256, upload time and, for a table, its data
+    rows (the CSV's records less its header)."""
+    import csv
+
+    facts: dict[str, Any] = {"blob": data.display_name, "size": data.size, "sha256": data.sha256,
+                             "uploaded_at": data.uploaded_at}
+    if table:
+        with data.local.open(newline="", encoding="utf-8", errors="replace") as f:
+            facts["rows"] = max(0, sum(1 for record in csv.reader(f) if record) - 1)
+    return facts
 
 
 def submit_training(run: RunRequest) -> TrainingJob:
@@ -256,7 +274,7 @@ def request_approval(req: ApprovalRequest) -> ApprovalNotice:
     the run's status (``GET /api/runs/{id}/approval-links``, admin key, makes them again from the request)."""
     links = approval_links(approval_base_url(), approval_keys()[0], req.run_id, req.version, req.digest,
                            req.expires_at)
-    services().notifier.approval_requested(req.run_id, req.model, req.version, links)
+    services().notifier.approval_requested(req.run_id, req.model, req.version, links, approval_notice(req, links))
     return ApprovalNotice(notified=True, expires_at=req.expires_at)
 
 
@@ -268,6 +286,19 @@ def verify_approval(req: DecisionToVerify) -> DecisionCheck:
     if not check.accepted:
         log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
     return check
+
+
+def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, Any]:
+    """The notification's body: the model card of the run's lineage (passed in the approval request)."""
+    from datetime import UTC, datetime
+
+    from factory.card import assemble_card
+    from factory.notice import approval_message
+
+    lineage = req.lineage or {"model": req.model, "model_version": req.version}
+    expires = datetime.fromtimestamp(req.expires_at, UTC).isoformat()
+    card = assemble_card({"run_id": req.run_id, "lineage": lineage, "stage": "approval"}, {"expires_at": expires})
+    return approval_message(card, links)
 
 
 def _parse_image(image: str) -> ImageRef:

@@ -19,6 +19,7 @@ import azure.functions as func
 
 from factory import steps
 from factory.approval import LinkError, approval_links, verify_link
+from factory.card import clean_reason
 from factory.decision import UNAUTHENTICATED, decision_event
 from factory.runs import unwrap_json
 from function_app import pages
@@ -85,14 +86,18 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return pages.message(403, "Not an approver", f"{approver} may not decide on {pending.get('model')}; "
                              "the model's approvers are listed in its model.yaml")
     if req.method == "GET":
-        return pages.confirm(claim, req.url)
+        from function_app.dashboard import card_for  # the model card: the evidence before the button
+
+        return pages.confirm(claim, req.url, await card_for(client, run_id))
     return await _decide(client, req, claim, pending, approver)
 
 
 async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, claim, pending: dict,
                   approver: str) -> func.HttpResponse:
     run_id, request_id = claim.run_id, uuid.uuid4().hex
-    event = decision_event(steps.approval_keys()[0], run_id, claim.decision, dict(req.params), approver, request_id)
+    reason = clean_reason(_form_field(req, "reason")) if claim.decision == "reject" else ""
+    event = decision_event(steps.approval_keys()[0], run_id, claim.decision, dict(req.params), approver, request_id,
+                           reason)
     delivery_error: Exception | None = None
     try:
         await client.raise_event(approval_instance_id(run_id), Event.APPROVAL_DECISION, event)
@@ -111,6 +116,14 @@ async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, 
     log.info("approval of run %s: %s by %s", run_id, claim.decision, approver)
     return pages.message(200, "Decision recorded", f"{claim.decision} for {pending.get('model')} "
                          f"version {claim.version} ({claim.digest}) by {approver}")
+
+
+def _form_field(req: func.HttpRequest, name: str) -> str:
+    """One field of an urlencoded form body (the model card's reject form); empty when absent."""
+    if "application/x-www-form-urlencoded" not in (req.headers.get("Content-Type") or ""):
+        return ""
+    values = urllib.parse.parse_qs(req.get_body().decode("utf-8", errors="replace")).get(name) or [""]
+    return values[0]
 
 
 def _outcome(status: df.DurableOrchestrationStatus) -> dict:

@@ -1,4 +1,4 @@
-"""HTTP endpoints: manual runs, run status and lineage, signed approval links, the dashboard."""
+"""HTTP endpoints: manual runs, run status and lineage (approval links: approvals.py; the dashboard: dashboard.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import azure.functions as func
 from factory import steps
 from factory.datasource import DataSourceError
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
-from function_app import inputs, pages
+from function_app import inputs
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 from orchestrations.contract import approval_instance_id
 
@@ -95,8 +95,3 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     return _json(summary)
 
 
-@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-@bp.durable_client_input(client_name="client")
-async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """``GET /api/dashboard``: the runs, their stage and lineage, as a page."""
-    return pages.dashboard(await _list_runs(client))

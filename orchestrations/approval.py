@@ -25,7 +25,7 @@ MAX_REFUSED_RECORDED = 20  # refused attempts kept in the record (a flood of for
 
 
 def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
-    """Input ``ApprovalRequest``; output ``ApprovalOutcome``.
+    """Input ``ApprovalRequest``; output ``ApprovalOutcome`` (with the reason a reject gave, if any).
 
     Every ``ApprovalDecision`` event is checked by the ``verify_approval`` activity (the link's HMAC, expiry,
     run, version and digest; the attested approver; the model's approvers): the run trusts no caller's word,
@@ -65,7 +65,8 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
             timer.cancel()
             context.set_custom_status({"stage": "decided", "decision": result.decision, "refused": refused})
             return ApprovalOutcome(Decision(result.decision), result.approver,
-                                   context.current_utc_datetime.isoformat(), result.request_id, refused).to_dict()
+                                   context.current_utc_datetime.isoformat(), result.request_id, refused,
+                                   result.decision_reason).to_dict()
         if len(refused) < MAX_REFUSED_RECORDED:
             refused.append(RefusedDecision(context.current_utc_datetime.isoformat(), result.reason,
                                            result.request_id).to_dict())

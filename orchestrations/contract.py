@@ -102,6 +102,7 @@ class DataCheck(Record):
     version_id: str = ""  # the source blob's versionId, where versioning is on
     source_uri: str = ""
     pinned_uri: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)  # for the model card: blob, size, sha256, rows, uploaded_at
 
 
 # submit_training: RunRequest (data_uri = the pinned copy, with its etag and sha256) → TrainingJob
@@ -189,6 +190,7 @@ class ApprovalRequest(Record):
     timeout_s: int
     expires_at: int = 0  # unix time; set by the orchestrator from its deadline
     approvers: list[str] = field(default_factory=list)  # model.yaml approval.approvers; empty = any link holder
+    lineage: dict[str, Any] = field(default_factory=dict)  # the run's lineage so far: the notification's model card
 
 
 @dataclass(frozen=True)
@@ -215,7 +217,8 @@ class DecisionCheck(Record):
     decision: str = ""
     approver: str = ""
     request_id: str = ""
-    reason: str = ""
+    reason: str = ""  # why a decision was refused
+    decision_reason: str = ""  # the approver's own reason (a reject's, optional)
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class ApprovalOutcome(Record):
     decided_at: str = ""
     request_id: str = ""
     refused: list[dict[str, str]] = field(default_factory=list)  # RefusedDecision dicts
+    decision_reason: str = ""  # the reason a reject gave (optional)
 
 
 @dataclass(frozen=True)
@@ -296,3 +300,4 @@ class DecisionEvent(Record):
     request_id: str = ""
     link: dict[str, str] = field(default_factory=dict)
     attestation: str = ""
+    decision_reason: str = ""  # the approver's reason for a reject, from the page's form

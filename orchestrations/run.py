@@ -92,7 +92,8 @@ def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
     at the stage it was in, with the error as the reason, rather than leaving a bare failed instance.
     """
     run = RunRequest.from_dict(context.get_input())
-    track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag))
+    track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag,
+                                      source_commit=run.source_commit))
     try:
         return (yield from _stages(context, run, track))
     except Exception as exc:
@@ -106,6 +107,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     checked = DataCheck.from_dict((yield _call(context, plan, Activity.VALIDATE_DATA, run.to_dict())))
     track.lineage.data_etag = checked.etag or run.data_etag
     track.lineage.data_sha256 = checked.sha256
+    track.lineage.data = checked.facts
     if not checked.ok:
         return track.end(RunStatus.REJECTED, "; ".join(checked.errors))
     track.lineage.data_pinned_uri = checked.pinned_uri
@@ -164,12 +166,15 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.APPROVAL)
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
-        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers)).to_dict(),
+        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers), lineage=track.lineage.to_dict()).to_dict(),
         approval_instance_id(run.run_id))))
     track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
     track.lineage.approval_refused = decision.refused
+    track.lineage.decision_reason = decision.decision_reason
     if decision.decision != Decision.APPROVE:
         why = "no decision before the approval timeout" if decision.decision == Decision.TIMEOUT else "rejected"
+        if decision.decision_reason:
+            why += f" ({decision.decision_reason})"
         return track.end(RunStatus.REJECTED, f"approval: {why}")
 
     track.enter(Stage.PROMOTE)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the local stack needs, when missing: podman + runc (containers without a
 # Docker daemon), skopeo (copy images between registries by digest), docker-registry (Distribution v2, the
-# local dev and prod registries), debootstrap (the offline base images) and qemu-user-static + binfmt-support
-# (the arm64 base's second stage and arm64 verification run under emulation). Needs root or sudo.
+# local dev and prod registries), debootstrap (the offline base images), qemu-user-static + binfmt-support
+# (the arm64 base's second stage and arm64 verification run under emulation) and chromium + chromium-driver
+# (the browser tests drive Debian's headless Chromium; no browser is ever downloaded). Needs root or sudo.
 set -euo pipefail
 need=()
 for pair in podman:podman runc:runc skopeo:skopeo docker-registry:docker-registry debootstrap:debootstrap \
-            qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support; do
+            qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support \
+            chromium:chromium chromedriver:chromium-driver; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
 done

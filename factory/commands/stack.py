@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from factory import history
+from factory.card import seconds_left
 from factory.catalog import load_catalog
 from factory.client import FactoryClient, page_text, post_link
 from factory.follow import Follower
@@ -159,11 +161,27 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(run, indent=2, default=str))
         return 0
+    runs = client.runs()
     rows = [[r["run_id"], r.get("runtime_status") or "", r.get("stage") or "", r.get("result") or "",
-             (r.get("lineage") or {}).get("model_version", ""), (r.get("reason") or "")[:60]]
-            for r in client.runs()]
+             (r.get("lineage") or {}).get("model_version", ""), (r.get("reason") or "")[:60]] for r in runs]
     print(_table(rows, ["run", "status", "stage", "result", "version", "reason"]))
+    waiting = [client.run(r["run_id"]) or r for r in history.waiting_approvals(runs)]
+    if waiting:
+        print(f"\napprovals waiting (dashboard: {client.base_url}/api/dashboard/approvals):")
+        print(_table(waiting_rows(waiting, time.time()), ["run", "model", "version", "time left", "expires"]))
     return 0
+
+
+def waiting_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
+    """One row per run waiting for approval: run, model, version, time left, expiry."""
+    rows = []
+    for run in runs:
+        lin, approval = run.get("lineage") or {}, run.get("approval") or {}
+        left = seconds_left(approval.get("expires_at"), now)
+        rows.append([run["run_id"], str(lin.get("model", "")), str(lin.get("model_version", "")),
+                     "?" if left is None else f"{int(left) // 60} min {int(left) % 60} s",
+                     str(approval.get("expires_at") or "")])
+    return rows
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

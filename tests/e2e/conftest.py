@@ -73,6 +73,7 @@ VARIANTS: dict[str, dict] = {
     "wine_edge_too_slow": {"change_yaml": _tiny_latency_budget},
     "wine_impatient_approval": {"change_yaml": _impatient_approval},
     "wine_copy": {},
+    "wine_card": {},
 }
 
 

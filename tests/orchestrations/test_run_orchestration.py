@@ -110,6 +110,19 @@ def _decide(durable: Durable, run_id: str, decision: str, approver: str) -> requ
                          timeout=60)
 
 
+def test_a_reject_reason_from_the_page_form_is_kept_in_the_lineage_cleaned_and_bounded(durable):
+    run_id = durable.start("happy")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    resp = requests.post(_links(durable, run_id)["reject"], timeout=60,
+                         data={"reason": "  drift\x1b[31m in <proline>" + "x" * 600})
+    assert resp.status_code == 200, resp.text
+    result = durable.result(run_id)
+    reason = result["lineage"]["decision_reason"]
+    assert reason.startswith("drift [31m in <proline>xx") and len(reason) == 500
+    assert result["reason"] == f"approval: rejected ({reason})"
+
+
 def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
     run_id = durable.start("happy")
     _registered(durable, run_id)

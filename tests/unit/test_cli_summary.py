@@ -30,3 +30,12 @@ def test_page_text_reads_the_message_of_an_app_page_unescaped():
     page = pages.message(410, "Already closed", "run x is already closed (approve by <alice> & co)").get_body()
     assert page_text(page.decode()) == "Already closed: run x is already closed (approve by <alice> & co)"
     assert page_text("plain text answer") == "plain text answer"
+
+
+def test_status_lists_each_waiting_approval_with_its_time_left():
+    from factory.commands.stack import waiting_rows
+
+    run = {"run_id": "wine-1", "lineage": {"model": "wine_cultivar", "model_version": "4"},
+           "approval": {"runtime_status": "Running", "expires_at": "2027-01-15T09:00:00+00:00"}}
+    [row] = waiting_rows([run], 1_800_000_000.0 - 125)  # 1 h 2 min 5 s before expiry
+    assert row == ["wine-1", "wine_cultivar", "4", "62 min 5 s", "2027-01-15T09:00:00+00:00"]

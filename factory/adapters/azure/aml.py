@@ -14,6 +14,7 @@ register stage writes them (``factory.catalog.metrics_from_tags``).
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,15 @@ class AmlTrainer:
     def status(self, job_name: str) -> TrainingJob:
         return self._job(self.ml_client.jobs.get(job_name))
 
+    def job_link(self, job_name: str) -> dict[str, str]:
+        """The job's Azure ML studio page, built from the workspace's ids (the ``studio_url`` the SDK reports
+        has the same shape), without a call to the service."""
+        c = self.ml_client
+        wsid = (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group_name}"
+                f"/providers/Microsoft.MachineLearningServices/workspaces/{c.workspace_name}")
+        return {"label": f"Azure ML job {job_name}",
+                "url": f"https://ml.azure.com/runs/{urllib.parse.quote(job_name)}?wsid={urllib.parse.quote(wsid)}"}
+
     @staticmethod
     def _job(job: Any, request: TrainingRequest | None = None) -> TrainingJob:
         tags = dict(job.tags or {})
@@ -145,6 +155,15 @@ class AmlModelRegistry:
         except ResourceNotFoundError:
             return None
         return self._version(max(found, key=lambda m: int(m.version))) if found else None
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            found = list(self.ml_client.models.list(name=name))
+        except ResourceNotFoundError:
+            return []
+        return [self._version(m) for m in sorted(found, key=lambda m: int(m.version))]
 
     def download(self, name: str, version: str, dest: Path) -> Path:
         """Download the version's files; returns the folder holding ``model.json``."""

@@ -103,12 +103,15 @@ class BlobStorage:
         return dest
 
     def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag", "size", "version_id"}`` of the blob at ``uri`` (``version_id`` None without versioning)."""
+        """``{"etag", "size", "version_id", "last_modified"}`` of the blob at ``uri`` (``version_id`` None without
+        versioning; ``last_modified`` ISO 8601, UTC)."""
         try:
             props = self._blob(uri).get_blob_properties()
         except ResourceNotFoundError:
             raise BlobNotFound(uri) from None
-        return {"etag": props.etag, "size": props.size, "version_id": props.get("version_id")}
+        modified = props.last_modified.isoformat() if props.last_modified else ""
+        return {"etag": props.etag, "size": props.size, "version_id": props.get("version_id"),
+                "last_modified": modified}
 
     def ensure_container(self, container: str) -> None:
         with contextlib.suppress(ResourceExistsError):

@@ -1,0 +1,100 @@
+"""The dashboard's HTTP endpoints (function key, as the status API; on Azure Entra sign-in in front as
+docs/security.md says): runs, one run, one model, the approvals waiting. Bindings only: the facts come from
+``factory.history`` and ``factory.card``, the HTML from ``function_app.pages``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from factory import history, steps
+from factory.card import ModelCard, assemble_card, seconds_left
+from factory.catalog import CatalogError
+from factory.runs import unwrap_json
+from function_app import pages
+from function_app.http import _list_runs, _summary
+from function_app.pages.html import Links
+from function_app.starter import RUN_ORCHESTRATOR
+
+bp = df.Blueprint()
+
+
+def _links(req: func.HttpRequest) -> Links:
+    return Links("/api/dashboard", req.params.get("code", ""))
+
+
+async def approval_info(client: df.DurableOrchestrationClient, run_id: str) -> dict[str, Any]:
+    """The approval sub-orchestration's expiry, refused attempts and outcome, for the card."""
+    status = await client.get_status(f"{run_id}-approval")
+    if not status or status.runtime_status is None:
+        return {}
+    custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
+    custom = custom if isinstance(custom, dict) else {}
+    running = status.runtime_status == df.OrchestrationRuntimeStatus.Running
+    return {"expires_at": custom.get("expires_at") if running else None, "refused": custom.get("refused") or [],
+            "outcome": output if isinstance(output, dict) else {}, "running": running}
+
+
+async def card_for(client: df.DurableOrchestrationClient, run_id: str) -> ModelCard | None:
+    """The model card of a run (None when there is no such run): its lineage, approval and the registries."""
+    status = await client.get_status(run_id)
+    if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
+        return None
+    return await asyncio.to_thread(assemble_card, _summary(status), await approval_info(client, run_id))
+
+
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/dashboard[?model=&result=&stage=]``: the runs, filtered."""
+    runs = await _list_runs(client)
+    p = req.params
+    return pages.runs_page(runs, sorted(steps.known_models()), _links(req), p.get("model", ""), p.get("result", ""),
+                           p.get("stage", ""))
+
+
+@bp.route(route="dashboard/runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/dashboard/runs/{run_id}``: the stage timeline, the lineage chain and the model card."""
+    run_id = req.route_params["run_id"]
+    status = await client.get_status(run_id)
+    if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
+        return pages.message(404, "No such run", f"there is no run {run_id}")
+    run = _summary(status)
+    card = await asyncio.to_thread(assemble_card, run, await approval_info(client, run_id))
+    return pages.run_page(run, card, _links(req), time.time())
+
+
+@bp.route(route="dashboard/models/{model}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def dashboard_model(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/dashboard/models/{model}``: versions, production, gate-metric trend."""
+    model = req.route_params["model"]
+    if model not in steps.known_models():
+        return pages.message(404, "No such model", f"there is no model {model} in the catalog")
+    try:
+        found = await asyncio.to_thread(history.model_history, model)
+    except CatalogError as err:
+        return pages.message(500, "Catalog error", str(err))
+    return pages.model_page(found, await _list_runs(client), _links(req))
+
+
+@bp.route(route="dashboard/approvals", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def dashboard_approvals(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/dashboard/approvals``: the approvals waiting, with time left."""
+    now, waiting = time.time(), []
+    for run in history.waiting_approvals(await _list_runs(client)):
+        info = await approval_info(client, run["run_id"])
+        if not info.get("running"):
+            continue
+        lin = run.get("lineage") or {}
+        waiting.append({"run_id": run["run_id"], "model": str(lin.get("model", "")),
+                        "version": str(lin.get("model_version", "")), "expires_at": info.get("expires_at"),
+                        "seconds_left": seconds_left(info.get("expires_at"), now)})
+    return pages.approvals_page(waiting, _links(req))

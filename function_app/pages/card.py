@@ -1,0 +1,130 @@
+"""The model card behind an approval link (GET): the evidence, then the one button the link allows (POST).
+
+The form has no ``action``: it posts back to the signed URL it was served from, query included.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from factory.approval import ApprovalClaim
+from factory.card import REASON_MAX, ModelCard
+from function_app.pages.html import NOT_MEASURED, a, duration, esc, facts, num, or_na, page, size, table
+
+
+def _verdict(passed: bool | None, gated: bool) -> str:
+    if not gated:
+        return "<span class='na'>not gated</span>"
+    if passed is None:
+        return NOT_MEASURED
+    return "<span class='pass'>pass</span>" if passed else "<span class='fail'>fail</span>"
+
+
+def _delta(delta: float | None, better: bool | None) -> str:
+    if delta is None:
+        return "<span class='na'>no production value</span>"
+    klass = "better" if better else "worse"
+    return f"<span class='{klass}'>{esc(f'{delta:+.4g}')}</span>"
+
+
+def metrics_table(card: ModelCard) -> str:
+    champ = card.champion or "none (first version)"
+    rows = [[esc(m.name) + (" <span class='na'>(key)</span>" if m.name == card.key_metric else ""),
+             num(m.value), num(m.production) if m.production is not None else "<span class='na'>none</span>",
+             _delta(m.delta, m.better), esc(m.threshold), _verdict(m.passed, m.gated)] for m in card.metrics]
+    return table(["metric", f"version {card.version}", f"production ({champ})", "delta", "gate threshold",
+                  "result"], rows, cls="metrics")
+
+
+def data_facts(card: ModelCard) -> str:
+    d = card.data
+    per_label = d.get("per_label")
+    labels = ", ".join(f"{k}: {v}" for k, v in per_label.items()) if isinstance(per_label, dict) and per_label else None
+    return facts([("blob", or_na(d.get("blob"))), ("size", size(d.get("size"))), ("rows", or_na(d.get("rows"))),
+                  ("images per label", or_na(labels)), ("sha256", f"<code>{or_na(d.get('sha256'))}</code>"),
+                  ("uploaded", or_na(d.get("uploaded_at")))])
+
+
+def edge_table(card: ModelCard) -> str:
+    if not card.edge:
+        return f"<p>{NOT_MEASURED}</p>"
+    rows = [[or_na(e["device"]), or_na(e["arch"]),
+             f"<span class='{'pass' if e['status'] == 'pass' else 'fail'}'>{esc(e['status'])}</span>"
+             + (f" {esc(e['reason'])}" if e.get("reason") else ""),
+             or_na(e["p50_ms"], "{:.1f} ms"), or_na(e["p95_ms"], "{:.1f} ms"), or_na(e["requests"]),
+             size(e["bytes_pulled"])] for e in card.edge]
+    return table(["device", "architecture", "result", "p50 latency", "p95 latency", "requests checked",
+                  "bytes pulled"], rows, cls="edge")
+
+
+def update_size(image: dict) -> str:
+    """Per architecture, what a device holding the production image pulls for this one."""
+    per_arch = image.get("update_bytes")
+    if not per_arch:
+        return NOT_MEASURED
+    parts = [(f"{esc(arch)}: " if arch else "") + size(n) for arch, n in sorted(per_arch.items())]
+    against = (f" (against <code>{esc(image['update_from'])}</code>)" if image.get("update_from")
+               else " (no version in production: the whole image)")
+    return ", ".join(parts) + against
+
+
+def image_facts(card: ModelCard) -> str:
+    i = card.image
+    shared = (f"{i['layers_shared']} of {i['layers_total']}" if i.get("layers_shared") is not None
+              and i.get("layers_total") is not None else i.get("layers_shared"))
+    return facts([("digest", f"<code>{or_na(i.get('digest'))}</code>"),
+                  ("reference", f"<code>{or_na(i.get('ref'))}</code>"),
+                  ("size", size(i.get("size_bytes"))), ("update size vs production", update_size(i)),
+                  ("layers shared with production", or_na(shared))])
+
+
+def lineage_facts(card: ModelCard) -> str:
+    job = card.training_job
+    if str(job.get("url", "")).startswith(("https://", "http://")):
+        training = a(job["url"], job.get("label") or job.get("name"))
+    else:
+        training = or_na(job.get("label") or job.get("name"))
+    return facts([("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)])
+
+
+def decisions_list(card: ModelCard) -> str:
+    if not card.decisions:
+        return "<p>Nobody has decided yet.</p>"
+    rows = [[esc(d["who"] or "unknown"), esc(d["decision"]), esc(d["at"]), esc(d.get("reason", ""))]
+            for d in card.decisions]
+    return table(["who", "decision", "when", "reason"], rows, cls="decisions")
+
+
+def card_body(card: ModelCard) -> str:
+    """Every section of the card (also shown on the run page)."""
+    gate = ("<span class='pass'>passed</span>" if card.gate_passed else
+            "<span class='fail'>failed</span>" if card.gate_passed is False else NOT_MEASURED)
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in card.gate_reasons)
+    return "".join([
+        facts([("model", esc(card.model)), ("version", esc(card.version)), ("run", f"<code>{esc(card.run_id)}</code>"),
+               ("task", or_na(card.task)), ("time left", duration(card.seconds_left) if card.expires_at else
+                                            NOT_MEASURED), ("link expires", or_na(card.expires_at))]),
+        f"<h2>Quality gate: {gate}</h2>", f"<ul>{reasons}</ul>" if reasons else "",
+        f"<p>Champion: {esc(card.champion or 'none, this is the first version')}</p>", metrics_table(card),
+        f"<p>Precision: {or_na(card.precision)}</p>",
+        "<h2>Data</h2>", data_facts(card), "<h2>Edge smoke test</h2>", edge_table(card),
+        "<h2>Image</h2>", image_facts(card), "<h2>Lineage</h2>", lineage_facts(card),
+        "<h2>Decisions so far</h2>", decisions_list(card)])
+
+
+def confirm(claim: ApprovalClaim, url: str = "", card: ModelCard | None = None) -> func.HttpResponse:
+    """The page a GET on an approval link shows; deciding needs the POST of its form."""
+    verb = "Approve" if claim.decision == "approve" else "Reject"
+    head = (f"<p>Run <code>{esc(claim.run_id)}</code>, model version {esc(claim.version)}, "
+            f"image <code>{esc(claim.digest)}</code>.</p>")
+    if claim.decision == "approve":
+        form = ("<form method='post'><button class='approve' type='submit'>"
+                "Approve this version</button></form>")
+    else:
+        form = ("<form method='post'><label for='reason'>Reason (optional, recorded in the lineage)</label>"
+                f"<textarea id='reason' name='reason' rows='3' maxlength='{REASON_MAX}'></textarea>"
+                "<button class='reject' type='submit'>Reject this version</button>"
+                "</form>")
+    body = head + (card_body(card) if card else "") + "<h2>Decide</h2>" + form
+    title = f"{verb} {card.model} version {card.version}?" if card else f"{verb}?"
+    return page(200, title, body)

@@ -1,0 +1,59 @@
+"""The dashboard's front page: every run, filtered by model, result and stage; the approvals waiting on top."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+
+from factory import history
+from factory.runs import STAGES
+from function_app.pages.html import Links, a, esc, page, table
+
+REFRESH_S = 5
+
+
+def _select(name: str, label: str, options: list[str], chosen: str) -> str:
+    opts = "".join(f"<option value='{esc(o)}'{' selected' if o == chosen else ''}>{esc(o or 'any')}</option>"
+                   for o in ["", *options])
+    return f"<label>{esc(label)} <select name='{esc(name)}'>{opts}</select></label>"
+
+
+def filters_form(links: Links, models: list[str], model: str, result: str, stage: str) -> str:
+    code = f"<input type='hidden' name='code' value='{esc(links.code)}'>" if links.code else ""
+    return (f"<form method='get' action='{esc(links.base)}' class='filters'>"
+            + _select("model", "model", models, model) + _select("result", "result", list(history.RESULTS), result)
+            + _select("stage", "stage", [*STAGES, "done"], stage) + code
+            + "<button type='submit'>Filter</button></form>")
+
+
+def run_row(run: dict[str, Any], links: Links) -> list[str]:
+    lin = run.get("lineage") or {}
+    model = str(lin.get("model") or "")
+    metrics = lin.get("metrics") or {}
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:2] if isinstance(v, int | float))
+    result = history.result_of(run)
+    klass = "pass" if result == "Succeeded" else "fail" if result in ("Rejected", "Failed") else "na"
+    return [a(links.run(run["run_id"]), run["run_id"]), a(links.model(model), model) if model else "",
+            esc(str(run.get("created") or "")[:19]), esc(history.stage_of(run)),
+            f"<span class='{klass}'>{esc(result)}</span>", esc(lin.get("model_version", "")), esc(shown),
+            esc((lin.get("edge") or {}).get("status", "")), esc(lin.get("decision", "")),
+            esc(run.get("reason") or "")]
+
+
+def runs_page(runs: list[dict[str, Any]], models: list[str], links: Links, model: str = "", result: str = "",
+              stage: str = "") -> func.HttpResponse:
+    shown = history.filter_runs(runs, model, result, stage)
+    waiting = history.waiting_approvals(runs)
+    banner = ""
+    if waiting:
+        banner = (f"<p><strong>{len(waiting)} approval{'s' if len(waiting) > 1 else ''} waiting:</strong> "
+                  + ", ".join(a(links.run(r["run_id"]), f"{(r.get('lineage') or {}).get('model', '')} "
+                                f"version {(r.get('lineage') or {}).get('model_version', '')}") for r in waiting)
+                  + f" ({a(links.url('/approvals'), 'time left')})</p>")
+    body = (banner + filters_form(links, models, model, result, stage)
+            + f"<p class='count'>{len(shown)} of {len(runs)} runs</p>"
+            + table(["run", "model", "started (UTC)", "stage", "result", "version", "metrics", "edge", "decision",
+                     "reason"], [run_row(r, links) for r in shown], cls="runs"))
+    refresh = REFRESH_S if any(history.in_flight(r) for r in runs) else None
+    return page(200, "Model Factory runs", body, nav=links.nav(), refresh_s=refresh)
