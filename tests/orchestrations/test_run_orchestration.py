@@ -114,7 +114,7 @@ def test_a_reject_reason_from_the_page_form_is_kept_in_the_lineage_cleaned_and_b
     run_id = durable.start("happy")
     _registered(durable, run_id)
     _pushed(durable, run_id)
-    resp = requests.post(_links(durable, run_id)["reject"], timeout=60,
+    resp = requests.post(_links(durable, run_id)["reject"], timeout=60, headers={"x-ms-client-principal-name": "bob"},
                          data={"reason": "  drift\x1b[31m in <proline>" + "x" * 600})
     assert resp.status_code == 200, resp.text
     result = durable.result(run_id)

@@ -215,13 +215,16 @@ def test_edge_rows_per_device_and_update_size_per_architecture_as_the_lineage_ho
     assert "amd64 1.9 MB, arm64 2.1 MB" in msg["text"]
 
 
-def test_data_facts_of_an_upload_count_rows_and_hash_the_bytes(tmp_path):
+def test_data_facts_of_an_upload_count_rows_and_take_the_validated_hash(tmp_path):
+    from factory.pinning import FetchedData, sha256_of
     from factory.steps import data_facts
 
     csv = tmp_path / "up.csv"
     csv.write_text('a,b\n1,"two\nlines"\n\n3,4\n')
-    facts = data_facts(csv, "incoming/m/up.csv", "2027-01-01T00:00:00+00:00")
+    data = FetchedData(csv, "incoming/m/up.csv", "http://x/incoming/m/up.csv", "0x1", "", csv.stat().st_size,
+                       sha256_of(csv), "2027-01-01T00:00:00+00:00")
+    facts = data_facts(data)
     assert facts == {"blob": "incoming/m/up.csv", "size": csv.stat().st_size,
                      "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
                      "uploaded_at": "2027-01-01T00:00:00+00:00", "rows": 2}
-    assert "rows" not in data_facts(csv, "x.zip", table=False)
+    assert "rows" not in data_facts(data, table=False)
