@@ -63,8 +63,21 @@ def document() -> dict[str, Any]:
                         "responses": page_answers},
                 "post": {"summary": "decide through a signed link", "parameters": link_params,
                          "responses": page_answers}},
-            "/api/dashboard": {"get": {"summary": "the runs as a page", "security": _KEY,
+            "/api/dashboard": {"get": {"summary": "the runs as a page, filtered", "security": _KEY, "parameters": [
+                {"name": f, "in": "query", "required": False, "schema": {"type": "string"}}
+                for f in ("model", "result", "stage")],
                                        "responses": {"200": _PAGE, "401": {"description": "no or wrong key"}}}},
+            "/api/dashboard/runs/{run_id}": {"get": {
+                "summary": "one run: stage timeline, lineage chain, model card", "security": _KEY,
+                "parameters": [_RUN_ID], "responses": {"200": _PAGE, "404": _PAGE,
+                                                       "401": {"description": "no or wrong key"}}}},
+            "/api/dashboard/models/{model}": {"get": {
+                "summary": "one model: versions, production, gate-metric trend", "security": _KEY,
+                "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _PAGE, "404": _PAGE, "401": {"description": "no or wrong key"}}}},
+            "/api/dashboard/approvals": {"get": {"summary": "the approvals waiting, with time left", "security": _KEY,
+                                                 "responses": {"200": _PAGE,
+                                                               "401": {"description": "no or wrong key"}}}},
             "/api/openapi.json": {"get": {"summary": "this document",
                                           "responses": {"200": _json("OpenAPI 3 document")}}},
         },
