@@ -30,8 +30,9 @@ def registry(tmp_path):
 
 
 def _build(model_folder: Path, artifacts: Path, dest: Path, registry: str, tag: str, version: str = "1",
-           layer_cache: bool = True) -> str:
-    context = assemble(model_folder, artifacts, dest, model_labels(model_folder.name, version, f"run-{tag}", "c0de"))
+           layer_cache: bool = True, run_id: str = "") -> str:
+    labels = model_labels(model_folder.name, version, run_id or f"run-{tag}", "c0de")
+    context = assemble(model_folder, artifacts, dest, labels)
     ref = ports.ImageRef(registry=registry, repository=f"models/{model_folder.name.replace('_', '-')}", tag=tag)
     builder = PodmanImageBuilder(arches=ARCHES, layer_cache=layer_cache)
     return builder.build_verify_push(context, ref, scoring_check(model_folder)).digest
@@ -39,8 +40,9 @@ def _build(model_folder: Path, artifacts: Path, dest: Path, registry: str, tag: 
 
 def test_same_inputs_built_twice_without_cache_give_one_digest(artifacts, registry, tmp_path):
     wine = REPO / "models" / "wine_cultivar"
-    first = _build(wine, artifacts("wine_cultivar"), tmp_path / "a", registry.address, "one", layer_cache=False)
-    second = _build(wine, artifacts("wine_cultivar"), tmp_path / "b", registry.address, "two", layer_cache=False)
+    same = {"layer_cache": False, "run_id": "run-repro"}  # the same inputs (labels included), two tags
+    first = _build(wine, artifacts("wine_cultivar"), tmp_path / "a", registry.address, "one", **same)
+    second = _build(wine, artifacts("wine_cultivar"), tmp_path / "b", registry.address, "two", **same)
     assert first == second
     index = read_image(f"{registry.address}/models/wine-cultivar@{first}")
     assert sorted(index) == list(ARCHES)
