@@ -40,9 +40,11 @@ def _build(model_folder: Path, artifacts: Path, dest: Path, registry: str, tag: 
 
 def test_same_inputs_built_twice_without_cache_give_one_digest(artifacts, registry, tmp_path):
     wine = REPO / "models" / "wine_cultivar"
-    same = {"layer_cache": False, "run_id": "run-repro"}  # the same inputs (labels included), two tags
-    first = _build(wine, artifacts("wine_cultivar"), tmp_path / "a", registry.address, "one", **same)
-    second = _build(wine, artifacts("wine_cultivar"), tmp_path / "b", registry.address, "two", **same)
+    # the same inputs (labels included) under two tags, each built from scratch
+    first = _build(wine, artifacts("wine_cultivar"), tmp_path / "a", registry.address, "one", layer_cache=False,
+                   run_id="run-repro")
+    second = _build(wine, artifacts("wine_cultivar"), tmp_path / "b", registry.address, "two", layer_cache=False,
+                    run_id="run-repro")
     assert first == second
     index = read_image(f"{registry.address}/models/wine-cultivar@{first}")
     assert sorted(index) == list(ARCHES)
