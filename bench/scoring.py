@@ -8,7 +8,7 @@
 A loopback load generator (asyncio, keep-alive connections, bounded by a request count and a time limit)
 drives each server at concurrency 1 and 16 and reports requests/s, p50 and p99. The model is a 20-feature
 linear regression; the request is one row. It also builds two images on the same local base and reports
-their sizes: ours (``models/nyc_taxi/model/Dockerfile``: venv with numpy, scikit-learn, joblib) and one in
+their sizes: ours (``modelkit/serving/Dockerfile``: venv with numpy, scikit-learn, joblib) and one in
 the seed accelerator's style (base + build-essential + poetry install of the same libraries plus
 ``azureml-inference-server-http`` to serve). Prints a table; writes ``bench/results/scoring.json``.
 
@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from factory.adapters.local.host import free_port  # noqa: E402
 
-SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
+SCORE = REPO / "modelkit" / "serving" / "score.py"  # the kit's serving entry script
 RESULTS = REPO / "bench" / "results" / "scoring.json"
 N_FEATURES = 20
 AML_PACKAGES = ["azureml-inference-server-http", "numpy==2.4.6", "scikit-learn==1.9.1", "joblib==1.6.0"]

@@ -208,6 +208,7 @@ class ModelSpec:
     edge: EdgeSettings
     approval: ApprovalSettings = ApprovalSettings()
     artifact: ArtifactSettings = ArtifactSettings()
+    environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
 
     @property
     def key_metric(self) -> str:
@@ -229,6 +230,7 @@ class ModelSpec:
 
     @property
     def pipeline_file(self) -> Path:
+        """The model's own pipeline wiring; when absent the kit's standard pipeline is used."""
         return self.folder / "mlops" / "pipeline.py"
 
     @property
@@ -339,7 +341,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     except yaml.YAMLError as exc:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = Fields(file, raw)
-    f.unknown({"name", "description", "task", "data", "artifact", "gate", "training", "image", "edge",
+    f.unknown({"name", "description", "task", "environment", "data", "artifact", "gate", "training", "image", "edge",
                "approval"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
@@ -375,7 +377,15 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True),
                                   approvers=tuple(a.strip() for a in approvers)),
         artifact=_artifact(f.section("artifact", {})),
+        environment=_environment(f),
     )
+
+
+def _environment(f: Fields) -> str:
+    from factory.kit import DEFAULT_ENVIRONMENT, ENVIRONMENTS
+
+    known = tuple(sorted(p.name for p in ENVIRONMENTS.iterdir() if (p / "conda.yml").is_file()))
+    return f.choice("environment", known, DEFAULT_ENVIRONMENT)
 
 
 def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
@@ -407,21 +417,35 @@ def training_job_name(model: str, run_id: str) -> str:
     return name
 
 
-def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
-    """The model's ``mlops/pipeline.py`` ``training_pipeline`` called with ``data`` (an ``azure.ai.ml.Input``),
-    the model name and ``run_id``; returns the ``azure.ai.ml`` ``PipelineJob``. ``lineage``: ``data_uri``,
-    ``data_etag``, ``source_commit`` (empty values are left out: the register step's inputs are optional)."""
-    file = spec.pipeline_file
-    if not file.is_file():
-        raise CatalogError(f"{file}: no such file; every model needs mlops/pipeline.py")
+def _load_module(file: Path, prefix: str) -> Any:
     digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
-    module_spec = importlib.util.spec_from_file_location(f"model_factory_pipeline_{spec.name}_{digest}", file)
+    module_spec = importlib.util.spec_from_file_location(f"{prefix}_{digest}", file)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
     # azure-ai-ml warns once per "experimental" class it touches while building a job; not actionable here
     logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
     module_spec.loader.exec_module(module)
-    pipeline_fn = getattr(module, "training_pipeline", None)
+    return module
+
+
+def training_pipeline_of(spec: ModelSpec) -> Any:
+    """The model's ``@dsl.pipeline`` function: ``training_pipeline`` of its ``mlops/pipeline.py``, or the kit's
+    standard wiring (``modelkit/pipeline.py``) when the model has none."""
+    file = spec.pipeline_file
+    if not file.is_file():
+        from factory.kit import STANDARD_PIPELINE
+
+        module = _load_module(STANDARD_PIPELINE, "model_factory_standard_pipeline")
+        return module.standard_pipeline(spec.folder, spec.name, spec.description)
+    pipeline_fn = getattr(_load_module(file, f"model_factory_pipeline_{spec.name}"), "training_pipeline", None)
     if pipeline_fn is None:
         raise CatalogError(f"{file}: expected a @dsl.pipeline function named training_pipeline")
+    return pipeline_fn
+
+
+def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
+    """The model's training pipeline (``training_pipeline_of``) called with ``data`` (an ``azure.ai.ml.Input``),
+    the model name and ``run_id``; returns the ``azure.ai.ml`` ``PipelineJob``. ``lineage``: ``data_uri``,
+    ``data_etag``, ``source_commit`` (empty values are left out: the register step's inputs are optional)."""
+    pipeline_fn = training_pipeline_of(spec)
     return pipeline_fn(data=data, model_name=spec.name, run_id=run_id, **{k: v for k, v in lineage.items() if v})

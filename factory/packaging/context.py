@@ -1,9 +1,9 @@
 """Assemble a model image's build context: deterministic, with a content hash.
 
-Layout of a context folder (what ``models/<name>/model/Dockerfile`` expects)::
+Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` template expects)::
 
-    Dockerfile, score.py,                          from models/<name>/model/
-    sample-request.json, expected-response.json
+    Dockerfile, score.py                           the model's own model/<file>, else the kit's (factory.kit)
+    sample-request.json, expected-response.json    from models/<name>/model/
     requirements.lock                              the model's dependency set (modelkit/environments/<env>/)
     model_server/                                  the serving package (factory/serving, stdlib only)
     model/                                         the registered model's artifacts (model.joblib or
@@ -31,17 +31,18 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from factory import ports
+from factory import kit, ports
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
 SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
-MODEL_FILES = ("Dockerfile", "score.py", "sample-request.json", "expected-response.json")
+KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
+MODEL_FILES = ("sample-request.json", "expected-response.json")
 OPTIONAL_MODEL_FILES = (".dockerignore",)
 LOCK_FILE = "requirements.lock"
 DEPS_DIR = "deps"  # deps/<arch>/ in a context: excluded from the hash and from the ACR upload
-ENVIRONMENTS = Path(__file__).resolve().parents[2] / "modelkit" / "environments"
-DEFAULT_ENVIRONMENT = "sklearn"
+ENVIRONMENTS = kit.ENVIRONMENTS
+DEFAULT_ENVIRONMENT = kit.DEFAULT_ENVIRONMENT
 ARTIFACT_FILES = ("model.json",)
 MODEL_ARTIFACTS = ("model.joblib", "model.onnx")  # one of them: artifact.format joblib | onnx
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip or tar tool agrees on
@@ -126,7 +127,7 @@ def context_hash(root: Path) -> str:
 
 
 def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[str, str],
-             environment: str = DEFAULT_ENVIRONMENT) -> ports.BuildContext:
+             environment: str | None = None) -> ports.BuildContext:
     """Write the build context for ``models/<name>`` (``model_folder``) plus registered artifacts into ``dest``.
 
     ``dest`` must not exist or be empty. ``labels`` (see ``model_labels``) are stored in ``labels.json``
@@ -138,6 +139,11 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
     for name in MODEL_FILES:
         if not (serving / name).is_file():
             raise ContextError(f"{serving / name}: missing; a model's serving folder needs {', '.join(MODEL_FILES)}")
+    shared = {name: kit.serving_file(model_folder, name) for name in KIT_FILES}
+    for name, found in shared.items():
+        if found is None:
+            raise ContextError(f"{serving / name}: missing, and the kit has none for environment "
+                               f"{kit.environment_of(model_folder)!r}")
     for name in ARTIFACT_FILES:
         if not (artifacts_dir / name).is_file():
             raise ContextError(f"{artifacts_dir / name}: missing; registered artifacts need "
@@ -146,12 +152,14 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         raise ContextError(f"{artifacts_dir}: no {' or '.join(MODEL_ARTIFACTS)}; registered artifacts need the "
                            "model in its declared format")
     _check_labels(labels)
-    lock = lock_file(environment)
+    lock = lock_file(environment or kit.environment_of(model_folder))  # model.yaml `environment:`
     if not lock.is_file():
         raise ContextError(f"{lock}: missing; every dependency set needs a lock (run `make lock`)")
     if dest.exists() and any(dest.iterdir()):
         raise ContextError(f"{dest}: not empty; a build context is assembled into a new folder")
     dest.mkdir(parents=True, exist_ok=True)
+    for name, found in shared.items():
+        _copy(found, dest / name)
     for name in MODEL_FILES + OPTIONAL_MODEL_FILES:
         if (serving / name).is_file():
             _copy(serving / name, dest / name)

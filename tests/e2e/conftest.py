@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from factory.client import FactoryClient
+from factory.kit import place_kit_beside
 from factory.localstack import ROOT, LocalStack, StackPorts
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS
 
@@ -82,7 +83,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     base = tmp_path_factory.mktemp("factory")
     models = base / "models"
     models.mkdir()
-    for name in ("nyc_taxi", "wine_cultivar", "vibration_anomaly", "digits"):
+    place_kit_beside(models)
+    for name in sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")):
         shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name, changes in VARIANTS.items():
         make_variant(models, name, **changes)

@@ -10,15 +10,28 @@ from pathlib import Path
 
 import yaml
 
+from factory.kit import place_kit_beside
+
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "models"
-MODEL_NAMES = ("nyc_taxi", "vibration_anomaly", "wine_cultivar")  # the tabular models (data.kind table)
-IMAGE_MODEL_NAMES = ("digits",)  # data.kind images, ONNX artifacts
+
+
+def _kind(folder: Path) -> str:
+    data = (yaml.safe_load((folder / "model.yaml").read_text()) or {}).get("data") or {}
+    return data.get("kind", "table")
+
+
+# discovered from models/, not listed: the tabular models (data.kind table) and the image models (ONNX)
+_FOLDERS = sorted(p.parent for p in MODELS.glob("*/model.yaml"))
+MODEL_NAMES = tuple(f.name for f in _FOLDERS if _kind(f) == "table")
+IMAGE_MODEL_NAMES = tuple(f.name for f in _FOLDERS if _kind(f) == "images")
 ALL_MODEL_NAMES = tuple(sorted(MODEL_NAMES + IMAGE_MODEL_NAMES))
 
 
 def copy_model(source: str, name: str, models_dir: Path) -> Path:
-    """A copy of ``models/<source>`` named ``name`` under ``models_dir`` (model.yaml renamed accordingly)."""
+    """A copy of ``models/<source>`` named ``name`` under ``models_dir`` (model.yaml renamed accordingly), with
+    the kit beside ``models_dir`` as in the repository."""
+    place_kit_beside(models_dir)
     dest = models_dir / name
     shutil.copytree(MODELS / source, dest, ignore=shutil.ignore_patterns("__pycache__", "tests"))
     spec = yaml.safe_load((dest / "model.yaml").read_text())

@@ -36,7 +36,7 @@ def test_catalog_holds_the_three_models_with_their_settings():
     for spec in catalog.values():
         assert spec.training.timeout_seconds > 0 and spec.edge.poll_seconds > 0 and spec.edge.timeout_seconds > 0
         assert spec.image.repository.startswith("models/")
-        assert spec.pipeline_file.is_file() and spec.key_metric in spec.metrics
+        assert spec.key_metric in spec.metrics and spec.environment == "sklearn"
 
 
 def _write(folder: Path, spec: dict) -> Path:

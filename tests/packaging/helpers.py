@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from factory.kit import run_stage
+
 REPO = Path(__file__).resolve().parents[2]
-MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly")
+MODELS = tuple(sorted(p.parent.name for p in (REPO / "models").glob("*/model.yaml")))
 
 
 
@@ -29,8 +29,9 @@ def train_with_src(model: str, work: Path) -> Path:
         ["transform.py", "--prepared", str(work / "prepared"), "--features", str(work / "features")],
         ["train.py", "--features", str(work / "features"), "--model_name", model, "--model", str(work / "model")],
     ]
-    for step in steps:
-        subprocess.run([sys.executable, *step], cwd=folder / "src", check=True, capture_output=True, timeout=600)
+    for program, *args in steps:
+        done = run_stage(folder, program.removesuffix(".py"), *args)
+        assert done.returncode == 0, done.stderr
     return work / "model"
 
 

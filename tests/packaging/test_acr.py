@@ -122,7 +122,8 @@ def _run_check_step(task_yaml: str, port: int) -> subprocess.CompletedProcess:
 
 def test_the_verify_command_passes_a_good_model_and_fails_a_wrong_expectation(context, artifacts, tmp_path):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "factory.serving", "--score", str(MODEL / "model" / "score.py"),
+    score = REPO / "modelkit" / "serving" / "score.py"
+    server = subprocess.Popen([sys.executable, "-m", "factory.serving", "--score", str(score),
                                "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
                               env={**os.environ, "AZUREML_MODEL_DIR": str(artifacts("wine_cultivar"))},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -75,7 +75,7 @@ def test_missing_files_and_unsafe_labels_are_named(fake_artifacts, tmp_path):
     (fake_artifacts / "model.joblib").unlink()
     with pytest.raises(ContextError, match="no model.joblib or model.onnx"):
         assemble(REPO / "models" / "nyc_taxi", fake_artifacts, tmp_path / "x", {})
-    with pytest.raises(ContextError, match="Dockerfile: missing"):
+    with pytest.raises(ContextError, match="sample-request.json: missing"):
         assemble(tmp_path, fake_artifacts, tmp_path / "y", {})
     (fake_artifacts / "model.joblib").write_bytes(b"x")
     with pytest.raises(ContextError, match="label io.modelfactory.run-id"):
@@ -112,3 +112,18 @@ def test_expected_response_format_is_checked():
         split_expected({"prediction": [1]})
     with pytest.raises(ValueError, match="tolerance"):
         split_expected({"predictions": [1], "tolerance": -1})
+
+
+def test_the_context_takes_the_kit_files_unless_the_model_has_its_own(fake_artifacts, tmp_path):
+    shared = assemble(REPO / "models" / "wine_cultivar", fake_artifacts, tmp_path / "shared", model_labels("w", "1"))
+    kit = REPO / "modelkit"
+    for name, source in (("Dockerfile", kit / "serving" / "Dockerfile"), ("score.py", kit / "serving" / "score.py"),
+                         ("requirements.txt", kit / "environments" / "sklearn" / "requirements.txt")):
+        assert (Path(shared.path) / name).read_bytes() == source.read_bytes()
+    folder = tmp_path / "models" / "wine_own"
+    shutil.copytree(REPO / "models" / "wine_cultivar" / "model", folder / "model")
+    (folder / "model" / "score.py").write_text("def init():\n    pass\n\n\ndef run(raw):\n    return {}\n")
+    own = assemble(folder, fake_artifacts, tmp_path / "own", model_labels("w", "1"))
+    assert (Path(own.path) / "score.py").read_text().startswith("def init()")  # the model's own file wins
+    assert (Path(own.path) / "Dockerfile").read_bytes() == (kit / "serving" / "Dockerfile").read_bytes()
+    assert own.sha256 != shared.sha256

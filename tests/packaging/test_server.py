@@ -19,7 +19,7 @@ from factory.adapters.local.host import free_port
 from factory.serving.check import wait_ready
 from tests.packaging.helpers import REPO
 
-SCORE = REPO / "models" / "nyc_taxi" / "model" / "score.py"
+SCORE = REPO / "modelkit" / "serving" / "score.py"  # the kit's serving entry script
 FEATURES = ["a", "b", "c"]
 
 

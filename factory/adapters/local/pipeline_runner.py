@@ -1,10 +1,9 @@
 """Runs a model's Azure ML pipeline on this machine: the same component YAMLs and ``@dsl.pipeline`` graph.
 
-``load_plan`` builds the pipeline job with ``azure-ai-ml`` (offline), reads each step's component (command,
-code folder, inputs, outputs) and its bindings from the job's REST form (``${{parent.inputs.x}}``,
-``${{parent.jobs.step.outputs.y}}``), and orders the steps. ``run_pipeline`` resolves every
-``${{inputs.*}}`` / ``${{outputs.*}}`` (and optional ``$[[...]]`` blocks) to local folders and values, runs
-each command as a subprocess from its component's code folder with this interpreter, keeps a log per step,
+``load_plan`` (``pipeline_plan``) reads the steps from the pipeline job. ``run_pipeline`` resolves every
+``${{inputs.*}}`` / ``${{outputs.*}}`` (and optional ``$[[...]]`` blocks) to local paths and values, makes
+each step's code snapshot as Azure ML does (the code folder plus its ``additional_includes``, under
+``RUN_DIR/snapshots/<step>/``), runs the command there as a subprocess, keeps a log per step,
 and stops at the first failing step (``StepFailed``: step name, exit code, last log lines). Every step of
 one run shares one MLflow run (``MLFLOW_RUN_ID``) in the model's experiment, as Azure ML does per step.
 
@@ -16,39 +15,40 @@ Event Grid events (``ModelRegistered``, or ``RunStatusChanged`` Failed) with ret
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from factory import events
 from factory.adapters.local.host import file_lock
-from factory.catalog import ModelSpec, build_pipeline_job, load_model_spec
+from factory.adapters.local.pipeline_plan import (  # noqa: F401 - Step, load_plan, output_dir: the runner's API
+    PipelineError,
+    Plan,
+    Step,
+    load_plan,
+    output_dir,
+    prepare_outputs,
+    resolve_command,
+)
+from factory.catalog import ModelSpec, load_model_spec
+from factory.kit import KitError, snapshot
 from factory.ports import TrainingRequest
 
 log = logging.getLogger(__name__)
 
-PLAN_VERSION = 1
 LOG_TAIL_LINES = 20
 REGISTRATION_OUTPUT = "registration"  # the pipeline output holding registered.json
-_REF = re.compile(r"^\$\{\{parent\.(inputs\.(?P<input>\w+)|jobs\.(?P<job>\w+)\.outputs\.(?P<output>\w+))\}\}$")
-_PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
-_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]", re.DOTALL)
-
-
-class PipelineError(RuntimeError):
-    """The pipeline could not be loaded or run; the message says which model file or input."""
 
 
 class StepFailed(PipelineError):
@@ -57,35 +57,6 @@ class StepFailed(PipelineError):
     def __init__(self, step: str, exit_code: int, log_tail: str, log_file: Path) -> None:
         super().__init__(f"step {step} failed with exit code {exit_code}; last log lines:\n{log_tail}")
         self.step, self.exit_code, self.log_tail, self.log_file = step, exit_code, log_tail, log_file
-
-
-@dataclass(frozen=True)
-class Step:
-    """One command step of the pipeline, as its component declares it."""
-
-    name: str
-    command: str
-    code_dir: str
-    inputs: dict[str, str]  # input name -> binding: "${{parent...}}" reference or a literal value
-    outputs: list[str]
-    depends_on: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The ordered steps of a model's pipeline and where its outputs come from."""
-
-    model: str
-    steps: list[Step]
-    outputs: dict[str, str]  # pipeline output -> "step.output"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": PLAN_VERSION, "model": self.model, "steps": [asdict(s) for s in self.steps],
-                "outputs": self.outputs}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return cls(model=data["model"], steps=[Step(**s) for s in data["steps"]], outputs=data["outputs"])
 
 
 @dataclass
@@ -108,100 +79,6 @@ class PipelineResult:
     metrics: dict[str, float]
     mlflow_run_id: str
     seconds: float
-
-
-def _mlops_hash(spec: ModelSpec) -> str:
-    """A key for the plan: where the model lives (the plan holds absolute code folders) and its mlops/ files."""
-    digest = hashlib.sha256(f"{PLAN_VERSION}\0{spec.folder}".encode())
-    for path in sorted((spec.folder / "mlops").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(spec.folder)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _order(steps: dict[str, Step]) -> list[Step]:
-    """Steps in dependency order (a stable topological sort: ties keep the pipeline's own order)."""
-    ordered: list[Step] = []
-    done: set[str] = set()
-    pending = list(steps)
-    while pending:
-        ready = [name for name in pending if all(dep in done for dep in steps[name].depends_on)]
-        if not ready:
-            raise PipelineError(f"the pipeline's steps depend on each other in a cycle: {', '.join(pending)}")
-        ordered.append(steps[ready[0]])
-        done.add(ready[0])
-        pending.remove(ready[0])
-    return ordered
-
-
-def load_plan(spec: ModelSpec, cache_dir: Path | None = None) -> Plan:
-    """The model's pipeline as ordered steps, loaded with ``azure-ai-ml``. With ``cache_dir``, the plan is
-    kept as JSON keyed by the model's folder and the hash of its ``mlops/`` files: a change reloads it."""
-    cached = cache_dir / f"{spec.name}-{_mlops_hash(spec)}.json" if cache_dir else None
-    if cached and cached.is_file():
-        return Plan.from_dict(json.loads(cached.read_text(encoding="utf-8")))
-    from azure.ai.ml import Input
-
-    job = build_pipeline_job(spec, Input(type="uri_file", path="placeholder.csv"), "placeholder")
-    rest = job._to_rest_object().as_dict()["properties"]
-    steps: dict[str, Step] = {}
-    outputs: dict[str, str] = {}
-    for name, node in job.jobs.items():
-        component = node.component
-        if getattr(component, "type", "") != "command" or not getattr(component, "command", None):
-            raise PipelineError(f"{spec.pipeline_file}: step {name} is not a command component")
-        bindings = {k: str(v.get("value", "")) for k, v in rest["jobs"][name].get("inputs", {}).items()}
-        depends = sorted({m["job"] for b in bindings.values() if (m := _REF.match(b)) and m["job"]})
-        code = Path(component._base_path) / (component.code or ".")
-        steps[name] = Step(name=name, command=component.command, code_dir=str(code.resolve()), inputs=bindings,
-                           outputs=list(component.outputs), depends_on=depends)
-        for out, binding in rest["jobs"][name].get("outputs", {}).items():
-            if m := re.match(r"^\$\{\{parent\.outputs\.(\w+)\}\}$", str(binding.get("value", ""))):
-                outputs[m[1]] = f"{name}.{out}"
-    plan = Plan(model=spec.name, steps=_order(steps), outputs=outputs)
-    if cached:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(plan.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(cached)
-    return plan
-
-
-def output_dir(run_dir: Path, step: str, output: str) -> Path:
-    return run_dir / "steps" / step / output
-
-
-def resolve_command(step: Step, pipeline_inputs: dict[str, str | None], run_dir: Path) -> list[str]:
-    """The step's command as an argv: placeholders replaced by values and folders, optional ``$[[...]]``
-    blocks kept only when every input they name has a value, ``python`` replaced by this interpreter."""
-    values: dict[str, str | None] = {}
-    for name, binding in step.inputs.items():
-        m = _REF.match(binding)
-        if m is None:
-            values[name] = binding
-        elif m["input"]:
-            values[name] = pipeline_inputs.get(m["input"])
-        else:
-            values[name] = str(output_dir(run_dir, m["job"], m["output"]))
-
-    def substitute(text: str) -> str:
-        def one(m: re.Match[str]) -> str:
-            if m[1] == "outputs":
-                return shlex.quote(str(output_dir(run_dir, step.name, m[2])))
-            value = values.get(m[2])
-            if value is None:
-                raise PipelineError(f"step {step.name}: input {m[2]} has no value")
-            return shlex.quote(value)
-        return _PLACEHOLDER.sub(one, text)
-
-    def optional(m: re.Match[str]) -> str:
-        named = [n for kind, n in _PLACEHOLDER.findall(m[1]) if kind == "inputs"]
-        return substitute(m[1]) if all(values.get(n) not in (None, "") for n in named) else ""
-
-    argv = shlex.split(substitute(_OPTIONAL.sub(optional, step.command)))
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    return argv
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -281,22 +158,23 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": mlflow_run_id,
            "PYTHONUNBUFFERED": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     results: list[StepResult] = []
+    producers = {s.name: s for s in plan.steps}
     try:
         for step in plan.steps:
-            for out in step.outputs:
-                output_dir(run_dir, step.name, out).mkdir(parents=True, exist_ok=True)
+            prepare_outputs(run_dir, step)
             log_file = run_dir / "logs" / f"{step.name}.log"
             log_file.parent.mkdir(parents=True, exist_ok=True)
             result = StepResult(name=step.name, status="Running", log=str(log_file))
             results.append(result)
             if on_step:
                 on_step(result)
-            argv = resolve_command(step, inputs, run_dir)
+            argv = resolve_command(step, inputs, run_dir, producers)
+            code_dir = _snapshot(step, run_dir)
             step_started = time.perf_counter()
             with log_file.open("w", encoding="utf-8") as out:
                 out.write(f"$ {shlex.join(argv)}\n")
                 out.flush()
-                code = subprocess.call(argv, cwd=step.code_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                code = subprocess.call(argv, cwd=code_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
             result.seconds = time.perf_counter() - step_started
             result.exit_code = code
@@ -315,9 +193,20 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
                           metrics=metrics, mlflow_run_id=mlflow_run_id, seconds=time.perf_counter() - started)
 
 
+def _snapshot(step: Step, run_dir: Path) -> Path:
+    """The step's code snapshot: its code folder with its additional includes (made anew for each run)."""
+    dest = run_dir / "snapshots" / step.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    try:
+        return snapshot(Path(step.code_dir), [Path(i) for i in step.includes], dest)
+    except KitError as exc:
+        raise PipelineError(f"{step.component_file}: step {step.name}: {exc}") from None
+
+
 def _read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict[str, Any]:
     if output not in plan.outputs:
-        raise PipelineError(f"models/{plan.model}/mlops/pipeline.py: the pipeline must return an output named "
+        raise PipelineError(f"models/{plan.model}: the training pipeline must return an output named "
                             f"{output!r}")
     step, out = plan.outputs[output].split(".", 1)
     path = output_dir(run_dir, step, out) / file

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
 import pandas as pd
 import pytest
 
+from factory.kit import run_stage
+
 MODEL = Path(__file__).resolve().parents[1]
-SRC = MODEL / "src"
 
 
 def stage(program: str, *args: object, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run([sys.executable, f"{program}.py", *map(str, args)], cwd=SRC, capture_output=True, text=True,
-                          env=env, timeout=120)
+    """Run a stage program as its pipeline step does (src/ plus the kit files it does not override)."""
+    done = run_stage(MODEL, program, *args, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -1,0 +1,41 @@
+"""The standard training pipeline: prep -> transform -> train -> evaluate + score -> register.
+
+``standard_pipeline(folder, name, description)`` returns the ``@dsl.pipeline`` function for a model folder
+whose stages follow the standard contract: its own ``mlops/components/{prep,transform,train,evaluate}.yml``,
+and the kit's ``score`` and ``register`` (or the model's own ``<stage>.yml``; see ``factory.kit``). A model
+whose graph differs writes its own ``mlops/pipeline.py`` with a ``training_pipeline`` (it may call
+``factory.kit.stage_component`` for the kit's stages).
+
+Pipeline inputs: ``data`` (the uploaded data), ``model_name`` and ``run_id`` (the factory run), and the
+lineage strings the register stage tags the version with. Outputs: ``model``, ``metrics``, ``registration``.
+No ``from __future__ import annotations`` here: ``dsl.pipeline`` reads the annotations as types.
+"""
+
+from pathlib import Path
+
+from azure.ai.ml import Input, dsl
+
+from factory.kit import stage_component
+
+STAGES = ("prep", "transform", "train", "evaluate", "score", "register")
+
+
+def standard_pipeline(folder: Path, name: str, description: str):
+    """The standard ``training_pipeline`` of the model in ``folder``."""
+    components = {stage: stage_component(folder, stage, name) for stage in STAGES}
+
+    @dsl.pipeline(name=f"{name}_training", description=description)
+    def training_pipeline(data: Input, model_name: str, run_id: str, data_uri: str = None,  # noqa: RUF013
+                          data_etag: str = None, source_commit: str = None):  # noqa: RUF013
+        prep = components["prep"](data=data)
+        transform = components["transform"](prepared=prep.outputs.prepared)
+        train = components["train"](features=transform.outputs.features, model_name=model_name)
+        evaluate = components["evaluate"](model=train.outputs.model, features=transform.outputs.features)
+        score = components["score"](model=train.outputs.model, features=transform.outputs.features)
+        register = components["register"](model=train.outputs.model, metrics=evaluate.outputs.metrics,
+                                          scores=score.outputs.scores, model_name=model_name, run_id=run_id,
+                                          data_uri=data_uri, data_etag=data_etag, source_commit=source_commit)
+        return {"model": train.outputs.model, "metrics": evaluate.outputs.metrics,
+                "registration": register.outputs.registration}
+
+    return training_pipeline
