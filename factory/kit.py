@@ -167,3 +167,30 @@ def run_stage(model_folder: Path, program: str, *args: object, env: dict[str, st
         code = stage_snapshot(model_folder, Path(tmp) / "code")
         return subprocess.run([python or sys.executable, f"{program}.py", *map(str, args)], cwd=code, env=env,
                               capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def training_conda_file(model_folder: Path) -> Path:
+    """The conda file the model trains in: its ``train`` component's ``environment.conda_file``, else its kit
+    environment's ``conda.yml``."""
+    model_folder = Path(model_folder)
+    train = model_folder / "mlops" / "components" / "train.yml"
+    try:
+        raw = yaml.safe_load(train.read_text(encoding="utf-8"))
+        env = raw.get("environment") if isinstance(raw, dict) else None
+        conda = env.get("conda_file") if isinstance(env, dict) else None
+    except (OSError, yaml.YAMLError):
+        conda = None
+    if isinstance(conda, str):
+        return (train.parent / conda).resolve()
+    return environment_dir(environment_of(model_folder)) / "conda.yml"
+
+
+def dependency_drift(model_folder: Path) -> list[str]:
+    """Each package whose training version (the train component's conda file) and serving version (the image's
+    requirements.txt) differ; empty when they agree. The gate fails a run on any."""
+    from factory.environments import serving_mismatches
+
+    serving = serving_file(model_folder, "requirements.txt")
+    if serving is None:
+        return [f"{Path(model_folder) / 'model' / 'requirements.txt'}: missing, and the kit has none"]
+    return serving_mismatches(training_conda_file(model_folder), serving)

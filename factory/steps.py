@@ -15,6 +15,7 @@ from factory import gate
 from factory.approval import approval_links, check_key
 from factory.backends import services
 from factory.catalog import ModelSpec, load_catalog
+from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
 from orchestrations.contract import (
@@ -213,8 +214,9 @@ def evaluate_gate(req: GateRequest) -> GateVerdict:
     if production is not None and production.version != challenger.version:
         champion = {"version": production.version, "metrics": production.metrics}
     result = gate.evaluate(challenger.metrics, spec.gate, champion)
-    return GateVerdict(passed=result.passed, reasons=list(result.reasons), champion=result.champion,
-                       metrics=challenger.metrics)
+    drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
+    return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
+                       champion=result.champion, metrics=challenger.metrics)
 
 
 def build_image(req: BuildRequest) -> ImageBuild:

@@ -66,6 +66,13 @@ def _tiny_latency_budget(spec: dict) -> None:
     spec["edge"] = {"poll_seconds": 1, "timeout_seconds": 300, "max_p95_ms": 0.001}
 
 
+def _serving_drift(folder: Path) -> None:
+    """The image would install another scikit-learn than the one the model trains with."""
+    kit = ROOT / "modelkit" / "environments" / "sklearn" / "requirements.txt"
+    pins = kit.read_text().replace("scikit-learn==1.9.1", "scikit-learn==1.6.1")
+    (folder / "model" / "requirements.txt").write_text(pins)
+
+
 VARIANTS: dict[str, dict] = {
     "wine_broken_train": {"change_folder": _break_training},
     "wine_strict_gate": {"change_yaml": _impossible_gate},
@@ -73,6 +80,7 @@ VARIANTS: dict[str, dict] = {
     "wine_slow_training": {"change_yaml": _short_training_timeout},
     "wine_edge_too_slow": {"change_yaml": _tiny_latency_budget},
     "wine_impatient_approval": {"change_yaml": _impatient_approval},
+    "wine_serving_drift": {"change_folder": _serving_drift},
     "wine_copy": {},
     "wine_card": {},
 }

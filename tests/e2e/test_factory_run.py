@@ -88,6 +88,7 @@ FAILURES = {
     # model: (what is uploaded, result, stage, words in the reason)
     "wine_broken_train": ("sample", "Failed", "train", "synthetic failure"),
     "wine_strict_gate": ("sample", "Rejected", "gate", "f1_macro"),
+    "wine_serving_drift": ("sample", "Rejected", "gate", "package scikit-learn"),
     "wine_bad_expected": ("sample", "Rejected", "package", "verification"),
     "wine_slow_training": ("sample", "Failed", "train", "within 1 s"),
     "wine_edge_too_slow": ("sample", "Rejected", "edge", "over the budget"),

@@ -97,7 +97,7 @@ def test_a_fourth_model_trains_in_the_background_and_registers_version_1(fourth_
     assert [s["name"] for s in status["steps"]] == STAGES and {s["status"] for s in status["steps"]} == {"Completed"}
     for step in STAGES:  # one log per step, holding the command and the program's output
         log = (run["trainer"].run_dir("wine_copy-run-4th") / "logs" / f"{step}.log").read_text()
-        assert log.startswith("$ ") and f"{step}:" in log
+        assert log.startswith("# environment ") and "\n$ " in log and f"{step}:" in log
     registry = MlflowModelRegistry(default_tracking_uri(run["state"]))
     assert [v.version for v in registry.versions("wine_copy")] == ["1"]
     version = registry.find_by_run("wine_copy", "run-4th")

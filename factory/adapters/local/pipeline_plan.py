@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from factory import kit
 from factory.catalog import ModelSpec, build_pipeline_job
 
@@ -100,16 +102,28 @@ def _order(steps: dict[str, Step]) -> list[Step]:
 
 
 def _environment(component: Any, where: str) -> dict[str, Any]:
+    """The step's environment: its conda file (path and content) and image, or the name it refers to."""
     env = component.environment
     if env is None:
         raise PipelineError(f"{where}: no environment; name a conda file (environment.conda_file)")
     if isinstance(env, str):
         return {"reference": env}
-    conda_path = getattr(env, "conda_file_path", None)
-    if conda_path is None:
+    conda = getattr(env, "conda_file", None)
+    if not isinstance(conda, dict):
         name = f"{env.name}:{env.version}" if getattr(env, "name", None) else str(env)
         return {"reference": name, "image": getattr(env, "image", None) or ""}
-    return {"conda_file": str(Path(conda_path).resolve()), "image": env.image or ""}
+    path = getattr(env, "conda_file_path", None)
+    if path is None:  # a node of a built pipeline keeps the content only: find the file in the component YAML
+        path = _conda_path(where)
+    return {"conda": conda, "conda_file": str(path or where), "image": env.image or ""}
+
+
+def _conda_path(component_file: str) -> Path | None:
+    try:
+        raw = yaml.safe_load(Path(component_file).read_text(encoding="utf-8"))
+        return (Path(component_file).parent / raw["environment"]["conda_file"]).resolve()
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
 
 
 def _types(ports: dict[str, Any], step: str, kind: str, where: str, allowed: tuple[str, ...]) -> dict[str, str]:

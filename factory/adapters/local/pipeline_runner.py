@@ -3,7 +3,8 @@
 ``load_plan`` (``pipeline_plan``) reads the steps from the pipeline job. ``run_pipeline`` resolves every
 ``${{inputs.*}}`` / ``${{outputs.*}}`` (and optional ``$[[...]]`` blocks) to local paths and values, makes
 each step's code snapshot as Azure ML does (the code folder plus its ``additional_includes``, under
-``RUN_DIR/snapshots/<step>/``), runs the command there as a subprocess, keeps a log per step,
+``RUN_DIR/snapshots/<step>/``), runs the command there as a subprocess with the python of the environment
+the component declares (``environments``: a venv per conda file, built once and reused), keeps a log per step,
 and stops at the first failing step (``StepFailed``: step name, exit code, last log lines). Every step of
 one run shares one MLflow run (``MLFLOW_RUN_ID``) in the model's experiment, as Azure ML does per step.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import events
+from factory.adapters.local.environments import env_root, python_for
 from factory.adapters.local.host import file_lock
 from factory.adapters.local.pipeline_plan import (  # noqa: F401 - Step, load_plan, output_dir: the runner's API
     PipelineError,
@@ -168,11 +170,20 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
             results.append(result)
             if on_step:
                 on_step(result)
-            argv = resolve_command(step, inputs, run_dir, producers)
-            code_dir = _snapshot(step, run_dir)
             step_started = time.perf_counter()
+            try:  # the step's environment (built once per spec), its code snapshot and its command
+                python, env_note = python_for(step.environment, f"{step.component_file}: step {step.name}",
+                                              env_root(env))
+                argv = resolve_command(step, inputs, run_dir, producers, python=python)
+                code_dir = _snapshot(step, run_dir)
+            except PipelineError as exc:
+                log_file.write_text(f"{exc}\n", encoding="utf-8")
+                result.status, result.seconds = "Failed", time.perf_counter() - step_started
+                if on_step:
+                    on_step(result)
+                raise
             with log_file.open("w", encoding="utf-8") as out:
-                out.write(f"$ {shlex.join(argv)}\n")
+                out.write(f"{env_note}\n$ {shlex.join(argv)}\n")
                 out.flush()
                 code = subprocess.call(argv, cwd=code_dir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
