@@ -25,12 +25,15 @@ TASKS = ("regression", "classification", "anomaly", "object_detection")
 DATA_KINDS = ("table", "images")
 ARTIFACT_FORMATS = ("joblib", "onnx")
 IMAGE_MODES = ("L", "RGB", "RGBA")
+
+log = logging.getLogger(__name__)
 COLUMN_TYPES = ("number", "integer", "string", "datetime", "boolean")
 # The tag of a registered version that lists its metric tags (comma-separated names), as the register stage
 # writes it: a version carries whatever metrics its evaluate stage wrote, one tag each.
 METRICS_TAG = "metrics"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,62}$")
+_MODEL_MARKERS = ("model.yaml", "model.yml", "src", "mlops")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -388,13 +391,34 @@ def _environment(f: Fields) -> str:
     return f.choice("environment", known, DEFAULT_ENVIRONMENT)
 
 
-def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
-    """Every model under ``models_dir`` (each sub-folder holding a ``model.yaml``), by name, sorted."""
+def scan_catalog(models_dir: Path | str) -> tuple[dict[str, ModelSpec], dict[str, str]]:
+    """Every model under ``models_dir`` that loads, by name (sorted), and every folder that does not, by folder
+    name, with the reason (``CatalogError``'s message: the file and the field). A model folder is one holding
+    a ``model.yaml``, or (then reported as missing it) a ``model.yml``, ``src/`` or ``mlops/``."""
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
         raise CatalogError(f"{models_dir}: no such models folder")
-    folders = sorted(p.parent for p in models_dir.glob("*/model.yaml"))
-    return {spec.name: spec for spec in map(load_model_spec, folders)}
+    good: dict[str, ModelSpec] = {}
+    broken: dict[str, str] = {}
+    for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
+        if folder.name.startswith((".", "_")) or not any((folder / n).exists() for n in _MODEL_MARKERS):
+            continue
+        try:
+            spec = load_model_spec(folder)
+        except CatalogError as exc:
+            broken[folder.name] = str(exc)
+            continue
+        good[spec.name] = spec
+    return good, broken
+
+
+def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
+    """Every model under ``models_dir`` that loads, by name, sorted. A broken folder is logged (its file and
+    field) and skipped: the other models load and run (``scan_catalog`` also returns the broken ones)."""
+    good, broken = scan_catalog(models_dir)
+    for name, reason in broken.items():
+        log.error("model folder %s skipped: %s", name, reason)
+    return good
 
 
 def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:

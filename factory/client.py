@@ -33,9 +33,12 @@ class FactoryClient:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    def start_run(self, model: str, data: str, idempotency_key: str | None = None) -> tuple[int, Any]:
+    def start_run(self, model: str, data: str, idempotency_key: str | None = None,
+                  source_commit: str | None = None) -> tuple[int, Any]:
+        """``POST /api/runs``; ``data`` may be ``"latest"`` (the model's newest upload)."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self._call("POST", "/api/runs", {"model": model, "data": data}, headers)
+        body = {"model": model, "data": data, **({"source_commit": source_commit} if source_commit else {})}
+        return self._call("POST", "/api/runs", body, headers)
 
     def runs(self) -> list[dict[str, Any]]:
         status, body = self._call("GET", "/api/runs")

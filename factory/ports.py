@@ -259,6 +259,9 @@ class BlobStore(Protocol):
     def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:
         """Upload a file; returns the blob URL."""
 
+    def latest(self, container: str, prefix: str) -> str | None:
+        """The URL of the newest blob whose name starts with ``prefix``, or None."""
+
 
 @runtime_checkable
 class Notifier(Protocol):

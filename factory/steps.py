@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from factory import gate
 from factory.approval import approval_links, check_key
 from factory.backends import services
-from factory.catalog import ModelSpec, load_catalog
+from factory.catalog import ModelSpec, load_catalog, scan_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
@@ -55,6 +55,18 @@ def catalog() -> dict[str, ModelSpec]:
 
 def known_models() -> set[str]:
     return set(catalog())
+
+
+def latest_upload(model: str) -> str | None:
+    """The URL of the model's most recent upload (``incoming/<model>/...``), or None."""
+    from factory.runs import INCOMING_CONTAINER
+
+    return services().blob_store.latest(INCOMING_CONTAINER, f"{model}/")
+
+
+def broken_models() -> dict[str, str]:
+    """The model folders skipped because they do not load, with the reason (file and field)."""
+    return scan_catalog(_settings().models_dir)[1]
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 
 import azure.durable_functions as df
@@ -17,6 +18,7 @@ from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 from orchestrations.contract import approval_instance_id
 
 bp = df.Blueprint()
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
 log = logging.getLogger("function_app")
 
 
@@ -27,16 +29,28 @@ def _json(body: object, status: int = 200) -> func.HttpResponse:
 @bp.route(route="runs", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """``POST /api/runs`` ``{"model", "data", "idempotency_key"?}`` (or an ``Idempotency-Key`` header)."""
+    """``POST /api/runs`` ``{"model", "data", "idempotency_key"?, "source_commit"?}`` (or an
+    ``Idempotency-Key`` header). ``data`` is a blob URL or a path, or ``"latest"``: the model's newest upload
+    (CI retrains a model whose code changed on it, with the commit as ``source_commit``)."""
     try:
-        body = inputs.json_object(req, '{"model": "<model>", "data": "<model>/<file>"}')
+        body = inputs.json_object(req, '{"model": "<model>", "data": "<model>/<file>" | "latest"}')
         model = inputs.text_field(body, "model")
         if model not in steps.known_models():
+            broken = steps.broken_models().get(str(model))
+            if broken:
+                raise inputs.BadInput(f"field 'model': {model} is skipped because it does not load: {broken}", 409)
             raise inputs.BadInput(f"field 'model': expected one of {sorted(steps.known_models())}, "
                                   f"got {str(model)[:80]!r}")
         data = inputs.text_field(body, "data")
+        commit = inputs.text_field(body, "source_commit", required=False)
+        if commit and not COMMIT.fullmatch(str(commit)):
+            raise inputs.BadInput("field 'source_commit': expected a git commit (7 to 40 hex digits)")
         key = inputs.text_field({"Idempotency-Key": req.headers.get("Idempotency-Key")}, "Idempotency-Key",
                                 required=False) or inputs.text_field(body, "idempotency_key", required=False)
+        if data == "latest":
+            data = steps.latest_upload(str(model))
+            if data is None:
+                raise inputs.BadInput(f"field 'data': {model} has no upload yet (incoming/{model}/)", 404)
         data_uri = steps.resolve_data(str(model), str(data))
     except inputs.BadInput as bad:
         return inputs.error(str(bad), bad.status)
@@ -44,7 +58,7 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
         return inputs.error(f"field 'data': {err}")
     key = key or str(uuid.uuid4())
     run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data_uri, trigger="manual",
-                     source_commit=steps.source_commit())
+                     source_commit=commit or steps.source_commit())
     await start_run_once(client, run)
     return client.create_check_status_response(req, run.run_id)
 

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from factory.catalog import CatalogError, ModelSpec, load_catalog, training_job_name
+from factory.catalog import CatalogError, ModelSpec, load_catalog, scan_catalog, training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
 
@@ -58,10 +58,12 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     models_dir = args.models_dir or _settings().models_dir
     try:
-        catalog = load_catalog(models_dir)
+        catalog, broken = scan_catalog(models_dir)
     except CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for name, reason in broken.items():  # reported and skipped: the other models still load and run
+        print(f"skipped {name}: {reason}", file=sys.stderr)
     rows = []
     for spec in catalog.values():
         arrow = "↑" if spec.gate.higher_is_better else "↓"

@@ -89,10 +89,46 @@ def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) 
     return rows
 
 
+def _changed(args: argparse.Namespace) -> list[str] | None:
+    from factory.changes import ChangesError, changed_models
+
+    try:
+        return changed_models(Path.cwd(), args.changed, Path(args.models_dir))
+    except ChangesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def _retrain(stack: LocalStack, client: FactoryClient, model: str, sample: Path | None) -> str | None:
+    """A run of ``model`` on its latest upload with HEAD as source commit (the sample if it has no upload)."""
+    from factory.changes import head_commit
+
+    commit = head_commit(Path.cwd())
+    status, body = client.start_run(model, "latest", idempotency_key=f"changed-{commit}", source_commit=commit)
+    if status == 202 and isinstance(body, dict):
+        _say(f"{model}: changed since the ref; retraining on its latest upload at {commit[:12]} -> run {body['id']}")
+        return str(body["id"])
+    if status == 404 and sample is not None and sample.is_file():
+        run_id = stack.upload(model, sample)[2]
+        _say(f"{model}: changed, and no upload yet: uploaded its sample -> run {run_id}")
+        return run_id
+    print(f"{model}: could not start a run ({status}): {body}", file=sys.stderr)
+    return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     stack = _stack(args)
     catalog = load_catalog(Path(args.models_dir))
-    models = sorted(catalog) if args.all or not args.models else args.models
+    if args.changed is not None:
+        changed = _changed(args)
+        if changed is None:
+            return 2
+        if not changed:
+            _say(f"no model changed since {args.changed}; nothing to run")
+            return 0
+        models = changed
+    else:
+        models = sorted(catalog) if args.all or not args.models else args.models
     unknown = [m for m in models if m not in catalog]
     if unknown:
         print(f"unknown model(s) {', '.join(unknown)}; the catalog has {', '.join(sorted(catalog))}", file=sys.stderr)
@@ -101,6 +137,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     client = _client(stack)
     run_ids: dict[str, str] = {}
     for model in models:
+        if args.changed is not None:
+            run_id = _retrain(stack, client, model, catalog[model].data.sample)
+            if run_id is None:
+                return 1
+            run_ids[model] = run_id
+            continue
         data = Path(args.data) if args.data else catalog[model].data.sample
         if data is None or not data.is_file():
             print(f"{model}: no data to upload (model.yaml data.sample or --data)", file=sys.stderr)
@@ -234,6 +276,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--all", action="store_true", help="every model in the catalog")
     run.add_argument("--data", help="CSV to upload instead of each model's sample")
     run.add_argument("--auto-approve", action="store_true", help="approve through the signed link")
+    run.add_argument("--changed", nargs="?", const="HEAD~1", metavar="REF",
+                     help="only the models whose folder (or the kit) changed since REF (default HEAD~1), "
+                          "retrained on their latest upload with HEAD as the source commit")
     run.add_argument("--timeout", type=float, default=3600, help="seconds to wait for all runs")
     run.add_argument("--models-dir", default="models")
     status = add("status", cmd_status, "list runs, or show one run's stage and lineage")

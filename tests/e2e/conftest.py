@@ -16,6 +16,7 @@ from factory.kit import place_kit_beside
 from factory.localstack import ROOT, LocalStack, StackPorts
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS
 
+BROKEN_MODEL = "broken_yaml"
 APPROVAL_TIMEOUT_S = 900  # the app-wide default; the timeout test uses a model whose model.yaml sets its own
 
 
@@ -96,6 +97,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name, changes in VARIANTS.items():
         make_variant(models, name, **changes)
+    (models / BROKEN_MODEL).mkdir()  # a broken folder: reported and skipped, the others run
+    (models / BROKEN_MODEL / "model.yaml").write_text(f"name: {BROKEN_MODEL}\ntask: [unclosed\n")
     ports = StackPorts.free()
     # amd64 images and the amd64 device only: the ~20 runs here would spend most of CI's time verifying and
     # smoke-testing arm64 under emulation; the arm64 path has its own slow tests (tests/packaging/test_layers.py,

@@ -61,22 +61,30 @@ def test_github_flow_is_test_then_dev_then_prod_behind_its_environment() -> None
     jobs = ci["jobs"]
     commands = [step.get("run") for step in jobs["test"]["steps"]]
     assert "make lint" in commands and "make test" in commands
-    assert jobs["deploy-dev"]["needs"] == "test" and jobs["deploy-dev"]["with"] == {"environment": "dev"}
+    assert 'scripts/check-changed.sh "$BASE"' in commands  # check + the model's own tests per changed model
+    assert jobs["test"]["steps"][0]["with"]["fetch-depth"] == 0
+    assert jobs["deploy-dev"]["needs"] == "test" and jobs["deploy-dev"]["with"]["environment"] == "dev"
+    assert "github.event.before" in jobs["deploy-dev"]["with"]["retrain-base"]  # retrain what changed, once on dev
     assert jobs["deploy-prod"]["needs"] == "deploy-dev" and jobs["deploy-prod"]["with"] == {"environment": "prod"}
     for job in ("deploy-dev", "deploy-prod"):
         assert jobs[job]["uses"] == "./.github/workflows/deploy.yml"
         assert jobs[job]["permissions"]["id-token"] == "write", "OIDC login, no stored secret"
     deploy = load(REPO / ".github" / "workflows" / "deploy.yml")["jobs"]["deploy"]
     assert deploy["environment"] == "${{ inputs.environment }}", "the environment's reviewers gate prod"
-    assert any(step.get("run") == 'infra/deploy.sh "$ENVIRONMENT"' for step in deploy["steps"])
+    runs = [step.get("run") for step in deploy["steps"]]
+    assert runs.index('infra/deploy.sh "$ENVIRONMENT"') < runs.index(
+        'make setup && scripts/retrain-changed.sh "$ENVIRONMENT" "$BASE"')
 
 
 def test_azure_pipelines_flow_is_test_then_dev_then_prod_in_environments() -> None:
     stages = {s["stage"]: s for s in load(AZURE_PIPELINES)["stages"]}
     assert list(stages) == ["validate", "deploy_dev", "deploy_prod"]
     scripts = [step.get("script") for step in stages["validate"]["jobs"][0]["steps"]]
-    assert "make lint" in scripts and "make test" in scripts
+    assert "make lint" in scripts and "make test" in scripts and "scripts/check-changed.sh HEAD~1" in scripts
     assert stages["deploy_dev"]["dependsOn"] == "validate"
+    dev_steps = stages["deploy_dev"]["jobs"][0]["strategy"]["runOnce"]["deploy"]["steps"]
+    inline = [s.get("inputs", {}).get("inlineScript") for s in dev_steps]
+    assert inline.index("infra/deploy.sh dev") < inline.index("scripts/retrain-changed.sh dev HEAD~1")
     assert stages["deploy_prod"]["dependsOn"] == "deploy_dev"
     for env in ("dev", "prod"):
         (job,) = stages[f"deploy_{env}"]["jobs"]
@@ -89,6 +97,11 @@ def test_azure_pipelines_flow_is_test_then_dev_then_prod_in_environments() -> No
 def test_pipelines_deploy_with_files_that_exist(env: str) -> None:
     assert (REPO / "infra" / f"main.{env}.parameters.json").is_file()
     assert (REPO / "infra" / "deploy.sh").stat().st_mode & 0o111, "infra/deploy.sh must be executable"
+
+
+def test_the_model_scripts_the_pipelines_run_exist_and_are_executable() -> None:
+    for script in ("check-changed.sh", "retrain-changed.sh"):
+        assert (REPO / "scripts" / script).stat().st_mode & 0o111, f"scripts/{script} must be executable"
 
 
 def test_make_has_the_targets_the_pipelines_run() -> None:

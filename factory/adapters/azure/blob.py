@@ -126,6 +126,14 @@ class BlobStorage:
                              content_settings=ContentSettings(content_type=content_type or _content_type(name)))
         return blob.url
 
+    def latest(self, container: str, prefix: str) -> str | None:
+        """The URL of the most recently modified blob whose name starts with ``prefix`` (None: there is none)."""
+        client = self.service.get_container_client(container)
+        if not client.exists():
+            return None
+        newest = max(client.list_blobs(name_starts_with=prefix), key=lambda b: b.last_modified, default=None)
+        return None if newest is None else client.get_blob_client(newest.name).url
+
     def list(self, container: str) -> Iterator[BlobItem]:
         """Every blob in ``container`` with its current ETag."""
         client = self.service.get_container_client(container)

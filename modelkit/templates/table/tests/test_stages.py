@@ -1,0 +1,23 @@
+"""__MODEL__'s stages on its sample, run as its pipeline steps run them (src/ plus the kit's files)."""
+
+import json
+from pathlib import Path
+
+from factory.catalog import load_model_spec
+from factory.kit import run_stage
+
+MODEL = Path(__file__).resolve().parents[1]
+
+
+def test_the_stages_train_a_model_that_passes_its_gate(tmp_path):
+    data, out = MODEL / "data" / "sample.csv", {n: tmp_path / n for n in ("p", "f", "m", "e")}
+    for program, *args in (("prep", "--data", data, "--prepared", out["p"]),
+                           ("transform", "--prepared", out["p"], "--features", out["f"]),
+                           ("train", "--features", out["f"], "--model_name", MODEL.name, "--model", out["m"]),
+                           ("evaluate", "--model", out["m"], "--features", out["f"], "--metrics", out["e"])):
+        done = run_stage(MODEL, program, *args)
+        assert done.returncode == 0, done.stderr
+    metrics = json.loads((out["e"] / "metrics.json").read_text())
+    for name, bounds in load_model_spec(MODEL).gate.thresholds.items():
+        assert metrics[name] >= (bounds["min"] if bounds["min"] is not None else -1e9), (name, metrics)
+        assert metrics[name] <= (bounds["max"] if bounds["max"] is not None else 1e9), (name, metrics)

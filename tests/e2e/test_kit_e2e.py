@@ -1,0 +1,68 @@
+"""The kit's promises on the real local stack: a broken model folder is skipped while the others run, and
+``model-factory run --changed`` retrains only the models a commit touched (slow)."""
+
+from __future__ import annotations
+
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from factory import cli
+from tests.e2e.conftest import BROKEN_MODEL
+from tests.e2e.helpers import approve, sample
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_broken_model_folder_is_reported_and_skipped_while_the_others_run(stack, client, tmp_path):
+    status, body = client.start_run(BROKEN_MODEL, "latest")
+    assert status == 409 and f"{BROKEN_MODEL}/model.yaml: not valid YAML" in body["error"]
+    with urllib.request.urlopen(f"{stack.base_url}/api/dashboard?code={stack.function_key}", timeout=30) as page:
+        html = page.read().decode()
+    assert "Model folders skipped" in html and f"<b>{BROKEN_MODEL}</b>" in html
+    before = len(client.runs())
+    stack.upload(BROKEN_MODEL, sample(stack, "wine_cultivar"))  # an upload for it starts nothing
+    run_id = stack.upload("wine_copy", sample(stack, "wine_copy"), name="beside-a-broken-one.csv")[2]
+    assert approve(client, run_id) == 200
+    run = client.wait(run_id, timeout=900)
+    assert run["result"] == "Succeeded", run["reason"]
+    assert len(client.runs()) == before + 1
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c", "user.name=ci", *args],
+                          check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_run_changed_retrains_only_the_touched_models_with_the_commit(stack, client, monkeypatch, capsys):
+    models = stack.models_dir
+    repo = models.parent
+    (repo / ".gitignore").write_text("state/\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "models", ".gitignore")
+    _git(repo, "commit", "-qm", "the models as deployed")
+    train = models / "wine_copy" / "src" / "train.py"
+    train.write_text(train.read_text() + "\n# tuned: a code change to wine_copy only\n")
+    _git(repo, "commit", "-qam", "wine_copy: a code change")
+    commit = _git(repo, "rev-parse", "HEAD")
+    counts = {}
+    for run in client.runs():
+        model = (run.get("lineage") or {}).get("model", "")
+        counts[model] = counts.get(model, 0) + 1
+    monkeypatch.chdir(repo)
+    code = cli.main(["run", "--changed", "HEAD~1", "--models-dir", str(models), "--state-dir", str(stack.state_dir),
+                     "--auto-approve", "--timeout", "900"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    after = {}
+    for run in client.runs():
+        model = (run.get("lineage") or {}).get("model", "")
+        after[model] = after.get(model, 0) + 1
+    started = {m: n - counts.get(m, 0) for m, n in after.items() if n != counts.get(m, 0)}
+    assert started == {"wine_copy": 1}, out
+    newest = max((r for r in client.runs() if (r.get("lineage") or {}).get("model") == "wine_copy"),
+                 key=lambda r: r["created"])
+    assert newest["lineage"]["source_commit"] == commit and newest["result"] == "Succeeded"

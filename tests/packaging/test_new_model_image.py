@@ -1,0 +1,33 @@
+"""``new`` → check → train → build → verify: a scaffolded model's image passes verification (slow: podman)."""
+
+from __future__ import annotations
+
+import pytest
+
+from factory import ports
+from factory.adapters.local.pipeline_runner import run_pipeline
+from factory.adapters.local.podman import PodmanImageBuilder
+from factory.catalog import load_model_spec
+from factory.commands.check import check_folder
+from factory.commands.new import scaffold
+from factory.kit import place_kit_beside
+from factory.packaging.context import assemble, model_labels, scoring_check
+from factory.ports import TrainingRequest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("task", ["regression", "anomaly"])
+def test_a_scaffolded_model_builds_and_verifies(task, registries, tmp_path):
+    _, dev, _ = registries
+    place_kit_beside(tmp_path / "models")
+    folder = scaffold(tmp_path / "models", f"fresh_{task}", "table", task)
+    assert check_folder(folder) == []
+    spec = load_model_spec(folder)
+    result = run_pipeline(spec, TrainingRequest(model=spec.name, run_id="r1", data_uri=str(spec.data.sample)),
+                          tmp_path / "run", tmp_path / "state")
+    context = assemble(folder, tmp_path / "run" / "steps" / "train" / "model", tmp_path / "ctx",
+                       model_labels(spec.name, result.registered["version"], "r1", "abc123"))
+    ref = ports.ImageRef(dev.registry.address, spec.image.repository, "1")
+    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(folder))
+    assert built.digest.startswith("sha256:") and "HEALTHCHECK passed" in built.log_tail
