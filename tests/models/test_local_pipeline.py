@@ -90,7 +90,7 @@ def fourth_model_run(tmp_path_factory):
 
 def test_a_fourth_model_trains_in_the_background_and_registers_version_1(fourth_model_run):
     run = fourth_model_run
-    assert run["submit_seconds"] < 10.0  # submit makes the MLflow run and starts the detached runner; no training
+    assert run["submit_seconds"] < 30.0  # submit makes the MLflow run and starts the detached runner; no training
     assert run["submitted"].job_name == "wine_copy-run-4th" and run["submitted"].status in ("NotStarted", "Running")
     assert run["job"].status == "Completed", run["job"].error
     status = json.loads((run["trainer"].run_dir("wine_copy-run-4th") / "status.json").read_text())

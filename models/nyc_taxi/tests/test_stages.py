@@ -17,7 +17,7 @@ MODEL = Path(__file__).resolve().parents[1]
 
 def stage(program: str, *args: object, env: dict[str, str] | None = None) -> str:
     """Run a stage program as its pipeline step does (src/ plus the kit files it does not override)."""
-    done = run_stage(MODEL, program, *args, env=env, timeout=120)
+    done = run_stage(MODEL, program, *args, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
