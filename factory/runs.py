@@ -129,6 +129,7 @@ class Lineage(Record):
     model: str = ""
     data_uri: str = ""
     data_etag: str = ""
+    source_commit: str = ""  # the commit the model's code came from (CI passes it for a code-change retrain)
     data_sha256: str = ""  # of the validated bytes (training checks it)
     data_pinned_uri: str = ""  # the run-scoped copy of the validated bytes that training reads
     data: dict[str, Any] = field(default_factory=dict)  # {blob, size, sha256, rows | per_label, uploaded_at}

@@ -1,4 +1,4 @@
-"""``model-factory new NAME --kind table|images --task ...``: a model folder that trains, passes its tests and
+"""``model-factory new NAME --kind table --task ...``: a model folder that trains, passes its tests and
 goes through the factory as it is, from the kit's templates (``modelkit/templates/<kind>/``).
 
 The table scaffold has four thin stage programs calling the kit's ``tabular`` helpers, their components, a
@@ -102,7 +102,7 @@ def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     new = subparsers.add_parser("new", help="scaffold a model folder that trains and passes its tests as it is")
     new.add_argument("name", help="the model's name (= its folder)")
-    new.add_argument("--kind", default="table", help="table (a CSV) or images (an image archive)")
+    new.add_argument("--kind", default="table", help="the kit template (modelkit/templates/<kind>/): table")
     new.add_argument("--task", required=True, help=", ".join(TASKS))
     new.add_argument("--models-dir", type=Path, default=Path("models"))
     new.set_defaults(func=cmd_new)
