@@ -24,10 +24,12 @@ from factory.kit import KIT
 TEMPLATES = KIT / "templates"
 TASKS = ("regression", "classification", "anomaly")
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
-GATES: dict[str, dict[str, Any]] = {
-    "regression": {"metric": "rmse", "thresholds": {"rmse": {"max": 1.0}, "r2": {"min": 0.8}}},
-    "classification": {"metric": "f1_macro", "thresholds": {"accuracy": {"min": 0.8}, "f1_macro": {"min": 0.8}}},
-    "anomaly": {"metric": "f1", "thresholds": {"f1": {"min": 0.5}}},
+GATES: dict[str, dict[str, Any]] = {  # model.yaml gate: the key metric and each gated metric's direction/bounds
+    "regression": {"metric": "rmse", "metrics": {"rmse": {"direction": "minimize", "max": 1.0},
+                                                 "r2": {"direction": "maximize", "min": 0.8}}},
+    "classification": {"metric": "f1_macro", "metrics": {"accuracy": {"direction": "maximize", "min": 0.8},
+                                                         "f1_macro": {"direction": "maximize", "min": 0.8}}},
+    "anomaly": {"metric": "f1", "metrics": {"f1": {"direction": "maximize", "min": 0.5}}},
 }
 # serving check rows (x1..x4) and what the scaffolded model answers for them
 REQUESTS: dict[str, tuple[list[list[float]], list[Any], float]] = {
@@ -59,10 +61,12 @@ def _sample(task: str, rows: int = 800) -> str:
 def _model_yaml(name: str, task: str) -> str:
     spec = {"name": name, "description": f"{name}: a {task} model (scaffolded; describe what it predicts).",
             "task": task, "environment": "sklearn",
-            "data": {"sample": "data/sample.csv", "min_rows": 200, "max_mb": 50,
+            "data": {"kind": "table", "sample": "data/sample.csv", "min_rows": 200, "max_mb": 50,
                      "columns": {"x1": "number", "x2": "number", "x3": "number", "x4": "number",
                                  "target": "number" if task == "regression" else "integer"}},
-            "gate": {**GATES[task], "max_regression_vs_production": 0.05},
+            "artifact": {"format": "joblib"},
+            "gate": {"metric": GATES[task]["metric"], "max_regression_vs_production": 0.05,
+                     "metrics": GATES[task]["metrics"]},
             "training": {"timeout_seconds": 900}, "image": {"repository": f"models/{name.replace('_', '-')}"},
             "edge": {"poll_seconds": 5, "timeout_seconds": 600}}
     head = "# yaml-language-server: $schema=../../modelkit/schema/model.schema.json\n"

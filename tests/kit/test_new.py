@@ -42,8 +42,7 @@ def test_a_scaffolded_model_trains_registers_and_passes_its_gate(models, tmp_pat
     request = TrainingRequest(model=spec.name, run_id="new-1", data_uri=str(spec.data.sample))
     result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
     assert result.registered["version"] == "1"
-    verdict = evaluate(result.metrics, spec.gate.thresholds, spec.gate.metric, spec.gate.higher_is_better,
-                       spec.gate.max_regression)
+    verdict = evaluate(result.metrics, spec.gate)
     assert verdict.passed, verdict.reasons
 
 
