@@ -118,7 +118,7 @@ def test_the_context_takes_the_kit_files_unless_the_model_has_its_own(fake_artif
     shared = assemble(REPO / "models" / "wine_cultivar", fake_artifacts, tmp_path / "shared", model_labels("w", "1"))
     kit = REPO / "modelkit"
     for name, source in (("Dockerfile", kit / "serving" / "Dockerfile"), ("score.py", kit / "serving" / "score.py"),
-                         ("requirements.txt", kit / "environments" / "sklearn" / "requirements.txt")):
+                         ("requirements.lock", kit / "environments" / "sklearn" / "requirements.lock")):
         assert (Path(shared.path) / name).read_bytes() == source.read_bytes()
     folder = tmp_path / "models" / "wine_own"
     shutil.copytree(REPO / "models" / "wine_cultivar" / "model", folder / "model")
