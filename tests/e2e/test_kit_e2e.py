@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,6 @@ pytestmark = pytest.mark.slow
 def test_a_broken_model_folder_is_reported_and_skipped_while_the_others_run(stack, client, tmp_path):
     status, body = client.start_run(BROKEN_MODEL, "latest")
     assert status == 409 and f"{BROKEN_MODEL}/model.yaml: not valid YAML" in body["error"]
-    with urllib.request.urlopen(f"{stack.base_url}/api/dashboard?code={stack.function_key}", timeout=30) as page:
-        html = page.read().decode()
-    assert "Model folders skipped" in html and f"<b>{BROKEN_MODEL}</b>" in html
     before = len(client.runs())
     stack.upload(BROKEN_MODEL, sample(stack, "wine_cultivar"))  # an upload for it starts nothing
     run_id = stack.upload("wine_copy", sample(stack, "wine_copy"), name="beside-a-broken-one.csv")[2]
