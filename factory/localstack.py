@@ -1,5 +1,6 @@
 """The local stack: Azurite, the dev and prod registries, the edge simulator, the BlobCreated watcher and
-devhost running the Functions app, each a background process with its log under ``<state>/logs``.
+devhost running the Functions app, each a background process with its log under ``<state>/logs``
+(rotated by size: ``factory/logrotate.py``).
 
 ``model-factory up`` starts what is not running yet, ``down`` stops everything; both remove the image
 verification containers a killed build left behind (labelled with this stack's state dir). Tests use the
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.adapters.local.host import free_port
+from factory.logrotate import LogLimits, start_rotator
 from factory.private import private_dir, write_private
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,13 +213,18 @@ class LocalStack:
         private_dir(self._pid_file(service.name).parent)
         env = {**os.environ, **self.settings_env(), **service.env}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.root), env.get("PYTHONPATH", "")]))
-        with self.log_path(service.name).open("ab") as log:
-            proc = subprocess.Popen(service.argv, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        rotator = start_rotator(self.log_path(service.name), LogLimits.from_env(env))
+        try:
+            proc = subprocess.Popen(service.argv, cwd=self.root, env=env, stdout=rotator.stdin,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            rotator.stdin.close()  # type: ignore[union-attr]  # the service holds the pipe now
         self._pid_file(service.name).write_text(str(proc.pid))
         deadline = time.monotonic() + timeout
         while not service.ready():
             if proc.poll() is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    rotator.wait(timeout=5)  # its last words reach the log first
                 tail = self.log_path(service.name).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{service.name} exited with {proc.returncode}; its log ends:\n{tail}")
             if time.monotonic() > deadline:

@@ -15,6 +15,7 @@ from factory.catalog import load_catalog
 from factory.client import FactoryClient, page_text, post_link
 from factory.follow import Follower
 from factory.localstack import LocalStack
+from factory.logrotate import tail_lines
 from factory.runs import INCOMING_CONTAINER, STAGES
 
 DEFAULT_STATE = Path(".factory")
@@ -257,7 +258,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     for name in names:
         path = stack.log_path(name)
         if path.exists():
-            lines = path.read_text(errors="replace").splitlines()[-args.lines:]
+            lines = tail_lines(path, args.lines)
             print(f"==> {name} ({path})\n" + "\n".join(lines))
     return 0
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import events, ports
+from factory.logrotate import LogLimits, start_rotator
 from factory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -119,9 +121,12 @@ def start_registry(name: str, port: int, state_dir: Path, notify_url: str | None
     config_path = root / "config.yml"
     config_path.write_text(config)
     log_path = root / "registry.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log_file, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    rotator = start_rotator(log_path, LogLimits.from_env(os.environ))
+    try:
+        process = subprocess.Popen([binary, "serve", str(config_path)], stdout=rotator.stdin,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        rotator.stdin.close()  # type: ignore[union-attr]  # the registry holds the pipe now
     registry = RegistryProcess(name, port, process, config_path, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
