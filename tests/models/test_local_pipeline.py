@@ -20,11 +20,14 @@ from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry, default_tracking_uri
 from factory.adapters.local.pipeline import LocalPipelineTrainer
 from factory.adapters.local.pipeline_runner import (
+    PipelineError,
     Step,
+    StepFailed,
     fetch_data,
     load_plan,
     publish_with_retry,
     resolve_command,
+    run_pipeline,
     write_json,
 )
 from factory.catalog import load_catalog
@@ -290,3 +293,32 @@ def test_an_event_the_endpoint_never_accepted_is_published_again_on_resubmit(tmp
         assert len(sink.events) == 1 and json.loads(event_file.read_text())["published"] is True
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize("case", ["refused", "failed"])
+def test_the_downloaded_data_copy_is_removed_when_the_run_ends(case, tmp_path):
+    """A run on blob data downloads it to ``<run>/data``; refused (pinned sha256 differs) or failed at a step,
+    the copy is gone afterwards while the logs and status stay."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "wine.csv").write_text("not,the,wine,columns\n1,2,3,4\n" if case == "failed" else
+                                     (MODELS / "wine_cultivar" / "data" / "wine.csv").read_text())
+    handler = lambda *a: SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/wine.csv"
+    request = TrainingRequest(model="wine_cultivar", run_id=f"copy-{case}", data_uri=url,
+                              data_sha256="0" * 64 if case == "refused" else "")
+    run_dir = tmp_path / "run"
+    try:
+        with pytest.raises(PipelineError) as failure:
+            run_pipeline(CATALOG["wine_cultivar"], request, run_dir, tmp_path / "state", blob_store=_HttpBlobStore())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run_dir.is_dir() and not (run_dir / "data").exists()
+    if case == "failed":
+        assert isinstance(failure.value, StepFailed) and failure.value.step == "prep"
+        assert (run_dir / "logs" / "prep.log").is_file()  # what the failure needs stays
+    else:
+        assert "sha256" in str(failure.value)

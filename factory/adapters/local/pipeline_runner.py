@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 20
 REGISTRATION_OUTPUT = "registration"  # the pipeline output holding registered.json
+DATA_COPY = "data"  # the run's downloaded data under its run folder: removed when the run ends
 
 
 class StepFailed(PipelineError):
@@ -138,13 +139,25 @@ def run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state
                  on_step: Callable[[StepResult], None] | None = None) -> PipelineResult:
     """Run the model's pipeline for one request in ``run_dir``; raises ``StepFailed`` at the first failing
     step. ``on_step`` is called when a step starts and when it ends (progress). ``mlflow_run_id``: the
-    MLflow run the steps log to, when the caller made it already (else one is made here)."""
+    MLflow run the steps log to, when the caller made it already (else one is made here). The downloaded
+    copy of the data (``run_dir/data``) is removed when the run ends, whatever the outcome: the lineage keeps
+    its URI, ETag and sha256; step outputs, logs and status stay."""
+    try:
+        return _run_pipeline(spec, request, run_dir, state_dir, tracking_uri=tracking_uri, blob_store=blob_store,
+                             mlflow_run_id=mlflow_run_id, on_step=on_step)
+    finally:
+        shutil.rmtree(run_dir / DATA_COPY, ignore_errors=True)
+
+
+def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, state_dir: Path, *,
+                  tracking_uri: str | None, blob_store: Any | None, mlflow_run_id: str | None,
+                  on_step: Callable[[StepResult], None] | None) -> PipelineResult:
     from factory.adapters.local.mlflow_registry import default_tracking_uri
 
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = tracking_uri or default_tracking_uri(state_dir)
-    data = fetch_data(request.data_uri, run_dir / "data", blob_store)
+    data = fetch_data(request.data_uri, run_dir / DATA_COPY, blob_store)
     if request.data_sha256:  # the factory pinned the validated bytes: train on those or not at all
         from factory.pinning import DataRefused, check_pinned
 
