@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -52,16 +53,18 @@ def test_a_blob_url_is_downloaded_by_the_run_and_recorded_on_the_version(tmp_pat
         from azure.storage.blob import BlobServiceClient
 
         store = BlobStorage(BlobServiceClient.from_connection_string(conn))
+        expected_sha = hashlib.sha256((MODELS / "wine_cultivar/data/wine.csv").read_bytes()).hexdigest()
         url = store.upload("incoming", "wine_cultivar/2026-11.csv", MODELS / "wine_cultivar/data/wine.csv")
         trainer = LocalPipelineTrainer(tmp_path / "state", MODELS, environ={
             **os.environ, "FACTORY_BACKEND": "local", "FACTORY_BLOB_CONNECTION_STRING": conn})
         job = trainer.wait(trainer.submit(TrainingRequest(model="wine_cultivar", run_id="blob-1", data_uri=url,
-                                                          data_etag="0x1")).job_name, timeout=300)
+                                                          data_etag="0x1", data_sha256=expected_sha)
+                                            ).job_name, timeout=300)
     finally:
         server.terminate()
         server.wait(10)
     assert job.status == "Completed", job.error
-    downloaded = trainer.run_dir(job.job_name) / "data" / "2026-11.csv"
-    assert downloaded.read_bytes() == (MODELS / "wine_cultivar/data/wine.csv").read_bytes()
+    # the run trained on the blob's bytes (pinned: any other bytes are refused), then removed its copy
+    assert not (trainer.run_dir(job.job_name) / "data").exists()
     version = MlflowModelRegistry(default_tracking_uri(tmp_path / "state")).find_by_run("wine_cultivar", "blob-1")
     assert version is not None and version.tags["data_uri"] == url

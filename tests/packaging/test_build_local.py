@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import ports
+from factory import kit, ports
 from factory.adapters.local.containers import engine
 from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, remote_image
@@ -118,7 +118,10 @@ def test_an_image_whose_healthcheck_fails_is_not_pushed(artifacts, registries, t
     _, dev, _ = registries
     model_folder = tmp_path / "wine_cultivar"
     shutil.copytree(REPO / "models" / "wine_cultivar" / "model", model_folder / "model")
-    dockerfile = model_folder / "model" / "Dockerfile"
+    dockerfile = model_folder / "model" / "Dockerfile"  # the model's own Dockerfile overrides the kit's
+    template = kit.serving_file(REPO / "models" / "wine_cultivar", "Dockerfile")
+    assert template is not None
+    shutil.copyfile(template, dockerfile)
     dockerfile.write_text(dockerfile.read_text().replace("127.0.0.1:5001/ready", "127.0.0.1:5001/no-such-route"))
     context = assemble(model_folder, artifacts("wine_cultivar"), tmp_path / "ctx",
                        model_labels("wine_cultivar", "8", "run-unhealthy", ""))
@@ -154,8 +157,8 @@ def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, regist
     built = Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / "wine_cultivar"))
     image = f"{ref.registry}/{ref.repository}@{built.digest}"
     eng = engine()
-    inspected = json.loads(eng.run(["image", "inspect", f"localhost/model-factory-build/{ref.repository}:"
-                                    f"{context.sha256[:20]}"]).stdout)[0]
+    eng.run(["pull", "--tls-verify=false", image])  # what was pushed (the builder removes its local tags)
+    inspected = json.loads(eng.run(["image", "inspect", image]).stdout)[0]
     assert inspected["Config"]["User"] == "10001:10001"
     assert "/ready" in " ".join(inspected["Healthcheck"]["Test"])
     port = free_port()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import ports
+from factory import kit, ports
 from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import PodmanImageBuilder, remote_image
 from factory.adapters.local.registry import LocalImageRegistry, start_registry
@@ -81,8 +81,10 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
 
 def test_arm64_image_failing_under_emulation_is_not_pushed(artifacts, registry, tmp_path):
     folder = shutil.copytree(REPO / "models" / "wine_cultivar", tmp_path / "wine_cultivar")
-    score = folder / "model" / "score.py"
-    score.write_text(score.read_text().replace(
+    score = folder / "model" / "score.py"  # the model's own score.py overrides the kit's
+    kit_score = kit.serving_file(folder, "score.py")
+    assert kit_score is not None
+    score.write_text(kit_score.read_text().replace(
         'def init() -> None:\n', 'def init() -> None:\n    import platform\n    if platform.machine() == "aarch64":\n'
         '        raise RuntimeError("this build is broken on arm64")\n', 1))
     with pytest.raises(ports.VerificationFailed, match="verification failed on arm64") as failed:
