@@ -7,7 +7,7 @@ STAMP := $(VENV)/.setup-stamp
 
 .PHONY: setup system-deps run test test-slow test-all lint bench lock up down clean
 
-setup: $(STAMP) node_modules/.bin/azurite-blob system-deps
+setup: $(STAMP) node_modules/.bin/azurite-blob node_modules/.bin/pyright system-deps
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,9 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-node_modules/.bin/azurite-blob: package.json
+node_modules/.bin/azurite-blob node_modules/.bin/pyright &: package.json
 	npm install --no-audit --no-fund --loglevel=error
-	touch $@
+	touch node_modules/.bin/azurite-blob node_modules/.bin/pyright
 
 # podman + runc (no Docker daemon here), skopeo, Distribution registry, debootstrap for the offline base image.
 system-deps:
@@ -35,6 +35,7 @@ down:
 
 test: setup
 	$(VENV)/bin/ruff check .
+	node_modules/.bin/pyright
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: setup
@@ -44,6 +45,7 @@ test-all: test test-slow
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	node_modules/.bin/pyright
 
 bench: setup
 	$(PY) bench/devhost.py

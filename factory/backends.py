@@ -13,40 +13,41 @@ from typing import Any
 from factory import ports
 from factory.settings import Settings
 
-# capability -> backend -> "module:Class"
-ADAPTERS: dict[str, dict[str, str]] = {
-    "trainer": {
+# capability -> (its port, backend -> "module:Class"); tests/unit/test_ports.py checks each class against its port
+ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
+    "trainer": (ports.Trainer, {
         "local": "factory.adapters.local.pipeline:LocalPipelineTrainer",
         "azure": "factory.adapters.azure.aml:AmlTrainer",
-    },
-    "model_registry": {
+    }),
+    "model_registry": (ports.ModelRegistry, {
         "local": "factory.adapters.local.mlflow_registry:MlflowModelRegistry",
         "azure": "factory.adapters.azure.aml:AmlModelRegistry",
-    },
-    "image_builder": {
+    }),
+    "image_builder": (ports.ImageBuilder, {
         "local": "factory.adapters.local.podman:PodmanImageBuilder",
         "azure": "factory.adapters.azure.acr:AcrTaskImageBuilder",
-    },
-    "image_registry": {
+    }),
+    "image_registry": (ports.ImageRegistry, {
         "local": "factory.adapters.local.registry:LocalImageRegistry",
         "azure": "factory.adapters.azure.acr:AcrImageRegistry",
-    },
-    "edge_deployer": {
+    }),
+    "edge_deployer": (ports.EdgeDeployer, {
         "local": "factory.adapters.local.edge:EdgeSimulatorDeployer",
         "azure": "factory.adapters.azure.iothub:IotHubEdgeDeployer",
-    },
-    "blob_store": {
+    }),
+    "blob_store": (ports.BlobStore, {
         "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
         "azure": "factory.adapters.azure.blob:BlobStorage",
-    },
-    "notifier": {
+    }),
+    "notifier": (ports.Notifier, {
         "local": "factory.adapters.local.notifier:LogNotifier",
         "azure": "factory.adapters.azure.notifier:WebhookNotifier",
-    },
+    }),
 }
 
 
-def _load(spec: str) -> Any:
+def load_adapter(spec: str) -> Any:
+    """The adapter class named ``module:Class``."""
     module, _, name = spec.partition(":")
     return getattr(importlib.import_module(module), name)
 
@@ -58,7 +59,7 @@ class Services:
         self.settings = settings
 
     def _build(self, capability: str) -> Any:
-        cls = _load(ADAPTERS[capability][self.settings.backend])
+        cls = load_adapter(ADAPTERS[capability][1][self.settings.backend])
         return cls.from_settings(self.settings)
 
     @functools.cached_property
@@ -90,7 +91,7 @@ class Services:
         device = next((d for d in devices(self.settings) if d.name == name), None)
         if device is None:
             raise PoolError(f"edge device {name!r} is not in FACTORY_EDGE_DEVICES")
-        return _load(ADAPTERS["edge_deployer"][self.settings.backend]).for_device(self.settings, device)
+        return load_adapter(ADAPTERS["edge_deployer"][1][self.settings.backend]).for_device(self.settings, device)
 
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:

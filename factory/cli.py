@@ -12,7 +12,7 @@ import factory.commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="model-factory", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="model-factory", description=(__doc__ or "").split("\n")[0])
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(factory.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"factory.commands.{info.name}")

@@ -9,7 +9,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from factory.follow import Follower
+
+ENDED = ("Completed", "Failed", "Terminated")  # runtime statuses of a run that will not change any more
+
+
+def has_ended(run: dict[str, Any] | None) -> bool:
+    """Whether a run summary (``GET /api/runs/{id}``) is of a run that has ended."""
+    return bool(run) and run.get("runtime_status") in ENDED
 
 
 class FactoryClient:
@@ -64,14 +74,29 @@ class FactoryClient:
             raise RuntimeError(f"GET /api/runs/{run_id}/approval-links answered {status}: {body}")
         return body["links"]
 
+    def watch(self, run_ids: Iterable[str], timeout: float = 600, poll: float = 1.0,
+              follow: Follower | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Poll the runs every ``poll`` seconds, yielding ``(run_id, summary)`` for each run that exists and had
+        not ended at the last poll, until every run has ended or ``timeout`` seconds have passed. With a
+        ``follow``er, a call that fails while the app restarts is ridden out (the run is asked again)."""
+        pending = list(run_ids)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for run_id in list(pending):
+                ok, run = follow.call(self.run, run_id) if follow else (True, self.run(run_id))
+                if not ok or run is None:
+                    continue
+                yield run_id, run
+                if has_ended(run):
+                    pending.remove(run_id)
+            if pending:
+                time.sleep(poll)
+
     def wait(self, run_id: str, timeout: float = 600, poll: float = 1.0) -> dict[str, Any]:
         """Poll until the run ends (Completed/Failed/Terminated); raises TimeoutError otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.run(run_id)
-            if run and run["runtime_status"] in ("Completed", "Failed", "Terminated"):
+        for _, run in self.watch([run_id], timeout, poll):
+            if has_ended(run):
                 return run
-            time.sleep(poll)
         raise TimeoutError(f"run {run_id} did not end within {timeout:.0f} s")
 
 

@@ -17,7 +17,7 @@ from factory.catalog import Gate, GatedMetric
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list[str])
     champion: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, cast, runtime_checkable
 
 
 class Record:
@@ -43,7 +43,7 @@ def _coerce(hint: Any, value: Any) -> Any:
             if issubclass(option, Enum) and not isinstance(value, option):
                 return option(value)
             if issubclass(option, Record) and isinstance(value, dict):
-                return option.from_dict(value)
+                return option.from_dict(cast(dict[str, Any], value))
     return value
 
 
@@ -76,8 +76,8 @@ class ModelVersion(Record):
 
     name: str
     version: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
+    tags: dict[str, str] = field(default_factory=dict[str, str])
     artifact_uri: str = ""
 
 
@@ -114,7 +114,7 @@ class BuildContext(Record):
 
     path: str
     sha256: str
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict[str, str])
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class SmokeVerdict(Record):
     run_id: str
     status: EdgeStatus
     cases: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list[str])
     p50_ms: float = 0.0
     p95_ms: float = 0.0
     reason: str = ""
@@ -169,34 +169,35 @@ class VerificationFailed(RuntimeError):
 class Trainer(Protocol):
     def submit(self, request: TrainingRequest) -> TrainingJob:
         """Start the model's pipeline; idempotent for the same run id (same job name)."""
-
-    def status(self, job_name: str) -> TrainingJob:
-        """Current state of a submitted job."""
+        ...
 
     def job_link(self, job_name: str) -> dict[str, str]:
         """Where a person sees the job: ``{"label", "url"}`` (Azure ML studio; locally the MLflow run, ``url``
         empty unless an MLflow UI is configured). Reads no remote service."""
+        ...
 
 
 @runtime_checkable
 class ModelRegistry(Protocol):
     def get(self, name: str, version: str) -> ModelVersion:
         """One registered version with metrics and tags."""
-
-    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        """The version a factory run registered, if any (registration is idempotent per run id)."""
+        ...
 
     def production(self, name: str) -> ModelVersion | None:
         """The version currently marked as production, if any."""
+        ...
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every registered version of ``name``, oldest first (empty when never registered)."""
+        ...
 
     def download(self, name: str, version: str, dest: Path) -> Path:
         """Copy the version's artifacts into ``dest``; returns the folder holding them."""
+        ...
 
     def mark_production(self, name: str, version: str) -> None:
         """Mark ``version`` as the production version of ``name``."""
+        ...
 
 
 @runtime_checkable
@@ -206,37 +207,46 @@ class ImageBuilder(Protocol):
 
         Raises ``VerificationFailed`` (with the container's logs) when the check fails.
         """
+        ...
 
 
 @runtime_checkable
 class ImageRegistry(Protocol):
     def digest(self, ref: ImageRef) -> str | None:
         """The manifest digest of ``ref`` (by tag), or None when it does not exist."""
+        ...
 
     def promote(self, source: ImageRef, target_repository: str, tag: str) -> ImageRef:
         """Copy ``source`` (by digest) into the prod registry under ``tag``; returns the prod reference."""
+        ...
 
 
 @runtime_checkable
 class EdgeDeployer(Protocol):
     def current_content(self) -> dict[str, Any]:
         """The smoke-test device's current modules content (to restore later)."""
+        ...
 
     def apply(self, content: dict[str, Any]) -> None:
         """Apply a deployment manifest's modules content to the smoke-test device."""
+        ...
 
     def reported(self, module: str) -> dict[str, Any]:
         """The module twin's reported properties."""
+        ...
 
     def restore(self, content: dict[str, Any]) -> None:
         """Put back what ``current_content`` returned (``{}``: the device had no custom modules)."""
+        ...
 
     def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
         """Take (or renew) the exclusive lease on the device: ``{"acquired": bool, "holder": str, "expires_at": str}``.
         One smoke test at a time: parallel runs wait for it."""
+        ...
 
     def release(self, holder: str) -> None:
         """Give the lease back if ``holder`` has it (no-op otherwise)."""
+        ...
 
 
 @runtime_checkable
@@ -246,21 +256,27 @@ class BlobStore(Protocol):
     @property
     def account_url(self) -> str:
         """The account's blob endpoint."""
+        ...
 
     def url_of(self, container: str, name: str) -> str:
         """The URL of ``container/name`` in the account."""
+        ...
 
     def download(self, uri: str, dest: Path, etag: str | None = None) -> Path:
         """Download a blob to ``dest`` (a file path); with ``etag``, only that version."""
+        ...
 
     def properties(self, uri: str) -> dict[str, Any]:
         """``{"etag": ..., "size": ..., "version_id": ...}`` of a blob."""
+        ...
 
     def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:
         """Upload a file; returns the blob URL."""
+        ...
 
     def latest(self, container: str, prefix: str) -> str | None:
         """The URL of the newest blob whose name starts with ``prefix``, or None."""
+        ...
 
 
 @runtime_checkable
@@ -269,3 +285,4 @@ class Notifier(Protocol):
                            message: dict[str, Any] | None = None) -> None:
         """Tell an approver a run waits for them (webhook on Azure; log + dashboard locally). ``message`` is the
         model card's summary (``factory.notice.approval_message``: an Adaptive Card plus plain fields)."""
+        ...

@@ -136,19 +136,19 @@ class Lineage(Record):
     source_commit: str = ""
     training_job: str = ""
     model_version: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-    gate: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
+    gate: dict[str, Any] = field(default_factory=dict[str, Any])
     image: str = ""
     image_digest: str = ""
-    update_bytes: dict[str, int] = field(default_factory=dict)  # per arch: what a device holding update_from pulls
+    update_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: what a device on update_from pulls
     update_from: str = ""  # the prod image compared with ("" when no version is in production: the whole image)
-    edge: dict[str, Any] = field(default_factory=dict)
+    edge: dict[str, Any] = field(default_factory=dict[str, Any])
     approver: str = ""
     decision: str = ""
     approval_refused: list[dict[str, str]] = field(default_factory=list)  # decision events the run refused
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
 
 
 @dataclass(frozen=True)

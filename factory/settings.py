@@ -22,7 +22,7 @@ class Settings:
     state_dir: Path = Path(".factory")  # FACTORY_STATE_DIR: local state (registries, MLflow, edge sim, ...)
     models_dir: Path = Path("models")  # FACTORY_MODELS_DIR
     eventgrid_endpoint: str = ""  # FACTORY_EVENTGRID_ENDPOINT: local topic endpoint (devhost); empty = none
-    environ: dict[str, str] = field(default_factory=dict, repr=False)
+    environ: dict[str, str] = field(default_factory=dict[str, str], repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

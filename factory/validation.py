@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,7 +74,7 @@ def _is_datetime(value: str) -> bool:
     return True
 
 
-_CHECKS = {
+_CHECKS: dict[str, tuple[Callable[[str], bool], str]] = {
     "number": (_is_number, "a number"),
     "integer": (_is_integer, "a whole number"),
     "datetime": (_is_datetime, "a date and time (ISO 8601, e.g. 2026-11-03 14:05:00)"),
@@ -94,6 +95,15 @@ def _looks_binary(head: bytes) -> str | None:
     return None
 
 
+def size_error(size: int, spec: ModelSpec, display_name: str) -> DataError | None:
+    """The error for an upload of ``size`` bytes over the model's ``data.max_mb``, or None. Checked on the blob's
+    properties before downloading it, and again on the file itself."""
+    if size <= spec.data.max_bytes:
+        return None
+    return DataError(model=spec.name, file=display_name, expected=f"a file of at most {spec.data.max_mb:g} MB",
+                     got=f"{size / 1e6:.1f} MB")
+
+
 def validate_csv(path: Path, spec: ModelSpec, display_name: str, max_errors: int = MAX_ERRORS) -> list[DataError]:
     """Every problem (up to ``max_errors``) that keeps ``path`` from being a valid upload for ``spec``.
 
@@ -107,9 +117,9 @@ def validate_csv(path: Path, spec: ModelSpec, display_name: str, max_errors: int
     def error(expected: str, got: str = "", row: int | None = None, column: str | None = None) -> DataError:
         return DataError(model=spec.name, file=display_name, expected=expected, got=got, row=row, column=column)
 
-    size = path.stat().st_size
-    if size > schema.max_bytes:
-        return [error(f"a file of at most {schema.max_mb:g} MB", f"{size / 1e6:.1f} MB")]
+    too_big = size_error(path.stat().st_size, spec, display_name)
+    if too_big:
+        return [too_big]
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
     if not head.strip():

@@ -9,6 +9,7 @@ import uuid
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from factory import steps
 from factory.datasource import DataSourceError
@@ -63,7 +64,7 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     return client.create_check_status_response(req, run.run_id)
 
 
-def _summary(status: df.DurableOrchestrationStatus) -> dict:
+def _summary(status: DurableOrchestrationStatus) -> dict:
     custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
     custom = custom if isinstance(custom, dict) else {}
     output = output if isinstance(output, dict) else {}

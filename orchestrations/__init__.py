@@ -1,3 +1,4 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """Durable orchestrator generator functions: the run, the edge smoke test and the approval.
 
 Orchestrators are replayed: they do no I/O, read no clock but ``context.current_utc_datetime`` and take

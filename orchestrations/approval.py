@@ -1,3 +1,4 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """The approval sub-orchestration: signed links out, one verified decision back, or a timeout (= reject)."""
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     One wait for the event is open at all times, also while an event is being verified: events arriving
     meanwhile queue in ``inbox`` (the SDK keeps only one unawaited event per name, so none may arrive unawaited).
     """
-    req = ApprovalRequest.from_dict(context.get_input())
+    req = ApprovalRequest.from_dict(context.get_input() or {})
     deadline = context.current_utc_datetime + timedelta(seconds=req.timeout_s)
     req = replace(req, expires_at=int(deadline.timestamp()))
     yield context.call_activity(Activity.REQUEST_APPROVAL, req.to_dict())

@@ -1,3 +1,4 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """The Durable contract: every name and payload passing between orchestrators, activities, event triggers
 and HTTP endpoints.
 
@@ -97,7 +98,7 @@ class DataCheck(Record):
     ok: bool
     etag: str = ""
     size: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list[str])
     sha256: str = ""
     version_id: str = ""  # the source blob's versionId, where versioning is on
     source_uri: str = ""
@@ -121,9 +122,9 @@ class GateVerdict(Record):
     """``evaluate_gate`` result; ``champion`` is ``{"version", "metrics"}`` of production, if any."""
 
     passed: bool
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list[str])
     champion: dict[str, Any] | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict[str, float])
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ class ModelRegisteredEvent(Record):
 
     name: str
     version: str
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict[str, str])
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,4 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """The edge smoke test sub-orchestration: lease the device (one smoke test at a time) → snapshot it → deploy
 model + smoke module → poll the smoke module's twin on durable timers until it reports for this run, or time
 out → restore → release → the verdict.
@@ -30,7 +31,7 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     """Lease the device, deploy, poll, restore, release; always restores what was on the device once something
     was deployed. A restore that keeps failing fails the orchestration and keeps the lease until it expires, so
     no other run takes the half-restored deployment for the device's own."""
-    request: dict[str, Any] = context.get_input()
+    request: dict[str, Any] = context.get_input() or {}
     smoke = EdgeSmokeRequest.from_dict(request)
     run_id = smoke.run_id
     poll = timedelta(seconds=float(smoke.poll_seconds))

@@ -1,3 +1,4 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """The model factory run: one uploaded data file through every stage to an approved prod image.
 
 Reads like the stage list in docs/factory-run.md: validate data → train (wait for ModelRegistered) → quality
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase
 
 from orchestrations.contract import (
     Activity,
@@ -52,7 +54,7 @@ Steps = Generator[Any, Any, dict[str, Any]]
 
 
 def _call(context: df.DurableOrchestrationContext, plan: RunPlan, activity: Activity, payload: dict[str, Any]
-          ) -> df.Task:
+          ) -> TaskBase:
     """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
     does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
     retry = df.RetryOptions(first_retry_interval_in_milliseconds=plan.activity_retry_ms,
@@ -91,7 +93,7 @@ def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
     An activity that still raises after its retries, or a sub-orchestration that fails, ends the run as Failed
     at the stage it was in, with the error as the reason, rather than leaving a bare failed instance.
     """
-    run = RunRequest.from_dict(context.get_input())
+    run = RunRequest.from_dict(context.get_input() or {})
     track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag,
                                       source_commit=run.source_commit))
     try:

@@ -1,12 +1,14 @@
+# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
 """Waiting for external events with a durable deadline."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TimerTask
 
 from factory.runs import unwrap_json
 from orchestrations.contract import Event
@@ -18,7 +20,7 @@ def wait_for_any_event(context: df.DurableOrchestrationContext, names: list[Even
 
     Use with ``yield from``. The timer is cancelled when an event wins, so the orchestration can end.
     """
-    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=timeout_s))
+    timer = cast(TimerTask, context.create_timer(context.current_utc_datetime + timedelta(seconds=timeout_s)))
     waits = {name: context.wait_for_external_event(name) for name in names}
     winner = yield context.task_any([*waits.values(), timer])
     if winner is timer:

@@ -13,6 +13,7 @@ from pathlib import Path
 from factory.catalog import CatalogError, ModelSpec, load_catalog, scan_catalog, training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
+from factory.table import table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,13 +49,6 @@ def _gate_summary(spec: ModelSpec) -> str:
     return ", ".join(parts)
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     models_dir = args.models_dir or _settings().models_dir
     try:
@@ -69,7 +63,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         arrow = "↑" if spec.gate.higher_is_better else "↓"
         rows.append([spec.name, spec.task, spec.data.kind, spec.artifact.format, f"{spec.key_metric} {arrow}",
                      _gate_summary(spec), spec.description])
-    print(_table(["model", "task", "data", "artifact", "metric", "gate", "description"], rows))
+    print(table(["model", "task", "data", "artifact", "metric", "gate", "description"], rows))
     return 0
 
 

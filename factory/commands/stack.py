@@ -12,11 +12,12 @@ from typing import Any
 from factory import history
 from factory.card import seconds_left
 from factory.catalog import load_catalog
-from factory.client import FactoryClient, page_text, post_link
+from factory.client import FactoryClient, has_ended, page_text, post_link
 from factory.follow import Follower
 from factory.localstack import LocalStack
 from factory.logrotate import tail_lines
 from factory.runs import INCOMING_CONTAINER, STAGES
+from factory.table import table
 
 DEFAULT_STATE = Path(".factory")
 
@@ -63,15 +64,6 @@ def _size(update: dict[str, int] | None) -> str:
         return ""
     most = max(update.values())
     return f"{most / 1024:.1f} KB" if most < 1024 * 1024 else f"{most / 1024 / 1024:.1f} MB"
-
-
-def _table(rows: list[list[str]], head: list[str]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *rows, strict=False)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) -> list[list[str]]:
@@ -154,42 +146,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     stages: dict[str, str] = {}
     shown_links: set[str] = set()
     follow = Follower(_say)  # devhost may restart meanwhile: keep following
-    deadline = time.monotonic() + args.timeout
-    while len(finished) < len(run_ids) and time.monotonic() < deadline:
-        for model, run_id in run_ids.items():
-            if model in finished:
-                continue
-            ok, run = follow.call(client.run, run_id)
-            if not ok or run is None:
-                continue
-            if run.get("stage") != stages.get(model):
-                stages[model] = run.get("stage") or ""
-                _say(f"{model}: {stages[model]}")
-            approval = run.get("approval") or {}
-            waiting = approval.get("runtime_status") == "Running" and approval.get("stage") == "waiting for approval"
-            links = follow.call(client.approval_links, run_id)[1] if waiting and run_id not in shown_links else None
-            if links:
-                if args.auto_approve:
-                    ok, answer = follow.call(post_link, links["approve"])
-                    status, page = answer if ok else (0, "devhost did not answer")
-                    if status in (200, 202):  # 202: submitted, the approval closes shortly
-                        shown_links.add(run_id)
-                        _say(f"{model}: approved through the signed link")
-                    else:
-                        _say(f"{model}: the approve link answered {status}: {page_text(page)}")
-                else:
+    model_of = {run_id: model for model, run_id in run_ids.items()}
+    for run_id, run in client.watch(run_ids.values(), args.timeout, follow=follow):
+        model = model_of[run_id]
+        if run.get("stage") != stages.get(model):
+            stages[model] = run.get("stage") or ""
+            _say(f"{model}: {stages[model]}")
+        approval = run.get("approval") or {}
+        waiting = approval.get("runtime_status") == "Running" and approval.get("stage") == "waiting for approval"
+        links = follow.call(client.approval_links, run_id)[1] if waiting and run_id not in shown_links else None
+        if links:
+            if args.auto_approve:
+                ok, answer = follow.call(post_link, links["approve"])
+                status, page = answer if ok else (0, "devhost did not answer")
+                if status in (200, 202):  # 202: submitted, the approval closes shortly
                     shown_links.add(run_id)
-                    _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
-            if run["runtime_status"] in ("Completed", "Failed", "Terminated"):
-                finished[model] = run
-                _say(f"{model}: {run.get('result') or run['runtime_status']} {run.get('reason') or ''}".rstrip())
-        time.sleep(1)
+                    _say(f"{model}: approved through the signed link")
+                else:
+                    _say(f"{model}: the approve link answered {status}: {page_text(page)}")
+            else:
+                shown_links.add(run_id)
+                _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
+        if has_ended(run):
+            finished[model] = run
+            _say(f"{model}: {run.get('result') or run['runtime_status']} {run.get('reason') or ''}".rstrip())
     for model in run_ids:
         finished.setdefault(model, {"result": "TimedOut", "reason": f"not finished within {args.timeout} s"})
     head = ["model", "result", "version", "key metric", "image", "update size", "edge", "prod reference",
             "seconds per stage"]
     print()
-    print(_table(_summary_rows(finished, {m: catalog[m].key_metric for m in run_ids}), head))
+    print(table(head, _summary_rows(finished, {m: catalog[m].key_metric for m in run_ids})))
     print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"
           f" ; `model-factory status` lists runs, `model-factory down` stops it.")
     return 0 if all(r.get("result") == "Succeeded" for r in finished.values()) else 1
@@ -207,11 +193,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     runs = client.runs()
     rows = [[r["run_id"], r.get("runtime_status") or "", r.get("stage") or "", r.get("result") or "",
              (r.get("lineage") or {}).get("model_version", ""), (r.get("reason") or "")[:60]] for r in runs]
-    print(_table(rows, ["run", "status", "stage", "result", "version", "reason"]))
+    print(table(["run", "status", "stage", "result", "version", "reason"], rows))
     waiting = [client.run(r["run_id"]) or r for r in history.waiting_approvals(runs)]
     if waiting:
         print(f"\napprovals waiting (dashboard: {client.base_url}/api/dashboard/approvals):")
-        print(_table(waiting_rows(waiting, time.time()), ["run", "model", "version", "time left", "expires"]))
+        print(table(["run", "model", "version", "time left", "expires"], waiting_rows(waiting, time.time())))
     return 0
 
 

@@ -22,7 +22,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -58,7 +58,8 @@ class SmokeCase:
         ``{"abs": .., "rel": ..}``."""
         tolerance = data.get("tolerance", 1e-6)
         if isinstance(tolerance, dict):
-            abs_tol, rel_tol = float(tolerance.get("abs", 0.0)), float(tolerance.get("rel", 0.0))
+            bounds = _object(tolerance)
+            abs_tol, rel_tol = float(bounds.get("abs", 0.0)), float(bounds.get("rel", 0.0))
         else:
             abs_tol, rel_tol = float(tolerance), 0.0
         for key in ("name", "request", "expected"):
@@ -93,7 +94,7 @@ class SmokeDeployment:
     ready_timeout_seconds: int = 300
     request_timeout_seconds: int = 30
     repeat: int = 5  # each case is scored this many times for the latency percentiles
-    registries: list[RegistryCredential] = field(default_factory=list)
+    registries: list[RegistryCredential] = field(default_factory=list[RegistryCredential])
 
 
 def module_name(model: str) -> str:
@@ -127,7 +128,7 @@ def join_create_options(settings: dict[str, Any]) -> dict[str, Any]:
         raise ManifestError(f"createOptions is not valid JSON: {exc}") from exc
     if not isinstance(options, dict):
         raise ManifestError(f"createOptions must be a JSON object, got {type(options).__name__}")
-    return options
+    return _object(options)
 
 
 def _twin_key(name: str) -> str:
@@ -190,7 +191,8 @@ def build_manifest(dep: SmokeDeployment) -> dict[str, Any]:
     edge_hub_options = {"HostConfig": {"PortBindings": {"5671/tcp": [{"HostPort": "5671"}],
                                                         "8883/tcp": [{"HostPort": "8883"}],
                                                         "443/tcp": [{"HostPort": "443"}]}}}
-    model_options = {"ExposedPorts": {f"{MODEL_PORT}/tcp": {}}, "HostConfig": {"Memory": 1024 * 1024 * 1024}}
+    model_options: dict[str, Any] = {"ExposedPorts": {f"{MODEL_PORT}/tcp": {}},
+                                     "HostConfig": {"Memory": 1024 * 1024 * 1024}}
     smoke_options = {"HostConfig": {"Memory": 256 * 1024 * 1024}}
     manifest = {"modulesContent": {
         "$edgeAgent": {"properties.desired": {
@@ -236,15 +238,21 @@ def _validator() -> jsonschema.Draft4Validator:
     return jsonschema.Draft4Validator(schema)
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else ``{}`` (the schema check reports what it should have been)."""
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
 def validate_manifest(manifest: dict[str, Any]) -> None:
     """Raise ``ManifestError`` naming every violation of the published schema and of IoT Hub's limits."""
+    errors: list[jsonschema.ValidationError] = list(_validator().iter_errors(manifest))  # pyright: ignore[reportUnknownMemberType]
     problems = [f"{'/'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
-                for err in sorted(_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))]
-    content = manifest.get("modulesContent", {}) if isinstance(manifest, dict) else {}
-    agent = content.get("$edgeAgent", {}).get("properties.desired", {}) if isinstance(content, dict) else {}
-    all_modules = {**agent.get("systemModules", {}), **agent.get("modules", {})} if isinstance(agent, dict) else {}
+                for err in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path])]
+    content = _object(manifest.get("modulesContent"))
+    agent = _object(_object(content.get("$edgeAgent")).get("properties.desired"))
+    all_modules = {**_object(agent.get("systemModules")), **_object(agent.get("modules"))}
     for name, module in all_modules.items():
-        settings = module.get("settings", {}) if isinstance(module, dict) else {}
+        settings = _object(_object(module).get("settings"))
         for key, value in settings.items():
             if key.lower().startswith("createoptions") and isinstance(value, str) and len(value) > CREATE_OPTIONS_CHUNK:
                 problems.append(f"modulesContent/$edgeAgent/properties.desired/modules/{name}/settings/{key}: "
@@ -253,8 +261,8 @@ def validate_manifest(manifest: dict[str, Any]) -> None:
             join_create_options(settings)
         except ManifestError as exc:
             problems.append(f"modulesContent/$edgeAgent/properties.desired/modules/{name}/settings: {exc}")
-    for twin, body in (content.items() if isinstance(content, dict) else []):
-        desired = body.get("properties.desired", {}) if isinstance(body, dict) else {}
+    for twin, body in content.items():
+        desired = _object(_object(body).get("properties.desired"))
         size = len(json.dumps(desired, separators=(",", ":")).encode())
         if size > DESIRED_MAX_BYTES:
             problems.append(f"modulesContent/{twin}/properties.desired: {size} bytes, IoT Hub allows "
@@ -291,9 +299,10 @@ def load_model_cases(model_dir: Path, tolerance: Any = None) -> list[SmokeCase]:
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{model_dir}/model: sample request or expected response is not JSON: {exc}") from exc
     if isinstance(expected, dict) and "tolerance" in expected:
-        tolerance = expected["tolerance"]
-        expected = {k: v for k, v in expected.items() if k != "tolerance"}
-    case = {"name": "sample-request", "request": request, "expected": expected}
+        fields = _object(expected)
+        tolerance = fields["tolerance"]
+        expected = {k: v for k, v in fields.items() if k != "tolerance"}
+    case: dict[str, Any] = {"name": "sample-request", "request": request, "expected": expected}
     if tolerance is not None:
         case["tolerance"] = tolerance
     return [SmokeCase.from_dict(case)]

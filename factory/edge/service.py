@@ -78,9 +78,10 @@ class EdgeSmokeService:
         modules: dict[str, Any] = {}
         agent = self.deployer.reported("$edgeAgent")
         if verdict is None:  # say why there is nothing yet: are the modules running at all?
-            modules = {name: m.get("runtimeStatus", "?") for name, m in (agent.get("modules") or {}).items()}
+            running: dict[str, dict[str, Any]] = agent.get("modules") or {}
+            modules = {name: m.get("runtimeStatus", "?") for name, m in running.items()}
         else:  # what the device downloaded for this deployment (the simulator reports it; IoT Edge does not)
-            pulled = agent.get("pulledBytes") or {}
+            pulled: dict[str, Any] = agent.get("pulledBytes") or {}
             verdict = replace(verdict, bytes_pulled=sum(int(v) for v in pulled.values() if isinstance(v, int)))
         return {"verdict": verdict.to_dict() if verdict else None, "seen": seen, "modules": modules}
 

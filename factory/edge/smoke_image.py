@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from factory.adapters.local.base_image import ensure_base_image
-from factory.adapters.local.containers import ContainerEngine, _state_dir, engine
+from factory.adapters.local.containers import ContainerEngine, engine, state_dir
 from factory.adapters.local.host import file_lock
 
 SMOKE_MODULE_DIR = Path(__file__).resolve().parents[2] / "edge" / "smoke_module"
@@ -45,7 +45,7 @@ def local_smoke_image(container_engine: ContainerEngine | None = None) -> str:
     tag = f"localhost/model-factory-smoketest:{smoke_module_hash()}"
     if eng.image_exists(tag):
         return tag
-    with file_lock(_state_dir() / "smoke-image.lock"):
+    with file_lock(state_dir() / "smoke-image.lock"):
         if not eng.image_exists(tag):
             build_smoke_image(tag, eng)
     return tag
@@ -65,7 +65,7 @@ def push_by_digest(local_ref: str, registry: str, repository: str, tag: str = "d
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--tag", default=LOCAL_TAG)
     parser.add_argument("--push", metavar="REGISTRY", help="e.g. 127.0.0.1:5000; prints the digest reference")
     parser.add_argument("--repository", default="model-factory/smoketest")

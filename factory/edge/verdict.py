@@ -14,7 +14,7 @@ def verdict_from_reported(run_id: str, reported: dict[str, Any]) -> SmokeVerdict
     (no report yet, a report for an earlier run, or ``status: running``)."""
     if reported.get("runId") != run_id or reported.get("status") not in FINAL_STATUSES:
         return None
-    failures = reported.get("failures") or {}
+    failures: dict[str, Any] | list[Any] = reported.get("failures") or {}
     if isinstance(failures, dict):
         failure_list = [str(v) for _, v in sorted(failures.items())]
     else:

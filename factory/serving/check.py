@@ -120,7 +120,7 @@ def _document(path: Path | None, env: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="model_server.check", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="model_server.check", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:5001", help="the server's base URL")
     parser.add_argument("--request", type=Path, help="sample-request.json (default: base64 JSON in $CHECK_REQUEST_B64)")
     parser.add_argument("--expected", type=Path,

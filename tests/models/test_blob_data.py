@@ -66,5 +66,6 @@ def test_a_blob_url_is_downloaded_by_the_run_and_recorded_on_the_version(tmp_pat
     assert job.status == "Completed", job.error
     # the run trained on the blob's bytes (pinned: any other bytes are refused), then removed its copy
     assert not (trainer.run_dir(job.job_name) / "data").exists()
-    version = MlflowModelRegistry(default_tracking_uri(tmp_path / "state")).find_by_run("wine_cultivar", "blob-1")
-    assert version is not None and version.tags["data_uri"] == url
+    versions = MlflowModelRegistry(default_tracking_uri(tmp_path / "state")).versions("wine_cultivar")
+    (version,) = [v for v in versions if v.tags.get("run_id") == "blob-1"]
+    assert version.tags["data_uri"] == url

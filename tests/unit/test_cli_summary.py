@@ -1,6 +1,7 @@
 """The CLI's output: the summary table `model-factory run` ends with, the text of the app's answer pages."""
 
-from factory.commands.stack import _short_ref, _summary_rows, _table
+from factory.commands.stack import _short_ref, _summary_rows
+from factory.table import table
 
 
 def test_summary_row_shows_version_key_metric_digest_update_size_edge_prod_and_stage_seconds():
@@ -19,8 +20,8 @@ def test_a_failed_run_shows_its_reason_instead_of_a_prod_reference():
     [row] = _summary_rows({"nyc_taxi": run}, {"nyc_taxi": "rmse"})
     assert row[1] == "Rejected" and row[5] == "" and row[7].startswith("quality gate")
     assert _short_ref("") == ""
-    table = _table([row], ["model", "result", "v", "m", "i", "u", "e", "prod", "s"])
-    assert table.splitlines()[2].startswith("nyc_taxi")
+    lines = table(["model", "result", "v", "m", "i", "u", "e", "prod", "s"], [row]).splitlines()
+    assert lines[2].startswith("nyc_taxi")
 
 
 def test_page_text_reads_the_message_of_an_app_page_unescaped():

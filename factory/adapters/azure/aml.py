@@ -98,9 +98,6 @@ class AmlTrainer:
                 raise create_error from None
         return self._job(created, request)
 
-    def status(self, job_name: str) -> TrainingJob:
-        return self._job(self.ml_client.jobs.get(job_name))
-
     def job_link(self, job_name: str) -> dict[str, str]:
         """The job's Azure ML studio page, built from the workspace's ids (the ``studio_url`` the SDK reports
         has the same shape), without a call to the service."""
@@ -137,15 +134,6 @@ class AmlModelRegistry:
 
     def get(self, name: str, version: str) -> ModelVersion:
         return self._version(self.ml_client.models.get(name=name, version=str(version)))
-
-    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            found = [m for m in self.ml_client.models.list(name=name) if (m.tags or {}).get("run_id") == run_id]
-        except ResourceNotFoundError:
-            return None
-        return self._version(min(found, key=lambda m: int(m.version))) if found else None
 
     def production(self, name: str) -> ModelVersion | None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -22,7 +22,7 @@ Settings (``settings.env``):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 
@@ -114,14 +114,21 @@ class IotHubEdgeDeployer:
         hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
         return cls(hostname, device.name, connection_string=connection_string)
 
+    def _device_twin(self) -> Any:
+        """The device twin (the SDK's ``Twin``; its stubs also allow a raw response, which it never returns here)."""
+        return self.registry.get_twin(self.device_id)
+
+    def _module_twin(self, module: str) -> Any:
+        return self.registry.get_module_twin(self.device_id, module)
+
     def _desired(self, module: str) -> dict[str, Any]:
-        twin = self.registry.get_module_twin(self.device_id, module)
+        twin = self._module_twin(module)
         return desired_only(twin.properties.desired if twin.properties else {})
 
     def current_content(self) -> dict[str, Any]:
         twins = {m: self._desired(m) for m in SYSTEM_TWINS}
         listed = twins["$edgeAgent"].get("modules", {})
-        existing = {m.module_id for m in self.registry.get_modules(self.device_id)}
+        existing = {m.module_id for m in cast(list[Any], self.registry.get_modules(self.device_id))}
         for module in listed:
             if module in existing:
                 twins[module] = self._desired(module)
@@ -140,7 +147,7 @@ class IotHubEdgeDeployer:
         from azure.iot.hub.models import Twin
         from msrest.exceptions import HttpOperationError
 
-        twin = self.registry.get_twin(self.device_id)
+        twin = self._device_twin()
         current = (twin.tags or {}).get(LEASE_TAG) or {}
         now = dt.datetime.now(dt.UTC)
         expires = current.get("expires_at") or ""
@@ -160,7 +167,7 @@ class IotHubEdgeDeployer:
         from azure.iot.hub.models import Twin
         from msrest.exceptions import HttpOperationError
 
-        twin = self.registry.get_twin(self.device_id)
+        twin = self._device_twin()
         if ((twin.tags or {}).get(LEASE_TAG) or {}).get("holder") != holder:
             return
         try:
@@ -174,7 +181,7 @@ class IotHubEdgeDeployer:
         from msrest.exceptions import HttpOperationError
 
         try:
-            twin = self.registry.get_module_twin(self.device_id, module)
+            twin = self._module_twin(module)
         except HttpOperationError as exc:
             if getattr(exc.response, "status_code", None) == 404:  # module not (yet) created by edgeAgent
                 return {}

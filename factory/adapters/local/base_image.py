@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from factory.adapters.local.containers import ContainerEngine, _state_dir, engine
+from factory.adapters.local.containers import ContainerEngine, engine, state_dir
 from factory.adapters.local.host import file_lock
 
 BASE_IMAGE = "localhost/model-factory-base:bookworm-py311"
@@ -91,7 +91,7 @@ def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str 
     ref = ref or base_ref(arch)
     if eng.image_exists(ref):
         return ref
-    with file_lock(_state_dir() / f"base-image-{arch}.lock"):
+    with file_lock(state_dir() / f"base-image-{arch}.lock"):
         if eng.image_exists(ref):
             return ref
         with tempfile.TemporaryDirectory(prefix="mf-rootfs-") as tmp:

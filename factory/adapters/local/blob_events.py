@@ -54,7 +54,7 @@ class BlobCreatedWatcher:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--container", default=INCOMING_CONTAINER)
     parser.add_argument("--interval", type=float, default=1.0)
     args = parser.parse_args(argv)

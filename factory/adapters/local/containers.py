@@ -55,7 +55,8 @@ class ContainerEngine:
         return self.run(["image", "inspect", ref], check=False).returncode == 0
 
 
-def _state_dir() -> Path:
+def state_dir() -> Path:
+    """The local state folder (``FACTORY_STATE_DIR``, default ``.factory``)."""
     return Path(os.environ.get("FACTORY_STATE_DIR", ".factory")).resolve()
 
 
@@ -74,7 +75,7 @@ def engine() -> ContainerEngine:
     """The container engine to use: podman (preferred, daemonless) or a Docker daemon that answers."""
     podman = shutil.which("podman")
     if podman:
-        conf = _state_dir() / "containers.conf"
+        conf = state_dir() / "containers.conf"
         conf.parent.mkdir(parents=True, exist_ok=True)
         if not conf.exists() or conf.read_text() != CONTAINERS_CONF:
             conf.write_text(CONTAINERS_CONF)

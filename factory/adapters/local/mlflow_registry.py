@@ -69,12 +69,6 @@ class MlflowModelRegistry:
     def get(self, name: str, version: str) -> ModelVersion:
         return self._version(self.client.get_model_version(name, str(version)))
 
-    def find_by_run(self, name: str, run_id: str) -> ModelVersion | None:
-        safe = run_id.replace("'", "")
-        found = self.client.search_model_versions(f"name='{name}' and tags.run_id='{safe}'")
-        matching = [mv for mv in found if (mv.tags or {}).get("run_id") == run_id]
-        return self._version(min(matching, key=lambda mv: int(mv.version))) if matching else None
-
     def versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first (empty when the model was never registered)."""
         found = self.client.search_model_versions(f"name='{name}'")

@@ -39,7 +39,8 @@ from pathlib import Path
 
 from factory import ports
 from factory.adapters.local.base_image import emulation_available, ensure_base_image, host_arch
-from factory.adapters.local.containers import ContainerEngine, ContainerError, _state_dir, engine
+from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
+from factory.adapters.local.containers import state_dir as containers_state_dir
 from factory.adapters.local.host import file_lock, free_port
 from factory.adapters.local.reproducible import normalise_image
 from factory.packaging import deps
@@ -60,7 +61,7 @@ EMULATED_TIMEOUT_FACTOR = 4.0
 
 def stack_id(state_dir: Path | None = None) -> str:
     """A short id of a local stack (its state dir), for the labels of the containers it starts."""
-    return hashlib.sha256(str((state_dir or _state_dir()).resolve()).encode()).hexdigest()[:12]
+    return hashlib.sha256(str((state_dir or containers_state_dir()).resolve()).encode()).hexdigest()[:12]
 
 
 def remove_verification_containers(container_engine: ContainerEngine | None = None, *, stack: str | None = None,
@@ -87,7 +88,8 @@ class BuildFailed(ports.VerificationFailed):
 
 def _build_lock(target: str) -> contextlib.AbstractContextManager[bool]:
     """An exclusive lock per target reference across processes (a file lock under the state dir)."""
-    return file_lock(_state_dir() / "locks" / f"build-{hashlib.sha256(target.encode()).hexdigest()[:24]}.lock")
+    digest = hashlib.sha256(target.encode()).hexdigest()[:24]
+    return file_lock(containers_state_dir() / "locks" / f"build-{digest}.lock")
 
 
 def remote_digest(reference: str) -> str | None:
@@ -200,7 +202,7 @@ class PodmanImageBuilder:
         base = self.base_image or ensure_base_image(self.engine, arch=arch)
         lock = Path(context.path) / LOCK_FILE
         if lock.is_file():
-            with_dependencies(context, arch, deps.install(lock, arch, _state_dir() / "deps"))
+            with_dependencies(context, arch, deps.install(lock, arch, containers_state_dir() / "deps"))
         args = ["build", "--network=host", "--platform", f"linux/{arch}", "--build-arg", f"TARGETARCH={arch}"]
         if not self.layer_cache:
             args.append("--no-cache")
