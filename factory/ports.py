@@ -248,6 +248,11 @@ class EdgeDeployer(Protocol):
         """Give the lease back if ``holder`` has it (no-op otherwise)."""
         ...
 
+    def smoke_image(self) -> str:
+        """The smoke-test module's image as this device pulls it (locally: built from ``edge/smoke_module``; on
+        Azure: setting ``FACTORY_EDGE_SMOKE_IMAGE``, the ACR image by digest)."""
+        ...
+
 
 @runtime_checkable
 class BlobStore(Protocol):

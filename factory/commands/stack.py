@@ -14,10 +14,10 @@ from factory.card import seconds_left
 from factory.catalog import load_catalog
 from factory.client import FactoryClient, has_ended, page_text, post_link
 from factory.follow import Follower
-from factory.localstack import LocalStack
 from factory.logrotate import tail_lines
 from factory.runs import INCOMING_CONTAINER, STAGES
 from factory.table import table
+from localstack.stack import LocalStack
 
 DEFAULT_STATE = Path(".factory")
 

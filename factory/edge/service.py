@@ -39,16 +39,10 @@ class EdgeSmokeService:
         return self.deployer.current_content()
 
     def smoke_image(self, request: dict[str, Any]) -> str:
-        """The smoke module image: the request's ``smoke_image``, else setting ``FACTORY_EDGE_SMOKE_IMAGE`` (on
-        Azure: the ACR image by digest), else, on the local backend, the image built from ``edge/smoke_module``."""
-        configured = request.get("smoke_image") or self.settings.env("FACTORY_EDGE_SMOKE_IMAGE", "")
-        if configured:
-            return configured
-        if self.settings.backend == "local":
-            from factory.edge.smoke_image import local_smoke_image
-
-            return local_smoke_image()
-        return self.settings.env("FACTORY_EDGE_SMOKE_IMAGE")  # raises SettingsError naming the setting
+        """The smoke module image: the request's ``smoke_image``, else setting ``FACTORY_EDGE_SMOKE_IMAGE``, else
+        the device's own (``EdgeDeployer.smoke_image``: built locally, or the setting on Azure)."""
+        return (request.get("smoke_image") or self.settings.env("FACTORY_EDGE_SMOKE_IMAGE", "")
+                or self.deployer.smoke_image())
 
     def manifest(self, request: dict[str, Any]) -> dict[str, Any]:
         """The validated deployment manifest for a smoke request."""

@@ -13,7 +13,7 @@ import yaml
 
 from factory.client import FactoryClient
 from factory.kit import place_kit_beside
-from factory.localstack import ROOT, LocalStack, StackPorts
+from localstack.stack import ROOT, LocalStack, StackPorts
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS
 
 BROKEN_MODEL = "broken_yaml"

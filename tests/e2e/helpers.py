@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 from factory.client import FactoryClient, post_link
-from factory.localstack import LocalStack
+from localstack.stack import LocalStack
 
 IMPATIENT_APPROVAL_HOURS = 0.01  # 36 s: the approval timeout of the wine_impatient_approval variant
 

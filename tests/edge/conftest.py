@@ -67,7 +67,7 @@ def edge_images(registry: str) -> EdgeImages:
     """The smoke module and the test model images (right and wrong answers), built and pushed by digest."""
     from factory.adapters.local.base_image import ensure_base_image
     from factory.adapters.local.containers import engine
-    from factory.edge.smoke_image import build_smoke_image, push_by_digest
+    from factory.adapters.local.smoke_image import build_smoke_image, push_by_digest
 
     eng = engine()
     base = ensure_base_image(eng)
@@ -108,7 +108,7 @@ def _simulator(state_dir: Path, arch: str = "") -> Iterator[RunningSimulator]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     state_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (state_dir.parent / f"{state_dir.name}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.edge", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.edge_simulator", "--port", str(port),
                              "--state-dir", str(state_dir), *(["--arch", arch] if arch else [])],
                             cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -119,5 +119,5 @@ def _simulator(state_dir: Path, arch: str = "") -> Iterator[RunningSimulator]:
     finally:
         proc.terminate()
         proc.wait(10)
-        subprocess.run([sys.executable, "-m", "factory.adapters.local.edge", "--state-dir", str(state_dir),
+        subprocess.run([sys.executable, "-m", "localstack.edge_simulator", "--state-dir", str(state_dir),
                         "--remove-all"], cwd=ROOT, env=env, capture_output=True, timeout=120)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from factory.adapters.local.edge import EdgeSimulator
 from factory.edge.manifest import SMOKE_MODULE, SmokeCase, SmokeDeployment, build_manifest, smoke_desired_properties
 from factory.edge.verdict import verdict_from_reported
+from localstack.edge_simulator import EdgeSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "cd" * 32

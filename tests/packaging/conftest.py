@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from factory.adapters.local.host import free_port
-from factory.adapters.local.registry import start_registry, start_registry_with_events
+from localstack.registry import start_registry, start_registry_with_events
 from tests.packaging.helpers import EventReceiver, train_with_src
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from factory import ports
 from factory.adapters.local.host import free_port
-from factory.adapters.local.registry import LocalImageRegistry, pushed_events
+from factory.adapters.local.registry import LocalImageRegistry
 from factory.settings import Settings
+from localstack.registry import pushed_events
 from tests.packaging.helpers import REPO, EventReceiver, push_tiny_image
 
 
@@ -86,7 +87,7 @@ def test_promoting_a_missing_image_says_so(stack):
 def test_registry_command_runs_registry_and_bridge_until_sigterm(tmp_path):
     receiver = EventReceiver()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "factory.adapters.local.registry", "--name", "dev", "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.registry", "--name", "dev", "--port",
                              str(port), "--state-dir", str(tmp_path), "--eventgrid-endpoint", receiver.url],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

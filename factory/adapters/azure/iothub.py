@@ -25,6 +25,7 @@ import datetime as dt
 from typing import Any, cast
 
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
+from factory.settings import SettingsError
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
 LEASE_TAG = "factorySmokeLease"
@@ -85,10 +86,12 @@ def content_from_twins(twin_desired: dict[str, dict[str, Any]]) -> dict[str, Any
 class IotHubEdgeDeployer:
     """The smoke-test IoT Edge device behind Azure IoT Hub."""
 
-    def __init__(self, hostname: str, device_id: str, credential: Any = None, connection_string: str = "") -> None:
+    def __init__(self, hostname: str, device_id: str, credential: Any = None, connection_string: str = "",
+                 smoke_image: str = "") -> None:
         from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
 
         self.device_id = device_id
+        self.smoke_image_ref = smoke_image
         if connection_string:
             self.registry = IoTHubRegistryManager.from_connection_string(connection_string)
             self.configurations = IoTHubConfigurationManager.from_connection_string(connection_string)
@@ -105,7 +108,14 @@ class IotHubEdgeDeployer:
         """``IOTHUB_HOSTNAME``, ``IOTHUB_EDGE_DEVICE_ID``; optional ``IOTHUB_CONNECTION_STRING`` (Key Vault ref)."""
         connection_string = settings.env("IOTHUB_CONNECTION_STRING", "")
         hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
-        return cls(hostname, settings.env("IOTHUB_EDGE_DEVICE_ID"), connection_string=connection_string)
+        return cls(hostname, settings.env("IOTHUB_EDGE_DEVICE_ID"), connection_string=connection_string,
+                   smoke_image=settings.env("FACTORY_EDGE_SMOKE_IMAGE", ""))
+
+    def smoke_image(self) -> str:
+        """Setting ``FACTORY_EDGE_SMOKE_IMAGE``: the smoke module's ACR image by digest (infra builds it)."""
+        if not self.smoke_image_ref:
+            raise SettingsError("setting FACTORY_EDGE_SMOKE_IMAGE is required for the azure backend but is not set")
+        return self.smoke_image_ref
 
     @classmethod
     def for_device(cls, settings: Any, device: Any) -> IotHubEdgeDeployer:

@@ -1,7 +1,7 @@
 """Local stand-in for Blob Storage → Event Grid: watch Azurite's incoming container and publish
 ``Microsoft.Storage.BlobCreated`` for every new blob version (name + ETag), as Azure does on upload.
 
-Run as ``python -m factory.adapters.local.blob_events``; what was published is remembered in a JSON file
+Run as ``python -m localstack.blob_events``; what was published is remembered in a JSON file
 under the state dir, so a restart neither misses nor repeats events (a crash between publishing and
 remembering repeats one: the run's instance id makes that harmless).
 """

@@ -1,4 +1,5 @@
-"""Build (and push) the smoke-test module image locally: ``python -m factory.edge.smoke_image --push REGISTRY``.
+"""Build (and push) the smoke-test module image locally:
+``python -m factory.adapters.local.smoke_image --push REGISTRY``.
 
 On Azure the same Dockerfile is built by an ACR Task with the default public ``BASE_IMAGE`` and the IoT Hub
 device SDK; locally it is built on the offline base image, without the SDK (the simulator's twin endpoint

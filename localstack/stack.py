@@ -162,7 +162,7 @@ class LocalStack:
     def services(self) -> list[Service]:
         p, py, st = self.ports, sys.executable, self.state_dir
         azurite = self.root / "node_modules" / ".bin" / "azurite-blob"
-        registry = [py, "-m", "factory.adapters.local.registry"]  # each with its push-event bridge
+        registry = [py, "-m", "localstack.registry"]  # each with its push-event bridge
         return [
             Service("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite),
                                 "--location", str(st / "azurite"), "--skipApiVersionCheck", "--loose"],
@@ -174,17 +174,17 @@ class LocalStack:
             Service("prod-registry", [*registry, "--name", "prod", "--port", str(p.prod_registry),
                                       "--state-dir", str(st)],
                     _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/")),
-            Service("edge-simulator", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge),
+            Service("edge-simulator", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge),
                                        "--state-dir", str(st / "edge"), "--arch", "amd64"],
                     _http_ok(f"http://127.0.0.1:{p.edge}/health")),
-            Service("edge-simulator-arm64", [py, "-m", "factory.adapters.local.edge", "--port", str(p.edge_arm64),
+            Service("edge-simulator-arm64", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge_arm64),
                                              "--state-dir", str(st / "edge-arm64"), "--arch", "arm64"],
                     _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health")),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
                                 "--auth", "keys"],
                     _http_ok(f"{self.base_url}/admin/host/status")),
-            Service("blob-events", [py, "-m", "factory.adapters.local.blob_events"], lambda: True),
+            Service("blob-events", [py, "-m", "localstack.blob_events"], lambda: True),
         ]
 
     def _pid_file(self, name: str) -> Path:
