@@ -87,7 +87,7 @@ def verify_link(run_id: str, decision: str, params: dict[str, str], keys: list[s
         given = params["sig"]
     except (KeyError, ValueError, TypeError):
         raise LinkError(403, "this approval link is incomplete or malformed") from None
-    if not isinstance(given, str):
+    if not isinstance(given, str):  # pyright: ignore[reportUnnecessaryIsInstance] (hostile input)
         raise LinkError(403, "this approval link is incomplete or malformed")
     valid = False
     for key in keys:

@@ -364,7 +364,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
     approval = f.section("approval", {})
     approval.unknown({"timeout_hours", "approvers"})
     approvers = approval.get("approvers", "a list of principal names (e.g. e-mail addresses)", [],
-                             lambda v: isinstance(v, list) and all(isinstance(a, str) and a.strip() for a in v))
+                             lambda v: isinstance(v, list)
+                             and all(isinstance(a, str) and a.strip() for a in cast(list[Any], v)))
     return ModelSpec(
         name=name,
         description=f.text("description"),

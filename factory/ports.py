@@ -212,6 +212,10 @@ class ImageBuilder(Protocol):
 
 @runtime_checkable
 class ImageRegistry(Protocol):
+    def dev_host(self) -> str:
+        """The dev registry's host (login server), where verified images are pushed."""
+        ...
+
     def digest(self, ref: ImageRef) -> str | None:
         """The manifest digest of ``ref`` (by tag), or None when it does not exist."""
         ...

@@ -119,7 +119,7 @@ class RunPlan(Record):
     edge_max_p95_ms: float | None = None
     activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
-    approvers: list[str] = field(default_factory=list)  # model.yaml approval.approvers; empty = any link holder
+    approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
 
 
 @dataclass
@@ -145,7 +145,7 @@ class Lineage(Record):
     edge: dict[str, Any] = field(default_factory=dict[str, Any])
     approver: str = ""
     decision: str = ""
-    approval_refused: list[dict[str, str]] = field(default_factory=list)  # decision events the run refused
+    approval_refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # decisions refused
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])

@@ -1,15 +1,19 @@
 """Settings: read once from the environment (app settings on Azure, local.settings.json under devhost).
 
-Common settings are typed fields; adapter-specific ones are read by each adapter's ``from_settings`` through
-``Settings.env`` and documented beside that adapter.
+The factory's own settings are typed fields, all declared in one table (``FIELDS``: name, type, default, what it
+does), from which ``docs/settings.md`` is generated (``python -m factory.settings > docs/settings.md``; a test
+checks it is current). Adapter-specific ones are read by each adapter's ``from_settings`` through
+``Settings.env`` and documented beside that adapter and in docs/deploy.md.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 class SettingsError(ValueError):
@@ -17,29 +21,76 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Field:
+    """One app setting read into a ``Settings`` field."""
+
+    env: str  # the app setting's name
+    attr: str  # the Settings field
+    kind: type  # str, int, float or Path
+    default: Any
+    doc: str
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("FACTORY_BACKEND", "backend", str, "local",
+          "`local` or `azure`: which adapters `factory/backends.py` builds"),
+    Field("FACTORY_ROOT", "root", Path, ".", "the folder the relative paths below are taken from"),
+    Field("FACTORY_STATE_DIR", "state_dir", Path, ".factory",
+          "local state and scratch space (on Azure default: `<temp>/model-factory`)"),
+    Field("FACTORY_MODELS_DIR", "models_dir", Path, "models", "the model folders (the catalog)"),
+    Field("FACTORY_EVENTGRID_ENDPOINT", "eventgrid_endpoint", str, "",
+          "the local Event Grid topic endpoint (devhost); empty: nothing is published"),
+    Field("FACTORY_SOURCE_COMMIT", "source_commit", str, "", "the commit of the models; empty: the checkout's HEAD"),
+    Field("FACTORY_BUILD_TIMEOUT_SECONDS", "build_timeout_s", int, 1800,
+          "how long a run waits for ImagePushed after the build"),
+    Field("FACTORY_ACTIVITY_ATTEMPTS", "activity_attempts", int, 3, "tries of each run activity (they are idempotent)"),
+    Field("FACTORY_ACTIVITY_RETRY_SECONDS", "activity_retry_s", float, 5.0, "the delay between those tries"),
+    Field("FACTORY_EDGE_SMOKE_IMAGE", "edge_smoke_image", str, "",
+          "the smoke module's image; empty: the edge device's own (built locally; required on Azure)"),
+    Field("APPROVAL_SIGNING_KEY", "approval_signing_key", str, "",
+          "the key approval links are signed with (>= 32 characters; a Key Vault reference on Azure)"),
+    Field("APPROVAL_SIGNING_KEY_PREVIOUS", "approval_signing_key_previous", str, "",
+          "the previous key, still accepted during rotation"),
+    Field("APPROVAL_TIMEOUT_SECONDS", "approval_timeout_s", int, 24 * 3600,
+          "how long an approval waits when `model.yaml` sets no `approval.timeout_hours`"),
+    Field("APPROVAL_BASE_URL", "approval_base_url", str, "",
+          "the public base URL of approval links; empty: `http://<WEBSITE_HOSTNAME>`"),
+    Field("WEBSITE_HOSTNAME", "website_hostname", str, "127.0.0.1:7071", "the app's host name (set by App Service)"),
+)
+
+
+@dataclass(frozen=True)
 class Settings:
-    backend: str = "local"  # FACTORY_BACKEND: local | azure
-    state_dir: Path = Path(".factory")  # FACTORY_STATE_DIR: local state (registries, MLflow, edge sim, ...)
-    models_dir: Path = Path("models")  # FACTORY_MODELS_DIR
-    eventgrid_endpoint: str = ""  # FACTORY_EVENTGRID_ENDPOINT: local topic endpoint (devhost); empty = none
+    backend: str = "local"
+    root: Path = Path(".")
+    state_dir: Path = Path(".factory")
+    models_dir: Path = Path("models")
+    eventgrid_endpoint: str = ""
+    source_commit: str = ""
+    build_timeout_s: int = 1800
+    activity_attempts: int = 3
+    activity_retry_s: float = 5.0
+    edge_smoke_image: str = ""
+    approval_signing_key: str = ""
+    approval_signing_key_previous: str = ""
+    approval_timeout_s: int = 24 * 3600
+    approval_base_url: str = ""
+    website_hostname: str = "127.0.0.1:7071"
     environ: dict[str, str] = field(default_factory=dict[str, str], repr=False)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        backend = env.get("FACTORY_BACKEND", "local")
-        if backend not in ("local", "azure"):
-            raise SettingsError(f"FACTORY_BACKEND must be 'local' or 'azure', got {backend!r}")
-        root = Path(env.get("FACTORY_ROOT", ".")).resolve()
-        # on Azure the app folder is read-only (run from package): scratch space goes to the temp folder
-        default_state = str(Path(tempfile.gettempdir()) / "model-factory") if backend == "azure" else ".factory"
-        return cls(
-            backend=backend,
-            state_dir=(root / env.get("FACTORY_STATE_DIR", default_state)).resolve(),
-            models_dir=(root / env.get("FACTORY_MODELS_DIR", "models")).resolve(),
-            eventgrid_endpoint=env.get("FACTORY_EVENTGRID_ENDPOINT", ""),
-            environ=env,
-        )
+        values: dict[str, Any] = {f.attr: _parse(f, env.get(f.env)) for f in FIELDS}
+        if values["backend"] not in ("local", "azure"):
+            raise SettingsError(f"FACTORY_BACKEND must be 'local' or 'azure', got {values['backend']!r}")
+        root = Path(values["root"]).resolve()
+        if values["backend"] == "azure" and "FACTORY_STATE_DIR" not in env:
+            # on Azure the app folder is read-only (run from package): scratch space goes to the temp folder
+            values["state_dir"] = Path(tempfile.gettempdir()) / "model-factory"
+        values.update(root=root, state_dir=(root / values["state_dir"]).resolve(),
+                      models_dir=(root / values["models_dir"]).resolve())
+        return cls(**values, environ=env)
 
     def env(self, name: str, default: str | None = None) -> str:
         """An adapter-specific setting; raises ``SettingsError`` naming it when missing and no default."""
@@ -47,3 +98,36 @@ class Settings:
         if value is None:
             raise SettingsError(f"setting {name} is required for the {self.backend} backend but is not set")
         return value
+
+
+def _parse(spec: Field, raw: str | None) -> Any:
+    if raw is None or raw == "":
+        return spec.kind(spec.default) if spec.kind is Path else spec.default
+    try:
+        return spec.kind(raw)
+    except ValueError:
+        raise SettingsError(f"setting {spec.env} must be {spec.kind.__name__}, got {raw!r}") from None
+
+
+def markdown() -> str:
+    """``docs/settings.md``: the table of ``FIELDS``."""
+    assert {f.attr for f in FIELDS} == {f.name for f in fields(Settings)} - {"environ"}, "FIELDS and Settings differ"
+    rows = [f"| `{f.env}` | {f.kind.__name__} | {f'`{f.default}`' if f.default != '' else '(empty)'} | {f.doc} |"
+            for f in FIELDS]
+    return "\n".join([
+        "# App settings of the factory",
+        "",
+        "Generated from `factory/settings.py` (`FIELDS`) by `python -m factory.settings > docs/settings.md`;",
+        "`tests/unit/test_settings.py` fails when this file is not current. Adapter-specific settings (AML, ACR,",
+        "IoT Hub, Blob Storage, the local stand-ins) are read by each adapter's `from_settings` and listed in",
+        "[deploy.md](deploy.md).",
+        "",
+        "| setting | type | default | what it does |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

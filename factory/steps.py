@@ -18,6 +18,7 @@ from factory.catalog import ModelSpec, load_catalog, scan_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
+from factory.settings import Settings
 from orchestrations.contract import (
     ApprovalNotice,
     ApprovalRequest,
@@ -37,14 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("factory")
 
-DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600
-DEFAULT_BUILD_TIMEOUT_S = 1800
 
 
 log = logging.getLogger(__name__)
 
 
-def _settings():
+def _settings() -> Settings:
     return services().settings
 
 
@@ -72,7 +71,7 @@ def broken_models() -> dict[str, str]:
 @functools.cache
 def source_commit() -> str:
     """The commit the factory's models come from: ``FACTORY_SOURCE_COMMIT`` or the checkout's HEAD."""
-    commit = _settings().env("FACTORY_SOURCE_COMMIT", "")
+    commit = _settings().source_commit
     if commit:
         return commit
     try:
@@ -90,18 +89,17 @@ def setting(name: str, default: str = "") -> str:
 
 def approval_keys() -> list[str]:
     """The accepted approval signing keys: the current one, then the previous one during rotation."""
-    env = _settings().env
-    keys = [check_key(env("APPROVAL_SIGNING_KEY", ""))]
-    previous = env("APPROVAL_SIGNING_KEY_PREVIOUS", "")
+    settings = _settings()
+    keys = [check_key(settings.approval_signing_key)]
+    previous = settings.approval_signing_key_previous
     if previous:
         keys.append(check_key(previous, "APPROVAL_SIGNING_KEY_PREVIOUS"))
     return keys
 
 
 def dev_registry() -> str:
-    """The dev registry's host: ``FACTORY_DEV_REGISTRY`` locally, ``<FACTORY_DEV_ACR_NAME>.azurecr.io`` on Azure."""
-    env = _settings().env
-    return env("FACTORY_DEV_REGISTRY", "") or f"{env('FACTORY_DEV_ACR_NAME')}.azurecr.io"
+    """The dev registry's host, as the image-registry adapter names it."""
+    return services().image_registry.dev_host()
 
 
 def _run_dir(run_id: str) -> Path:
@@ -111,19 +109,19 @@ def _run_dir(run_id: str) -> Path:
 def plan_run(run: RunRequest) -> RunPlan:
     """Resolve the run's timeouts and names from ``model.yaml`` and settings."""
     spec = catalog()[run.model]
-    env = _settings().env
+    settings = _settings()
     return RunPlan(
         training_timeout_s=spec.training.timeout_seconds,
-        build_timeout_s=int(env("FACTORY_BUILD_TIMEOUT_SECONDS", str(DEFAULT_BUILD_TIMEOUT_S))),
+        build_timeout_s=settings.build_timeout_s,
         edge_poll_s=spec.edge.poll_seconds,
         edge_timeout_s=spec.edge.timeout_seconds,
         edge_max_p95_ms=spec.edge.max_p95_ms,
         approval_timeout_s=(round(spec.approval.timeout_hours * 3600) if spec.approval.timeout_hours else
-                            int(env("APPROVAL_TIMEOUT_SECONDS", str(DEFAULT_APPROVAL_TIMEOUT_S)))),
+                            settings.approval_timeout_s),
         image_repository=spec.image.repository,
         key_metric=spec.key_metric,
-        activity_attempts=int(env("FACTORY_ACTIVITY_ATTEMPTS", "3")),
-        activity_retry_ms=int(float(env("FACTORY_ACTIVITY_RETRY_SECONDS", "5")) * 1000),
+        activity_attempts=settings.activity_attempts,
+        activity_retry_ms=int(settings.activity_retry_s * 1000),
         approvers=list(spec.approval.approvers),
     )
 
@@ -279,8 +277,8 @@ def _update_size(model: str, image: str) -> tuple[dict[str, int], str]:
 
 def approval_base_url() -> str:
     """The app's public address, as the approval links name it."""
-    env = _settings().env
-    return env("APPROVAL_BASE_URL", "") or f"http://{env('WEBSITE_HOSTNAME', '127.0.0.1:7071')}"
+    settings = _settings()
+    return settings.approval_base_url or f"http://{settings.website_hostname}"
 
 
 def request_approval(req: ApprovalRequest) -> ApprovalNotice:

@@ -16,6 +16,7 @@ import uuid
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from factory import steps
 from factory.approval import LinkError, approval_links, verify_link
@@ -50,7 +51,7 @@ def _json(body: object, status: int = 200) -> func.HttpResponse:
                              headers={"Cache-Control": "no-store"})
 
 
-async def _pending(client: df.DurableOrchestrationClient, run_id: str) -> tuple[df.DurableOrchestrationStatus | None,
+async def _pending(client: df.DurableOrchestrationClient, run_id: str) -> tuple[DurableOrchestrationStatus | None,
                                                                                   dict]:
     approval = await client.get_status(approval_instance_id(run_id), show_input=True)
     if not approval or approval.runtime_status is None:
@@ -126,9 +127,10 @@ def _form_field(req: func.HttpRequest, name: str) -> str:
     return values[0]
 
 
-def _outcome(status: df.DurableOrchestrationStatus) -> dict:
+def _outcome(status: DurableOrchestrationStatus) -> dict:
     output = unwrap_json(status.output)
-    return output if isinstance(output, dict) else {"decision": status.runtime_status.name}
+    closed = status.runtime_status.name if status.runtime_status else "closed"
+    return output if isinstance(output, dict) else {"decision": closed}
 
 
 def _already_closed(run_id: str, outcome: dict) -> func.HttpResponse:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TimerTask
 
 from factory.runs import unwrap_json
 from orchestrations.contract import (
@@ -45,7 +46,7 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     refused: list[dict[str, str]] = []
     waiting = {"stage": "waiting for approval", "expires_at": deadline.isoformat(), "expires_at_unix": req.expires_at}
     context.set_custom_status(waiting)
-    timer = context.create_timer(deadline)
+    timer = cast(TimerTask, context.create_timer(deadline))
     arrival = context.wait_for_external_event(Event.APPROVAL_DECISION)
     inbox: list[Any] = []
     check = None
@@ -61,7 +62,7 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
             inbox.append(unwrap_json(arrival.result))
             arrival = context.wait_for_external_event(Event.APPROVAL_DECISION)
             continue
-        result, check = DecisionCheck.from_dict(check.result), None
+        result, check = DecisionCheck.from_dict(check.result if check is not None else {}), None
         if result.accepted:
             timer.cancel()
             context.set_custom_status({"stage": "decided", "decision": result.decision, "refused": refused})

@@ -190,8 +190,8 @@ class ApprovalRequest(Record):
     digest: str
     timeout_s: int
     expires_at: int = 0  # unix time; set by the orchestrator from its deadline
-    approvers: list[str] = field(default_factory=list)  # model.yaml approval.approvers; empty = any link holder
-    lineage: dict[str, Any] = field(default_factory=dict)  # the run's lineage so far: the notification's model card
+    approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
+    lineage: dict[str, Any] = field(default_factory=dict[str, Any])  # the run's lineage so far: its model card
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ class ApprovalOutcome(Record):
     approver: str = ""
     decided_at: str = ""
     request_id: str = ""
-    refused: list[dict[str, str]] = field(default_factory=list)  # RefusedDecision dicts
+    refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # RefusedDecision dicts
     decision_reason: str = ""  # the reason a reject gave (optional)
 
 
@@ -299,6 +299,6 @@ class DecisionEvent(Record):
     decision: Decision
     approver: str = ""
     request_id: str = ""
-    link: dict[str, str] = field(default_factory=dict)
+    link: dict[str, str] = field(default_factory=dict[str, str])
     attestation: str = ""
     decision_reason: str = ""  # the approver's reason for a reject, from the page's form

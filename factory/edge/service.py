@@ -41,8 +41,7 @@ class EdgeSmokeService:
     def smoke_image(self, request: dict[str, Any]) -> str:
         """The smoke module image: the request's ``smoke_image``, else setting ``FACTORY_EDGE_SMOKE_IMAGE``, else
         the device's own (``EdgeDeployer.smoke_image``: built locally, or the setting on Azure)."""
-        return (request.get("smoke_image") or self.settings.env("FACTORY_EDGE_SMOKE_IMAGE", "")
-                or self.deployer.smoke_image())
+        return request.get("smoke_image") or self.settings.edge_smoke_image or self.deployer.smoke_image()
 
     def manifest(self, request: dict[str, Any]) -> dict[str, Any]:
         """The validated deployment manifest for a smoke request."""

@@ -188,4 +188,4 @@ def test_approval_timeout_comes_from_the_model_else_from_the_app_setting(tmp_pat
     monkeypatch.delenv("APPROVAL_TIMEOUT_SECONDS")
     fresh_services()
     default = steps.plan_run(RunRequest(run_id="w-2", model="wine_cultivar", data_uri="x.csv"))
-    assert default.approval_timeout_s == steps.DEFAULT_APPROVAL_TIMEOUT_S
+    assert default.approval_timeout_s == 24 * 3600

@@ -294,6 +294,10 @@ class AcrImageRegistry:
     def prod_login_server(self) -> str:
         return f"{self.prod_name}.azurecr.io"
 
+    def dev_host(self) -> str:
+        """The dev ACR's login server (``<FACTORY_DEV_ACR_NAME>.azurecr.io``)."""
+        return f"{self.dev_name}.azurecr.io"
+
     def _mgmt(self) -> Any:
         if self.mgmt_client is None:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient

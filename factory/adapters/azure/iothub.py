@@ -122,7 +122,8 @@ class IotHubEdgeDeployer:
         """The deployer for one pool device (``factory.edge.pool.Device``; its name is the IoT Hub device id)."""
         connection_string = settings.env("IOTHUB_CONNECTION_STRING", "")
         hostname = settings.env("IOTHUB_HOSTNAME", "") if connection_string else settings.env("IOTHUB_HOSTNAME")
-        return cls(hostname, device.name, connection_string=connection_string)
+        return cls(hostname, device.name, connection_string=connection_string,
+                   smoke_image=settings.env("FACTORY_EDGE_SMOKE_IMAGE", ""))
 
     def _device_twin(self) -> Any:
         """The device twin (the SDK's ``Twin``; its stubs also allow a raw response, which it never returns here)."""
