@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.localstack import ROOT, LocalStack, StackPorts
+from localstack.stack import ROOT, LocalStack, StackPorts
 
 SERVICES = ("azurite", "devhost")  # enough for data intake, validation and the HTTP surface
 
