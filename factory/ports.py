@@ -146,7 +146,7 @@ class SmokeVerdict(Record):
     p95_ms: float = 0.0
     reason: str = ""
     bytes_pulled: int = 0  # what the device downloaded for the model image (its layers it did not have)
-    devices: list[dict[str, Any]] = field(default_factory=list)  # per device: device, arch, status, p95_ms, ...
+    devices: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])  # per device: arch, status, ...
 
 
 class BlobNotFound(LookupError):
@@ -214,6 +214,10 @@ class ImageBuilder(Protocol):
 class ImageRegistry(Protocol):
     def dev_host(self) -> str:
         """The dev registry's host (login server), where verified images are pushed."""
+        ...
+
+    def prod_host(self) -> str:
+        """The prod registry's host (login server), where promoted images live."""
         ...
 
     def digest(self, ref: ImageRef) -> str | None:

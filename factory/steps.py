@@ -263,9 +263,8 @@ def _update_size(model: str, image: str) -> tuple[dict[str, int], str]:
     the registries' manifests; ``{}`` when they cannot be read here, e.g. without skopeo)."""
     from factory.packaging.layers import repository_of, update_size
 
-    env = _settings().env
     production = services().model_registry.production(model)
-    prod_registry = env("FACTORY_PROD_REGISTRY", "") or f"{env('FACTORY_PROD_ACR_NAME', '')}.azurecr.io"
+    prod_registry = services().image_registry.prod_host()
     repository = repository_of(image).split("/", 1)[1]
     held = f"{prod_registry}/{repository}:v{production.version}" if production else None
     try:

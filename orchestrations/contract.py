@@ -148,7 +148,7 @@ class ImageBuild(Record):
     digest: str = ""
     reason: str = ""
     logs: str = ""
-    update_bytes: dict[str, int] = field(default_factory=dict)  # per arch: what a device holding update_from pulls
+    update_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: what a device on update_from pulls
     update_from: str = ""  # the prod image compared with ("": none in production, the whole image)
 
 

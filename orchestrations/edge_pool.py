@@ -19,7 +19,7 @@ from orchestrations.contract import Activity, EdgeSmokeRequest, EdgeStatus, Orch
 
 def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Smoke-test the image on one device per architecture, in parallel; pass only if all passed."""
-    request: dict[str, Any] = context.get_input()
+    request: dict[str, Any] = context.get_input() or {}
     smoke = EdgeSmokeRequest.from_dict(request)
     try:
         plan = yield context.call_activity(Activity.EDGE_DEVICES, {"image": smoke.image})

@@ -35,7 +35,7 @@ def devices(settings: Settings) -> list[Device]:
     raw = settings.env("FACTORY_EDGE_DEVICES", "").strip()
     if not raw:
         return [Device("", "")]
-    found = []
+    found: list[Device] = []
     for entry in (e.strip() for e in raw.split(",") if e.strip()):
         match = _ENTRY.match(entry)
         if not match:
@@ -48,7 +48,8 @@ def for_architectures(pool: list[Device], arches: list[str]) -> tuple[list[Devic
     """One device per architecture (the first of each), and the architectures no device covers."""
     if pool == [Device("", "")]:
         return pool, []
-    chosen, missing = [], []
+    chosen: list[Device] = []
+    missing: list[str] = []
     for arch in arches:
         device = next((d for d in pool if d.arch == arch), None)
         if device is None:

@@ -30,10 +30,14 @@ def verdict_from_reported(run_id: str, reported: dict[str, Any]) -> SmokeVerdict
     )
 
 
+def _failures(verdict: dict[str, Any]) -> list[Any]:
+    return list(verdict.get("failures") or [])
+
+
 def combine_verdicts(run_id: str, devices: list[dict[str, Any]], verdicts: list[dict[str, Any]]) -> SmokeVerdict:
     """One verdict for a run smoke-tested on several devices: pass only when every device passed; the worst
     latency; each device's device, arch, status, latency, bytes pulled and reason in ``devices``."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for device, verdict in zip(devices, verdicts, strict=True):
         rows.append({"device": device.get("device", ""), "arch": device.get("arch", ""),
                      "status": str(verdict.get("status", "fail")), "cases": int(verdict.get("cases", 0) or 0),
@@ -42,10 +46,10 @@ def combine_verdicts(run_id: str, devices: list[dict[str, Any]], verdicts: list[
                      "bytes_pulled": int(verdict.get("bytes_pulled", 0) or 0),
                      "reason": str(verdict.get("reason", "") or "")})
     bad = [row for row in rows if row["status"] != "pass"]
-    status = "pass" if rows and not bad else ("timeout" if bad and all(r["status"] == "timeout" for r in bad)
-                                                else "fail")
+    status = EdgeStatus.PASS if rows and not bad else (
+        EdgeStatus.TIMEOUT if bad and all(r["status"] == "timeout" for r in bad) else EdgeStatus.FAIL)
     failures = [f"{row['device'] or 'device'} ({row['arch'] or 'any'}): {failure}"
-                for row, verdict in zip(rows, verdicts, strict=True) for failure in verdict.get("failures") or []]
+                for row, verdict in zip(rows, verdicts, strict=True) for failure in _failures(verdict)]
     reason = "; ".join(f"{row['device'] or 'device'} ({row['arch'] or 'any'}) {row['status']}: {row['reason']}"
                        for row in bad)
     return SmokeVerdict(run_id=run_id, status=status, cases=sum(r["cases"] for r in rows), failures=failures,

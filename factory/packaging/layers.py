@@ -16,6 +16,7 @@ import hashlib
 import json
 import subprocess
 from dataclasses import dataclass, field
+from typing import Any
 
 PLAN = ("dependencies", "serving code", "model code + config", "model artifact")
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -37,7 +38,7 @@ class ArchImage:
     digest: str
     manifest_bytes: int
     config_bytes: int
-    layers: list[Layer] = field(default_factory=list)
+    layers: list[Layer] = field(default_factory=list[Layer])
 
     @property
     def total(self) -> int:
@@ -66,8 +67,8 @@ def repository_of(reference: str) -> str:
 
 
 def _arch_image(arch: str, manifest: bytes) -> ArchImage:
-    doc = json.loads(manifest)
-    layers = doc.get("layers") or []
+    doc: dict[str, Any] = json.loads(manifest)
+    layers: list[dict[str, Any]] = doc.get("layers") or []
     roles = layer_roles(len(layers))
     return ArchImage(arch=arch, digest="sha256:" + hashlib.sha256(manifest).hexdigest(),
                      manifest_bytes=len(manifest), config_bytes=int(doc["config"]["size"]),
@@ -78,10 +79,10 @@ def _arch_image(arch: str, manifest: bytes) -> ArchImage:
 def read_image(reference: str) -> dict[str, ArchImage]:
     """``{arch: ArchImage}`` of an image index (or of a single-architecture image) in a registry."""
     raw = _raw(reference)
-    doc = json.loads(raw)
+    doc: dict[str, Any] = json.loads(raw)
     repo = repository_of(reference)
     if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
-        images = {}
+        images: dict[str, ArchImage] = {}
         for entry in doc["manifests"]:
             arch = entry.get("platform", {}).get("architecture", "unknown")
             images[arch] = _arch_image(arch, _raw(f"{repo}@{entry['digest']}"))

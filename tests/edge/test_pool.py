@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from factory.adapters.local.edge import EdgeSimulator
 from factory.edge.pool import Device, PoolError, devices, for_architectures
 from factory.edge.verdict import combine_verdicts
 from factory.settings import Settings
+from localstack.edge_simulator import EdgeSimulator
 
 POOL = "sim-amd64=amd64@http://127.0.0.1:5300,sim-arm64=arm64@http://127.0.0.1:5301"
 

@@ -13,9 +13,10 @@ import pytest
 from factory import kit, ports
 from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import PodmanImageBuilder, remote_image
-from factory.adapters.local.registry import LocalImageRegistry, start_registry
+from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image, shared_fraction, update_bytes
+from localstack.registry import start_registry
 from tests.packaging.helpers import REPO
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,7 @@ RULES: dict[str, set[str]] = {
     "localstack": {DOMAIN, "factory.adapters.local", "factory.adapters.azure"},
 }
 # the pure records orchestrations may use from the domain (they run while replaying: no I/O)
-ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs"}
+ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs", "factory.edge.verdict"}
 
 
 def room(module: str) -> str:

@@ -298,6 +298,9 @@ class AcrImageRegistry:
         """The dev ACR's login server (``<FACTORY_DEV_ACR_NAME>.azurecr.io``)."""
         return f"{self.dev_name}.azurecr.io"
 
+    def prod_host(self) -> str:
+        return self.prod_login_server
+
     def _mgmt(self) -> Any:
         if self.mgmt_client is None:
             from azure.mgmt.containerregistry import ContainerRegistryManagementClient

@@ -57,6 +57,10 @@ class LocalImageRegistry:
         """The local dev registry (``FACTORY_DEV_REGISTRY``)."""
         return self.dev
 
+    def prod_host(self) -> str:
+        """The local prod registry (``FACTORY_PROD_REGISTRY``)."""
+        return self.prod
+
     def digest(self, ref: ports.ImageRef) -> str | None:
         """The manifest digest of ``ref`` (by tag, or by digest to check it exists), or None."""
         return manifest_digest(ref.registry, ref.repository, ref.digest or ref.tag)
