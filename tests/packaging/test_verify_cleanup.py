@@ -22,7 +22,7 @@ from factory.adapters.local.podman import (
     remove_verification_containers,
     stack_id,
 )
-from factory.localstack import LocalStack
+from localstack.stack import LocalStack
 
 pytestmark = pytest.mark.slow
 
