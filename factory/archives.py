@@ -15,7 +15,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -47,7 +47,7 @@ class Limits:
 class _Member:
     name: str
     kind: str  # "file", "dir", "symlink", "hardlink", "special"
-    open: object  # () -> binary stream, for files
+    open: Callable[[], IO[bytes] | None]  # the member's bytes, for files
 
 
 def archive_kind(path: Path) -> str | None:
@@ -99,7 +99,7 @@ def _tar_members(archive: str, tf: tarfile.TarFile) -> Iterator[_Member]:
 
 
 @contextmanager
-def _members(path: Path, archive: str) -> Iterator[Iterator[_Member]]:
+def _members(path: Path, archive: str) -> Generator[Iterator[_Member]]:
     kind = archive_kind(path)
     if kind is None:
         raise ArchiveError(archive, "a .zip or .tar.gz archive", "a file that is neither")

@@ -109,6 +109,10 @@ def gate_rules(gate: Any) -> list[GateRule]:
     return rules
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -149,7 +153,7 @@ def _edge_rows(edge: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _image_facts(lineage: dict[str, Any]) -> dict[str, Any]:
-    facts = lineage.get("image_facts") if isinstance(lineage.get("image_facts"), dict) else {}
+    facts = _mapping(lineage.get("image_facts"))
     pick = lambda *names: next((src[n] for src in (facts, lineage) for n in names if src.get(n) is not None), None)  # noqa: E731
     update = pick("update_bytes", "update_size", "update_size_bytes")
     if isinstance(update, int | float) and not isinstance(update, bool):
@@ -205,7 +209,7 @@ def build_card(run_id: str, lineage: dict[str, Any], *, task: str = "", rules: l
     by_rule = {r.name: r for r in rules}
     names = list(dict.fromkeys([*by_rule, *metrics]))
     rows = [_metric_row(n, metrics.get(n), _number(prod_metrics.get(n)), by_rule.get(n)) for n in names]
-    data = lineage.get("data") if isinstance(lineage.get("data"), dict) else {}
+    data = _mapping(lineage.get("data"))
     return ModelCard(
         run_id=run_id, model=str(lineage.get("model", "")), version=str(lineage.get("model_version", "")),
         task=task, key_metric=key_metric, data={"blob": data.get("blob") or lineage.get("data_uri") or None, **{

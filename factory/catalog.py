@@ -14,7 +14,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -144,7 +144,7 @@ class Gate:
     bounds and no worse than production beyond its allowance. ``metric`` is the key metric (one of them)."""
 
     metric: str
-    metrics: dict[str, GatedMetric] = field(default_factory=dict)
+    metrics: dict[str, GatedMetric] = field(default_factory=dict[str, GatedMetric])
 
     @property
     def key(self) -> GatedMetric:
@@ -247,7 +247,7 @@ def _column(file: Path, name: str, raw: Any, path: str) -> ColumnSpec:
     f = Fields(file, raw, f"{path}.{name}")
     f.unknown({"type", "required", "aliases"})
     aliases = f.get("aliases", "a list of column names", [],
-                    lambda v: isinstance(v, list) and all(isinstance(a, str) and a for a in v))
+                    lambda v: isinstance(v, list) and all(isinstance(a, str) and a for a in cast(list[Any], v)))
     return ColumnSpec(name=name, type=f.choice("type", COLUMN_TYPES),
                       required=f.get("required", "true or false", True, lambda v: isinstance(v, bool)),
                       aliases=tuple(aliases))
@@ -257,7 +257,7 @@ def _sample(f: Fields, folder: Path) -> Path | None:
     sample = f.text("sample", None)
     sample_path = (folder / sample).resolve() if sample else None
     if sample_path is not None and not sample_path.is_file():
-        f.fail(f._key("sample"), f"a file inside {folder}", sample)
+        f.fail(f.key("sample"), f"a file inside {folder}", sample)
     return sample_path
 
 
@@ -271,12 +271,16 @@ def _table_data(file: Path, f: Fields, folder: Path) -> DataSchema:
                       sample=_sample(f, folder))
 
 
+def _distinct_labels(labels: list[Any]) -> bool:
+    return bool(labels) and len({str(x) for x in labels}) == len(labels) and all(
+        isinstance(x, str | int) and not isinstance(x, bool) and str(x).strip() for x in labels)
+
+
 def _image_data(f: Fields, folder: Path) -> ImageDataSchema:
     f.unknown({"kind", "labels", "max_mb", "max_members", "max_uncompressed_mb", "min_per_label", "image",
                "annotations", "sample"})
     labels = f.get("labels", "a list of distinct labels (names or integers)", ...,
-                   lambda v: isinstance(v, list) and v and len({str(x) for x in v}) == len(v)
-                   and all(isinstance(x, str | int) and not isinstance(x, bool) and str(x).strip() for x in v))
+                   lambda v: _distinct_labels(cast(list[Any], v)) if isinstance(v, list) else False)
     image = f.section("image", {})
     image.unknown({"width", "height", "mode"})
     annotations = f.get("annotations", "the name of a .jsonl member of the archive", None,
@@ -285,7 +289,7 @@ def _image_data(f: Fields, folder: Path) -> ImageDataSchema:
         labels=tuple(str(x) for x in labels), max_mb=f.number("max_mb", positive=True),
         max_members=f.integer("max_members"), max_uncompressed_mb=f.number("max_uncompressed_mb", positive=True),
         min_per_label=f.integer("min_per_label", 1),
-        image=ImageSpec(width=image.integer("width", None), height=image.integer("height", None),
+        image=ImageSpec(width=image.optional_integer("width"), height=image.optional_integer("height"),
                         mode=image.choice("mode", IMAGE_MODES, None)),
         annotations=annotations, sample=_sample(f, folder))
 
@@ -310,14 +314,15 @@ def _gate(f: Fields) -> Gate:
     if not section.data:
         section.fail(section.path, "at least one gated metric, e.g. rmse: {direction: minimize, max: 6}", None)
     metrics: dict[str, GatedMetric] = {}
-    for name in section.data:
+    names: list[Any] = list(section.data)  # YAML keys may be numbers
+    for name in names:
         if not isinstance(name, str) or not _METRIC.match(name):
-            section.fail(section._key(str(name)), "a metric name (letters, digits, _ . @ -)", name)
+            section.fail(section.key(str(name)), "a metric name (letters, digits, _ . @ -)", name)
         bounds = section.section(name)
         bounds.unknown({"direction", "min", "max", "max_regression_vs_production"})
         direction = bounds.choice("direction", ("maximize", "minimize"))
         metrics[name] = GatedMetric(name=name, higher_is_better=direction == "maximize",
-                                    min=bounds.number("min", None), max=bounds.number("max", None),
+                                    min=bounds.optional_number("min"), max=bounds.optional_number("max"),
                                     max_regression=_fraction(bounds, "max_regression_vs_production",
                                                              default_regression))
     metric = f.choice("metric", tuple(metrics))
@@ -329,7 +334,7 @@ def _artifact(f: Fields) -> ArtifactSettings:
     fmt = f.choice("format", ARTIFACT_FORMATS, "joblib")
     tolerance = _fraction(f, "fp16_tolerance", None)
     if tolerance is not None and fmt != "onnx":
-        f.fail(f._key("fp16_tolerance"), "no fp16_tolerance unless format is onnx", tolerance)
+        f.fail(f.key("fp16_tolerance"), "no fp16_tolerance unless format is onnx", tolerance)
     return ArtifactSettings(format=fmt, fp16_tolerance=tolerance)
 
 
@@ -352,7 +357,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         f.fail("name", f"the folder's name {folder.name!r}", name)
     task = f.choice("task", TASKS)
     data = _data(file, f.section("data"), folder)
-    if task == "object_detection" and (data.kind != "images" or not data.annotations):
+    if task == "object_detection" and (not isinstance(data, ImageDataSchema) or not data.annotations):
         f.fail("data.annotations", "an annotations file (object_detection learns from data.kind images "
                "with JSONL annotations)", None)
     training = f.section("training", {})
@@ -377,8 +382,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         image=ImageSettings(repository=image.text("repository", f"models/{name}")),
         edge=EdgeSettings(poll_seconds=edge.integer("poll_seconds", 15),
                           timeout_seconds=edge.integer("timeout_seconds", 1200),
-                          max_p95_ms=edge.number("max_p95_ms", None, positive=True)),
-        approval=ApprovalSettings(timeout_hours=approval.number("timeout_hours", None, positive=True),
+                          max_p95_ms=edge.optional_number("max_p95_ms", positive=True)),
+        approval=ApprovalSettings(timeout_hours=approval.optional_number("timeout_hours", positive=True),
                                   approvers=tuple(a.strip() for a in approvers)),
         artifact=_artifact(f.section("artifact", {})),
         environment=_environment(f),

@@ -64,7 +64,7 @@ def blob_of_url(url: str, account_url: str) -> BlobRef | None:
     return BlobRef(container, name) if container and name else None
 
 
-def resolve(data: str, model: str, account_url: str) -> BlobRef:
+def resolve(data: object, model: str, account_url: str) -> BlobRef:
     """The blob a run's ``data`` names: ``<model>/<file>``, ``incoming/<model>/<file>`` or the blob's URL in
     the configured account. Raises ``DataSourceError`` (saying where data must be) for anything else."""
     if not isinstance(data, str) or not data.strip():

@@ -15,7 +15,7 @@ import os
 import urllib.request
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger(__name__)
 
@@ -36,25 +36,30 @@ def data_field(data: dict[str, Any], name: str, default: Any = None) -> Any:
     return next((value for key, value in data.items() if key.lower() == lowered), default)
 
 
-def model_registration(data: dict[str, Any]) -> dict[str, Any] | None:
+def _mapping(value: Any) -> dict[str, Any] | None:
+    return cast(dict[str, Any], value) if isinstance(value, dict) else None
+
+
+def model_registration(data: Any) -> dict[str, Any] | None:
     """``{run_id, name, version, tags}`` of a ModelRegistered event the factory caused (tag ``run_id``), else None."""
-    tags = data_field(data, "ModelTags") if isinstance(data, dict) else None
-    if not isinstance(tags, dict) or not isinstance(tags.get("run_id"), str) or not tags["run_id"]:
+    event = _mapping(data)
+    tags = _mapping(data_field(event, "ModelTags")) if event is not None else None
+    if event is None or tags is None or not isinstance(tags.get("run_id"), str) or not tags["run_id"]:
         return None
-    return {"run_id": tags["run_id"], "name": data_field(data, "ModelName"),
-            "version": str(data_field(data, "ModelVersion")), "tags": tags}
+    return {"run_id": tags["run_id"], "name": data_field(event, "ModelName"),
+            "version": str(data_field(event, "ModelVersion")), "tags": tags}
 
 
-def training_failure(data: dict[str, Any]) -> dict[str, Any] | None:
+def training_failure(data: Any) -> dict[str, Any] | None:
     """``{run_id, error}`` of a RunStatusChanged event saying a factory run's training failed, else None."""
-    if not isinstance(data, dict) or str(data_field(data, "RunStatus", "")).lower() != "failed":
+    event = _mapping(data)
+    if event is None or str(data_field(event, "RunStatus", "")).lower() != "failed":
         return None
-    tags, props = data_field(data, "RunTags"), data_field(data, "RunProperties")
-    run_id = tags.get("run_id") if isinstance(tags, dict) else None
+    tags, props = _mapping(data_field(event, "RunTags")) or {}, _mapping(data_field(event, "RunProperties")) or {}
+    run_id = tags.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         return None
-    error = props.get("error", "") if isinstance(props, dict) else ""
-    return {"run_id": run_id, "error": str(error)[:2000]}
+    return {"run_id": run_id, "error": str(props.get("error", ""))[:2000]}
 
 
 def _now() -> str:

@@ -3,8 +3,9 @@ dotted field and what was expected."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 class CatalogError(ValueError):
@@ -20,30 +21,43 @@ class Fields:
             self.fail(path or "(top level)", "a mapping", data)
         self.data: dict[str, Any] = data
 
-    def fail(self, key: str, expected: str, got: Any) -> None:
+    def fail(self, key: str, expected: str, got: Any) -> NoReturn:
         shown = "nothing" if got is None else repr(got)
         raise CatalogError(f"{self.file}: field {key}: expected {expected}, got {shown}")
 
-    def _key(self, key: str) -> str:
+    def key(self, key: str) -> str:
+        """The dotted path of ``key`` in the file."""
         return f"{self.path}.{key}" if self.path else key
 
-    def get(self, key: str, expected: str, default: Any = ..., check: Any = None) -> Any:
+    def get(self, key: str, expected: str, default: Any = ..., check: Callable[[Any], bool] | None = None) -> Any:
         value = self.data.get(key, default)
         if value is ...:
-            self.fail(self._key(key), f"{expected} (the field is required)", None)
+            self.fail(self.key(key), f"{expected} (the field is required)", None)
         if value is not default and check is not None and not check(value):
-            self.fail(self._key(key), expected, value)
+            self.fail(self.key(key), expected, value)
         return value
 
     def text(self, key: str, default: Any = ...) -> str:
         return self.get(key, "a non-empty string", default, lambda v: isinstance(v, str) and v.strip() != "")
 
     def number(self, key: str, default: Any = ..., positive: bool = False) -> float:
+        value = self.optional_number(key, default, positive)
+        if value is None:
+            self.fail(self.key(key), "a number", None)
+        return value
+
+    def optional_number(self, key: str, default: float | None = None, positive: bool = False) -> float | None:
         expected = "a positive number" if positive else "a number"
         value = self.get(key, expected, default, lambda v: is_number(v) and (not positive or v > 0))
         return value if value is None else float(value)
 
     def integer(self, key: str, default: Any = ...) -> int:
+        value = self.optional_integer(key, default)
+        if value is None:
+            self.fail(self.key(key), "a positive integer", None)
+        return value
+
+    def optional_integer(self, key: str, default: int | None = None) -> int | None:
         return self.get(key, "a positive integer", default,
                         lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
 
@@ -52,12 +66,12 @@ class Fields:
 
     def section(self, key: str, default: Any = ...) -> Fields:
         value = self.get(key, "a mapping", default, lambda v: isinstance(v, dict))
-        return Fields(self.file, value, self._key(key))
+        return Fields(self.file, value, self.key(key))
 
     def unknown(self, known: set[str]) -> None:
         extra = sorted(set(self.data) - known)
         if extra:
-            self.fail(self._key(extra[0]), "one of the fields " + ", ".join(sorted(known)), extra[0])
+            self.fail(self.key(extra[0]), "one of the fields " + ", ".join(sorted(known)), extra[0])
 
 
 def is_number(value: Any) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from factory.catalog import Gate, GatedMetric
 
@@ -24,7 +24,7 @@ class GateResult:
         return {"passed": self.passed, "reasons": list(self.reasons), "champion": self.champion}
 
 
-def _usable(value: Any) -> bool:
+def _usable(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 

@@ -111,7 +111,7 @@ def tail_lines(path: Path, count: int, files: int = LogLimits.files) -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--max-bytes", type=int, default=LogLimits.max_bytes)
     parser.add_argument("--files", type=int, default=LogLimits.files)

@@ -132,8 +132,7 @@ class Lineage(Record):
     source_commit: str = ""  # the commit the model's code came from (CI passes it for a code-change retrain)
     data_sha256: str = ""  # of the validated bytes (training checks it)
     data_pinned_uri: str = ""  # the run-scoped copy of the validated bytes that training reads
-    data: dict[str, Any] = field(default_factory=dict)  # {blob, size, sha256, rows | per_label, uploaded_at}
-    source_commit: str = ""
+    data: dict[str, Any] = field(default_factory=dict[str, Any])  # {blob, size, sha256, rows | per_label, uploaded_at}
     training_job: str = ""
     model_version: str = ""
     metrics: dict[str, float] = field(default_factory=dict[str, float])

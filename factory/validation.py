@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from factory.catalog import ColumnSpec, ModelSpec
+from factory.catalog import ColumnSpec, DataSchema, ModelSpec
 
 MAX_ERRORS = 20
 SNIFF_BYTES = 64 * 1024
@@ -113,6 +113,8 @@ def validate_csv(path: Path, spec: ModelSpec, display_name: str, max_errors: int
     """
     path = Path(path)
     schema = spec.data
+    if not isinstance(schema, DataSchema):
+        raise ValueError(f"{spec.name}: data.kind is {schema.kind}, not table: its uploads are not CSV files")
 
     def error(expected: str, got: str = "", row: int | None = None, column: str | None = None) -> DataError:
         return DataError(model=spec.name, file=display_name, expected=expected, got=got, row=row, column=column)
@@ -135,12 +137,12 @@ def validate_csv(path: Path, spec: ModelSpec, display_name: str, max_errors: int
             return [error(f"a CSV file with a header row and at least {schema.min_rows} data rows", "an empty file")]
         header = [h.strip() for h in header]
         header_row = reader.line_num
-        if len(header) == 1 and len(spec.data.columns) > 1:
+        if len(header) == 1 and len(schema.columns) > 1:
             used = next((d for d in _OTHER_DELIMITERS if d in header[0]), None)
             got = f"a header separated by {used!r}" if used else f"a single column {_shown(header[0])}"
             return [error("comma-separated values", got, row=header_row)]
         positions: list[tuple[ColumnSpec, int]] = []
-        for column in spec.data.columns:
+        for column in schema.columns:
             index = next((header.index(n) for n in column.names if n in header), None)
             if index is not None:
                 positions.append((column, index))

@@ -103,7 +103,7 @@ class DataCheck(Record):
     version_id: str = ""  # the source blob's versionId, where versioning is on
     source_uri: str = ""
     pinned_uri: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)  # for the model card: blob, size, sha256, rows, uploaded_at
+    facts: dict[str, Any] = field(default_factory=dict[str, Any])  # model card: blob, size, sha256, rows, uploaded_at
 
 
 # submit_training: RunRequest (data_uri = the pinned copy, with its etag and sha256) → TrainingJob

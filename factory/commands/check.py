@@ -83,8 +83,8 @@ def _components(folder: Path) -> list[Problem]:
             problems.append(Problem(file, "", f"does not load as an Azure ML component: {exc}"))
             continue
         result = component._validate()
-        problems += [Problem(file, d.yaml_path or "", d.message) for d in result.error_messages_details()] \
-            if hasattr(result, "error_messages_details") else \
+        details: Any = getattr(result, "error_messages_details", None)  # newer azure-ai-ml only
+        problems += [Problem(file, d.yaml_path or "", d.message) for d in details()] if details else \
             [Problem(file, k, v) for k, v in (result.error_messages or {}).items()]
     return problems
 

@@ -139,8 +139,9 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
     for name in MODEL_FILES:
         if not (serving / name).is_file():
             raise ContextError(f"{serving / name}: missing; a model's serving folder needs {', '.join(MODEL_FILES)}")
-    shared = {name: kit.serving_file(model_folder, name) for name in KIT_FILES}
-    for name, found in shared.items():
+    found_files = {name: kit.serving_file(model_folder, name) for name in KIT_FILES}
+    shared = {name: found for name, found in found_files.items() if found is not None}
+    for name, found in found_files.items():
         if found is None:
             raise ContextError(f"{serving / name}: missing, and the kit has none for environment "
                                f"{kit.environment_of(model_folder)!r}")

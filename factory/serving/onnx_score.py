@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 try:  # under Azure ML's server: ask for the raw request
-    from azureml_inference_server_http.api.aml_request import rawhttp
+    from azureml_inference_server_http.api.aml_request import rawhttp  # type: ignore[import-not-found]
 except ImportError:  # under ours: the server reads RAW_HTTP below
     def rawhttp(func: Any) -> Any:
         return func

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from factory.localstack import LocalStack, Service, StackPorts
 from factory.logrotate import LogLimits, tail_lines
 from factory.settings import SettingsError
+from localstack.stack import LocalStack, Service, StackPorts
 
 LINES = 3000  # ~75 KB of output against 4 KiB files
 

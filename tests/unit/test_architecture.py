@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("factory", "orchestrations", "function_app", "devhost", "localstack")
+PACKAGES = ("factory", "orchestrations", "function_app", "devhost", "localstack", "modelkit")
 FIRST_PARTY = set(PACKAGES)
 
 # room -> the rooms it may import (a module may always import its own room). Rooms are matched longest first.
@@ -27,6 +27,9 @@ RULES: dict[str, set[str]] = {
     "factory.cli": {"factory.commands"},
     "function_app": {DOMAIN, "orchestrations", "orchestrations.contract"},
     "localstack": {DOMAIN, "factory.adapters.local", "factory.adapters.azure"},
+    "modelkit": {DOMAIN},  # the standard pipeline is built with factory.kit; templates' tests use the domain
+    "modelkit.stages": set(),  # run inside Azure ML jobs, beside the model's own src/ (additional_includes)
+    "modelkit.serving": set(),  # runs inside every model image, alone
 }
 # the pure records orchestrations may use from the domain (they run while replaying: no I/O)
 ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs", "factory.edge.verdict"}
@@ -109,6 +112,8 @@ def test_every_module_is_in_a_room():
     ("function_app.http", "localstack.stack", False),
     ("localstack.stack", "factory.adapters.local.host", True),
     ("factory.serving.server", "factory.catalog", False),
+    ("modelkit.stages.register", "factory.catalog", False),
+    ("modelkit.pipeline", "factory.kit", True),
 ])
 def test_the_rules_refuse_what_they_should(module, target, allowed):
     assert (refusal(module, target) is None) is allowed
