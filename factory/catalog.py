@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import inspect
 import logging
 import re
 from dataclasses import dataclass, field
@@ -470,12 +471,15 @@ def training_pipeline_of(spec: ModelSpec) -> Any:
     pipeline_fn = getattr(_load_module(file, f"model_factory_pipeline_{spec.name}"), "training_pipeline", None)
     if pipeline_fn is None:
         raise CatalogError(f"{file}: expected a @dsl.pipeline function named training_pipeline")
+    if "data_sha256" not in inspect.signature(pipeline_fn).parameters:
+        raise CatalogError(f"{file}: training_pipeline takes no data_sha256; every pipeline starts with the kit's "
+                           "verify_data stage on it (the hash of the validated data), as modelkit/pipeline.py does")
     return pipeline_fn
 
 
 def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
     """The model's training pipeline (``training_pipeline_of``) called with ``data`` (an ``azure.ai.ml.Input``),
     the model name and ``run_id``; returns the ``azure.ai.ml`` ``PipelineJob``. ``lineage``: ``data_uri``,
-    ``data_etag``, ``source_commit`` (empty values are left out: the register step's inputs are optional)."""
+    ``data_etag``, ``data_sha256``, ``source_commit`` (empty values are left out: those inputs are optional)."""
     pipeline_fn = training_pipeline_of(spec)
     return pipeline_fn(data=data, model_name=spec.name, run_id=run_id, **{k: v for k, v in lineage.items() if v})

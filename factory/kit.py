@@ -3,7 +3,8 @@
 - ``modelkit/stages/``: the shared stage programs and helpers (``register.py``, ``score.py``, ``artifact.py``);
   a model's components reach them through ``additional_includes`` (Azure ML copies each include into the
   component's code snapshot; the local runner does the same, ``snapshot``).
-- ``modelkit/components/``: the kit's own components (``register``, ``score``), used by the standard pipeline.
+- ``modelkit/components/``: the kit's own components (``verify_data``, ``score``, ``register``), used by the
+  standard pipeline (every pipeline starts with ``verify_data``: it checks the pinned data's sha256).
 - ``modelkit/pipeline.py``: the standard pipeline wiring; a model's ``mlops/pipeline.py`` replaces it.
 - ``modelkit/serving/``: the serving entry script (``score.py``) and the ``Dockerfile`` template.
 - ``modelkit/environments/<name>/``: named environments: ``conda.yml`` (training, Azure ML and local) and
@@ -34,7 +35,7 @@ ENVIRONMENTS = KIT / "environments"
 SERVING = KIT / "serving"
 STANDARD_PIPELINE = KIT / "pipeline.py"
 DEFAULT_ENVIRONMENT = "sklearn"
-KIT_STAGES = ("score", "register")  # the stages whose component the kit provides
+KIT_STAGES = ("verify_data", "score", "register")  # the stages whose component the kit provides
 SKIP = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 
 

@@ -1,12 +1,14 @@
-"""The standard training pipeline: prep -> transform -> train -> evaluate + score -> register.
+"""The standard training pipeline: verify_data -> prep -> transform -> train -> evaluate + score -> register.
 
 ``standard_pipeline(folder, name, description)`` returns the ``@dsl.pipeline`` function for a model folder
 whose stages follow the standard contract: its own ``mlops/components/{prep,transform,train,evaluate}.yml``,
-and the kit's ``score`` and ``register`` (or the model's own ``<stage>.yml``; see ``factory.kit``). A model
+and the kit's ``verify_data``, ``score`` and ``register`` (or the model's own ``<stage>.yml``; see
+``factory.kit``). A model
 whose graph differs writes its own ``mlops/pipeline.py`` with a ``training_pipeline`` (it may call
 ``factory.kit.stage_component`` for the kit's stages).
 
-Pipeline inputs: ``data`` (the uploaded data), ``model_name`` and ``run_id`` (the factory run), and the
+Pipeline inputs: ``data`` (the validated, pinned data), ``data_sha256`` (its hash: ``verify_data`` refuses
+other bytes and hands the checked copy to ``prep``), ``model_name`` and ``run_id`` (the factory run), and the
 lineage strings the register stage tags the version with. Outputs: ``model``, ``metrics``, ``registration``.
 No ``from __future__ import annotations`` here: ``dsl.pipeline`` reads the annotations as types.
 """
@@ -17,7 +19,7 @@ from azure.ai.ml import Input, dsl
 
 from factory.kit import stage_component
 
-STAGES = ("prep", "transform", "train", "evaluate", "score", "register")
+STAGES = ("verify_data", "prep", "transform", "train", "evaluate", "score", "register")
 
 
 def standard_pipeline(folder: Path, name: str, description: str):
@@ -26,8 +28,10 @@ def standard_pipeline(folder: Path, name: str, description: str):
 
     @dsl.pipeline(name=f"{name}_training", description=description)
     def training_pipeline(data: Input, model_name: str, run_id: str, data_uri: str = None,  # noqa: RUF013
-                          data_etag: str = None, source_commit: str = None):  # noqa: RUF013
-        prep = components["prep"](data=data)
+                          data_etag: str = None, source_commit: str = None,  # noqa: RUF013
+                          data_sha256: str = None):  # noqa: RUF013
+        verify_data = components["verify_data"](data=data, sha256=data_sha256)
+        prep = components["prep"](data=verify_data.outputs.verified)
         transform = components["transform"](prepared=prep.outputs.prepared)
         train = components["train"](features=transform.outputs.features, model_name=model_name)
         evaluate = components["evaluate"](model=train.outputs.model, features=transform.outputs.features)

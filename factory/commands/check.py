@@ -102,6 +102,10 @@ def _pipeline(spec: Any) -> tuple[Any, list[Problem]]:
         return None, [Problem(where, "", f"the pipeline does not build: {type(exc).__name__}: {exc}")]
     problems = [Problem(where, "outputs", f"the training pipeline must return an output named {name!r}")
                 for name in PIPELINE_OUTPUTS if name not in plan.outputs]
+    readers = [s for s in plan.steps if "${{parent.inputs.data}}" in s.inputs.values()]
+    if not readers or any(s.inputs.get("sha256") != "${{parent.inputs.data_sha256}}" for s in readers):
+        problems.append(Problem(where, "data", "only the kit's verify_data step may read the pipeline's data "
+                                "(data=data, sha256=data_sha256); the other steps read its verified output"))
     register = plan.outputs.get("registration", "").split(".")[0]
     step = next((s for s in plan.steps if s.name == register), None)
     if step is not None:

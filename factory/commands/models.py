@@ -117,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def progress(step: StepResult) -> None:
         if step.status == "Running":
-            print(f"  {step.name:<10} ...", end="", flush=True)
+            print(f"  {step.name:<11} ...", end="", flush=True)
         else:
             print(f" {step.status.lower()} in {step.seconds:.1f} s", flush=True)
 

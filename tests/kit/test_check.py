@@ -70,7 +70,7 @@ def test_a_component_that_does_not_load(folder):
 
 def test_a_missing_component_stops_the_pipeline_build(folder):
     (folder / "mlops" / "components" / "prep.yml").unlink()
-    assert any("prep.yml: missing; the kit provides components for score, register only" in m
+    assert any("prep.yml: missing; the kit provides components for verify_data, score, register only" in m
                for m in _messages(folder))
 
 
@@ -81,13 +81,15 @@ from azure.ai.ml import Input, dsl
 from factory.kit import stage_component
 
 FOLDER = Path(__file__).resolve().parents[1]
-C = {s: stage_component(FOLDER, s) for s in ("prep", "transform", "train", "evaluate", "score", "register")}
+C = {s: stage_component(FOLDER, s)
+     for s in ("verify_data", "prep", "transform", "train", "evaluate", "score", "register")}
 
 
 @dsl.pipeline(name="wine_check_training")
 def training_pipeline(data: Input, model_name: str, run_id: str, data_uri: str = None,  # noqa: RUF013
-                      data_etag: str = None, source_commit: str = None):  # noqa: RUF013
-    prep = C["prep"](data=data)
+                      data_etag: str = None, source_commit: str = None, data_sha256: str = None):  # noqa: RUF013
+    verify_data = C["verify_data"](data=data, sha256=data_sha256)
+    prep = C["prep"](data=verify_data.outputs.verified)
     transform = C["transform"](prepared=prep.outputs.prepared)
     train = C["train"](features=transform.outputs.features, model_name=model_name)
     evaluate = C["evaluate"](model=train.outputs.model, features=transform.outputs.features)
@@ -146,3 +148,22 @@ def test_the_command_reports_each_model_and_fails_on_any_problem(folder, capsys)
     out = capsys.readouterr().out
     assert "vibration_anomaly: ok" in out and "wine_check: 1 problem(s)" in out
     assert main(["check", "vibration_anomaly", "--models-dir", str(folder.parent)]) == 0
+
+
+def test_a_pipeline_that_does_not_take_the_data_hash_is_refused(folder):
+    """Every pipeline verifies the validated data's sha256 first (the kit's verify_data): one that cannot be
+    given the hash would train whatever bytes sit at the data's path on Azure ML."""
+    (folder / "mlops" / "pipeline.py").write_text(
+        PIPELINE_WITHOUT_LINEAGE.replace(", data_sha256: str = None", "")
+        .replace('    verify_data = C["verify_data"](data=data, sha256=data_sha256)\n', "")
+        .replace("data=verify_data.outputs.verified", "data=data"))
+    assert any(m.endswith(f"{folder / 'mlops/pipeline.py'}: training_pipeline takes no data_sha256; every pipeline "
+                          "starts with the kit's verify_data stage on it (the hash of the validated data), as "
+                          "modelkit/pipeline.py does") for m in _messages(folder))
+
+
+def test_a_step_reading_the_data_around_the_verification_is_refused(folder):
+    (folder / "mlops" / "pipeline.py").write_text(
+        PIPELINE_WITHOUT_LINEAGE.replace("data=verify_data.outputs.verified", "data=data"))
+    assert f"{folder / 'mlops/pipeline.py'}: data: only the kit's verify_data step may read the pipeline's data " \
+        "(data=data, sha256=data_sha256); the other steps read its verified output" in _messages(folder)

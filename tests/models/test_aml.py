@@ -21,7 +21,7 @@ def _request(name: str, **extra: str) -> TrainingRequest:
 
 @pytest.mark.parametrize("name", ALL_MODEL_NAMES)
 def test_each_pipeline_job_validates_offline_with_the_expected_rest_object(name):
-    request = _request(name, data_etag='"0x8DE"', source_commit="1a2b3c")
+    request = _request(name, data_etag='"0x8DE"', source_commit="1a2b3c", data_sha256="ab" * 32)
     job = pipeline_job_for(CATALOG[name], request, compute="cpu-cluster")
     validation = job._validate()
     assert validation.passed, validation.error_messages
@@ -30,14 +30,19 @@ def test_each_pipeline_job_validates_offline_with_the_expected_rest_object(name)
     assert wire["name"] == job.name == training_job_name(name, request.run_id)
     assert rest["experimentName"] == name and rest["jobType"] == "Pipeline"
     assert rest["tags"] == {"run_id": request.run_id, "model": name, "data_uri": request.data_uri,
-                            "data_etag": '"0x8DE"', "source_commit": "1a2b3c"}
+                            "data_etag": '"0x8DE"', "data_sha256": "ab" * 32, "source_commit": "1a2b3c"}
     assert rest["settings"]["default_compute"] == "cpu-cluster"
     assert rest["inputs"]["data"] == {"uri": request.data_uri, "jobInputType": "uri_file"}
     assert {k: v["value"] for k, v in rest["inputs"].items() if k != "data"} == {
         "model_name": name, "run_id": request.run_id, "data_uri": request.data_uri, "data_etag": '"0x8DE"',
-        "source_commit": "1a2b3c"}
+        "data_sha256": "ab" * 32, "source_commit": "1a2b3c"}
+    # the first step re-hashes the data on the compute and hands the checked copy to prep
+    verify = rest["jobs"]["verify_data"]["inputs"]
+    assert verify["data"]["value"] == "${{parent.inputs.data}}"
+    assert verify["sha256"]["value"] == "${{parent.inputs.data_sha256}}"
+    assert rest["jobs"]["prep"]["inputs"]["data"]["value"] == "${{parent.jobs.verify_data.outputs.verified}}"
     assert set(rest["outputs"]) == {"model", "metrics", "registration"}
-    assert list(rest["jobs"]) == ["prep", "transform", "train", "evaluate", "score", "register"]
+    assert list(rest["jobs"]) == ["verify_data", "prep", "transform", "train", "evaluate", "score", "register"]
     register = rest["jobs"]["register"]["inputs"]
     assert register["run_id"]["value"] == "${{parent.inputs.run_id}}"
     assert register["metrics"]["value"] == "${{parent.jobs.evaluate.outputs.metrics}}"

@@ -26,8 +26,8 @@ def test_train_runs_the_pipeline_with_progress_and_prints_the_version(capsys, tm
     monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path / "state"))
     assert main(["train", "wine_cultivar", "--run-id", "cli-1", "--models-dir", str(MODELS)]) == 0
     out = capsys.readouterr().out
-    for stage in ("prep", "transform", "train", "evaluate", "score", "register"):
-        assert f"  {stage:<10} ... completed in " in out
+    for stage in ("verify_data", "prep", "transform", "train", "evaluate", "score", "register"):
+        assert f"  {stage:<11} ... completed in " in out
     assert "wine_cultivar: registered version 1 in " in out and "accuracy=" in out
     assert (tmp_path / "state" / "training" / "wine_cultivar-cli-1" / "logs" / "register.log").is_file()
 

@@ -35,7 +35,7 @@ from factory.events import model_registered
 from factory.ports import TrainingRequest
 
 CATALOG = load_catalog(MODELS)
-STAGES = ["prep", "transform", "train", "evaluate", "score", "register"]
+STAGES = ["verify_data", "prep", "transform", "train", "evaluate", "score", "register"]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -43,7 +43,9 @@ def test_the_plan_orders_the_steps_and_binds_them_as_the_pipeline_does(name, tmp
     plan = load_plan(CATALOG[name], cache_dir=tmp_path)
     assert [s.name for s in plan.steps] == STAGES
     steps = {s.name: s for s in plan.steps}
-    assert steps["prep"].inputs == {"data": "${{parent.inputs.data}}"}
+    assert steps["verify_data"].inputs == {"data": "${{parent.inputs.data}}",
+                                           "sha256": "${{parent.inputs.data_sha256}}"}
+    assert steps["prep"].inputs == {"data": "${{parent.jobs.verify_data.outputs.verified}}"}
     assert steps["register"].depends_on == ["evaluate", "score", "train"]
     assert steps["evaluate"].inputs["model"] == "${{parent.jobs.train.outputs.model}}"
     assert Path(steps["train"].code_dir) == MODELS / name / "src"
@@ -173,7 +175,8 @@ def test_a_failing_step_reports_its_name_exit_code_and_stderr(tmp_path):
     assert job.error.startswith("step train failed with exit code 1; last log lines:")
     assert "ValueError: cannot fit: no cultivars" in job.error
     status = json.loads((trainer.run_dir(job.job_name) / "status.json").read_text())
-    assert [s["name"] for s in status["steps"]] == ["prep", "transform", "train"]  # stopped at the failing step
+    # stopped at the failing step
+    assert [s["name"] for s in status["steps"]] == ["verify_data", "prep", "transform", "train"]
     assert event["eventType"] == "Microsoft.MachineLearningServices.RunStatusChanged"
     assert event["data"]["RunStatus"] == "Failed" and event["data"]["RunTags"]["run_id"] == "r-bad"
     assert event["data"]["RunTags"]["failed_step"] == "train"

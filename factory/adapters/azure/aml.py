@@ -50,7 +50,7 @@ def pipeline_job_for(spec: ModelSpec, request: TrainingRequest, compute: str) ->
 
     job = build_pipeline_job(spec, Input(type="uri_file", path=request.data_uri), request.run_id,
                              data_uri=request.data_uri, data_etag=request.data_etag,
-                             source_commit=request.source_commit)
+                             data_sha256=request.data_sha256, source_commit=request.source_commit)
     job.name = job_name_for(spec.name, request.run_id)
     job.display_name = f"{spec.name} {request.run_id}"
     job.experiment_name = spec.name

@@ -27,7 +27,7 @@ import yaml
 from factory import kit
 from factory.catalog import ModelSpec, build_pipeline_job
 
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")
 PATH_TYPES = ("uri_file", "uri_folder")
 _REF = re.compile(r"^\$\{\{parent\.(inputs\.(?P<input>\w+)|jobs\.(?P<job>\w+)\.outputs\.(?P<output>\w+))\}\}$")

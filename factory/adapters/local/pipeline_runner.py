@@ -169,6 +169,7 @@ def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, stat
     mlflow_run_id = mlflow_run_id or start_mlflow_run(spec, request, Path(state_dir), tracking_uri)
     inputs: dict[str, str | None] = {"data": str(data), "model_name": spec.name, "run_id": request.run_id,
                                      "data_uri": request.data_uri, "data_etag": request.data_etag or None,
+                                     "data_sha256": request.data_sha256 or None,
                                      "source_commit": request.source_commit or source_commit_of(spec.folder) or None}
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_RUN_ID": mlflow_run_id,
            "PYTHONUNBUFFERED": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}

@@ -1,5 +1,5 @@
-"""The digits training pipeline: prep -> transform -> train (ONNX fp32) -> evaluate (fp16 or fp32) -> score
--> register.
+"""The digits training pipeline: verify_data (the kit's) -> prep -> transform -> train (ONNX fp32) -> evaluate
+(fp16 or fp32) -> score -> register.
 
 Inputs: ``data`` (the uploaded .zip, ``uri_file``), ``model_name``, ``run_id`` and the lineage strings the
 register stage tags the version with. The evaluate step gets the fp16 tolerance and the key metric from
@@ -12,16 +12,20 @@ from pathlib import Path
 import yaml
 from azure.ai.ml import Input, dsl, load_component
 
+from factory.kit import stage_component
+
 HERE = Path(__file__).parent
 COMPONENTS = {stage: load_component(source=HERE / "components" / f"{stage}.yml")
               for stage in ("prep", "transform", "train", "evaluate", "score", "register")}
+COMPONENTS["verify_data"] = stage_component(HERE.parent, "verify_data", "digits")
 SPEC = yaml.safe_load((HERE.parent / "model.yaml").read_text(encoding="utf-8"))
 
 
 @dsl.pipeline(name="digits_training", description="Digit classification: uploaded ImageFolder zip to ONNX model")
 def training_pipeline(data: Input, model_name: str, run_id: str, data_uri: str = None,  # noqa: RUF013
-                      data_etag: str = None, source_commit: str = None):  # noqa: RUF013
-    prep = COMPONENTS["prep"](data=data)
+                      data_etag: str = None, source_commit: str = None, data_sha256: str = None):  # noqa: RUF013
+    verify_data = COMPONENTS["verify_data"](data=data, sha256=data_sha256)
+    prep = COMPONENTS["prep"](data=verify_data.outputs.verified)
     transform = COMPONENTS["transform"](prepared=prep.outputs.prepared)
     train = COMPONENTS["train"](features=transform.outputs.features, model_name=model_name)
     evaluate = COMPONENTS["evaluate"](model=train.outputs.model, features=transform.outputs.features,
