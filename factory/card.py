@@ -177,8 +177,12 @@ def _decisions(lineage: dict[str, Any], approval: dict[str, Any]) -> list[dict[s
                     lineage.get("decision_reason") or ""})
     for refused in approval.get("refused") or lineage.get("approval_refused") or []:
         if isinstance(refused, dict):
-            out.append({"who": refused.get("approver", ""), "decision": "refused", "at": refused.get("at", ""),
-                        "reason": refused.get("reason", "")})
+            who = str(refused.get("approver") or "")
+            if who and not refused.get("attested"):
+                who = f"{who} (claimed, not verified)"
+            asked = str(refused.get("decision") or "")
+            out.append({"who": who or "unknown", "decision": f"refused {asked}".strip(),
+                        "at": refused.get("at", ""), "reason": refused.get("reason", "")})
     return out
 
 

@@ -37,15 +37,29 @@ def decision_event(key: str, run_id: str, decision: str, params: dict[str, str],
             "decision_reason": reason, "attestation": _attestation(key, run_id, request_id, approver, reason)}
 
 
-def _refuse(reason: str, event: Any) -> dict[str, Any]:
-    request_id = event.get("request_id", "") if isinstance(event, dict) else ""
-    return {"accepted": False, "reason": reason, "request_id": str(request_id)[:64]}
+MAX_NAME = 120  # characters of a claimed approver kept in the record
+
+
+def _printable(value: Any, limit: int) -> str:
+    """``value`` as text fit for a record and a page: printable characters only, at most ``limit``."""
+    text = value if isinstance(value, str) else ""
+    return "".join(ch for ch in text if ch.isprintable())[:limit]
+
+
+def _refuse(reason: str, event: Any, attested: bool = False) -> dict[str, Any]:
+    """A refusal, with who tried: the approver the endpoint attested (``attested``), else whatever name the
+    event claims, recorded as a claim (anyone raising events can write any name there)."""
+    fields = event if isinstance(event, dict) else {}
+    link = fields.get("link") if isinstance(fields.get("link"), dict) else {}
+    return {"accepted": False, "reason": reason, "request_id": _printable(fields.get("request_id"), 64),
+            "approver": _printable(fields.get("approver"), MAX_NAME), "attested": attested,
+            "decision": _printable(fields.get("decision") or link.get("decision"), 16)}
 
 
 def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: float | None = None
                    ) -> dict[str, Any]:
     """``{accepted: True, decision, approver, request_id, decision_reason}`` or
-    ``{accepted: False, reason, request_id}``.
+    ``{accepted: False, reason, request_id, approver, attested, decision}`` (who tried, see ``_refuse``).
 
     ``request`` is the approval's input (``run_id``, ``version``, ``digest``, ``approvers``).
     """
@@ -74,6 +88,6 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
         return _refuse("the approver is not attested by the approval endpoint", event)
     approvers = request.get("approvers") or []
     if approvers and approver not in approvers:
-        return _refuse(f"{approver} is not one of the model's approvers", event)
+        return _refuse(f"{approver} is not one of the model's approvers", event, attested=True)
     return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id,
             "decision_reason": clean_reason(reason)}

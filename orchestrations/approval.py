@@ -71,5 +71,6 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
                                    result.decision_reason).to_dict()
         if len(refused) < MAX_REFUSED_RECORDED:
             refused.append(RefusedDecision(context.current_utc_datetime.isoformat(), result.reason,
-                                           result.request_id).to_dict())
+                                           result.request_id, result.approver, result.attested,
+                                           result.decision).to_dict())
         context.set_custom_status({**waiting, "refused": refused})

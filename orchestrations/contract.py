@@ -220,15 +220,21 @@ class DecisionCheck(Record):
     request_id: str = ""
     reason: str = ""  # why a decision was refused
     decision_reason: str = ""  # the approver's own reason (a reject's, optional)
+    attested: bool = False  # a refusal's approver was established by the approval endpoint (else only claimed)
 
 
 @dataclass(frozen=True)
 class RefusedDecision(Record):
-    """A decision event the run refused (recorded in the approval's status and the lineage)."""
+    """A decision event the run refused (recorded in the approval's status and the lineage): when, why, the
+    decision it asked for, and who tried: ``approver`` as the endpoint attested it (``attested``), else as
+    the event claimed it (a forged event can claim any name)."""
 
     at: str
     reason: str
     request_id: str = ""
+    approver: str = ""
+    attested: bool = False
+    decision: str = ""
 
 
 @dataclass(frozen=True)

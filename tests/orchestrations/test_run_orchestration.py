@@ -198,6 +198,10 @@ def test_decision_events_raised_with_any_key_but_no_valid_link_leave_the_run_wai
         "the link is for another run", "the link was refused: this approval link has expired",
         "the link was refused: this approval link's signature is not valid (altered, or for another run)"]
     assert len(reasons) == len(forged) and reasons.count("the approver is not attested by the approval endpoint") == 2
+    # who tried: the name each event claims, recorded as a claim (none of them came through the endpoint)
+    who = [(r["approver"], r["attested"], r["decision"]) for r in approval["customStatus"]["refused"]]
+    assert who.count(("mallory", False, "approve")) == 7 and who.count(("", False, "")) == 3
+    assert who.count(("m", False, "approve")) == 1
     # the real link still decides, and the lineage keeps every refused attempt
     assert _decide(durable, run_id, "approve", "alice@example.com").status_code == 200
     result = durable.result(run_id)
