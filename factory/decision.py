@@ -49,8 +49,9 @@ def _printable(value: Any, limit: int) -> str:
 def _refuse(reason: str, event: Any, attested: bool = False) -> dict[str, Any]:
     """A refusal, with who tried: the approver the endpoint attested (``attested``), else whatever name the
     event claims, recorded as a claim (anyone raising events can write any name there)."""
-    fields = event if isinstance(event, dict) else {}
-    link = fields.get("link") if isinstance(fields.get("link"), dict) else {}
+    fields: dict[str, Any] = event if isinstance(event, dict) else {}
+    raw_link = fields.get("link")
+    link: dict[str, Any] = raw_link if isinstance(raw_link, dict) else {}
     return {"accepted": False, "reason": reason, "request_id": _printable(fields.get("request_id"), 64),
             "approver": _printable(fields.get("approver"), MAX_NAME), "attested": attested,
             "decision": _printable(fields.get("decision") or link.get("decision"), 16)}
