@@ -11,7 +11,7 @@ from typing import Any
 
 from factory import history
 from factory.card import seconds_left
-from factory.catalog import load_catalog
+from factory.catalog import load_catalog, scan_catalog
 from factory.client import FactoryClient, has_ended, page_text, post_link
 from factory.follow import Follower
 from factory.logrotate import tail_lines
@@ -112,6 +112,7 @@ def _retrain(stack: LocalStack, client: FactoryClient, model: str, sample: Path 
 def cmd_run(args: argparse.Namespace) -> int:
     stack = _stack(args)
     catalog = load_catalog(Path(args.models_dir))
+    broken: list[str] = []
     if args.changed is not None:
         changed = _changed(args)
         if changed is None:
@@ -119,7 +120,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not changed:
             _say(f"no model changed since {args.changed}; nothing to run")
             return 0
-        models = changed
+        broken = [m for m in changed if m not in catalog]
+        reasons = scan_catalog(Path(args.models_dir))[1] if broken else {}
+        for model in broken:  # reported and skipped: the other changed models still run
+            print(f"{model}: changed, but its folder does not load, so it is not retrained: "
+                  f"{reasons.get(model, 'not in the catalog')}", file=sys.stderr)
+        models = [m for m in changed if m in catalog]
+        if not models:
+            return 1
     else:
         models = sorted(catalog) if args.all or not args.models else args.models
     unknown = [m for m in models if m not in catalog]
@@ -178,7 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(table(head, _summary_rows(finished, {m: catalog[m].key_metric for m in run_ids})))
     print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"
           f" ; `model-factory status` lists runs, `model-factory down` stops it.")
-    return 0 if all(r.get("result") == "Succeeded" for r in finished.values()) else 1
+    ok = all(r.get("result") == "Succeeded" for r in finished.values())
+    return 0 if ok and not broken else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -60,3 +60,22 @@ def test_the_changed_command_prints_one_model_per_line(repo, capsys, monkeypatch
     monkeypatch.chdir(repo)
     assert main(["changed", "HEAD", "--models-dir", str(repo / "models")]) == 0
     assert capsys.readouterr().out.split() == ["alpha"]
+
+
+def test_an_untracked_kit_counts_as_a_kit_change(repo):
+    """A kit that git does not track yet (e.g. a symlinked ``modelkit``) is a change to every model."""
+    _git(repo, "rm", "-rq", "--cached", "modelkit")
+    _commit(repo, "the kit is not tracked")
+    assert changed_models(repo, "HEAD", repo / "models") == ["alpha", "beta", "gamma"]
+
+
+def test_run_changed_reports_a_changed_broken_folder_and_starts_nothing_for_it(repo, capsys, monkeypatch):
+    (repo / "models" / "alpha" / "model.yaml").write_text("name: alpha\ntask: [unclosed\n")
+    monkeypatch.chdir(repo)
+    code = main(["run", "--changed", "HEAD", "--models-dir", str(repo / "models"),
+                 "--state-dir", str(repo / "state")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "alpha: changed, but its folder does not load, so it is not retrained" in err
+    assert "alpha/model.yaml: not valid YAML" in err
+    assert not (repo / "state").exists()  # nothing was started for it
