@@ -15,7 +15,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "digits"
-SCORE = MODEL / "model" / "score.py"
+SCORE = REPO / "modelkit" / "environments" / "onnx" / "score.py"  # the onnx environment's entry script
 AML_EXTRA = ["onnxruntime==1.32.0", "pillow==13.0.0"]
 
 

@@ -15,7 +15,7 @@ the seed accelerator's style (base + build-essential + poetry install of the sam
     .venv/bin/python bench/scoring.py [--seconds 10] [--requests 20000] [--skip-images]
     .venv/bin/python bench/scoring.py --model digits [--seconds 10] [--requests 20000]
 
-``--model digits`` serves the ONNX image model (``models/digits/model/score.py`` over the shared
+``--model digits`` serves the ONNX image model (``modelkit/environments/onnx/score.py`` over the shared
 ``onnx_score.py``, one base64 PNG per request) the same three ways, plus a bare onnxruntime ``session.run``
 on the decoded tensor; writes ``bench/results/scoring-digits.json``.
 """

@@ -243,10 +243,7 @@ def build_image(req: BuildRequest) -> ImageBuild:
     shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
     artifacts = services().model_registry.download(req.model, req.version, work / "artifacts")
     labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
-    # the serving dependency set: an ONNX artifact is served by the kit's onnx set (onnxruntime, no sklearn),
-    # any other by the kit environment the model declares
-    environment = "onnx" if spec.artifact.format == "onnx" else spec.environment
-    context = assemble(spec.folder, artifacts, work / "context", labels, environment)
+    context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
     ref = ImageRef(registry=dev_registry(), repository=req.repository, tag=req.run_id)
     try:
         built = services().image_builder.build_verify_push(context, ref, scoring_check(spec.folder))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,32 @@ def _environments(spec: Any, plan: Any) -> list[Problem]:
             problems.append(Problem(Path(step.component_file), "environment", str(exc)))
     try:
         problems += [Problem(spec.folder / "model", "requirements.txt", d) for d in dependency_drift(spec.folder)]
+        problems += _runtime(spec)
     except (KitError, ValueError) as exc:
         problems.append(Problem(spec.folder, "environment", str(exc)))
     return problems
+
+
+RUNTIMES = {"joblib": "joblib", "onnx": "onnxruntime"}  # artifact.format -> what the serving image must install
+
+
+def _runtime(spec: Any) -> list[Problem]:
+    """The serving dependency set installs what loads the artifact's format (an ONNX model in the sklearn set's
+    image could not start)."""
+    from factory.environments import read_requirements
+    from factory.kit import serving_file
+
+    needed = RUNTIMES.get(spec.artifact.format)
+    serving = serving_file(spec.folder, "requirements.txt")
+    if needed is None or serving is None:
+        return []
+    names = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in read_requirements(serving)}
+    if needed in names:
+        return []
+    return [Problem(spec.folder / "model.yaml", "environment",
+                    f"artifact.format {spec.artifact.format} is served with {needed}, which {serving} does not "
+                    f"install; pick an environment that serves it (e.g. environment: "
+                    f"{'onnx' if needed == 'onnxruntime' else 'sklearn'})")]
 
 
 def _data(spec: Any) -> list[Problem]:

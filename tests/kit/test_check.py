@@ -125,6 +125,12 @@ def test_serving_and_training_versions_must_agree(folder):
                for m in _messages(folder))
 
 
+def test_the_environment_must_serve_the_artifact_format(folder):
+    _edit_yaml(folder / "model.yaml", lambda raw: raw.update(artifact={"format": "onnx"}))
+    assert any(m.startswith(f"{folder / 'model.yaml'}: environment: artifact.format onnx is served with "
+                            "onnxruntime, which") and "environment: onnx" in m for m in _messages(folder))
+
+
 def test_the_sample_request_and_expected_response_match_the_serving_contract(folder):
     expected = json.loads((folder / "model" / "expected-response.json").read_text())
     expected["predictions"] = expected["predictions"][:1]

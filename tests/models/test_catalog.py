@@ -36,7 +36,8 @@ def test_catalog_holds_the_three_models_with_their_settings():
     for spec in catalog.values():
         assert spec.training.timeout_seconds > 0 and spec.edge.poll_seconds > 0 and spec.edge.timeout_seconds > 0
         assert spec.image.repository.startswith("models/")
-        assert spec.key_metric in spec.metrics and spec.environment == "sklearn"
+        assert spec.key_metric in spec.metrics
+        assert spec.environment == ("onnx" if spec.artifact.format == "onnx" else "sklearn")
 
 
 def _write(folder: Path, spec: dict) -> Path:

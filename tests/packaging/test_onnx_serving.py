@@ -19,7 +19,7 @@ from factory.serving.check import wait_ready
 from tests.packaging.helpers import REPO
 from tests.packaging.test_server import Server
 
-SCORE = REPO / "models" / "digits" / "model" / "score.py"  # the shim over factory/serving/onnx_score.py
+SCORE = REPO / "modelkit" / "environments" / "onnx" / "score.py"  # the shim over factory/serving/onnx_score.py
 
 
 def _save(graph: onnx.GraphProto, folder: Path, card: dict) -> Path:

@@ -10,12 +10,14 @@ No ``from __future__ import annotations`` here: ``dsl.pipeline`` reads the annot
 from pathlib import Path
 
 import yaml
-from azure.ai.ml import Input, dsl, load_component
+from azure.ai.ml import Input, dsl
+
+from factory.kit import stage_component
 
 from factory.kit import stage_component
 
 HERE = Path(__file__).parent
-COMPONENTS = {stage: load_component(source=HERE / "components" / f"{stage}.yml")
+COMPONENTS = {stage: stage_component(HERE.parent, stage, "digits")  # register: the kit's
               for stage in ("prep", "transform", "train", "evaluate", "score", "register")}
 COMPONENTS["verify_data"] = stage_component(HERE.parent, "verify_data", "digits")
 SPEC = yaml.safe_load((HERE.parent / "model.yaml").read_text(encoding="utf-8"))
