@@ -14,12 +14,9 @@ from azure.ai.ml import Input, dsl
 
 from factory.kit import stage_component
 
-from factory.kit import stage_component
-
 HERE = Path(__file__).parent
-COMPONENTS = {stage: stage_component(HERE.parent, stage, "digits")  # register: the kit's
-              for stage in ("prep", "transform", "train", "evaluate", "score", "register")}
-COMPONENTS["verify_data"] = stage_component(HERE.parent, "verify_data", "digits")
+COMPONENTS = {stage: stage_component(HERE.parent, stage, "digits")  # verify_data and register: the kit's
+              for stage in ("verify_data", "prep", "transform", "train", "evaluate", "score", "register")}
 SPEC = yaml.safe_load((HERE.parent / "model.yaml").read_text(encoding="utf-8"))
 
 
