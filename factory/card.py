@@ -152,18 +152,28 @@ def _edge_rows(edge: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _per_arch(value: Any) -> dict[str, int] | None:
+    """``{arch: count}`` from the lineage's per-architecture dict (a bare number: ``{"": n}``, one architecture);
+    None when absent or not numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = {"": value}
+    if not isinstance(value, dict) or not value:
+        return None
+    items = {str(k): v for k, v in value.items()}
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items.values()):
+        return None
+    return dict(sorted(items.items()))
+
+
 def _image_facts(lineage: dict[str, Any]) -> dict[str, Any]:
-    facts = _mapping(lineage.get("image_facts"))
-    pick = lambda *names: next((src[n] for src in (facts, lineage) for n in names if src.get(n) is not None), None)  # noqa: E731
-    update = pick("update_bytes", "update_size", "update_size_bytes")
-    if isinstance(update, int | float) and not isinstance(update, bool):
-        update = {"": update}
-    per_arch = {str(k): v for k, v in update.items()} if isinstance(update, dict) and update else None
+    """Per architecture (``""`` = one architecture), each None when the lineage does not hold it: the image's
+    compressed size, what a device holding ``update_from`` pulls, and how many layers it has of the total."""
     return {"ref": lineage.get("image") or None, "digest": lineage.get("image_digest") or None,
-            "size_bytes": pick("image_size", "size_bytes", "image_bytes"),
-            "update_bytes": per_arch,  # {arch: bytes a device holding update_from pulls}; "" = one architecture
+            "size_bytes": _per_arch(lineage.get("image_bytes")),
+            "update_bytes": _per_arch(lineage.get("update_bytes")),
             "update_from": lineage.get("update_from") or None,
-            "layers_shared": pick("layers_shared"), "layers_total": pick("layers_total", "layers")}
+            "layers_shared": _per_arch(lineage.get("layers_shared")),
+            "layers_total": _per_arch(lineage.get("layers_total"))}
 
 
 def _decisions(lineage: dict[str, Any], approval: dict[str, Any]) -> list[dict[str, str]]:

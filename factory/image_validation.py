@@ -141,9 +141,11 @@ def _annotations(archive: str, root: Path, data: ImageDataSchema, images: set[st
 
 
 def validate_image_archive(path: Path | str, spec: ModelSpec, display_name: str, workdir: Path | str,
-                           keep: bool = False, max_errors: int = MAX_ERRORS) -> list[ArchiveError]:
+                           keep: bool = False, max_errors: int = MAX_ERRORS,
+                           per_label: Counter[str] | None = None) -> list[ArchiveError]:
     """Every problem (up to ``max_errors``) that keeps the archive at ``path`` from being a valid upload for
-    ``spec``; an empty list means it is valid. Unpacks into ``workdir`` (run-scoped, must be empty)."""
+    ``spec``; an empty list means it is valid. Unpacks into ``workdir`` (run-scoped, must be empty).
+    ``per_label``, when given, receives the valid images (classification) or boxes (detection) per label."""
     data = spec.data
     assert isinstance(data, ImageDataSchema), f"{spec.name}: data.kind is not images"
     size = Path(path).stat().st_size
@@ -155,13 +157,14 @@ def validate_image_archive(path: Path | str, spec: ModelSpec, display_name: str,
             files = extract(path, root, Limits(data.max_members, data.max_uncompressed_bytes), display_name)
         except ArchiveError as exc:
             return [exc]
-        return _check_members(display_name, root.resolve(), files, data)[: max_errors + 1]
+        return _check_members(display_name, root.resolve(), files, data, per_label)[: max_errors + 1]
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _check_members(archive: str, root: Path, files: list[str], data: ImageDataSchema) -> list[ArchiveError]:
+def _check_members(archive: str, root: Path, files: list[str], data: ImageDataSchema,
+                   per_label: Counter[str] | None = None) -> list[ArchiveError]:
     errors: list[ArchiveError] = []
     images: set[str] = set()
     counts: Counter[str] = Counter()
@@ -191,6 +194,8 @@ def _check_members(archive: str, root: Path, files: list[str], data: ImageDataSc
             return errors
     if detection:
         counts = _annotations(archive, root, data, images, errors)
+    if per_label is not None:
+        per_label.update({label: counts[label] for label in data.labels})
     what = "boxes" if detection else "images"
     for label in data.labels:
         if counts[label] < data.min_per_label:

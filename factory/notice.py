@@ -38,11 +38,14 @@ def _size(value: Any) -> str:
     return f"{value / 1e6:.1f} MB" if isinstance(value, int | float) and not isinstance(value, bool) else "not measured"
 
 
-def _update(card: ModelCard) -> str:
-    per_arch = card.image.get("update_bytes") or {}
+def _per_arch_size(per_arch: dict[str, int] | None) -> str:
     if not per_arch:
         return "not measured"
     return ", ".join((f"{arch} " if arch else "") + _size(n) for arch, n in sorted(per_arch.items()))
+
+
+def _update(card: ModelCard) -> str:
+    return _per_arch_size(card.image.get("update_bytes"))
 
 
 def summary_text(card: ModelCard) -> str:
@@ -51,7 +54,7 @@ def summary_text(card: ModelCard) -> str:
     if key:
         parts.append(f"{key.name}: {metric_line(key)}.")
     parts.append(f"Edge: {_edge_line(card)}.")
-    parts.append(f"Image {_size(card.image.get('size_bytes'))}, update {_update(card)}.")
+    parts.append(f"Image {_per_arch_size(card.image.get('size_bytes'))}, update {_update(card)}.")
     if card.expires_at:
         parts.append(f"The links expire at {card.expires_at}.")
     return " ".join(parts)
@@ -69,7 +72,7 @@ def _facts(card: ModelCard) -> list[dict[str, str]]:
             {"title": "Precision", "value": card.precision or "not measured"},
             {"title": "Edge", "value": _edge_line(card)},
             {"title": "Image", "value": f"{card.image.get('digest') or 'not measured'}, "
-             f"{_size(card.image.get('size_bytes'))}, update {_update(card)}"},
+             f"{_per_arch_size(card.image.get('size_bytes'))}, update {_update(card)}"},
             {"title": "Data", "value": f"{data.get('blob') or 'not measured'}, "
              f"{rows if rows is not None else '?'} rows, sha256 {data.get('sha256') or 'not measured'}"},
             {"title": "Source commit", "value": card.source_commit or "not measured"},

@@ -141,6 +141,9 @@ class Lineage(Record):
     image_digest: str = ""
     update_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: what a device on update_from pulls
     update_from: str = ""  # the prod image compared with ("" when no version is in production: the whole image)
+    image_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: compressed size
+    layers_shared: dict[str, int] = field(default_factory=dict[str, int])  # per arch: layers update_from has
+    layers_total: dict[str, int] = field(default_factory=dict[str, int])  # per arch: the image's layers
     edge: dict[str, Any] = field(default_factory=dict[str, Any])
     approver: str = ""
     decision: str = ""

@@ -8,6 +8,7 @@ import functools
 import logging
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,20 +158,23 @@ def resolve_data(model: str, data: str) -> str:
     return store.url_of(ref.container, ref.name)
 
 
-def _check_upload(local: Path, spec: ModelSpec, name: str, run_id: str) -> list[str]:
-    """The problems of a fetched upload for its model's ``data.kind`` (empty = valid)."""
+def _check_upload(local: Path, spec: ModelSpec, name: str, run_id: str) -> tuple[list[str], dict[str, int]]:
+    """The problems of a fetched upload for its model's ``data.kind`` (empty = valid), and for an image archive
+    its images (or boxes) per label."""
     if spec.data.kind == "table":
         from factory.validation import validate_csv
 
-        return [str(e) for e in validate_csv(local, spec, name)]
+        return [str(e) for e in validate_csv(local, spec, name)], {}
     from factory.image_validation import validate_image_archive
 
     if not name.lower().endswith((".zip", ".tar.gz")):
         return [f"archive {name}: expected a .zip or .tar.gz upload (model {spec.name} learns from images), "
-                f"got {Path(name).name}"]
+                f"got {Path(name).name}"], {}
     workdir = _run_dir(run_id) / "extract"
     shutil.rmtree(workdir, ignore_errors=True)  # a retried activity starts from a clean folder
-    return [str(e) for e in validate_image_archive(local, spec, name, workdir)]
+    per_label: Counter[str] = Counter()
+    errors = [str(e) for e in validate_image_archive(local, spec, name, workdir, per_label=per_label)]
+    return errors, dict(per_label)
 
 
 def validate_data(run: RunRequest) -> DataCheck:
@@ -183,19 +187,20 @@ def validate_data(run: RunRequest) -> DataCheck:
     store, scratch = services().blob_store, _run_dir(run.run_id) / "data"
     try:
         data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
-        errors = _check_upload(data.local, spec, data.display_name, run.run_id)
+        errors, per_label = _check_upload(data.local, spec, data.display_name, run.run_id)
         pinned = "" if errors else pinning.pin(store, run.run_id, data)
         return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned),
-                         facts=data_facts(data, table=getattr(spec.data, "kind", "table") == "table"))
+                         facts=data_facts(data, table=getattr(spec.data, "kind", "table") == "table",
+                                          per_label=per_label))
     except pinning.DataRefused as refused:
         return DataCheck(ok=False, etag=run.data_etag, size=0, errors=[str(refused)])
     finally:
         pinning.discard(scratch)  # the pinned blob is the record; no local copy outlives the step
 
 
-def data_facts(data: FetchedData, table: bool = True) -> dict[str, Any]:
+def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> dict[str, Any]:
     """What the model card says about an upload: blob, bytes, sha256, upload time and, for a table, its data
-    rows (the CSV's records less its header)."""
+    rows (the CSV's records less its header); for an image archive, its images (or boxes) per label."""
     import csv
 
     facts: dict[str, Any] = {"blob": data.display_name, "size": data.size, "sha256": data.sha256,
@@ -203,6 +208,8 @@ def data_facts(data: FetchedData, table: bool = True) -> dict[str, Any]:
     if table:
         with data.local.open(newline="", encoding="utf-8", errors="replace") as f:
             facts["rows"] = max(0, sum(1 for record in csv.reader(f) if record) - 1)
+    elif per_label:
+        facts["per_label"] = dict(per_label)
     return facts
 
 
@@ -233,8 +240,9 @@ def build_image(req: BuildRequest) -> ImageBuild:
     """Assemble the context, build, verify and push to the dev registry under the run id's tag.
 
     Not ``ok`` (with the reason and the container's logs) when verification failed: nothing is stored.
-    ``update_bytes``: per architecture, the compressed bytes a device holding the production version
-    (``update_from``) downloads for this image.
+    Per architecture, from the registries' manifests: ``image_bytes`` (compressed size), ``update_bytes`` (what
+    a device holding the production version, ``update_from``, downloads for this image) and ``layers_shared``
+    of ``layers_total`` (the layers that device has already).
     """
     from factory.packaging.context import assemble, model_labels, scoring_check
 
@@ -250,25 +258,27 @@ def build_image(req: BuildRequest) -> ImageBuild:
     except VerificationFailed as failed:
         return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
     image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-    update_bytes, update_from = _update_size(req.model, str(image))
-    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_bytes=update_bytes,
-                      update_from=update_from)
+    facts, update_from = _image_facts(req.model, str(image))
+    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from, **facts)
 
 
-def _update_size(model: str, image: str) -> tuple[dict[str, int], str]:
-    """``({arch: bytes}, prod reference)``: what a device holding the prod version pulls for ``image`` (read from
-    the registries' manifests; ``{}`` when they cannot be read here, e.g. without skopeo)."""
-    from factory.packaging.layers import repository_of, update_size
+def _image_facts(model: str, image: str) -> tuple[dict[str, dict[str, int]], str]:
+    """``(facts, prod reference)``: ``image``'s size, update size and layers shared with the prod version, per
+    architecture, as ``ImageBuild`` fields (read from the registries' manifests; none when they cannot be read
+    here, e.g. without skopeo)."""
+    from factory.packaging.layers import image_facts, repository_of
 
     production = services().model_registry.production(model)
     prod_registry = services().image_registry.prod_host()
     repository = repository_of(image).split("/", 1)[1]
     held = f"{prod_registry}/{repository}:v{production.version}" if production else None
     try:
-        return update_size(image, held), held or ""
+        facts = image_facts(image, held)
     except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
-        log.warning("update size of %s not measured: %s", image, exc)
+        log.warning("size and update size of %s not measured: %s", image, exc)
         return {}, held or ""
+    return {"image_bytes": facts.size_bytes, "update_bytes": facts.update_bytes,
+            "layers_shared": facts.layers_shared, "layers_total": facts.layers_total}, held or ""
 
 
 def approval_base_url() -> str:

@@ -150,6 +150,9 @@ class ImageBuild(Record):
     logs: str = ""
     update_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: what a device on update_from pulls
     update_from: str = ""  # the prod image compared with ("": none in production, the whole image)
+    image_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: compressed size
+    layers_shared: dict[str, int] = field(default_factory=dict[str, int])  # per arch: layers update_from has
+    layers_total: dict[str, int] = field(default_factory=dict[str, int])  # per arch: the image's layers
 
 
 @dataclass(frozen=True)

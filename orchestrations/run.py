@@ -151,6 +151,8 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         return track.end(RunStatus.FAILED, f"pushed digest {pushed.digest} differs from the verified {built.digest}")
     track.lineage.image, track.lineage.image_digest = built.image, built.digest
     track.lineage.update_bytes, track.lineage.update_from = built.update_bytes, built.update_from
+    track.lineage.image_bytes, track.lineage.layers_shared = built.image_bytes, built.layers_shared
+    track.lineage.layers_total = built.layers_total
 
     track.enter(Stage.EDGE)
     smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,

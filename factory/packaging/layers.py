@@ -7,6 +7,8 @@ end, so a base of any number of layers is fine.
 ``update_bytes(new, held)`` is what a device holding ``held`` (all architectures' layers it has) downloads
 to run ``new`` on its architecture: the compressed size of every layer of ``new`` it does not have, plus the
 manifest and config. ``shared_fraction(a, b)`` is the part of ``a``'s compressed bytes that ``b`` has too.
+``image_facts(new, held)`` gathers, per architecture, what the model card and the lineage show: the image's
+size, its update size and how many of its layers a device holding ``held`` has already.
 Images are read from a registry with ``skopeo inspect --raw`` (plain HTTP on loopback).
 """
 
@@ -108,3 +110,33 @@ def update_size(new_reference: str, held_reference: str | None) -> dict[str, int
     new = read_image(new_reference)
     held = read_image(held_reference) if held_reference else {}
     return {arch: update_bytes(image, [held[arch]] if arch in held else []) for arch, image in sorted(new.items())}
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """Per architecture: the image's compressed size (layers + manifest + config), the bytes a device holding
+    the ``held`` image pulls for it, and how many of its layers that device has already, of how many."""
+
+    size_bytes: dict[str, int]
+    update_bytes: dict[str, int]
+    layers_shared: dict[str, int]
+    layers_total: dict[str, int]
+
+
+def image_facts(new_reference: str, held_reference: str | None) -> ImageFacts:
+    """The ``ImageFacts`` of ``new_reference`` for a device holding ``held_reference`` (None: nothing), read
+    from the registries' manifests."""
+    new = read_image(new_reference)
+    held = read_image(held_reference) if held_reference else {}
+    size: dict[str, int] = {}
+    update: dict[str, int] = {}
+    shared: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for arch, image in sorted(new.items()):
+        have = [held[arch]] if arch in held else []
+        digests = {layer.digest for old in have for layer in old.layers}
+        size[arch] = image.total
+        update[arch] = update_bytes(image, have)
+        shared[arch] = sum(1 for layer in image.layers if layer.digest in digests)
+        total[arch] = len(image.layers)
+    return ImageFacts(size, update, shared, total)

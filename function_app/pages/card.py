@@ -62,20 +62,38 @@ def update_size(image: dict) -> str:
     per_arch = image.get("update_bytes")
     if not per_arch:
         return NOT_MEASURED
-    parts = [(f"{esc(arch)}: " if arch else "") + size(n) for arch, n in sorted(per_arch.items())]
+    parts = [_arch_prefix(arch) + size(n) for arch, n in per_arch.items()]
     against = (f" (against <code>{esc(image['update_from'])}</code>)" if image.get("update_from")
                else " (no version in production: the whole image)")
     return ", ".join(parts) + against
 
 
+def _arch_prefix(arch: str) -> str:
+    return f"{esc(arch)}: " if arch else ""
+
+
+def image_sizes(image: dict) -> str:
+    """Per architecture, the image's compressed size (what a device with none of its layers downloads)."""
+    per_arch = image.get("size_bytes")
+    if not per_arch:
+        return NOT_MEASURED
+    return ", ".join(_arch_prefix(arch) + size(n) for arch, n in per_arch.items())
+
+
+def layers_shared(image: dict) -> str:
+    """Per architecture, how many of the image's layers a device holding the production image has already."""
+    shared, total = image.get("layers_shared"), image.get("layers_total")
+    if not shared or not total:
+        return NOT_MEASURED
+    return ", ".join(_arch_prefix(arch) + esc(f"{n} of {total[arch]}") for arch, n in shared.items() if arch in total)
+
+
 def image_facts(card: ModelCard) -> str:
     i = card.image
-    shared = (f"{i['layers_shared']} of {i['layers_total']}" if i.get("layers_shared") is not None
-              and i.get("layers_total") is not None else i.get("layers_shared"))
     return facts([("digest", f"<code>{or_na(i.get('digest'))}</code>"),
                   ("reference", f"<code>{or_na(i.get('ref'))}</code>"),
-                  ("size", size(i.get("size_bytes"))), ("update size vs production", update_size(i)),
-                  ("layers shared with production", or_na(shared))])
+                  ("size", image_sizes(i)), ("update size vs production", update_size(i)),
+                  ("layers shared with production", layers_shared(i))])
 
 
 def lineage_facts(card: ModelCard) -> str:

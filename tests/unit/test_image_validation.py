@@ -150,3 +150,34 @@ def test_bad_jsonl_a_missing_annotations_file_and_an_image_without_a_line(tmp_pa
     spec = _spec(tmp_path, labels=("circle",), annotations="annotations.jsonl", image=ImageSpec())
     found = validate_image_archive(archive, spec, "up.zip", tmp_path / "w2")
     assert "expected an annotations file annotations.jsonl at the archive root, got none" in str(found[0])
+
+
+def test_a_valid_archive_reports_its_images_per_label_for_the_model_card(tmp_path):
+    from collections import Counter
+
+    from factory.pinning import FetchedData, sha256_of
+    from factory.steps import data_facts
+
+    archive = _zip(tmp_path / "up.zip", {**GOOD, "1/e.png": _png()})
+    counts: Counter[str] = Counter()
+    assert validate_image_archive(archive, _spec(tmp_path), "up.zip", tmp_path / "w", per_label=counts) == []
+    assert counts == {"0": 2, "1": 3}
+    data = FetchedData(archive, "incoming/digits/up.zip", "http://x/incoming/digits/up.zip", "0x1", "",
+                       archive.stat().st_size, sha256_of(archive), "2027-01-01T00:00:00+00:00")
+    facts = data_facts(data, table=False, per_label=dict(counts))
+    assert facts["per_label"] == {"0": 2, "1": 3} and "rows" not in facts
+
+
+def test_detection_counts_boxes_per_label(tmp_path):
+    from collections import Counter
+
+    rgb = _png(size=(32, 32), mode="RGB", fmt="JPEG")
+    lines = [{"image_url": "images/1.jpg", "label": [_box(), _box("square")]},
+             {"image_url": "images/2.jpg", "label": [_box()]}]
+    archive = _zip(tmp_path / "up.zip", {"images/1.jpg": rgb, "images/2.jpg": rgb,
+                                         "annotations.jsonl": "\n".join(json.dumps(x) for x in lines).encode()})
+    spec = _spec(tmp_path, labels=("circle", "square"), min_per_label=1, annotations="annotations.jsonl",
+                 image=ImageSpec(width=32, height=32, mode="RGB"))
+    counts: Counter[str] = Counter()
+    assert validate_image_archive(archive, spec, "up.zip", tmp_path / "w", per_label=counts) == []
+    assert counts == {"circle": 2, "square": 1}
