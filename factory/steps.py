@@ -35,6 +35,7 @@ from orchestrations.contract import (
 )
 
 if TYPE_CHECKING:
+    from factory.packaging.layers import ImageFacts
     from factory.pinning import FetchedData
 
 log = logging.getLogger("factory")
@@ -259,13 +260,17 @@ def build_image(req: BuildRequest) -> ImageBuild:
         return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
     image = ImageRef(ref.registry, ref.repository, digest=built.digest)
     facts, update_from = _image_facts(req.model, str(image))
-    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from, **facts)
+    if facts is None:
+        return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from)
+    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from,
+                      image_bytes=facts.size_bytes, update_bytes=facts.update_bytes,
+                      layers_shared=facts.layers_shared, layers_total=facts.layers_total)
 
 
-def _image_facts(model: str, image: str) -> tuple[dict[str, dict[str, int]], str]:
+def _image_facts(model: str, image: str) -> tuple[ImageFacts | None, str]:
     """``(facts, prod reference)``: ``image``'s size, update size and layers shared with the prod version, per
-    architecture, as ``ImageBuild`` fields (read from the registries' manifests; none when they cannot be read
-    here, e.g. without skopeo)."""
+    architecture (read from the registries' manifests; None when they cannot be read here, e.g. without
+    skopeo)."""
     from factory.packaging.layers import image_facts, repository_of
 
     production = services().model_registry.production(model)
@@ -273,12 +278,10 @@ def _image_facts(model: str, image: str) -> tuple[dict[str, dict[str, int]], str
     repository = repository_of(image).split("/", 1)[1]
     held = f"{prod_registry}/{repository}:v{production.version}" if production else None
     try:
-        facts = image_facts(image, held)
+        return image_facts(image, held), held or ""
     except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
         log.warning("size and update size of %s not measured: %s", image, exc)
-        return {}, held or ""
-    return {"image_bytes": facts.size_bytes, "update_bytes": facts.update_bytes,
-            "layers_shared": facts.layers_shared, "layers_total": facts.layers_total}, held or ""
+        return None, held or ""
 
 
 def approval_base_url() -> str:
