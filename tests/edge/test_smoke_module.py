@@ -120,3 +120,12 @@ def test_module_reports_through_the_simulator_twin_socket_once_per_run(model_ser
         assert verdict_from_reported("another-run", sim.twin(SMOKE_MODULE)["reported"]) is None
     finally:
         sim.close()
+
+
+def test_the_local_smoke_image_is_built_from_the_repositorys_smoke_module_folder():
+    """The folder the local adapter builds the smoke image from exists and holds its Dockerfile (a wrong
+    path only shows when an edge deployment builds it)."""
+    from factory.adapters.local.smoke_image import SMOKE_MODULE_DIR
+
+    assert Path(__file__).resolve().parents[2] / "edge" / "smoke_module" == SMOKE_MODULE_DIR
+    assert (SMOKE_MODULE_DIR / "Dockerfile").is_file()

@@ -17,7 +17,7 @@ from factory.adapters.local.base_image import ensure_base_image
 from factory.adapters.local.containers import ContainerEngine, engine, state_dir
 from factory.adapters.local.host import file_lock
 
-SMOKE_MODULE_DIR = Path(__file__).resolve().parents[2] / "edge" / "smoke_module"
+SMOKE_MODULE_DIR = Path(__file__).resolve().parents[3] / "edge" / "smoke_module"
 LOCAL_TAG = "localhost/model-factory-smoketest:dev"
 
 
