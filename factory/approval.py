@@ -14,6 +14,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 
+from factory.settings import Settings
+
 DECISIONS = ("approve", "reject")
 MIN_KEY_LENGTH = 32
 
@@ -56,6 +58,19 @@ def check_key(key: str, name: str = "APPROVAL_SIGNING_KEY") -> str:
     if len(key) < MIN_KEY_LENGTH:
         raise ValueError(f"{name} must be at least {MIN_KEY_LENGTH} characters long")
     return key
+
+
+def signing_keys(settings: Settings) -> list[str]:
+    """The accepted approval signing keys: the current one, then the previous one during rotation."""
+    keys = [check_key(settings.approval_signing_key)]
+    if settings.approval_signing_key_previous:
+        keys.append(check_key(settings.approval_signing_key_previous, "APPROVAL_SIGNING_KEY_PREVIOUS"))
+    return keys
+
+
+def links_base_url(settings: Settings) -> str:
+    """The app's public address, as the approval links name it."""
+    return settings.approval_base_url or f"http://{settings.website_hostname}"
 
 
 def sign_link(base_url: str, key: str, claim: ApprovalClaim) -> str:

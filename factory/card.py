@@ -242,12 +242,12 @@ def assemble_card(run: dict[str, Any], approval: dict[str, Any] | None = None, n
     job address through the ports. A lookup that fails leaves its facts out (the card still shows)."""
     import time
 
-    from factory import steps
+    from factory import lookups
     from factory.backends import services
 
     lineage = run.get("lineage") or {}
     model = str(lineage.get("model", ""))
-    spec = steps.catalog().get(model)
+    spec = lookups.catalog().get(model)
     production, job = None, {}
     try:
         production = services().model_registry.production(model) if model else None

@@ -107,11 +107,11 @@ class ModelHistory:
 def model_history(name: str) -> ModelHistory:
     """The model's registered versions (oldest first), its production version and its gate's bounds on the key
     metric, through the model registry port."""
-    from factory import steps
+    from factory import lookups
     from factory.backends import services
     from factory.card import gate_rules
 
-    spec = steps.catalog()[name]
+    spec = lookups.catalog()[name]
     registry = services().model_registry
     versions = sorted(registry.versions(name), key=lambda v: int(v.version) if v.version.isdigit() else 0)
     production = registry.production(name)

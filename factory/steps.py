@@ -1,21 +1,22 @@
-"""What each activity of a run does: one call into a port (via ``factory.backends.services()``) plus the
-pure domain around it. Every step is idempotent: activities are delivered at least once.
+"""What each activity of a run does: ``RunSteps``, one method per activity, built from the services (the
+ports of one backend, as ``EdgeSmokeService`` is from its deployer). Each method is one call into a port plus
+the pure domain around it, and idempotent: activities are delivered at least once.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import subprocess
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from factory import gate
-from factory.approval import approval_links, check_key
-from factory.backends import services
-from factory.catalog import ModelSpec, load_catalog, scan_catalog
+from factory.approval import approval_links, links_base_url, signing_keys
+from factory.backends import Services, services
+from factory.catalog import ModelSpec, load_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
 from factory.runs import RunPlan, RunRequest
@@ -38,165 +39,180 @@ if TYPE_CHECKING:
     from factory.packaging.layers import ImageFacts
     from factory.pinning import FetchedData
 
-log = logging.getLogger("factory")
-
-
-
 log = logging.getLogger(__name__)
 
 
-def _settings() -> Settings:
-    return services().settings
+def run_steps() -> RunSteps:
+    """The steps on the process-wide services (``factory.backends.services()``)."""
+    return RunSteps(services())
 
 
-def catalog() -> dict[str, ModelSpec]:
-    """The model catalog, read anew each call (adding a model folder needs no restart)."""
-    return load_catalog(_settings().models_dir)
+@dataclass
+class RunSteps:
+    """Plan, validate, train, gate, build, ask for approval, verify the decision, promote: one method each."""
 
+    services: Services  # the ports of one backend, each adapter built on first use
 
-def known_models() -> set[str]:
-    return set(catalog())
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
+    def catalog(self) -> dict[str, ModelSpec]:
+        """The model catalog, read anew each call (adding a model folder needs no restart)."""
+        return load_catalog(self.settings.models_dir)
 
-def latest_upload(model: str) -> str | None:
-    """The URL of the model's most recent upload (``incoming/<model>/...``), or None."""
-    from factory.runs import INCOMING_CONTAINER
+    def _run_dir(self, run_id: str) -> Path:
+        return self.settings.state_dir / "runs" / run_id
 
-    return services().blob_store.latest(INCOMING_CONTAINER, f"{model}/")
+    def plan_run(self, run: RunRequest) -> RunPlan:
+        """Resolve the run's timeouts and names from ``model.yaml`` and settings."""
+        spec, settings = self.catalog()[run.model], self.settings
+        return RunPlan(
+            training_timeout_s=spec.training.timeout_seconds,
+            build_timeout_s=settings.build_timeout_s,
+            edge_poll_s=spec.edge.poll_seconds,
+            edge_timeout_s=spec.edge.timeout_seconds,
+            edge_max_p95_ms=spec.edge.max_p95_ms,
+            approval_timeout_s=(round(spec.approval.timeout_hours * 3600) if spec.approval.timeout_hours else
+                                settings.approval_timeout_s),
+            image_repository=spec.image.repository,
+            key_metric=spec.key_metric,
+            activity_attempts=settings.activity_attempts,
+            activity_retry_ms=int(settings.activity_retry_s * 1000),
+            approvers=list(spec.approval.approvers),
+        )
 
+    def _check_upload(self, local: Path, spec: ModelSpec, name: str, run_id: str
+                      ) -> tuple[list[str], dict[str, int]]:
+        """The problems of a fetched upload for its model's ``data.kind`` (empty = valid), and for an image
+        archive its images (or boxes) per label."""
+        if spec.data.kind == "table":
+            from factory.validation import validate_csv
 
-def broken_models() -> dict[str, str]:
-    """The model folders skipped because they do not load, with the reason (file and field)."""
-    return scan_catalog(_settings().models_dir)[1]
+            return [str(e) for e in validate_csv(local, spec, name)], {}
+        from factory.image_validation import validate_image_archive
 
+        if not name.lower().endswith((".zip", ".tar.gz")):
+            return [f"archive {name}: expected a .zip or .tar.gz upload (model {spec.name} learns from images), "
+                    f"got {Path(name).name}"], {}
+        workdir = self._run_dir(run_id) / "extract"
+        shutil.rmtree(workdir, ignore_errors=True)  # a retried activity starts from a clean folder
+        per_label: Counter[str] = Counter()
+        errors = [str(e) for e in validate_image_archive(local, spec, name, workdir, per_label=per_label)]
+        return errors, dict(per_label)
 
-@functools.cache
-def source_commit() -> str:
-    """The commit the factory's models come from: ``FACTORY_SOURCE_COMMIT`` or the checkout's HEAD."""
-    commit = _settings().source_commit
-    if commit:
-        return commit
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=_settings().models_dir)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    def validate_data(self, run: RunRequest) -> DataCheck:
+        """Fetch the run's blob (only from the watched place, at the version that started the run), check it
+        against the model's ``data`` section (a CSV's columns, an image archive's members; an archive is
+        unpacked only inside this run's folder) and pin the validated bytes (``pinned_uri``, ``sha256``)."""
+        from factory import pinning
 
+        spec = self.catalog()[run.model]
+        store, scratch = self.services.blob_store, self._run_dir(run.run_id) / "data"
+        try:
+            data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
+            errors, per_label = self._check_upload(data.local, spec, data.display_name, run.run_id)
+            pinned = "" if errors else pinning.pin(store, run.run_id, data)
+            return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned),
+                             facts=data_facts(data, table=spec.data.kind == "table", per_label=per_label))
+        except pinning.DataRefused as refused:
+            return DataCheck(ok=False, etag=run.data_etag, size=0, errors=[str(refused)])
+        finally:
+            pinning.discard(scratch)  # the pinned blob is the record; no local copy outlives the step
 
-def setting(name: str, default: str = "") -> str:
-    """One app setting (for the bindings, which read no environment themselves)."""
-    return _settings().env(name, default)
+    def submit_training(self, run: RunRequest) -> TrainingJob:
+        """Submit the model's pipeline on the pinned data (the run's ``data_uri`` is the pinned copy by now;
+        idempotent per run id)."""
+        return self.services.trainer.submit(TrainingRequest(
+            model=run.model, run_id=run.run_id, data_uri=run.data_uri, data_etag=run.data_etag,
+            data_sha256=run.data_sha256, source_commit=run.source_commit))
 
+    def evaluate_gate(self, req: GateRequest) -> GateVerdict:
+        """The registered version against the model's gate and its production version."""
+        spec = self.catalog()[req.model]
+        registry = self.services.model_registry
+        challenger = registry.get(req.model, req.version)
+        production = registry.production(req.model)
+        champion = None
+        if production is not None and production.version != challenger.version:
+            champion = {"version": production.version, "metrics": production.metrics}
+        result = gate.evaluate(challenger.metrics, spec.gate, champion)
+        drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
+        return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
+                           champion=result.champion, metrics=challenger.metrics)
 
-def approval_keys() -> list[str]:
-    """The accepted approval signing keys: the current one, then the previous one during rotation."""
-    settings = _settings()
-    keys = [check_key(settings.approval_signing_key)]
-    previous = settings.approval_signing_key_previous
-    if previous:
-        keys.append(check_key(previous, "APPROVAL_SIGNING_KEY_PREVIOUS"))
-    return keys
+    def build_image(self, req: BuildRequest) -> ImageBuild:
+        """Assemble the context, build, verify and push to the dev registry under the run id's tag.
 
+        Not ``ok`` (with the reason and the container's logs) when verification failed: nothing is stored.
+        Per architecture, from the registries' manifests: ``image_bytes`` (compressed size), ``update_bytes``
+        (what a device holding the production version, ``update_from``, downloads for this image) and
+        ``layers_shared`` of ``layers_total`` (the layers that device has already).
+        """
+        from factory.packaging.context import assemble, model_labels, scoring_check
 
-def dev_registry() -> str:
-    """The dev registry's host, as the image-registry adapter names it."""
-    return services().image_registry.dev_host()
+        spec = self.catalog()[req.model]
+        work = self._run_dir(req.run_id) / "image"
+        shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
+        artifacts = self.services.model_registry.download(req.model, req.version, work / "artifacts")
+        labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
+        context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
+        ref = ImageRef(registry=self.services.image_registry.dev_host(), repository=req.repository, tag=req.run_id)
+        try:
+            built = self.services.image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
+        except VerificationFailed as failed:
+            return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
+        image = ImageRef(ref.registry, ref.repository, digest=built.digest)
+        facts, update_from = self._image_facts(req.model, str(image))
+        if facts is None:
+            return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from)
+        return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from,
+                          image_bytes=facts.size_bytes, update_bytes=facts.update_bytes,
+                          layers_shared=facts.layers_shared, layers_total=facts.layers_total)
 
+    def _image_facts(self, model: str, image: str) -> tuple[ImageFacts | None, str]:
+        """``(facts, prod reference)``: ``image``'s size, update size and layers shared with the prod version,
+        per architecture (read from the registries' manifests; None when they cannot be read here, e.g.
+        without skopeo)."""
+        from factory.packaging.layers import image_facts, repository_of
 
-def _run_dir(run_id: str) -> Path:
-    return _settings().state_dir / "runs" / run_id
+        production = self.services.model_registry.production(model)
+        prod_registry = self.services.image_registry.prod_host()
+        repository = repository_of(image).split("/", 1)[1]
+        held = f"{prod_registry}/{repository}:v{production.version}" if production else None
+        try:
+            return image_facts(image, held), held or ""
+        except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
+            log.warning("size and update size of %s not measured: %s", image, exc)
+            return None, held or ""
 
+    def request_approval(self, req: ApprovalRequest) -> ApprovalNotice:
+        """Sign the approve/reject links for this run, version and digest; notify the approver once.
 
-def plan_run(run: RunRequest) -> RunPlan:
-    """Resolve the run's timeouts and names from ``model.yaml`` and settings."""
-    spec = catalog()[run.model]
-    settings = _settings()
-    return RunPlan(
-        training_timeout_s=spec.training.timeout_seconds,
-        build_timeout_s=settings.build_timeout_s,
-        edge_poll_s=spec.edge.poll_seconds,
-        edge_timeout_s=spec.edge.timeout_seconds,
-        edge_max_p95_ms=spec.edge.max_p95_ms,
-        approval_timeout_s=(round(spec.approval.timeout_hours * 3600) if spec.approval.timeout_hours else
-                            settings.approval_timeout_s),
-        image_repository=spec.image.repository,
-        key_metric=spec.key_metric,
-        activity_attempts=settings.activity_attempts,
-        activity_retry_ms=int(settings.activity_retry_s * 1000),
-        approvers=list(spec.approval.approvers),
-    )
+        The links go to the notifier only: they are not returned, so they never enter the Durable history or
+        the run's status (``GET /api/runs/{id}/approval-links``, admin key, makes them again from the
+        request)."""
+        links = approval_links(links_base_url(self.settings), signing_keys(self.settings)[0], req.run_id,
+                               req.version, req.digest, req.expires_at)
+        self.services.notifier.approval_requested(req.run_id, req.model, req.version, links,
+                                                  approval_notice(req, links))
+        return ApprovalNotice(notified=True, expires_at=req.expires_at)
 
+    def verify_approval(self, req: DecisionToVerify) -> DecisionCheck:
+        """Check one ``ApprovalDecision`` event against the approval request (see ``factory.decision``)."""
+        from factory.decision import check_decision
 
-def incoming_blob_url(name: str) -> str | None:
-    """The URL of ``incoming/<name>`` in the configured account, or None for a name that is not plain."""
-    from factory.datasource import DataSourceError, resolve
+        check = DecisionCheck.from_dict(check_decision(req.request.to_dict(), req.event,
+                                                       signing_keys(self.settings)))
+        if not check.accepted:
+            log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
+        return check
 
-    store = services().blob_store
-    try:
-        ref = resolve(name, name.partition("/")[0], store.account_url)
-    except DataSourceError:
-        return None
-    return store.url_of(ref.container, ref.name)
-
-
-def same_blob(given: object, expected: str) -> bool:
-    """Whether an event's ``data.url`` names the blob ``expected`` (the configured account's URL for it)."""
-    from factory.datasource import blob_of_url
-
-    if not isinstance(given, str):
-        return False
-    account = services().blob_store.account_url
-    return blob_of_url(given, account) == blob_of_url(expected, account) is not None
-
-
-def resolve_data(model: str, data: str) -> str:
-    """The configured account's URL of the blob a manual run's ``data`` names; ``DataSourceError`` otherwise."""
-    from factory.datasource import resolve
-
-    store = services().blob_store
-    ref = resolve(data, model, store.account_url)
-    return store.url_of(ref.container, ref.name)
-
-
-def _check_upload(local: Path, spec: ModelSpec, name: str, run_id: str) -> tuple[list[str], dict[str, int]]:
-    """The problems of a fetched upload for its model's ``data.kind`` (empty = valid), and for an image archive
-    its images (or boxes) per label."""
-    if spec.data.kind == "table":
-        from factory.validation import validate_csv
-
-        return [str(e) for e in validate_csv(local, spec, name)], {}
-    from factory.image_validation import validate_image_archive
-
-    if not name.lower().endswith((".zip", ".tar.gz")):
-        return [f"archive {name}: expected a .zip or .tar.gz upload (model {spec.name} learns from images), "
-                f"got {Path(name).name}"], {}
-    workdir = _run_dir(run_id) / "extract"
-    shutil.rmtree(workdir, ignore_errors=True)  # a retried activity starts from a clean folder
-    per_label: Counter[str] = Counter()
-    errors = [str(e) for e in validate_image_archive(local, spec, name, workdir, per_label=per_label)]
-    return errors, dict(per_label)
-
-
-def validate_data(run: RunRequest) -> DataCheck:
-    """Fetch the run's blob (only from the watched place, at the version that started the run), check it
-    against the model's ``data`` section (a CSV's columns, an image archive's members; an archive is unpacked
-    only inside this run's folder) and pin the validated bytes (``pinned_uri``, ``sha256``)."""
-    from factory import pinning
-
-    spec = catalog()[run.model]
-    store, scratch = services().blob_store, _run_dir(run.run_id) / "data"
-    try:
-        data = pinning.fetch(store, run.model, run.data_uri, run.data_etag, spec.data.max_bytes, scratch)
-        errors, per_label = _check_upload(data.local, spec, data.display_name, run.run_id)
-        pinned = "" if errors else pinning.pin(store, run.run_id, data)
-        return DataCheck(ok=not errors, errors=errors, **pinning.summary(data, pinned),
-                         facts=data_facts(data, table=getattr(spec.data, "kind", "table") == "table",
-                                          per_label=per_label))
-    except pinning.DataRefused as refused:
-        return DataCheck(ok=False, etag=run.data_etag, size=0, errors=[str(refused)])
-    finally:
-        pinning.discard(scratch)  # the pinned blob is the record; no local copy outlives the step
+    def promote(self, req: PromotionRequest) -> Promotion:
+        """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production."""
+        prod = self.services.image_registry.promote(_parse_image(req.image), req.repository, f"v{req.version}")
+        self.services.model_registry.mark_production(req.model, req.version)
+        return Promotion(prod_ref=str(prod))
 
 
 def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> dict[str, Any]:
@@ -212,103 +228,6 @@ def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] 
     elif per_label:
         facts["per_label"] = dict(per_label)
     return facts
-
-
-def submit_training(run: RunRequest) -> TrainingJob:
-    """Submit the model's pipeline on the pinned data (the run's ``data_uri`` is the pinned copy by now;
-    idempotent per run id)."""
-    return services().trainer.submit(TrainingRequest(model=run.model, run_id=run.run_id, data_uri=run.data_uri,
-                                                     data_etag=run.data_etag, data_sha256=run.data_sha256,
-                                                     source_commit=run.source_commit))
-
-
-def evaluate_gate(req: GateRequest) -> GateVerdict:
-    """The registered version against the model's gate and its production version."""
-    spec = catalog()[req.model]
-    registry = services().model_registry
-    challenger = registry.get(req.model, req.version)
-    production = registry.production(req.model)
-    champion = None
-    if production is not None and production.version != challenger.version:
-        champion = {"version": production.version, "metrics": production.metrics}
-    result = gate.evaluate(challenger.metrics, spec.gate, champion)
-    drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
-    return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
-                       champion=result.champion, metrics=challenger.metrics)
-
-
-def build_image(req: BuildRequest) -> ImageBuild:
-    """Assemble the context, build, verify and push to the dev registry under the run id's tag.
-
-    Not ``ok`` (with the reason and the container's logs) when verification failed: nothing is stored.
-    Per architecture, from the registries' manifests: ``image_bytes`` (compressed size), ``update_bytes`` (what
-    a device holding the production version, ``update_from``, downloads for this image) and ``layers_shared``
-    of ``layers_total`` (the layers that device has already).
-    """
-    from factory.packaging.context import assemble, model_labels, scoring_check
-
-    spec = catalog()[req.model]
-    work = _run_dir(req.run_id) / "image"
-    shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
-    artifacts = services().model_registry.download(req.model, req.version, work / "artifacts")
-    labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
-    context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
-    ref = ImageRef(registry=dev_registry(), repository=req.repository, tag=req.run_id)
-    try:
-        built = services().image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
-    except VerificationFailed as failed:
-        return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
-    image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-    facts, update_from = _image_facts(req.model, str(image))
-    if facts is None:
-        return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from)
-    return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from,
-                      image_bytes=facts.size_bytes, update_bytes=facts.update_bytes,
-                      layers_shared=facts.layers_shared, layers_total=facts.layers_total)
-
-
-def _image_facts(model: str, image: str) -> tuple[ImageFacts | None, str]:
-    """``(facts, prod reference)``: ``image``'s size, update size and layers shared with the prod version, per
-    architecture (read from the registries' manifests; None when they cannot be read here, e.g. without
-    skopeo)."""
-    from factory.packaging.layers import image_facts, repository_of
-
-    production = services().model_registry.production(model)
-    prod_registry = services().image_registry.prod_host()
-    repository = repository_of(image).split("/", 1)[1]
-    held = f"{prod_registry}/{repository}:v{production.version}" if production else None
-    try:
-        return image_facts(image, held), held or ""
-    except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
-        log.warning("size and update size of %s not measured: %s", image, exc)
-        return None, held or ""
-
-
-def approval_base_url() -> str:
-    """The app's public address, as the approval links name it."""
-    settings = _settings()
-    return settings.approval_base_url or f"http://{settings.website_hostname}"
-
-
-def request_approval(req: ApprovalRequest) -> ApprovalNotice:
-    """Sign the approve/reject links for this run, version and digest; notify the approver once.
-
-    The links go to the notifier only: they are not returned, so they never enter the Durable history or
-    the run's status (``GET /api/runs/{id}/approval-links``, admin key, makes them again from the request)."""
-    links = approval_links(approval_base_url(), approval_keys()[0], req.run_id, req.version, req.digest,
-                           req.expires_at)
-    services().notifier.approval_requested(req.run_id, req.model, req.version, links, approval_notice(req, links))
-    return ApprovalNotice(notified=True, expires_at=req.expires_at)
-
-
-def verify_approval(req: DecisionToVerify) -> DecisionCheck:
-    """Check one ``ApprovalDecision`` event against the approval request (see ``factory.decision``)."""
-    from factory.decision import check_decision
-
-    check = DecisionCheck.from_dict(check_decision(req.request.to_dict(), req.event, approval_keys()))
-    if not check.accepted:
-        log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
-    return check
 
 
 def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, Any]:
@@ -328,10 +247,3 @@ def _parse_image(image: str) -> ImageRef:
     name, _, digest = image.partition("@")
     registry, _, repository = name.partition("/")
     return ImageRef(registry=registry, repository=repository, digest=digest)
-
-
-def promote(req: PromotionRequest) -> Promotion:
-    """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production."""
-    prod = services().image_registry.promote(_parse_image(req.image), req.repository, f"v{req.version}")
-    services().model_registry.mark_production(req.model, req.version)
-    return Promotion(prod_ref=str(prod))

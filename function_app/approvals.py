@@ -18,7 +18,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from factory import steps
+from factory import lookups
 from factory.approval import LinkError, approval_links, verify_link
 from factory.card import clean_reason
 from factory.decision import UNAUTHENTICATED, decision_event
@@ -36,7 +36,7 @@ DECISION_WAIT_SECONDS = 20.0  # how long a POST waits to learn whether its decis
 def authentication_on() -> bool:
     """App Service Authentication is in front of the app (the platform sets ``WEBSITE_AUTH_ENABLED``; it then
     strips client-sent ``X-MS-CLIENT-PRINCIPAL-*`` headers and sets its own). Only then is the header trusted."""
-    return steps.setting("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
+    return lookups.setting("WEBSITE_AUTH_ENABLED", "").strip().lower() == "true"
 
 
 def approver_of(req: func.HttpRequest) -> str:
@@ -67,7 +67,7 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     decide nothing); POST decides."""
     run_id, decision = req.route_params["run_id"], req.route_params["decision"]
     try:
-        claim = verify_link(run_id, decision, dict(req.params), steps.approval_keys())
+        claim = verify_link(run_id, decision, dict(req.params), lookups.approval_keys())
     except LinkError as err:
         return pages.message(err.status, "Link refused", str(err))
     approval, pending = await _pending(client, run_id)
@@ -97,7 +97,7 @@ async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, 
                   approver: str) -> func.HttpResponse:
     run_id, request_id = claim.run_id, uuid.uuid4().hex
     reason = clean_reason(_form_field(req, "reason")) if claim.decision == "reject" else ""
-    event = decision_event(steps.approval_keys()[0], run_id, claim.decision, dict(req.params), approver, request_id,
+    event = decision_event(lookups.approval_keys()[0], run_id, claim.decision, dict(req.params), approver, request_id,
                            reason)
     delivery_error: Exception | None = None
     try:
@@ -167,6 +167,6 @@ async def pending_approval_links(req: func.HttpRequest, client: df.DurableOrches
             isinstance(custom, dict) and custom.get("stage") == "waiting for approval"):
         return _json({"error": f"run {run_id!r} has no pending approval"}, 409)
     expires_at = int(custom.get("expires_at_unix") or 0)
-    links = approval_links(steps.approval_base_url(), steps.approval_keys()[0], run_id, str(pending["version"]),
+    links = approval_links(lookups.approval_base_url(), lookups.approval_keys()[0], run_id, str(pending["version"]),
                            pending["digest"], expires_at)
     return _json({"run_id": run_id, "expires_at": custom.get("expires_at"), "links": links})

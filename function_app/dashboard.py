@@ -11,7 +11,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from factory import history, steps
+from factory import history, lookups
 from factory.card import ModelCard, assemble_card, seconds_left
 from factory.catalog import CatalogError
 from factory.runs import unwrap_json
@@ -53,7 +53,7 @@ async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient
     """``GET /api/dashboard[?model=&result=&stage=]``: the runs, filtered."""
     runs = await _list_runs(client)
     p = req.params
-    return pages.runs_page(runs, sorted(steps.known_models()), _links(req), p.get("model", ""), p.get("result", ""),
+    return pages.runs_page(runs, sorted(lookups.known_models()), _links(req), p.get("model", ""), p.get("result", ""),
                            p.get("stage", ""))
 
 
@@ -75,7 +75,7 @@ async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationCl
 async def dashboard_model(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/dashboard/models/{model}``: versions, production, gate-metric trend."""
     model = req.route_params["model"]
-    if model not in steps.known_models():
+    if model not in lookups.known_models():
         return pages.message(404, "No such model", f"there is no model {model} in the catalog")
     try:
         found = await asyncio.to_thread(history.model_history, model)

@@ -10,7 +10,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from factory import events, steps
+from factory import events, lookups
 from factory.runs import (
     INCOMING_CONTAINER,
     UPLOAD_SUFFIXES,
@@ -50,20 +50,20 @@ async def on_blob_created(event: func.EventGridEvent, client: df.DurableOrchestr
         log.info("ignored blob event %s: not a %s in the %s container", event.subject,
                  " / ".join(UPLOAD_SUFFIXES), INCOMING_CONTAINER)
         return
-    model, known = model_of_blob(where[1]), steps.known_models()
+    model, known = model_of_blob(where[1]), lookups.known_models()
     if model is None or model not in known:
         log.info("ignored blob %s: %r is not a known model (%s)", where[1], model, ", ".join(sorted(known)))
         return
-    url, etag = steps.incoming_blob_url(where[1]), data.get("eTag")
+    url, etag = lookups.incoming_blob_url(where[1]), data.get("eTag")
     if url is None or not isinstance(etag, str) or not etag:
         log.warning("refused blob event %s: not a plain blob name, or no eTag", event.subject)
         return
-    if not steps.same_blob(data.get("url"), url):
+    if not lookups.same_blob(data.get("url"), url):
         log.warning("refused blob event %s: its data.url %.200r is not %s (the watched account)", event.subject,
                     data.get("url"), url)
         return
     run = RunRequest(run_id=run_id_for_blob(model, url, etag), model=model, data_uri=url, data_etag=etag,
-                     trigger="blob", source_commit=steps.source_commit())
+                     trigger="blob", source_commit=lookups.source_commit())
     await start_run_once(client, run)
 
 

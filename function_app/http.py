@@ -11,7 +11,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from factory import steps
+from factory import lookups
 from factory.datasource import DataSourceError
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
 from function_app import inputs
@@ -36,11 +36,11 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
     try:
         body = inputs.json_object(req, '{"model": "<model>", "data": "<model>/<file>" | "latest"}')
         model = inputs.text_field(body, "model")
-        if model not in steps.known_models():
-            broken = steps.broken_models().get(str(model))
+        if model not in lookups.known_models():
+            broken = lookups.broken_models().get(str(model))
             if broken:
                 raise inputs.BadInput(f"field 'model': {model} is skipped because it does not load: {broken}", 409)
-            raise inputs.BadInput(f"field 'model': expected one of {sorted(steps.known_models())}, "
+            raise inputs.BadInput(f"field 'model': expected one of {sorted(lookups.known_models())}, "
                                   f"got {str(model)[:80]!r}")
         data = inputs.text_field(body, "data")
         commit = inputs.text_field(body, "source_commit", required=False)
@@ -49,17 +49,17 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
         key = inputs.text_field({"Idempotency-Key": req.headers.get("Idempotency-Key")}, "Idempotency-Key",
                                 required=False) or inputs.text_field(body, "idempotency_key", required=False)
         if data == "latest":
-            data = steps.latest_upload(str(model))
+            data = lookups.latest_upload(str(model))
             if data is None:
                 raise inputs.BadInput(f"field 'data': {model} has no upload yet (incoming/{model}/)", 404)
-        data_uri = steps.resolve_data(str(model), str(data))
+        data_uri = lookups.resolve_data(str(model), str(data))
     except inputs.BadInput as bad:
         return inputs.error(str(bad), bad.status)
     except DataSourceError as err:
         return inputs.error(f"field 'data': {err}")
     key = key or str(uuid.uuid4())
     run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data_uri, trigger="manual",
-                     source_commit=commit or steps.source_commit())
+                     source_commit=commit or lookups.source_commit())
     await start_run_once(client, run)
     return client.create_check_status_response(req, run.run_id)
 

@@ -8,10 +8,11 @@ import pytest
 import yaml
 from models_testlib import ALL_MODEL_NAMES, MODEL_NAMES, MODELS, copy_model
 
-from factory import steps
-from factory.backends import services
+from factory.backends import Services, services
 from factory.catalog import CatalogError, load_catalog, load_model_spec, metrics_from_tags, training_job_name
 from factory.runs import RunRequest
+from factory.settings import Settings
+from factory.steps import RunSteps, run_steps
 
 
 def test_catalog_holds_the_three_models_with_their_settings():
@@ -182,11 +183,20 @@ def test_approval_timeout_comes_from_the_model_else_from_the_app_setting(tmp_pat
     (patient / "model.yaml").write_text(yaml.safe_dump({**spec, "approval": {"timeout_hours": 1.5}}))
     monkeypatch.setenv("FACTORY_MODELS_DIR", str(tmp_path))
     monkeypatch.setenv("APPROVAL_TIMEOUT_SECONDS", "600")
-    plan = {name: steps.plan_run(RunRequest(run_id=f"{name}-1", model=name, data_uri="x.csv"))
+    plan = {name: run_steps().plan_run(RunRequest(run_id=f"{name}-1", model=name, data_uri="x.csv"))
             for name in ("wine_cultivar", "wine_patient")}
     assert plan["wine_patient"].approval_timeout_s == 5400
     assert plan["wine_cultivar"].approval_timeout_s == 600
     monkeypatch.delenv("APPROVAL_TIMEOUT_SECONDS")
     fresh_services()
-    default = steps.plan_run(RunRequest(run_id="w-2", model="wine_cultivar", data_uri="x.csv"))
+    default = run_steps().plan_run(RunRequest(run_id="w-2", model="wine_cultivar", data_uri="x.csv"))
     assert default.approval_timeout_s == 24 * 3600
+
+
+def test_the_steps_read_the_services_they_are_built_from_not_the_process_environment(tmp_path, monkeypatch):
+    copy_model("wine_cultivar", "wine_cultivar", tmp_path)
+    monkeypatch.setenv("APPROVAL_TIMEOUT_SECONDS", "600")  # the process's; these steps were given others
+    own = Services(Settings.from_env({"FACTORY_MODELS_DIR": str(tmp_path), "APPROVAL_TIMEOUT_SECONDS": "900",
+                                      "FACTORY_STATE_DIR": str(tmp_path / "state")}))
+    plan = RunSteps(own).plan_run(RunRequest(run_id="w-3", model="wine_cultivar", data_uri="x.csv"))
+    assert plan.approval_timeout_s == 900 and RunSteps(own).catalog().keys() == {"wine_cultivar"}

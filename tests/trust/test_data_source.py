@@ -110,17 +110,17 @@ def test_blob_created_derives_the_blob_from_its_subject_and_refuses_a_disagreein
 
 
 def test_an_overwrite_between_validate_and_train_trains_the_validated_bytes(app_env, app_stack, tmp_path):
-    from factory import steps
     from factory.adapters.local.pipeline_runner import PipelineError, fetch_data, run_pipeline
     from factory.catalog import load_catalog
     from factory.ports import TrainingRequest
+    from factory.steps import run_steps
 
     store = _store(app_stack)
     name = f"wine_cultivar/pin-{time.monotonic_ns()}.csv"
     url = store.upload("incoming", name, GOOD)
     etag = str(store.properties(url)["etag"])
     run_id = f"wine_cultivar-pin-{time.monotonic_ns()}"
-    checked = steps.validate_data(RunRequest(run_id, "wine_cultivar", url, etag)).to_dict()
+    checked = run_steps().validate_data(RunRequest(run_id, "wine_cultivar", url, etag)).to_dict()
     good_sha = hashlib.sha256(GOOD.read_bytes()).hexdigest()
     assert checked["ok"], checked
     assert checked["sha256"] == good_sha
@@ -131,7 +131,7 @@ def test_an_overwrite_between_validate_and_train_trains_the_validated_bytes(app_
     trained = fetch_data(checked["pinned_uri"], tmp_path / "train-data", store)
     assert hashlib.sha256(trained.read_bytes()).hexdigest() == good_sha
     # a run that validates only now sees the overwrite for what it is: not the upload that started it
-    late = steps.validate_data(RunRequest(run_id + "-late", "wine_cultivar", url, etag)).to_dict()
+    late = run_steps().validate_data(RunRequest(run_id + "-late", "wine_cultivar", url, etag)).to_dict()
     assert not late["ok"] and "was overwritten after the upload that started this run" in late["errors"][0]
     # and if the pinned copy itself is changed, the training step refuses before any step runs
     pinned_name = urllib.parse.unquote(urllib.parse.urlsplit(checked["pinned_uri"]).path).split("/validated/", 1)[1]

@@ -5,8 +5,8 @@ model name, so every ending of the run can be driven quickly through devhost wit
 import azure.durable_functions as df
 import azure.functions as func
 
-from factory import steps
 from factory.runs import RunPlan
+from factory.steps import run_steps
 from function_app import approvals, http
 from orchestrations.approval import approval
 from orchestrations.contract import DecisionToVerify
@@ -33,7 +33,7 @@ app.register_functions(approvals.bp)  # the real signed approval links
 
 @app.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:  # the real check of every decision event
-    return steps.verify_approval(DecisionToVerify.from_dict(req)).to_dict()
+    return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
 @app.orchestration_trigger(context_name="context")
