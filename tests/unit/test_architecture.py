@@ -30,6 +30,7 @@ RULES: dict[str, set[str]] = {
     "modelkit": {DOMAIN},  # the standard pipeline is built with factory.kit; templates' tests use the domain
     "modelkit.stages": set(),  # run inside Azure ML jobs, beside the model's own src/ (additional_includes)
     "modelkit.serving": set(),  # runs inside every model image, alone
+    "modelkit.environments": {"factory.serving"},  # an environment's serving script, beside factory.serving
 }
 # the pure records orchestrations may use from the domain (they run while replaying: no I/O)
 ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs", "factory.edge.verdict"}
