@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
-.PHONY: setup system-deps run test test-slow test-all lint bench lock up down clean
+.PHONY: setup system-deps bases run test test-slow test-all lint bench lock up down clean
 
 setup: $(STAMP) node_modules/.bin/azurite-blob node_modules/.bin/pyright system-deps
 
@@ -38,7 +38,13 @@ test: setup
 	node_modules/.bin/pyright
 	$(PY) -m pytest -m "not slow" -q
 
-test-slow: setup
+# the local base images (amd64, arm64 under qemu: about 20 min the first time on a loaded 2-core machine),
+# built once per machine and cached in podman's image store; before the slow tests so no test's time limit
+# is spent on them
+bases: setup
+	$(PY) -m factory.adapters.local.base_image
+
+test-slow: setup bases
 	$(PY) -m pytest -m slow -q
 
 test-all: test test-slow

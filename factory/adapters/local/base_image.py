@@ -8,15 +8,28 @@ second stage run under ``qemu-aarch64-static`` (``qemu-user-static`` + ``binfmt-
 ``scripts/install-system-deps.sh``). Docs, man pages, locales and apt lists are removed to keep it small. The
 host's CA bundle is copied in (pip in a build reaches PyPI through a TLS-intercepting proxy here) and
 ``PIP_CERT`` points at it. Azure builds pass a public slim image (a multi-arch index) as ``BASE_IMAGE``.
+
+The emulated second stage takes minutes (about 20 on a loaded 2-core machine, measured), so it has no fixed
+time limit: it is stopped only when it prints nothing for ``STALL_S`` seconds (it prints a line per package).
+``python -m factory.adapters.local.base_image [--arch A ...]`` builds the missing bases with their progress
+(``make bases``; ``make test-slow`` runs it first, so no test spends its time limit on a base).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from factory.adapters.local.containers import ContainerEngine, engine, state_dir
@@ -28,6 +41,7 @@ QEMU = {"arm64": "qemu-aarch64-static", "amd64": "qemu-x86_64-static"}
 PACKAGES = "python3,python3-venv,ca-certificates"
 TRIM = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
         "var/lib/apt/lists", "usr/share/common-licenses", "var/log"]
+STALL_S = 900.0  # the emulated second stage is stopped when it prints nothing for this long
 
 
 def host_arch() -> str:
@@ -78,8 +92,47 @@ def _bootstrap(root: Path, arch: str) -> None:
     subprocess.run([debootstrap, "--foreign", *common, "bookworm", str(root), _mirror()], check=True,
                    capture_output=True, timeout=900)
     # the binfmt handler is registered with the F flag (opened at registration), so chroot needs no copy of qemu
-    subprocess.run(["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"], check=True,
-                   capture_output=True, timeout=3600)
+    run_with_progress(["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"], STALL_S,
+                      lambda line: _say(f"{arch} base: {line}"))
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_with_progress(cmd: list[str], stall_s: float, progress: Callable[[str], None] | None = None) -> str:
+    """Run ``cmd`` while it makes progress: each output line goes to ``progress``; the process is killed only
+    when it prints nothing for ``stall_s`` seconds. Returns the output; raises ``RuntimeError`` on a stall or
+    a non-zero exit, with the last lines."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                            start_new_session=True)  # its own process group: a stall stops its children too
+    lines: list[str] = []
+    last = [time.monotonic()]
+    stalled = threading.Event()
+
+    def watchdog() -> None:
+        while proc.poll() is None:
+            if time.monotonic() - last[0] > stall_s:
+                stalled.set()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                return
+            time.sleep(min(1.0, stall_s / 4))
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        last[0] = time.monotonic()
+        lines.append(line.rstrip())
+        if progress is not None:
+            progress(line.rstrip())
+    proc.wait()
+    tail = "\n".join(lines[-20:])
+    if stalled.is_set():
+        raise RuntimeError(f"{' '.join(cmd[:3])} printed nothing for {stall_s:g} s and was stopped:\n{tail}")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed (exit {proc.returncode}):\n{tail}")
+    return "\n".join(lines)
 
 
 def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str | None = None,
@@ -112,3 +165,19 @@ def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str 
             if imported.returncode != 0:
                 raise RuntimeError(f"importing the {arch} base image failed: {imported.stderr.decode()[-2000:]}")
     return ref
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the local base images that are missing (cached in the "
+                                                 "container engine), with the emulated stage's progress.")
+    parser.add_argument("--arch", action="append", choices=ARCHES, help="default: every architecture")
+    args = parser.parse_args(argv)
+    for arch in args.arch or ARCHES:
+        started = time.monotonic()
+        ref = ensure_base_image(arch=arch)
+        _say(f"{arch} base: {ref} ready ({time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
