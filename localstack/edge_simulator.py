@@ -352,7 +352,7 @@ class EdgeSimulator:
         folder.chmod(0o755)
         path = folder / "twin.sock"
         path.unlink(missing_ok=True)
-        server = _ModuleSocketServer(str(path), _module_handler(self, module))
+        server = _bind_socket(folder, path.name, _module_handler(self, module))
         path.chmod(stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH)
         threading.Thread(target=server.serve_forever, name=f"twin-{module}", daemon=True).start()
         self._sockets[module] = server
@@ -370,6 +370,22 @@ class EdgeSimulator:
 
 class _ModuleSocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+
+
+MAX_SOCKET_PATH = 100  # AF_UNIX paths are at most 107 bytes; a deep state folder (a test's tmp dir) is more
+
+
+def _bind_socket(folder: Path, name: str, handler: type[BaseHTTPRequestHandler]) -> _ModuleSocketServer:
+    """A unix socket server at ``folder/name``, bound through ``/proc/self/fd/<folder>`` when the full path is
+    longer than AF_UNIX allows (the socket is made in the folder all the same; the container sees its mount)."""
+    path = folder / name
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return _ModuleSocketServer(str(path), handler)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return _ModuleSocketServer(f"/proc/self/fd/{fd}/{name}", handler)
+    finally:
+        os.close(fd)
 
 
 class _JsonHandler(BaseHTTPRequestHandler):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -119,6 +121,28 @@ def test_module_reports_through_the_simulator_twin_socket_once_per_run(model_ser
         assert verdict.cases == 2 and len(verdict.failures) == (0 if offset == 0 else 2)
         assert verdict_from_reported("another-run", sim.twin(SMOKE_MODULE)["reported"]) is None
     finally:
+        sim.close()
+
+
+def test_a_state_folder_deeper_than_unix_sockets_allow_still_gets_its_module_socket(model_server, tmp_path):
+    """AF_UNIX paths stop at 107 bytes; a simulator whose state folder is deeper (a CI tmp dir) still makes
+    the module's socket in its folder, and the module (which sees it through its mount) reports through it."""
+    url, _ = model_server
+    state = tmp_path / ("deep-" * 12) / "edge-sim-arm64"
+    sim = EdgeSimulator(state)
+    manifest = build_manifest(SmokeDeployment("run-10", "m", f"r/m@{DIGEST}", "r/s", CASES, ready_timeout_seconds=5))
+    manifest["modulesContent"][SMOKE_MODULE]["properties.desired"]["modelUrl"] = url
+    sim.content = manifest["modulesContent"]
+    sim._start_socket(SMOKE_MODULE)
+    folder = state / "modules" / SMOKE_MODULE
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert len(str(folder / "twin.sock")) > 107 and stat.S_ISSOCK((folder / "twin.sock").stat().st_mode)
+        report = smoke.serve_once(smoke.SimulatorTwinClient(f"unix:///proc/self/fd/{fd}/twin.sock"))
+        assert report is not None and report["runId"] == "run-10"
+        assert verdict_from_reported("run-10", sim.twin(SMOKE_MODULE)["reported"]) is not None
+    finally:
+        os.close(fd)
         sim.close()
 
 
