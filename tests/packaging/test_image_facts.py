@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from factory.approval import ApprovalClaim
 from factory.card import build_card
 from factory.packaging.layers import image_facts
 from function_app import pages
+from localstack.registry import start_registry
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -24,20 +24,11 @@ INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 @pytest.fixture()
 def registry(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    config = tmp_path / "config.yml"
-    config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
-                      f"{tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    reg = start_registry("facts", free_port(), tmp_path)
     try:
-        from tests.edge.conftest import wait_http
-
-        wait_http(f"http://127.0.0.1:{port}/v2/")
-        yield f"127.0.0.1:{port}"
+        yield reg.address
     finally:
-        proc.terminate()
-        proc.wait(10)
+        reg.stop()
 
 
 def _blob(registry: str, repo: str, data: bytes) -> str:
