@@ -45,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from factory.adapters.local import emulation
 from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
 from factory.edge.manifest import ManifestError, join_create_options, validate_manifest
 
@@ -285,10 +286,16 @@ class EdgeSimulator:
                      for key in options]
         warnings += [f"module {module}: createOptions HostConfig.{key} is not supported by the simulator (ignored)"
                      for key in host_config]
+        args += self._emulation_args(settings["image"])
         args.append(settings["image"])
         if cmd:
             args += cmd if isinstance(cmd, list) else [cmd]
         return args
+
+    def _emulation_args(self, image: str) -> list[str]:
+        """What a container of the image's architecture needs under qemu-user (``emulation.run_args``)."""
+        proc = self.engine.run(["image", "inspect", "--format", "{{.Architecture}}", image], check=False)
+        return emulation.run_args((proc.stdout or "").strip(), self.state_dir / "emulation")
 
     def apply(self, content: dict[str, Any]) -> dict[str, Any]:
         """Apply a deployment's modules content: validate, remove the previous deployment's containers, run the

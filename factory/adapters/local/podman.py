@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from factory import ports
+from factory.adapters.local import emulation
 from factory.adapters.local.base_image import emulation_available, ensure_base_image, host_arch
 from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
 from factory.adapters.local.containers import state_dir as containers_state_dir
@@ -237,7 +238,7 @@ class PodmanImageBuilder:
                "--label", f"{VERIFY_STACK_LABEL}={stack_id()}", "--label", f"io.modelfactory.verify.pid={os.getpid()}",
                "-p", f"127.0.0.1:{port}:{check.port}"]
         if arch:
-            run += ["--platform", f"linux/{arch}"]
+            run += ["--platform", f"linux/{arch}", *emulation.run_args(arch, containers_state_dir() / "emulation")]
         if self.engine.is_podman:
             run.append("--no-healthcheck")  # podman's health timers need systemd; we poll /ready ourselves
         self.engine.run([*run, local])
