@@ -1,4 +1,5 @@
-"""Edge smoke test activities (bindings only): each calls one ``EdgeSmokeService`` method.
+"""Edge smoke test activities (bindings only): each calls one ``EdgeSmokeService`` method, payloads as
+``orchestrations.contract`` records.
 
 The ``edge_smoke`` sub-orchestration (``orchestrations/edge_smoke.py``) calls them. Importing this module has
 no side effects: services are built on the first activity call.
@@ -6,19 +7,33 @@ no side effects: services are built on the first activity call.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
+
+from orchestrations.contract import (
+    EdgeDeviceRequest,
+    EdgeLeaseRequest,
+    EdgePlan,
+    EdgePlanRequest,
+    EdgeReleased,
+    EdgeRestored,
+    EdgeRestoreRequest,
+    EdgeSmokeRequest,
+)
+
+if TYPE_CHECKING:
+    from factory.edge.service import EdgeSmokeService
 
 bp = df.Blueprint()
 
 
-def _service(req: dict | None = None) -> Any:
+def _service(device: str) -> EdgeSmokeService:
     from factory.backends import services
     from factory.edge.service import EdgeSmokeService
 
     svc = services()
-    return EdgeSmokeService(svc.edge_device(str((req or {}).get("device") or "")), svc.settings)
+    return EdgeSmokeService(svc.edge_device(device or ""), svc.settings)
 
 
 @bp.activity_trigger(input_name="req")
@@ -27,42 +42,47 @@ def edge_devices(req: dict) -> dict:
     from factory.backends import services
     from factory.edge.pool import plan
 
-    return plan(services().settings, req["image"])
+    return EdgePlan.from_dict(plan(services().settings, EdgePlanRequest.from_dict(req).image)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_lease(req: dict) -> dict:
     """Take (or renew) the smoke-test device for this run; ``acquired`` is false while another run holds it."""
-    return _service(req).lease(req["run_id"], float(req["ttl_seconds"]))
+    lease = EdgeLeaseRequest.from_dict(req)
+    return _service(lease.device).lease(lease.run_id, float(lease.ttl_seconds)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_release(req: dict) -> dict:
     """Give the smoke-test device back."""
-    _service(req).release(req["run_id"])
-    return {"released": True}
+    device = EdgeDeviceRequest.from_dict(req)
+    _service(device.device).release(device.run_id)
+    return EdgeReleased().to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_snapshot(req: dict) -> dict:
     """The smoke-test device's current modules content, to restore afterwards."""
-    return _service(req).snapshot()
+    return _service(EdgeDeviceRequest.from_dict(req).device).snapshot()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_deploy(req: dict) -> dict:
     """Deploy the model module and the smoke module for one run."""
-    return _service(req).deploy(req)
+    smoke = EdgeSmokeRequest.from_dict(req)
+    return _service(smoke.device).deploy(smoke).to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_read_report(req: dict) -> dict:
     """The smoke module's verdict for the run, if it reported one."""
-    return _service(req).read_report(req["run_id"])
+    device = EdgeDeviceRequest.from_dict(req)
+    return _service(device.device).read_report(device.run_id).to_dict()
 
 
 @bp.activity_trigger(input_name="req")
 def edge_restore(req: dict) -> dict:
     """Put back the deployment the device had before the smoke test."""
-    _service(req).restore(req["content"])
-    return {"restored": True}
+    restore = EdgeRestoreRequest.from_dict(req)
+    _service(restore.device).restore(restore.content)
+    return EdgeRestored().to_dict()

@@ -19,11 +19,12 @@ from factory.runs import Lineage, RunPlan, RunRequest, RunResult, RunStatus, Sta
 
 __all__ = [
     "Activity", "ApprovalNotice", "ApprovalOutcome", "ApprovalRequest", "BuildRequest", "DataCheck", "Decision",
-    "DecisionCheck", "DecisionEvent", "DecisionToVerify", "RefusedDecision",
-    "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict", "ImageBuild", "ImagePushedEvent",
-    "Lineage", "ModelRegisteredEvent", "Orchestrator", "Promotion", "PromotionRequest", "RunPlan", "RunRequest",
-    "RunResult", "RunStatus", "SmokeVerdict", "Stage", "TrainingFailedEvent", "TrainingJob",
-    "approval_instance_id", "edge_instance_id",
+    "DecisionCheck", "DecisionEvent", "DecisionToVerify", "RefusedDecision", "EdgeDeployment", "EdgeDeviceRequest",
+    "EdgeLease", "EdgeLeaseRequest", "EdgePlan", "EdgePlanRequest", "EdgeReleased", "EdgeReport",
+    "EdgeRestoreRequest", "EdgeRestored", "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict",
+    "ImageBuild", "ImagePushedEvent", "Lineage", "ModelRegisteredEvent", "ModulesContent", "Orchestrator",
+    "Promotion", "PromotionRequest", "RunPlan", "RunRequest", "RunResult", "RunStatus", "SmokeVerdict", "Stage",
+    "TrainingFailedEvent", "TrainingJob", "approval_instance_id", "edge_instance_id",
 ]
 
 
@@ -179,6 +180,102 @@ class EdgeSmokeRequest(Record):
     @property
     def wait_seconds(self) -> float:
         return self.device_wait_seconds if self.device_wait_seconds is not None else 2 * self.timeout_seconds + 600
+
+
+# --- the edge_smoke sub-orchestration's activities (function_app/edge.py → factory.edge.service) -------------
+
+
+@dataclass(frozen=True)
+class EdgePlanRequest(Record):
+    """``edge_devices`` input: the image (index) to smoke-test."""
+
+    image: str
+
+
+@dataclass(frozen=True)
+class EdgePlan(Record):
+    """``edge_devices`` result: the pool devices to test on (``{"device", "arch"}``, one per architecture of the
+    image), the architectures no device covers, and all the image's architectures."""
+
+    devices: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    missing: list[str] = field(default_factory=list[str])
+    arches: list[str] = field(default_factory=list[str])
+
+
+@dataclass(frozen=True)
+class EdgeLeaseRequest(Record):
+    """``edge_lease`` input: take (or renew) ``device`` for the run, for ``ttl_seconds``."""
+
+    run_id: str
+    ttl_seconds: float
+    device: str = ""  # "" is the default single device
+
+
+@dataclass(frozen=True)
+class EdgeLease(Record):
+    """``edge_lease`` result: ``acquired``, else who holds the device until when (and, where the device keeps
+    one, the queue of runs waiting and why this one must wait)."""
+
+    acquired: bool
+    holder: str = ""
+    expires_at: str = ""  # ISO 8601
+    queue: list[str] = field(default_factory=list[str])
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class EdgeDeviceRequest(Record):
+    """``edge_snapshot``, ``edge_read_report`` and ``edge_release`` input: the run and its device."""
+
+    run_id: str
+    device: str = ""
+
+
+# edge_snapshot's result is the device's modules content itself (``ModulesContent``: the IoT Edge document,
+# module name → twin; ``{}`` when the device has no deployment), handed back unchanged in EdgeRestoreRequest.
+ModulesContent = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EdgeDeployment(Record):
+    """``edge_deploy`` result (input: ``EdgeSmokeRequest``): the model's module, the smoke module, the image."""
+
+    module: str
+    smoke_module: str
+    image: str
+
+
+@dataclass(frozen=True)
+class EdgeReport(Record):
+    """``edge_read_report`` result: the smoke module's ``verdict`` for the run once it reported one; until then
+    what it last reported (``seen``: runId, status, reason) and the modules' runtime status (``modules``)."""
+
+    verdict: SmokeVerdict | None = None
+    seen: dict[str, Any] = field(default_factory=dict[str, Any])
+    modules: dict[str, Any] = field(default_factory=dict[str, Any])
+
+
+@dataclass(frozen=True)
+class EdgeRestoreRequest(Record):
+    """``edge_restore`` input: the snapshot to put back on the run's device."""
+
+    run_id: str
+    content: ModulesContent = field(default_factory=dict[str, Any])
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class EdgeReleased(Record):
+    """``edge_release`` result."""
+
+    released: bool = True
+
+
+@dataclass(frozen=True)
+class EdgeRestored(Record):
+    """``edge_restore`` result."""
+
+    restored: bool = True
 
 
 @dataclass(frozen=True)

@@ -9,31 +9,40 @@ Input: an ``EdgeSmokeRequest``. Output: a ``SmokeVerdict`` dict with ``devices``
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from typing import Any
 
 import azure.durable_functions as df
 
 from factory.edge.verdict import combine_verdicts
-from orchestrations.contract import Activity, EdgeSmokeRequest, EdgeStatus, Orchestrator, SmokeVerdict
+from orchestrations.contract import (
+    Activity,
+    EdgePlan,
+    EdgePlanRequest,
+    EdgeSmokeRequest,
+    EdgeStatus,
+    Orchestrator,
+    SmokeVerdict,
+)
 
 
 def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Smoke-test the image on one device per architecture, in parallel; pass only if all passed."""
-    request: dict[str, Any] = context.get_input() or {}
-    smoke = EdgeSmokeRequest.from_dict(request)
+    smoke = EdgeSmokeRequest.from_dict(context.get_input() or {})
     try:
-        plan = yield context.call_activity(Activity.EDGE_DEVICES, {"image": smoke.image})
+        plan = EdgePlan.from_dict((yield context.call_activity(Activity.EDGE_DEVICES,
+                                                               EdgePlanRequest(smoke.image).to_dict())))
     except Exception as exc:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=f"could not choose edge devices: {exc}").to_dict()
-    if plan["missing"] or not plan["devices"]:
+    if plan.missing or not plan.devices:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=(
-            f"no test device for architecture(s) {', '.join(plan['missing']) or '?'} of {smoke.image} "
+            f"no test device for architecture(s) {', '.join(plan.missing) or '?'} of {smoke.image} "
             f"(FACTORY_EDGE_DEVICES)")).to_dict()
     context.set_custom_status({"stage": "edge_smoke", "step": "testing on devices", "run_id": smoke.run_id,
-                               "devices": plan["devices"]})
+                               "devices": plan.devices})
     tasks = [context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE,
-                                           {**request, "device": d["device"], "arch": d["arch"]},
+                                           replace(smoke, device=d["device"], arch=d["arch"]).to_dict(),
                                            f"{context.instance_id}-{d['device'] or 'device'}")
-             for d in plan["devices"]]
-    verdicts = yield context.task_all(tasks)
-    return combine_verdicts(smoke.run_id, plan["devices"], list(verdicts)).to_dict()
+             for d in plan.devices]
+    verdicts: list[dict[str, Any]] = yield context.task_all(tasks)
+    return combine_verdicts(smoke.run_id, plan.devices, list(verdicts)).to_dict()

@@ -17,7 +17,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.contract import Activity, EdgeSmokeRequest, EdgeStatus, SmokeVerdict
+from orchestrations.contract import (
+    Activity,
+    EdgeDeployment,
+    EdgeDeviceRequest,
+    EdgeLease,
+    EdgeLeaseRequest,
+    EdgeReport,
+    EdgeRestoreRequest,
+    EdgeSmokeRequest,
+    EdgeStatus,
+    ModulesContent,
+    SmokeVerdict,
+)
 
 RESTORE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=4)
 LEASE_MARGIN_S = 900  # the lease outlives the polling window by this much: deploy (image pulls) and restore
@@ -31,8 +43,7 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     """Lease the device, deploy, poll, restore, release; always restores what was on the device once something
     was deployed. A restore that keeps failing fails the orchestration and keeps the lease until it expires, so
     no other run takes the half-restored deployment for the device's own."""
-    request: dict[str, Any] = context.get_input() or {}
-    smoke = EdgeSmokeRequest.from_dict(request)
+    smoke = EdgeSmokeRequest.from_dict(context.get_input() or {})
     run_id = smoke.run_id
     poll = timedelta(seconds=float(smoke.poll_seconds))
     timeout_s = float(smoke.timeout_seconds)
@@ -40,63 +51,62 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
 
     _status(context, run_id, "waiting for the edge device")
     wait_deadline = context.current_utc_datetime + timedelta(seconds=wait_s)
-    device = {"device": smoke.device}
-    lease_request = {"run_id": run_id, "ttl_seconds": timeout_s + LEASE_MARGIN_S, **device}
+    lease_request = EdgeLeaseRequest(run_id, ttl_seconds=timeout_s + LEASE_MARGIN_S, device=smoke.device)
     while True:
         try:
-            lease = yield context.call_activity(Activity.EDGE_LEASE, lease_request)
+            lease = EdgeLease.from_dict((yield context.call_activity(Activity.EDGE_LEASE, lease_request.to_dict())))
         except Exception as exc:
             return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"could not lease the edge device: {exc}").to_dict()
-        if lease.get("acquired"):
+        if lease.acquired:
             break
         if context.current_utc_datetime >= wait_deadline:
             return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=(
-                f"the edge device stayed busy for {wait_s:g} s (lease held by run {lease.get('holder') or '?'} "
-                f"until {lease.get('expires_at') or '?'})")).to_dict()
+                f"the edge device stayed busy for {wait_s:g} s (lease held by run {lease.holder or '?'} "
+                f"until {lease.expires_at or '?'})")).to_dict()
         yield context.create_timer(min(context.current_utc_datetime + poll, wait_deadline))
 
-    verdict = yield from _smoke_on_leased_device(context, request, run_id, poll, timeout_s)
-    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, RESTORE_RETRY, {"run_id": run_id, **device})
-    _status(context, run_id, "done", verdict=verdict["status"])
-    return verdict
+    verdict = yield from _smoke_on_leased_device(context, smoke, poll, timeout_s)
+    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, RESTORE_RETRY,
+                                           EdgeDeviceRequest(run_id, smoke.device).to_dict())
+    _status(context, run_id, "done", verdict=verdict.status)
+    return verdict.to_dict()
 
 
-def _smoke_on_leased_device(context: df.DurableOrchestrationContext, request: dict[str, Any], run_id: str,
-                            poll: timedelta, timeout_s: float) -> Generator[Any, Any, dict[str, Any]]:
-    """Snapshot → deploy → poll → restore; returns the verdict dict (use with ``yield from``)."""
+def _smoke_on_leased_device(context: df.DurableOrchestrationContext, smoke: EdgeSmokeRequest, poll: timedelta,
+                            timeout_s: float) -> Generator[Any, Any, SmokeVerdict]:
+    """Snapshot → deploy → poll → restore; returns the verdict (use with ``yield from``)."""
+    run_id = smoke.run_id
+    device = EdgeDeviceRequest(run_id, smoke.device).to_dict()
     _status(context, run_id, "snapshot")
-    device = {"device": request.get("device", "")}
     try:
-        previous = yield context.call_activity(Activity.EDGE_SNAPSHOT, {"run_id": run_id, **device})
+        previous: ModulesContent = yield context.call_activity(Activity.EDGE_SNAPSHOT, device)
     except Exception as exc:  # the device could not be read: nothing was changed, nothing to restore
-        reason = f"could not read the edge device's deployment: {exc}"
-        return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=reason).to_dict()
+        return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"could not read the edge device's deployment: {exc}")
 
-    verdict: dict[str, Any]
+    verdict: SmokeVerdict
     try:
         _status(context, run_id, "deploying")
-        deployed = yield context.call_activity(Activity.EDGE_DEPLOY, request)
+        deployed = EdgeDeployment.from_dict((yield context.call_activity(Activity.EDGE_DEPLOY, smoke.to_dict())))
         deadline = context.current_utc_datetime + timedelta(seconds=timeout_s)
         polls = 0
-        last: dict[str, Any] = {}
         while True:
-            _status(context, run_id, "waiting for the smoke module", polls=polls, module=deployed.get("module"))
+            _status(context, run_id, "waiting for the smoke module", polls=polls, module=deployed.module)
             yield context.create_timer(min(context.current_utc_datetime + poll, deadline))
-            last = yield context.call_activity(Activity.EDGE_READ_REPORT, {"run_id": run_id, **device})
+            last = EdgeReport.from_dict((yield context.call_activity(Activity.EDGE_READ_REPORT, device)))
             polls += 1
-            if last.get("verdict"):
-                verdict = last["verdict"]
+            if last.verdict:
+                verdict = last.verdict
                 break
             if context.current_utc_datetime >= deadline:
                 verdict = SmokeVerdict(run_id, EdgeStatus.TIMEOUT, reason=(
                     f"the smoke module reported no result for run {run_id} within {timeout_s:g} s "
-                    f"({polls} polls); last report: {last.get('seen') or 'none'}; "
-                    f"modules: {last.get('modules') or 'unknown'}")).to_dict()
+                    f"({polls} polls); last report: {last.seen or 'none'}; "
+                    f"modules: {last.modules or 'unknown'}"))
                 break
     except Exception as exc:  # deploy or read failed: still restore the device below
-        verdict = SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"edge smoke test could not run: {exc}").to_dict()
+        verdict = SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"edge smoke test could not run: {exc}")
 
-    _status(context, run_id, "restoring", verdict=verdict["status"])
+    _status(context, run_id, "restoring", verdict=verdict.status)
     yield context.call_activity_with_retry(Activity.EDGE_RESTORE, RESTORE_RETRY,
-                                           {"run_id": run_id, "content": previous, **device})
+                                           EdgeRestoreRequest(run_id, previous, smoke.device).to_dict())
     return verdict

@@ -17,6 +17,7 @@ from factory.edge.manifest import (
 from factory.edge.verdict import verdict_from_reported
 from factory.ports import EdgeDeployer
 from factory.settings import Settings
+from orchestrations.contract import EdgeDeployment, EdgeLease, EdgeReport, EdgeSmokeRequest, ModulesContent
 
 
 @dataclass
@@ -26,45 +27,45 @@ class EdgeSmokeService:
     deployer: EdgeDeployer
     settings: Settings
 
-    def lease(self, run_id: str, ttl_seconds: float) -> dict[str, Any]:
-        """Take (or renew) the device for this run: ``{"acquired", "holder", "expires_at"}``."""
-        return self.deployer.lease(run_id, ttl_seconds)
+    def lease(self, run_id: str, ttl_seconds: float) -> EdgeLease:
+        """Take (or renew) the device for this run."""
+        return EdgeLease.from_dict(self.deployer.lease(run_id, ttl_seconds))
 
     def release(self, run_id: str) -> None:
         """Give the device back (no-op when this run does not hold it)."""
         self.deployer.release(run_id)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> ModulesContent:
         """The device's current modules content (``{}`` when it has none)."""
         return self.deployer.current_content()
 
-    def smoke_image(self, request: dict[str, Any]) -> str:
+    def smoke_image(self, request: EdgeSmokeRequest) -> str:
         """The smoke module image: the request's ``smoke_image``, else setting ``FACTORY_EDGE_SMOKE_IMAGE``, else
         the device's own (``EdgeDeployer.smoke_image``: built locally, or the setting on Azure)."""
-        return request.get("smoke_image") or self.settings.edge_smoke_image or self.deployer.smoke_image()
+        return request.smoke_image or self.settings.edge_smoke_image or self.deployer.smoke_image()
 
-    def manifest(self, request: dict[str, Any]) -> dict[str, Any]:
+    def manifest(self, request: EdgeSmokeRequest) -> dict[str, Any]:
         """The validated deployment manifest for a smoke request."""
-        if request.get("cases"):
-            cases = [SmokeCase.from_dict(c) for c in request["cases"]]
+        if request.cases:
+            cases = [SmokeCase.from_dict(c) for c in request.cases]
         else:
-            cases = load_model_cases(self.settings.models_dir / request["model"])
+            cases = load_model_cases(self.settings.models_dir / request.model)
         return build_manifest(SmokeDeployment(
-            run_id=request["run_id"], model=request["model"], model_image=request["image"],
+            run_id=request.run_id, model=request.model, model_image=request.image,
             smoke_image=self.smoke_image(request), cases=cases,
-            ready_timeout_seconds=int(request.get("ready_timeout_seconds", 300)),
-            request_timeout_seconds=int(request.get("request_timeout_seconds", 30)),
-            repeat=int(request.get("repeat", 5)),
+            ready_timeout_seconds=int(request.ready_timeout_seconds),
+            request_timeout_seconds=int(request.request_timeout_seconds),
+            repeat=int(request.repeat),
             registries=registry_credentials_from_settings(self.settings)))
 
-    def deploy(self, request: dict[str, Any]) -> dict[str, Any]:
+    def deploy(self, request: EdgeSmokeRequest) -> EdgeDeployment:
         """Apply the smoke manifest (re-applying the same one is harmless: the module reports once per run)."""
         manifest = self.manifest(request)
         self.deployer.apply(manifest["modulesContent"])
-        return {"module": module_name(request["model"]), "smoke_module": SMOKE_MODULE, "image": request["image"]}
+        return EdgeDeployment(module=module_name(request.model), smoke_module=SMOKE_MODULE, image=request.image)
 
-    def read_report(self, run_id: str) -> dict[str, Any]:
-        """``{"verdict": SmokeVerdict dict or None, "seen": what the smoke module last reported, "modules": ...}``."""
+    def read_report(self, run_id: str) -> EdgeReport:
+        """The smoke module's verdict for the run, or what it last reported and how the modules are running."""
         reported = self.deployer.reported(SMOKE_MODULE)
         verdict = verdict_from_reported(run_id, reported)
         seen = {k: reported[k] for k in ("runId", "status", "reason") if reported.get(k)}
@@ -76,8 +77,8 @@ class EdgeSmokeService:
         else:  # what the device downloaded for this deployment (the simulator reports it; IoT Edge does not)
             pulled: dict[str, Any] = agent.get("pulledBytes") or {}
             verdict = replace(verdict, bytes_pulled=sum(int(v) for v in pulled.values() if isinstance(v, int)))
-        return {"verdict": verdict.to_dict() if verdict else None, "seen": seen, "modules": modules}
+        return EdgeReport(verdict=verdict, seen=seen, modules=modules)
 
-    def restore(self, content: dict[str, Any]) -> None:
+    def restore(self, content: ModulesContent) -> None:
         """Put the snapshot back (``{}``: the device had no deployment)."""
         self.deployer.restore(content)

@@ -96,3 +96,16 @@ def test_edge_smoke_request_waits_for_a_busy_device_twice_the_timeout_plus_ten_m
     request = EdgeSmokeRequest(run_id="r", model="m", image="i", timeout_seconds=100)
     assert request.wait_seconds == 800
     assert EdgeSmokeRequest.from_dict({**request.to_dict(), "device_wait_seconds": 5}).wait_seconds == 5
+
+
+def test_edge_records_read_the_activities_wire_forms():
+    report = contract.EdgeReport.from_dict({"verdict": {"run_id": "r", "status": "pass", "cases": 2}, "seen": {},
+                                            "modules": {}})
+    assert isinstance(report.verdict, SmokeVerdict) and report.verdict.status is EdgeStatus.PASS
+    assert contract.EdgeReport.from_dict({"verdict": None, "seen": {"runId": "old"}}).verdict is None
+    waiting = contract.EdgeLease.from_dict({"acquired": False, "holder": "", "expires_at": "", "queue": ["a", "b"],
+                                            "reason": "run a asked first"})
+    assert not waiting.acquired and waiting.queue == ["a", "b"]
+    assert contract.EdgeLease.from_dict({"acquired": True, "holder": "r", "expires_at": "t"}).queue == []
+    restore = contract.EdgeRestoreRequest("r", {"$edgeAgent": {}}, "sim-arm64")
+    assert restore.to_dict() == {"run_id": "r", "content": {"$edgeAgent": {}}, "device": "sim-arm64"}
