@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from factory.fields import as_dict, as_list
 from factory.ports import ModelVersion
+
+if TYPE_CHECKING:
+    from factory.catalog import Gate
 
 _LOWER_IS_BETTER_FALLBACK = frozenset({"rmse", "mae", "mse", "log_loss"})  # only for catalogs without directions
 
@@ -29,7 +33,7 @@ class GateRule:
     max_regression: float | None = None
 
     def threshold_text(self) -> str:
-        parts = []
+        parts: list[str] = []
         if self.min is not None:
             parts.append(f">= {self.min:g}")
         if self.max is not None:
@@ -72,7 +76,7 @@ class ModelCard:
     training_job: dict[str, str]
     expires_at: str | None
     seconds_left: float | None
-    decisions: list[dict[str, str]] = field(default_factory=list)
+    decisions: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
     stage: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,27 +94,12 @@ def clean_reason(text: Any) -> str:
     return kept.strip()[:REASON_MAX]
 
 
-def gate_rules(gate: Any) -> list[GateRule]:
-    """The gated metrics of a catalog ``Gate``: ``gate.metrics`` (declared with their direction) or, for the
-    older shape, ``thresholds`` + the key metric's ``higher_is_better`` / ``max_regression``."""
+def gate_rules(gate: Gate | None) -> list[GateRule]:
+    """The gated metrics of a catalog ``Gate``, each with its direction, bounds and regression allowance."""
     if gate is None:
         return []
-    declared = getattr(gate, "metrics", None)
-    if isinstance(declared, dict) and declared:
-        return [GateRule(name, bool(m.higher_is_better), m.min, m.max, m.max_regression)
-                for name, m in declared.items()]
-    rules, key = [], getattr(gate, "metric", "")
-    for name, bounds in (getattr(gate, "thresholds", None) or {}).items():
-        higher = gate.higher_is_better if name == key else name not in _LOWER_IS_BETTER_FALLBACK
-        rules.append(GateRule(name, higher, bounds.get("min"), bounds.get("max"),
-                              gate.max_regression if name == key else None))
-    if key and key not in {r.name for r in rules}:
-        rules.append(GateRule(key, gate.higher_is_better, None, None, gate.max_regression))
-    return rules
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return [GateRule(name, bool(m.higher_is_better), m.min, m.max, m.max_regression)
+            for name, m in gate.metrics.items()]
 
 
 def _number(value: Any) -> float | None:
@@ -139,11 +128,11 @@ def _edge_rows(edge: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per device: ``edge.devices`` when the lineage has per-device verdicts, else the one verdict."""
     if not edge:
         return []
-    devices = edge.get("devices")
-    raw = devices if isinstance(devices, list) and devices else [edge]
-    rows = []
-    for d in raw:
-        if not isinstance(d, dict):
+    devices = as_list(edge.get("devices"))
+    rows: list[dict[str, Any]] = []
+    for item in devices or [edge]:
+        d = as_dict(item)
+        if not isinstance(item, dict):
             continue
         rows.append({"device": d.get("device") or d.get("device_id"), "arch": d.get("arch") or d.get("platform"),
                      "status": d.get("status"), "p50_ms": _number(d.get("p50_ms")), "p95_ms": _number(d.get("p95_ms")),
@@ -157,9 +146,10 @@ def _per_arch(value: Any) -> dict[str, int] | None:
     None when absent or not numbers."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = {"": value}
-    if not isinstance(value, dict) or not value:
+    mapping = as_dict(value)
+    if not mapping:
         return None
-    items = {str(k): v for k, v in value.items()}
+    items = {str(k): v for k, v in mapping.items()}
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in items.values()):
         return None
     return dict(sorted(items.items()))
@@ -178,21 +168,22 @@ def _image_facts(lineage: dict[str, Any]) -> dict[str, Any]:
 
 def _decisions(lineage: dict[str, Any], approval: dict[str, Any]) -> list[dict[str, str]]:
     """Who decided already: the decision that closed the approval, and every refused attempt."""
-    out = []
-    decided = approval.get("outcome") or {}
-    decision = decided.get("decision") or lineage.get("decision")
+    out: list[dict[str, str]] = []
+    decided = as_dict(approval.get("outcome"))
+    decision = str(decided.get("decision") or lineage.get("decision") or "")
     if decision:
-        out.append({"who": decided.get("approver") or lineage.get("approver") or "", "decision": decision,
-                    "at": decided.get("decided_at", ""), "reason": decided.get("reason") or
-                    lineage.get("decision_reason") or ""})
-    for refused in approval.get("refused") or lineage.get("approval_refused") or []:
-        if isinstance(refused, dict):
+        out.append({"who": str(decided.get("approver") or lineage.get("approver") or ""), "decision": decision,
+                    "at": str(decided.get("decided_at", "")), "reason": str(decided.get("reason") or
+                                                                            lineage.get("decision_reason") or "")})
+    for item in as_list(approval.get("refused")) or as_list(lineage.get("approval_refused")):
+        refused = as_dict(item)
+        if isinstance(item, dict):
             who = str(refused.get("approver") or "")
             if who and not refused.get("attested"):
                 who = f"{who} (claimed, not verified)"
             asked = str(refused.get("decision") or "")
             out.append({"who": who or "unknown", "decision": f"refused {asked}".strip(),
-                        "at": refused.get("at", ""), "reason": refused.get("reason", "")})
+                        "at": str(refused.get("at", "")), "reason": str(refused.get("reason", ""))})
     return out
 
 
@@ -214,23 +205,23 @@ def build_card(run_id: str, lineage: dict[str, Any], *, task: str = "", rules: l
     when the gate compared against none (the gate's champion is what the run was measured against)."""
     rules = rules or []
     approval = approval or {}
-    gate = lineage.get("gate") or {}
-    champion = gate.get("champion") if isinstance(gate.get("champion"), dict) else None
+    gate = as_dict(lineage.get("gate"))
+    champion: dict[str, Any] | None = as_dict(gate.get("champion")) if isinstance(gate.get("champion"), dict) else None
     if champion is None and production is not None and production.version != str(lineage.get("model_version")):
         champion = {"version": production.version, "metrics": production.metrics}
-    prod_metrics = (champion or {}).get("metrics") or {}
-    metrics = {k: _number(v) for k, v in (lineage.get("metrics") or {}).items()}
+    prod_metrics = as_dict((champion or {}).get("metrics"))
+    metrics = {str(k): _number(v) for k, v in as_dict(lineage.get("metrics")).items()}
     by_rule = {r.name: r for r in rules}
     names = list(dict.fromkeys([*by_rule, *metrics]))
     rows = [_metric_row(n, metrics.get(n), _number(prod_metrics.get(n)), by_rule.get(n)) for n in names]
-    data = _mapping(lineage.get("data"))
+    data = as_dict(lineage.get("data"))
     return ModelCard(
         run_id=run_id, model=str(lineage.get("model", "")), version=str(lineage.get("model_version", "")),
         task=task, key_metric=key_metric, data={"blob": data.get("blob") or lineage.get("data_uri") or None, **{
             k: data.get(k) for k in ("size", "sha256", "rows", "per_label", "uploaded_at")}},
-        metrics=rows, gate_passed=gate.get("passed"), gate_reasons=list(gate.get("reasons") or []),
+        metrics=rows, gate_passed=gate.get("passed"), gate_reasons=[str(r) for r in as_list(gate.get("reasons"))],
         champion=f"version {champion['version']}" if champion else None,
-        precision=lineage.get("precision") or None, edge=_edge_rows(lineage.get("edge") or {}),
+        precision=lineage.get("precision") or None, edge=_edge_rows(as_dict(lineage.get("edge"))),
         image=_image_facts(lineage), source_commit=lineage.get("source_commit") or None,
         training_job={"name": str(lineage.get("training_job") or ""), **(job or {})},
         expires_at=approval.get("expires_at"), seconds_left=seconds_left(approval.get("expires_at"), now),
@@ -245,10 +236,10 @@ def assemble_card(run: dict[str, Any], approval: dict[str, Any] | None = None, n
     from factory import lookups
     from factory.backends import services
 
-    lineage = run.get("lineage") or {}
+    lineage = as_dict(run.get("lineage"))
     model = str(lineage.get("model", ""))
     spec = lookups.catalog().get(model)
-    production, job = None, {}
+    job: dict[str, str] = {}
     try:
         production = services().model_registry.production(model) if model else None
     except Exception:  # noqa: BLE001 - a view: the card says what it could not look up

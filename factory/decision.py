@@ -19,6 +19,7 @@ from typing import Any
 
 from factory.approval import LinkError, verify_link
 from factory.card import clean_reason
+from factory.fields import as_dict, as_list
 
 UNAUTHENTICATED = "unauthenticated link holder"
 
@@ -49,9 +50,8 @@ def _printable(value: Any, limit: int) -> str:
 def _refuse(reason: str, event: Any, attested: bool = False) -> dict[str, Any]:
     """A refusal, with who tried: the approver the endpoint attested (``attested``), else whatever name the
     event claims, recorded as a claim (anyone raising events can write any name there)."""
-    fields: dict[str, Any] = event if isinstance(event, dict) else {}
-    raw_link = fields.get("link")
-    link: dict[str, Any] = raw_link if isinstance(raw_link, dict) else {}
+    fields = as_dict(event)
+    link = as_dict(fields.get("link"))
     return {"accepted": False, "reason": reason, "request_id": _printable(fields.get("request_id"), 64),
             "approver": _printable(fields.get("approver"), MAX_NAME), "attested": attested,
             "decision": _printable(fields.get("decision") or link.get("decision"), 16)}
@@ -64,10 +64,12 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
 
     ``request`` is the approval's input (``run_id``, ``version``, ``digest``, ``approvers``).
     """
+    fields = as_dict(event)
     if not isinstance(event, dict):
         return _refuse("the decision is not an object", event)
-    link, request_id, approver = event.get("link"), event.get("request_id"), event.get("approver")
-    if not isinstance(link, dict):
+    raw_link, request_id, approver = fields.get("link"), fields.get("request_id"), fields.get("approver")
+    link = as_dict(raw_link)
+    if not isinstance(raw_link, dict):
         return _refuse("the decision carries no signed link", event)
     if not isinstance(request_id, str) or not isinstance(approver, str) or not approver:
         return _refuse("the decision has no request id or approver", event)
@@ -80,14 +82,14 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
         return _refuse(f"the link was refused: {err}", event)
     if (claim.version, claim.digest) != (str(request["version"]), request["digest"]):
         return _refuse("the link is for another model version or image", event)
-    reason = event.get("decision_reason") or ""
+    reason = fields.get("decision_reason") or ""
     if not isinstance(reason, str):
         return _refuse("the decision's reason is not text", event)
     attested = any(key and hmac.compare_digest(_attestation(key, claim.run_id, request_id, approver, reason),
-                                               str(event.get("attestation", ""))) for key in keys)
+                                               str(fields.get("attestation", ""))) for key in keys)
     if not attested:
         return _refuse("the approver is not attested by the approval endpoint", event)
-    approvers = request.get("approvers") or []
+    approvers = [str(a) for a in as_list(request.get("approvers"))]
     if approvers and approver not in approvers:
         return _refuse(f"{approver} is not one of the model's approvers", event, attested=True)
     return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id,

@@ -11,11 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+
+from factory.fields import as_dict, as_list
 
 _CONDA_DEP = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)\s*(?:(?P<op>==|>=|<=|=|>|<|!=)\s*(?P<version>[^\s=]+))?$")
 
@@ -59,14 +61,16 @@ def load_conda(file: Path) -> EnvSpec:
 def parse_conda(raw: Any, file: Path) -> EnvSpec:
     """A conda environment's ``dependencies`` (conda packages, ``python=X.Y``, ``pip``) and their ``pip:``
     list. Conda packages other than python and pip are taken as the PyPI package of the same name."""
-    deps = raw.get("dependencies") if isinstance(raw, dict) else None
+    deps = as_dict(raw).get("dependencies")
     if not isinstance(deps, list):
         raise EnvironmentSpecError(f"{file}: field dependencies: expected a list of packages")
+    deps = cast(list[Any], deps)
     python: str | None = None
     requirements: list[str] = []
     for i, dep in enumerate(deps):
-        if isinstance(dep, dict) and set(dep) == {"pip"} and isinstance(dep["pip"], list):
-            for j, line in enumerate(dep["pip"]):
+        spec = as_dict(dep)
+        if set(spec) == {"pip"} and isinstance(spec.get("pip"), list):
+            for j, line in enumerate(as_list(spec.get("pip"))):
                 if str(line).strip().startswith("-"):  # a pip option (an index URL): the machine's indexes apply
                     continue
                 requirements.append(str(_requirement(str(line), file, f"dependencies[{i}].pip[{j}]")))
@@ -85,7 +89,7 @@ def parse_conda(raw: Any, file: Path) -> EnvSpec:
 
 def read_requirements(file: Path) -> tuple[str, ...]:
     """The requirements of a pip ``requirements.txt`` (comments and blank lines skipped; no options)."""
-    out = []
+    out: list[str] = []
     for n, line in enumerate(Path(file).read_text(encoding="utf-8").splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if text:
@@ -108,7 +112,7 @@ def mismatches(training: tuple[str, ...], serving: tuple[str, ...]) -> list[tupl
     """``(package, training specifier, serving specifier)`` for each package both name incompatibly: a
     version pinned on one side that the other side's specifier does not allow."""
     train, serve = _by_name(training), _by_name(serving)
-    found = []
+    found: list[tuple[str, str, str]] = []
     for name in sorted(set(train) & set(serve)):
         a, b = train[name], serve[name]
         pin_a, pin_b = _pinned(a), _pinned(b)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 
 class CatalogError(ValueError):
@@ -78,3 +78,11 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def as_dict(value: object) -> dict[str, Any]:
+    """``value`` when it is a JSON/YAML mapping, else ``{}``: reading a document of unchecked shape."""
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
+def as_list(value: object) -> list[Any]:
+    """``value`` when it is a JSON/YAML list, else ``[]``."""
+    return cast(list[Any], value) if isinstance(value, list) else []

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from factory.fields import as_dict
 from factory.ports import ModelVersion
 from factory.runs import STAGES
 
@@ -34,7 +35,7 @@ def stage_of(run: dict[str, Any]) -> str:
 
 def filter_runs(runs: list[dict[str, Any]], model: str = "", result: str = "", stage: str = "") -> list[dict[str, Any]]:
     def keep(run: dict[str, Any]) -> bool:
-        lin = run.get("lineage") or {}
+        lin = as_dict(run.get("lineage"))
         return ((not model or lin.get("model") == model) and (not result or result_of(run) == result)
                 and (not stage or stage_of(run) == stage))
     return [r for r in runs if keep(r)]
@@ -60,9 +61,9 @@ class StageBar:
 def timeline(run: dict[str, Any], now: float) -> list[StageBar]:
     """One entry per stage: its seconds when done, the seconds so far for the current stage of a run in flight
     (measured from the run's start plus the finished stages), None for a stage not reached."""
-    seconds = (run.get("lineage") or {}).get("stage_seconds") or {}
+    seconds = as_dict(as_dict(run.get("lineage")).get("stage_seconds"))
     current = run.get("stage") if in_flight(run) else None
-    bars = []
+    bars: list[StageBar] = []
     for stage in STAGES:
         if stage in seconds:
             bars.append(StageBar(stage, float(seconds[stage])))
@@ -78,8 +79,8 @@ def timeline(run: dict[str, Any], now: float) -> list[StageBar]:
 
 def lineage_chain(lineage: dict[str, Any]) -> list[tuple[str, str]]:
     """The chain data → training job → model version → image → edge → approval → prod, as (step, value)."""
-    edge = lineage.get("edge") or {}
-    decision = lineage.get("decision") or ""
+    edge = as_dict(lineage.get("edge"))
+    decision = str(lineage.get("decision") or "")
     if decision and lineage.get("approver"):
         decision += f" by {lineage['approver']}"
     if lineage.get("decision_reason"):
@@ -94,9 +95,9 @@ def lineage_chain(lineage: dict[str, Any]) -> list[tuple[str, str]]:
 class ModelHistory:
     name: str
     key_metric: str
-    versions: list[ModelVersion] = field(default_factory=list)
+    versions: list[ModelVersion] = field(default_factory=list[ModelVersion])
     production: str | None = None
-    limits: list[float] = field(default_factory=list)
+    limits: list[float] = field(default_factory=list[float])
 
     def trend(self) -> list[tuple[str, float, bool]]:
         """``(version, key metric, is production)`` for each version that has the key metric, oldest first."""

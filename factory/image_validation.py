@@ -27,6 +27,7 @@ from typing import Any
 
 from factory.archives import ArchiveError, Limits, extract
 from factory.catalog import ImageDataSchema, ModelSpec
+from factory.fields import as_dict, as_list
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -75,13 +76,14 @@ def _image_url_member(url: Any) -> str | None:
     return None if "://" in url else url.removeprefix("./")
 
 
-def _check_box(box: Any, labels: tuple[str, ...]) -> str | None:
+def _check_box(raw: Any, labels: tuple[str, ...]) -> str | None:
     """Why one ``label`` entry of an annotation line is bad, or None."""
-    if not isinstance(box, dict):
-        return f"a box object, got {type(box).__name__}"
+    box = as_dict(raw)
+    if not isinstance(raw, dict):
+        return f"a box object, got {type(raw).__name__}"
     if str(box.get("label")) not in labels or box.get("label") is None:
         return f"a label among {', '.join(labels)}, got {box.get('label')!r}"
-    values = []
+    values: list[float] = []
     for key in _COORDS:
         value = box.get(key)
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
@@ -115,11 +117,12 @@ def _annotations(archive: str, root: Path, data: ImageDataSchema, images: set[st
             continue
         where = f"{name} line {number}"
         try:
-            entry = json.loads(line)
+            parsed: Any = json.loads(line)
         except json.JSONDecodeError as exc:
             errors.append(ArchiveError(archive, "one JSON object per line", f"invalid JSON ({exc.msg})", where))
             continue
-        if not isinstance(entry, dict) or not isinstance(entry.get("label"), list):
+        entry = as_dict(parsed)
+        if not isinstance(parsed, dict) or not isinstance(entry.get("label"), list):
             errors.append(ArchiveError(archive, 'an object with "image_url" and a "label" list', "something else",
                                        where))
             continue
@@ -129,7 +132,7 @@ def _annotations(archive: str, root: Path, data: ImageDataSchema, images: set[st
                                        f"{entry.get('image_url')!r}, which is missing", where))
             continue
         seen.add(member)
-        for index, box in enumerate(entry["label"]):
+        for index, box in enumerate(as_list(entry["label"])):
             if why := _check_box(box, data.labels):
                 errors.append(ArchiveError(archive, why.split(", got ")[0], why.partition(", got ")[2],
                                            f"{where} box {index}"))

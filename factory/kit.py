@@ -25,8 +25,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from factory.fields import as_dict, as_list
+
+if TYPE_CHECKING:
+    from azure.ai.ml.entities import Component
 
 KIT = Path(__file__).resolve().parent.parent / "modelkit"
 STAGES = KIT / "stages"
@@ -47,10 +53,10 @@ def environment_of(model_folder: Path) -> str:
     """The kit environment a model declares (``environment:`` in its model.yaml; default ``sklearn``)."""
     file = Path(model_folder) / "model.yaml"
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        raw: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        raw = {}
-    name = raw.get("environment", DEFAULT_ENVIRONMENT) if isinstance(raw, dict) else DEFAULT_ENVIRONMENT
+        raw = None
+    name = as_dict(raw).get("environment", DEFAULT_ENVIRONMENT)
     return name if isinstance(name, str) and name else DEFAULT_ENVIRONMENT
 
 
@@ -100,7 +106,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
 def include_conflicts(code_dir: Path | None, includes: list[Path]) -> list[str]:
     """What Azure ML refuses about a component's ``additional_includes``: a missing include, or an include
     whose name collides with a file of the code folder (``A file already exists for additional include``)."""
-    problems = []
+    problems: list[str] = []
     for include in includes:
         if not include.exists():
             problems.append(f"additional include {include} does not exist")
@@ -131,11 +137,11 @@ def stage_snapshot(model_folder: Path, dest: Path) -> Path:
     return snapshot(Path(model_folder) / "src", kit_files, dest)
 
 
-def stage_component(model_folder: Path, stage: str, model_name: str | None = None):
+def stage_component(model_folder: Path, stage: str, model_name: str | None = None) -> Component:
     """The component of one stage for a model: its own ``mlops/components/<stage>.yml``, else (for the kit's
     stages) ``modelkit/components/<stage>.yml`` named ``<model>_<stage>``, with the model's ``src/`` as code and
     the kit includes the model does not override."""
-    from azure.ai.ml import load_component
+    from azure.ai.ml import load_component  # pyright: ignore[reportUnknownVariableType] (the SDK's own hints)
 
     model_folder = Path(model_folder).resolve()
     own = model_folder / "mlops" / "components" / f"{stage}.yml"
@@ -144,8 +150,9 @@ def stage_component(model_folder: Path, stage: str, model_name: str | None = Non
     kit = COMPONENTS / f"{stage}.yml"
     if not kit.is_file():
         raise KitError(f"{own}: missing; the kit provides components for {', '.join(KIT_STAGES)} only")
-    raw = yaml.safe_load(kit.read_text(encoding="utf-8"))
-    includes = [i for i in raw.get("additional_includes", []) if not overridden(model_folder, COMPONENTS / i)]
+    raw = as_dict(yaml.safe_load(kit.read_text(encoding="utf-8")))
+    includes = [str(i) for i in as_list(raw.get("additional_includes"))
+                if not overridden(model_folder, COMPONENTS / str(i))]
     return load_component(source=kit, params_override=[{
         "name": f"{model_name or model_folder.name}_{stage}", "code": str(model_folder / "src"),
         "additional_includes": includes}])
@@ -177,8 +184,7 @@ def training_conda_file(model_folder: Path) -> Path:
     train = model_folder / "mlops" / "components" / "train.yml"
     try:
         raw = yaml.safe_load(train.read_text(encoding="utf-8"))
-        env = raw.get("environment") if isinstance(raw, dict) else None
-        conda = env.get("conda_file") if isinstance(env, dict) else None
+        conda = as_dict(as_dict(raw).get("environment")).get("conda_file")
     except (OSError, yaml.YAMLError):
         conda = None
     if isinstance(conda, str):

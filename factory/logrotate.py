@@ -26,7 +26,7 @@ class LogLimits:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LogLimits:
-        values = {}
+        values: dict[str, int] = {}
         for name, attr, least in (("FACTORY_LOG_MAX_BYTES", "max_bytes", 1024), ("FACTORY_LOG_FILES", "files", 1)):
             raw = env.get(name)
             if raw is None or raw == "":
@@ -88,7 +88,7 @@ class RotatingWriter:
         os.close(self.fd)
 
 
-def start_rotator(path: Path, limits: LogLimits) -> subprocess.Popen:
+def start_rotator(path: Path, limits: LogLimits) -> subprocess.Popen[bytes]:
     """The rotating writer as its own process (own session); give its ``stdin`` to the service as stdout and
     close yours. It exits when every writer has closed the pipe (the service ended)."""
     return subprocess.Popen([sys.executable, "-m", "factory.logrotate", str(path), "--max-bytes",
