@@ -10,6 +10,7 @@ taken to run every architecture).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 from factory.settings import Settings
 
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)=(?P<arch>amd64|arm64)(?:@(?P<url>https?://\S+))?$")
+
+
+WAITER_STALE_S = 180.0  # a run waiting for a device that has not asked again for this long leaves its queue
+MAX_WAITERS = 32  # a device's queue holds at most this many runs (IoT Hub keeps a twin's tags under 8 KB)
 
 
 class PoolError(ValueError):
@@ -77,3 +82,64 @@ def plan(settings: Settings, image: str) -> dict[str, Any]:
     arches = image_architectures(image) or sorted({d.arch for d in pool if d.arch}) or [""]
     chosen, missing = for_architectures(pool, arches)
     return {"devices": [{"device": d.name, "arch": d.arch} for d in chosen], "missing": missing, "arches": arches}
+
+
+@dataclass(frozen=True)
+class Waiter:
+    holder: str
+    first: str  # ISO time it first asked
+    last: str  # ISO time it last asked
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """One device's lease and its queue of waiting runs (oldest first)."""
+
+    holder: str = ""
+    expires_at: str = ""
+    queue: tuple[Waiter, ...] = ()
+
+
+def fair_lease(state: LeaseState, holder: str, ttl_seconds: float,
+               now: dt.datetime) -> tuple[LeaseState, dict[str, Any]]:
+    """Take or renew ``holder``'s lease unless another holder's lease is valid; runs waiting for the device get
+    it in the order they first asked (none starves); a waiter silent for ``WAITER_STALE_S`` leaves the queue.
+    Returns the new state and the answer ``{"acquired", "holder", "expires_at", "queue"[, "reason"]}`` (the
+    same rule as the local simulator's lease)."""
+    if not holder:
+        raise ValueError("a lease needs a holder (the run id)")
+    stamp = now.isoformat()
+    valid = bool(state.expires_at) and dt.datetime.fromisoformat(state.expires_at) > now
+    mine = valid and state.holder == holder
+    fresh = now - dt.timedelta(seconds=WAITER_STALE_S)
+    queue = [w for w in state.queue if dt.datetime.fromisoformat(w.last) > fresh]
+    if not mine:
+        known = next((w for w in queue if w.holder == holder), None)
+        if known is None and len(queue) >= MAX_WAITERS:
+            return replace_queue(state, queue), {"acquired": False, "holder": state.holder if valid else "",
+                                                 "expires_at": state.expires_at if valid else "",
+                                                 "queue": [w.holder for w in queue],
+                                                 "reason": f"{MAX_WAITERS} runs are already waiting"}
+        queue = [Waiter(holder, known.first if known else stamp, stamp) if w is known else w for w in queue]
+        if known is None:
+            queue.append(Waiter(holder, stamp, stamp))
+        queue.sort(key=lambda w: w.first)
+    names = [w.holder for w in queue]
+    if valid and not mine:
+        return replace_queue(state, queue), {"acquired": False, "holder": state.holder,
+                                             "expires_at": state.expires_at, "queue": names}
+    if names and names[0] != holder and not mine:
+        return LeaseState(queue=tuple(queue)), {"acquired": False, "holder": "", "expires_at": "", "queue": names,
+                                                "reason": f"run {names[0]} asked first"}
+    rest = tuple(w for w in queue if w.holder != holder)
+    new = LeaseState(holder, (now + dt.timedelta(seconds=ttl_seconds)).isoformat(), rest)
+    return new, {"acquired": True, "holder": holder, "expires_at": new.expires_at}
+
+
+def replace_queue(state: LeaseState, queue: list[Waiter]) -> LeaseState:
+    return LeaseState(state.holder, state.expires_at, tuple(queue))
+
+
+def released(state: LeaseState, holder: str) -> LeaseState:
+    """The state after ``holder`` gave the device back (unchanged when it does not hold it); the queue stays."""
+    return LeaseState(queue=state.queue) if state.holder == holder else state

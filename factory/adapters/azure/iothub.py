@@ -6,8 +6,13 @@
 - ``apply``: ``IoTHubConfigurationManager.apply_configuration_on_edge_device``;
 - ``reported``: the module twin's reported properties (``IoTHubRegistryManager.get_module_twin``);
 - ``restore``: applies the snapshot; an empty snapshot becomes a system-modules-only deployment;
-- ``lease``/``release``: the device twin tag ``factorySmokeLease`` ``{holder, expires_at}``, written with the
-  twin's etag (``If-Match``) so two runs cannot both take it.
+- ``lease``/``release``: the device twin tag ``factorySmokeLease`` ``{holder, expires_at, queue}``, written
+  with the twin's etag (``If-Match``) so two runs cannot both take it; ``queue`` holds the runs waiting for the
+  device, oldest first, and the device goes to the one that asked first (``factory.edge.pool.fair_lease``,
+  the local simulator's rule). The queue lives on the device's own twin, beside the lease it orders: one
+  etag-guarded write changes both, no other store (or Azure service) is involved, and the Function app's
+  role already has ``twins/write``. It is a JSON string, not an object or array: tag keys may not hold the
+  ``.``/``$`` a run id may, and a string is replaced whole by the twin's merge-patch.
 
 Settings (``settings.env``):
 - ``IOTHUB_HOSTNAME`` (``<hub>.azure-devices.net``) and ``IOTHUB_EDGE_DEVICE_ID`` (the smoke-test device):
@@ -22,13 +27,16 @@ Settings (``settings.env``):
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, cast
 
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
+from factory.edge.pool import LeaseState, Waiter, fair_lease, released
 from factory.settings import SettingsError
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
 LEASE_TAG = "factorySmokeLease"
+LEASE_WRITE_ATTEMPTS = 5
 
 # The IoT Hub data actions this adapter's calls need (infra/modules/role-assignments.bicep must grant them; a
 # test checks): get_twin / get_module_twin, update_twin (the lease tag), get_modules, and
@@ -39,6 +47,37 @@ REQUIRED_DATA_ACTIONS = frozenset({
     "Microsoft.Devices/IotHubs/devices/read",
     "Microsoft.Devices/IotHubs/configurations/applyToEdgeDevice/action",
 })
+
+
+def lease_from_tag(tag: Any) -> LeaseState:
+    """The ``factorySmokeLease`` tag as a ``LeaseState`` (a missing or malformed tag: a free device)."""
+    if not isinstance(tag, dict):
+        return LeaseState()
+    fields = cast(dict[str, Any], tag)
+    try:
+        raw = json.loads(fields.get("queue") or "[]")
+        queue = tuple(Waiter(str(w["holder"]), _iso(w["first"]), _iso(w["last"])) for w in raw)
+    except (ValueError, TypeError, KeyError):
+        queue = ()
+    try:
+        expires = _iso(fields.get("expires_at") or "") if fields.get("expires_at") else ""
+    except (ValueError, TypeError):
+        expires = ""
+    return LeaseState(str(fields.get("holder") or ""), expires, queue)
+
+
+def _iso(value: Any) -> str:
+    """``value`` if it is an ISO time with a time zone (else ``ValueError``)."""
+    if dt.datetime.fromisoformat(str(value)).tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return str(value)
+
+
+def lease_tag(state: LeaseState) -> dict[str, str]:
+    """The ``factorySmokeLease`` tag for a ``LeaseState`` (every field written, so the merge-patch replaces it)."""
+    queue = [{"holder": w.holder, "first": w.first, "last": w.last} for w in state.queue]
+    return {"holder": state.holder, "expires_at": state.expires_at,
+            "queue": json.dumps(queue, separators=(",", ":"))}
 
 
 def desired_only(properties: dict[str, Any] | None) -> dict[str, Any]:
@@ -154,39 +193,41 @@ class IotHubEdgeDeployer:
     def restore(self, content: dict[str, Any]) -> None:
         self.apply(content or system_only_content())
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+    def _read_lease(self) -> tuple[LeaseState, str]:
+        """The device's lease tag as a ``LeaseState`` and the twin's etag."""
+        twin = self._device_twin()
+        return lease_from_tag((twin.tags or {}).get(LEASE_TAG)), twin.etag
+
+    def _write_lease(self, state: LeaseState, etag: str) -> bool:
+        """Write the lease tag if the twin still has ``etag``; False when another run wrote it first (412)."""
         from azure.iot.hub.models import Twin
         from msrest.exceptions import HttpOperationError
 
-        twin = self._device_twin()
-        current = (twin.tags or {}).get(LEASE_TAG) or {}
-        now = dt.datetime.now(dt.UTC)
-        expires = current.get("expires_at") or ""
-        valid = bool(expires) and dt.datetime.fromisoformat(expires) > now
-        if valid and current.get("holder") not in ("", holder):
-            return {"acquired": False, "holder": current.get("holder", ""), "expires_at": expires}
-        lease = {"holder": holder, "expires_at": (now + dt.timedelta(seconds=ttl_seconds)).isoformat()}
         try:
-            self.registry.update_twin(self.device_id, Twin(tags={LEASE_TAG: lease}), twin.etag)
+            self.registry.update_twin(self.device_id, Twin(tags={LEASE_TAG: lease_tag(state)}), etag)
         except HttpOperationError as exc:
-            if getattr(exc.response, "status_code", None) == 412:  # someone else wrote the twin first
-                return {"acquired": False, "holder": "", "expires_at": ""}
+            if getattr(exc.response, "status_code", None) == 412:
+                return False
             raise
-        return {"acquired": True, **lease}
+        return True
+
+    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+        """``fair_lease`` on the twin's lease tag, written with its etag; a write that lost the race to another
+        run's is retried on the fresh twin (``LEASE_WRITE_ATTEMPTS`` times, then the run asks again later)."""
+        for _ in range(LEASE_WRITE_ATTEMPTS):
+            state, etag = self._read_lease()
+            new, answer = fair_lease(state, holder, ttl_seconds, dt.datetime.now(dt.UTC))
+            if new == state or self._write_lease(new, etag):
+                return answer
+        return {"acquired": False, "holder": "", "expires_at": "", "queue": [],
+                "reason": f"the lease tag kept changing under {LEASE_WRITE_ATTEMPTS} writes"}
 
     def release(self, holder: str) -> None:
-        from azure.iot.hub.models import Twin
-        from msrest.exceptions import HttpOperationError
-
-        twin = self._device_twin()
-        if ((twin.tags or {}).get(LEASE_TAG) or {}).get("holder") != holder:
-            return
-        try:
-            self.registry.update_twin(self.device_id, Twin(tags={LEASE_TAG: {"holder": "", "expires_at": ""}}),
-                                      twin.etag)
-        except HttpOperationError as exc:
-            if getattr(exc.response, "status_code", None) != 412:  # 412: changed meanwhile, not ours any more
-                raise
+        for _ in range(LEASE_WRITE_ATTEMPTS):
+            state, etag = self._read_lease()
+            new = released(state, holder)
+            if new == state or self._write_lease(new, etag):
+                return
 
     def reported(self, module: str) -> dict[str, Any]:
         from msrest.exceptions import HttpOperationError
