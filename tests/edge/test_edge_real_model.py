@@ -59,8 +59,10 @@ def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator
     image = f"{registry}/{ref.repository}@{built.digest}"  # the index digest, as the edge manifest has it
     index = read_image(image)
 
-    deployer = EdgeSimulatorDeployer(arm64_simulator.url)
+    deployer = EdgeSimulatorDeployer(arm64_simulator.url, registry=registry)  # the smoke module as an index too
     service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
+    smoke = read_image(deployer.smoke_image())
+    assert sorted(smoke) == ["amd64", "arm64"]
     request = {"run_id": "run-edge-arm64", "model": model, "image": image, "poll_seconds": 2,
                "timeout_seconds": 600, "ready_timeout_seconds": 480, "device": "sim-arm64", "arch": "arm64"}
     verdict = run_orchestrator(edge_smoke, request, edge_activities(service), real_time=True).output
@@ -68,4 +70,8 @@ def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator
     held = set(json.loads((arm64_simulator.state_dir / "layers.json").read_text()))
     arm64_deps, amd64_deps = (index[arch].layers[-4].digest for arch in ("arm64", "amd64"))
     assert arm64_deps in held and amd64_deps not in held  # the device pulled the arm64 image, not the amd64 one
-    assert verdict["bytes_pulled"] == index["arm64"].total  # a fresh device downloads the whole arm64 image
+    # ... and the arm64 smoke module: every layer of its arm64 image, not the amd64 base
+    assert {layer.digest for layer in smoke["arm64"].layers} <= held
+    assert smoke["amd64"].layers[0].digest not in held
+    assert verdict["bytes_pulled"] == index["arm64"].total + smoke["arm64"].total - sum(  # shared base counted once
+        layer.size for layer in smoke["arm64"].layers if layer.digest in {x.digest for x in index["arm64"].layers})

@@ -302,3 +302,31 @@ def test_an_image_already_built_from_the_same_context_is_not_rebuilt(context):
     builder.data = Existing({(REF.registry, REF.repository, REF.tag): digest})
     assert builder.build_verify_push(context, REF, scoring_check(MODEL)).digest == digest
     assert arm.calls == [] and uploads == []
+
+
+def test_the_smoke_module_task_builds_checks_and_pushes_an_amd64_and_arm64_index():
+    from factory.adapters.azure.acr import SMOKE_TASK_FILE, render_smoke_task
+
+    assert SMOKE_TASK_FILE.read_text() == render_smoke_task()  # the checked-in task is the rendered one
+    steps = steps_of(SMOKE_TASK_FILE.read_text())
+    by_id = {s["id"]: s for s in steps}
+    image = "{{.Run.Registry}}/factory-edge-smoke:1"
+    assert [s["id"] for s in steps] == ["wheels", "deps-amd64", "build-amd64", "check-amd64", "deps-arm64",
+                                        "build-arm64", "check-arm64", "push", "index", "push-index"]
+    for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        deps = by_id[f"deps-{arch}"]["cmd"]
+        assert by_id[f"deps-{arch}"]["when"] == ["wheels"]
+        assert f"--target deps/{arch}" in deps and "--only-binary=:all:" in deps and f"_{machine} " in deps
+        assert "--find-links deps/wheels" in deps and "-r requirements-device.txt" in deps
+        assert by_id[f"build-{arch}"]["build"].startswith(f"-t {image}-{arch} -f Dockerfile --platform linux/{arch}"
+                                                          f" --build-arg TARGETARCH={arch}")
+        check = by_id[f"check-{arch}"]
+        assert check["when"] == [f"build-{arch}"] and check["entryPoint"] == "python3"
+        assert check["cmd"] == f"{image}-{arch} -c 'import azure.iot.device'"
+    assert by_id["push"] == {"id": "push", "push": [f"{image}-amd64", f"{image}-arm64"],
+                             "when": ["check-amd64", "check-arm64"]}
+    assert by_id["index"]["cmd"] == f"docker manifest create {image} {image}-amd64 {image}-arm64"
+    assert by_id["push-index"]["cmd"] == f"docker manifest push --purge {image}"
+    dockerfile = (REPO / "edge" / "smoke_module" / "Dockerfile").read_text()
+    assert "COPY deps/${TARGETARCH}/ /opt/smoketest/deps/" in dockerfile
+    assert not [line for line in dockerfile.splitlines() if line.startswith("RUN")]  # nothing runs emulated

@@ -2,7 +2,9 @@
 (``localstack/edge_simulator.py``), over its HTTP API on 127.0.0.1.
 
 Settings: ``FACTORY_EDGE_SIM_URL`` (default ``http://127.0.0.1:7075``), ``FACTORY_EDGE_SIM_TIMEOUT`` (seconds
-for one apply, default 600).
+for one apply, default 600), ``FACTORY_DEV_REGISTRY`` (where the smoke module's image index is pushed, so an
+arm64 device runs its arm64 image; unset: the host's image from local storage) and ``FACTORY_IMAGE_ARCHES``
+(its architectures, default ``amd64,arm64``, as for the model images).
 """
 
 from __future__ import annotations
@@ -23,21 +25,25 @@ class SimulatorError(RuntimeError):
 class EdgeSimulatorDeployer:
     """``EdgeDeployer`` for the local edge simulator's HTTP API."""
 
-    def __init__(self, url: str = DEFAULT_URL, timeout: float = 600.0) -> None:
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 600.0, registry: str = "",
+                 arches: tuple[str, ...] = ("amd64", "arm64")) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.registry = registry
+        self.arches = arches
 
     @classmethod
     def from_settings(cls, settings: Any) -> EdgeSimulatorDeployer:
         """``FACTORY_EDGE_SIM_URL`` (default http://127.0.0.1:7075), ``FACTORY_EDGE_SIM_TIMEOUT`` (600 s)."""
-        return cls(settings.env("FACTORY_EDGE_SIM_URL", DEFAULT_URL),
-                   float(settings.env("FACTORY_EDGE_SIM_TIMEOUT", "600")))
+        return cls.for_device(settings, None)
 
     @classmethod
     def for_device(cls, settings: Any, device: Any) -> EdgeSimulatorDeployer:
         """The deployer for one pool device (``factory.edge.pool.Device`` with the simulator's ``url``)."""
-        return cls(device.url or settings.env("FACTORY_EDGE_SIM_URL", DEFAULT_URL),
-                   float(settings.env("FACTORY_EDGE_SIM_TIMEOUT", "600")))
+        arches = tuple(a.strip() for a in settings.env("FACTORY_IMAGE_ARCHES", "amd64,arm64").split(",") if a.strip())
+        return cls((device.url if device else "") or settings.env("FACTORY_EDGE_SIM_URL", DEFAULT_URL),
+                   float(settings.env("FACTORY_EDGE_SIM_TIMEOUT", "600")),
+                   settings.env("FACTORY_DEV_REGISTRY", ""), arches)
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -74,10 +80,11 @@ class EdgeSimulatorDeployer:
         self._call("DELETE", f"/lease?holder={urllib.parse.quote(holder)}")
 
     def smoke_image(self) -> str:
-        """The smoke module image built locally from ``edge/smoke_module`` (once, then cached)."""
+        """The smoke module image built locally from ``edge/smoke_module`` (once, then cached): an image index
+        pushed to the dev registry when there is one, so every device runs its architecture's image."""
         from factory.adapters.local.smoke_image import local_smoke_image
 
-        return local_smoke_image()
+        return local_smoke_image(registry=self.registry, arches=self.arches)
 
     def reported(self, module: str) -> dict[str, Any]:
         try:
