@@ -5,6 +5,7 @@ Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` templ
     Dockerfile, score.py                           the model's own model/<file>, else the kit's (factory.kit)
     sample-request.json, expected-response.json    from models/<name>/model/
     requirements.lock                              the model's dependency set (modelkit/environments/<env>/)
+    serving-prune.txt                              what that set's server never loads, when it says so
     model_server/                                  the serving package (factory/serving, stdlib only)
     model/                                         the registered model's artifacts (model.joblib or
                                                    model.onnx, and model.json)
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from factory import kit, ports
+from factory.packaging import deps
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
 SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
@@ -165,6 +167,8 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         if (serving / name).is_file():
             _copy(serving / name, dest / name)
     _copy(lock, dest / LOCK_FILE)
+    if lock.with_name(deps.PRUNE_FILE).is_file():
+        _copy(lock.with_name(deps.PRUNE_FILE), dest / deps.PRUNE_FILE)
     onnx = (artifacts_dir / "model.onnx").is_file()
     for name in SERVING_FILES + (ONNX_SERVING_FILES if onnx else ()):
         _copy(SERVING_PACKAGE / name, dest / "model_server" / name)

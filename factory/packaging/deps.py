@@ -8,8 +8,11 @@ the sha256 of each wheel for linux/amd64 and linux/arm64; regenerate with ``make
 DIR --require-hashes --no-deps --no-compile`` on the host: the target's wheels are unpacked, nothing is
 compiled and nothing runs under emulation. Console scripts, tests, caches and C sources are dropped, and every
 file gets a fixed mode, so the folder (and the image layer made from it with a fixed timestamp) is a pure
-function of the lock and the architecture: models and versions with the same lock share one layer. Installs
-are cached under ``<state dir>/deps/<lock sha256>-<arch>``.
+function of the lock and the architecture: models and versions with the same lock share one layer. A set may
+also name what its server never loads (``serving-prune.txt`` beside the lock: one path or glob per line,
+relative to the installed folder, e.g. onnxruntime's C API library, which its Python binding does not link);
+each entry must match something on every architecture, so a stale entry is an error, not a silent no-op.
+Installs are cached under ``<state dir>/deps/<sha256 of lock + prune list>-<arch>``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ GLIBC_MINOR = 36  # Debian bookworm has glibc 2.36: wheels of any manylinux tag 
 PYTHON = ("3.11", "cp311")
 DROP_DIRS = {"tests", "__pycache__"}  # as pip would leave them, minus test suites and caches
 DROP_SUFFIXES = {".pyc", ".pyx", ".pxd", ".c", ".cpp", ".h", ".hpp"}
+PRUNE_FILE = "serving-prune.txt"
+PRUNE_LINE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(/[A-Za-z0-9_.*?\[\]-]+)*$")
 LOCK_LINE = re.compile(r"^[A-Za-z0-9._-]+==[A-Za-z0-9.+!-]+(\s+--hash=sha256:[0-9a-f]{64})+$")
 
 
@@ -59,8 +64,47 @@ def check_lock(lock: Path) -> str:
     return text
 
 
+def prune_patterns(lock: Path) -> list[str]:
+    """The set's ``serving-prune.txt`` entries (none when the file is absent), each checked to be a relative
+    path or glob inside the installed folder (no ``..``, no absolute path, no spaces)."""
+    path = Path(lock).with_name(PRUNE_FILE)
+    if not path.is_file():
+        return []
+    patterns: list[str] = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not PRUNE_LINE.match(line) or ".." in line.split("/"):
+            raise LockError(f"{path}, line {number}: expected a relative path or glob inside the installed "
+                            f"folder (letters, digits, . _ - * ? [ ] and /), got {line[:80]!r}")
+        patterns.append(line)
+    return patterns
+
+
 def lock_digest(lock: Path) -> str:
-    return hashlib.sha256(check_lock(lock).encode()).hexdigest()
+    """The identity of an installed set: the lock's text and its prune list."""
+    text = check_lock(lock) + "\0" + "\n".join(prune_patterns(lock))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def prune(root: Path, patterns: list[str], where: str) -> int:
+    """Remove what each pattern matches under ``root``; returns the bytes removed. A pattern that matches
+    nothing is an error naming it (the lock moved on and the list did not)."""
+    removed = 0
+    for pattern in patterns:
+        matches = sorted(root.glob(pattern))
+        if not matches:
+            raise LockError(f"{where}: {PRUNE_FILE} entry {pattern!r} matches nothing in the installed set; "
+                            f"remove it or update it to the locked versions")
+        for match in matches:
+            if match.is_dir() and not match.is_symlink():
+                removed += sum(f.stat().st_size for f in match.rglob("*") if f.is_file() and not f.is_symlink())
+                shutil.rmtree(match)
+            elif match.exists() or match.is_symlink():
+                removed += match.lstat().st_size
+                match.unlink()
+    return removed
 
 
 def _normalise(root: Path) -> None:
@@ -94,6 +138,7 @@ def install(lock: Path, arch: str, cache_dir: Path) -> Path:
              "-r", str(lock)], capture_output=True, text=True, timeout=1800, env={**os.environ, "PIP_CONSTRAINT": ""})
         if proc.returncode != 0:
             raise LockError(f"{lock}: installing the {arch} wheels failed: {proc.stderr.strip()[-2000:]}")
+        prune(target, prune_patterns(lock), f"{lock} ({arch})")
         _normalise(target)
         (target / ".complete").write_text(digest + "\n")
         try:

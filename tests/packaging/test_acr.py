@@ -330,3 +330,33 @@ def test_the_smoke_module_task_builds_checks_and_pushes_an_amd64_and_arm64_index
     dockerfile = (REPO / "edge" / "smoke_module" / "Dockerfile").read_text()
     assert "COPY deps/${TARGETARCH}/ /opt/smoketest/deps/" in dockerfile
     assert not [line for line in dockerfile.splitlines() if line.startswith("RUN")]  # nothing runs emulated
+
+
+def test_a_set_with_a_prune_list_prunes_on_the_agent_as_locally_and_a_stale_entry_fails_the_task(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "model.onnx").write_bytes(b"x")
+    (artifacts / "model.json").write_text("{}")
+    digits = REPO / "models" / "digits"
+    context = assemble(digits, artifacts, tmp_path / "ctx", model_labels("digits", "1", "run-1", "c0ffee"))
+    assert (Path(context.path) / "serving-prune.txt").is_file()  # travels in the uploaded context
+    by_id = {s["id"]: s for s in steps_of(render_task(context, REF, scoring_check(digits), "python:3.11-slim"))}
+    for arch in ("amd64", "arm64"):
+        assert by_id[f"prune-{arch}"]["when"] == [f"deps-{arch}"]
+        assert by_id[f"build-{arch}"]["when"] == [f"prune-{arch}"]
+    # the step's own shell script, run for real on a folder shaped like the agent's workspace
+    script = by_id["prune-arm64"]["cmd"].split(" sh -c ", 1)[1].strip("'")
+    work = tmp_path / "workspace"
+    capi = work / "deps" / "arm64" / "onnxruntime" / "capi"
+    capi.mkdir(parents=True)
+    (capi / "libonnxruntime.so.1.32.0").write_bytes(b"c api")
+    (capi / "onnxruntime_pybind11_state.so").write_bytes(b"binding")
+    for name in ("transformers", "quantization", "tools"):
+        (work / "deps" / "arm64" / "onnxruntime" / name).mkdir()
+        (work / "deps" / "arm64" / "onnxruntime" / name / "x.py").write_text("")
+    done = subprocess.run(["sh", "-c", script], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (work / "deps" / "arm64" / "onnxruntime").rglob("*")) == [
+        "capi", "onnxruntime_pybind11_state.so"]
+    again = subprocess.run(["sh", "-c", script], cwd=work, capture_output=True, text=True)
+    assert again.returncode == 1 and "matches nothing" in again.stderr

@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 from factory import ports
-from factory.packaging.context import CONTEXT_LABEL, build_args, extra_labels, tar_context
+from factory.packaging.context import CONTEXT_LABEL, LOCK_FILE, build_args, extra_labels, tar_context
 from factory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _b64(document: Any) -> str:
 def _arch_steps(context: ports.BuildContext, image: str, check: ports.ScoringCheck, base_image: str,
                 ready_timeout: float, arch: str) -> list[dict[str, Any]]:
     """deps-<arch> → build-<arch> → serve-<arch> (detached) → verify-<arch> for one architecture."""
-    from factory.packaging.deps import pip_platform_args
+    from factory.packaging.deps import PRUNE_FILE, pip_platform_args, prune_patterns
 
     tagged = f"{image}-{arch}"
     pip = ["python3", "-m", "pip", "install", "-q", "--no-cache-dir", "--no-deps", "--no-compile", "--require-hashes",
@@ -69,10 +69,19 @@ def _arch_steps(context: ports.BuildContext, image: str, check: ports.ScoringChe
     build += [f'--label "{name}={value}"' for name, value in extra_labels(context).items()]
     build.append(".")
     expected = {**check.expected, "tolerance": check.tolerance}
-    return [
+    steps: list[dict[str, Any]] = [
         {"id": f"deps-{arch}", "cmd": f"{base_image} {' '.join(pip)}", "workingDirectory": "/workspace",
-         "when": ["-"]},
-        {"id": f"build-{arch}", "build": " ".join(build), "when": [f"deps-{arch}"]},
+         "when": ["-"]}]
+    patterns = prune_patterns(Path(context.path) / LOCK_FILE)
+    if patterns:  # as deps.prune does locally: every entry must match, then it is removed
+        listed = " ".join(patterns)
+        script = (f"cd deps/{arch} && for p in {listed}; do [ -e \"$p\" ] || "
+                  f"{{ echo \"{PRUNE_FILE}: $p matches nothing\" >&2; exit 1; }}; done && rm -rf -- {listed}")
+        steps.append({"id": f"prune-{arch}", "cmd": f"{base_image} sh -c '{script}'",
+                      "workingDirectory": "/workspace", "when": [f"deps-{arch}"]})
+    return [
+        *steps,
+        {"id": f"build-{arch}", "build": " ".join(build), "when": [steps[-1]["id"]]},
         {"id": f"serve-{arch}", "cmd": tagged, "detach": True, "when": [f"build-{arch}"]},
         {"id": f"verify-{arch}",
          "cmd": f"{tagged} python3 -m model_server.check --url http://serve-{arch}:{check.port}"
