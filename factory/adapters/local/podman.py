@@ -58,6 +58,8 @@ VERIFY_ATTEMPT_LABEL = "io.modelfactory.verify.attempt"  # one id per build_veri
 VERIFY_STACK_LABEL = "io.modelfactory.verify.stack"  # the state dir's hash: which local stack started it
 DEFAULT_ARCHES = ("amd64", "arm64")
 EMULATED_TIMEOUT_FACTOR = 4.0
+SCORE_TIMEOUT_S = 15.0  # for the sample request's answer, times the factor under emulation: digits' arm64 check
+#                         under qemu on 2 cores at load 15 took over 10 s (socket "timed out", make run)
 
 
 def stack_id(state_dir: Path | None = None) -> str:
@@ -242,12 +244,13 @@ class PodmanImageBuilder:
         if self.engine.is_podman:
             run.append("--no-healthcheck")  # podman's health timers need systemd; we poll /ready ourselves
         self.engine.run([*run, local])
-        timeout = self.ready_timeout * (EMULATED_TIMEOUT_FACTOR if arch and arch != host_arch() else 1.0)
+        factor = EMULATED_TIMEOUT_FACTOR if arch and arch != host_arch() else 1.0
         try:
             base_url = f"http://127.0.0.1:{port}"
             try:
-                wait_ready(base_url, timeout, alive=lambda: self._running(name))
-                passed, report = run_check(base_url, check.request, check.expected, check.tolerance, check.path)
+                wait_ready(base_url, self.ready_timeout * factor, alive=lambda: self._running(name))
+                passed, report = run_check(base_url, check.request, check.expected, check.tolerance, check.path,
+                                           timeout=SCORE_TIMEOUT_S * factor)
             except (TimeoutError, OSError) as exc:
                 passed, report = False, str(exc)
             if passed:
