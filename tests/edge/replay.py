@@ -93,6 +93,9 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
                 try:
                     result = activities[name](arg)
                 except Exception as exc:  # the activity failed: the orchestrator sees TaskFailed
+                    if kind == 1:  # the host would retry it; this driver does not: say what failed
+                        raise RuntimeError(f"activity {name} (called with retry) failed: "
+                                           f"{type(exc).__name__}: {exc}") from exc
                     completions.append({"EventType": 6, "EventId": -1, "IsPlayed": False, "TaskScheduledId": task_id,
                                         "Reason": f"{type(exc).__name__}: {exc}", "Details": ""})
                 else:
