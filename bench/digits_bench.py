@@ -21,7 +21,7 @@ AML_EXTRA = ["onnxruntime==1.32.0", "pillow==13.0.0"]
 
 def make_model(work: Path, epochs: int = 10) -> Path:
     """Train digits on its sample upload with its src functions; the kept (fp16 or fp32) artifact folder."""
-    sys.path[:0] = [str(MODEL / "src")]
+    sys.path[:0] = [str(MODEL / "src"), str(REPO / "modelkit" / "stages")]  # its stages and the kit's helpers
     import evaluate
     import numpy as np
     import onnx_artifact

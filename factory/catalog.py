@@ -467,6 +467,9 @@ def training_pipeline_of(spec: ModelSpec) -> Any:
         from factory.kit import STANDARD_PIPELINE
 
         module = _load_module(STANDARD_PIPELINE, "model_factory_standard_pipeline")
+        if spec.artifact.format == "onnx":
+            return module.standard_pipeline(spec.folder, spec.name, spec.description, onnx=True,
+                                            fp16_tolerance=spec.artifact.fp16_tolerance, key_metric=spec.key_metric)
         return module.standard_pipeline(spec.folder, spec.name, spec.description)
     pipeline_fn = getattr(_load_module(file, f"model_factory_pipeline_{spec.name}"), "training_pipeline", None)
     if pipeline_fn is None:

@@ -139,8 +139,8 @@ def stage_snapshot(model_folder: Path, dest: Path) -> Path:
 
 def stage_component(model_folder: Path, stage: str, model_name: str | None = None) -> Component:
     """The component of one stage for a model: its own ``mlops/components/<stage>.yml``, else (for the kit's
-    stages) ``modelkit/components/<stage>.yml`` named ``<model>_<stage>``, with the model's ``src/`` as code and
-    the kit includes the model does not override."""
+    stages) ``modelkit/components/<stage>.yml`` named ``<model>_<stage>``, with the model's ``src/`` as code,
+    the kit includes the model does not override, and the model's kit environment (model.yaml ``environment:``)."""
     from azure.ai.ml import load_component  # pyright: ignore[reportUnknownVariableType] (the SDK's own hints)
 
     model_folder = Path(model_folder).resolve()
@@ -153,9 +153,13 @@ def stage_component(model_folder: Path, stage: str, model_name: str | None = Non
     raw = as_dict(yaml.safe_load(kit.read_text(encoding="utf-8")))
     includes = [str(i) for i in as_list(raw.get("additional_includes"))
                 if not overridden(model_folder, COMPONENTS / str(i))]
-    return load_component(source=kit, params_override=[{
-        "name": f"{model_name or model_folder.name}_{stage}", "code": str(model_folder / "src"),
-        "additional_includes": includes}])
+    override: dict[str, object] = {"name": f"{model_name or model_folder.name}_{stage}",
+                                   "code": str(model_folder / "src"), "additional_includes": includes}
+    environment = environment_of(model_folder)
+    if environment != DEFAULT_ENVIRONMENT:  # the kit's stage runs in the environment the model declares
+        override["environment"] = {**as_dict(raw.get("environment")),
+                                   "conda_file": str(environment_dir(environment) / "conda.yml")}
+    return load_component(source=kit, params_override=[override])
 
 
 def place_kit_beside(models_dir: Path) -> Path:

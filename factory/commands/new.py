@@ -1,10 +1,13 @@
-"""``model-factory new NAME --kind table --task ...``: a model folder that trains, passes its tests and
+"""``model-factory new NAME --kind table|images --task ...``: a model folder that trains, passes its tests and
 goes through the factory as it is, from the kit's templates (``modelkit/templates/<kind>/``).
 
 The table scaffold has four thin stage programs calling the kit's ``tabular`` helpers, their components, a
 seeded sample upload (four numeric features and a target made for the task), the serving sample request and
-its expected response, and a test that trains on the sample and checks the gate. Change ``src/`` for the real
-data; ``model-factory check NAME`` says what is still missing.
+its expected response, and a test that trains on the sample and checks the gate. The images scaffold
+(classification) has five thin stage programs over the kit's ``image_classifier`` helpers (a small CNN with
+PyTorch, exported to ONNX, fp16 kept within the tolerance, served by the kit's onnx environment), an
+ImageFolder sample upload of drawn shapes, and the same kind of test. Change ``src/`` for the real data;
+``model-factory check NAME`` says what is still missing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from factory.kit import KIT
 
 TEMPLATES = KIT / "templates"
 TASKS = ("regression", "classification", "anomaly")
+KIND_TASKS = {"table": TASKS, "images": ("classification",)}
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 GATES: dict[str, dict[str, Any]] = {  # model.yaml gate: the key metric and each gated metric's direction/bounds
     "regression": {"metric": "rmse", "metrics": {"rmse": {"direction": "minimize", "max": 1.0},
@@ -77,12 +81,12 @@ def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
     """Write ``models_dir/<name>``; returns the folder."""
     if not NAME.match(name):
         raise ScaffoldError(f"name {name!r}: expected lower-case letters, digits and _ (e.g. pump_vibration)")
-    if task not in TASKS:
-        raise ScaffoldError(f"--task {task!r}: expected one of {', '.join(TASKS)}")
     template = TEMPLATES / kind
-    if not template.is_dir():
+    if not template.is_dir() or kind not in KIND_TASKS:
         known = ", ".join(sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir()))
         raise ScaffoldError(f"--kind {kind!r}: the kit has templates for {known}")
+    if task not in KIND_TASKS[kind]:
+        raise ScaffoldError(f"--task {task!r}: expected one of {', '.join(KIND_TASKS[kind])} for --kind {kind}")
     folder = Path(models_dir) / name
     if folder.exists():
         raise ScaffoldError(f"{folder}: already exists; pick another name or remove it")
@@ -91,6 +95,11 @@ def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
             dest = folder / source.relative_to(template)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(source.read_text().replace("__MODEL__", name).replace("__TASK__", task))
+    if kind == "images":
+        from factory.image_scaffold import write_images_model
+
+        write_images_model(folder, name)
+        return folder
     (folder / "model.yaml").write_text(_model_yaml(name, task))
     (folder / "data").mkdir()
     (folder / "data" / "sample.csv").write_text(_sample(task))
@@ -106,8 +115,8 @@ def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
 def register(subparsers: argparse._SubParsersAction) -> None:
     new = subparsers.add_parser("new", help="scaffold a model folder that trains and passes its tests as it is")
     new.add_argument("name", help="the model's name (= its folder)")
-    new.add_argument("--kind", default="table", help="the kit template (modelkit/templates/<kind>/): table")
-    new.add_argument("--task", required=True, help=", ".join(TASKS))
+    new.add_argument("--kind", default="table", help="the kit template (modelkit/templates/<kind>/): table, images")
+    new.add_argument("--task", required=True, help=f"{', '.join(TASKS)} (images: classification)")
     new.add_argument("--models-dir", type=Path, default=Path("models"))
     new.set_defaults(func=cmd_new)
 

@@ -74,10 +74,11 @@ class Plan:
 
 
 def _plan_hash(spec: ModelSpec) -> str:
-    """A key for the plan: where the model lives, its mlops/ files, the names in its src/ (an override changes
-    the includes) and the kit's pipeline and components."""
+    """A key for the plan: where the model lives, its model.yaml (environment, artifact), its mlops/ files,
+    the names in its src/ (an override changes the includes) and the kit's pipeline and components."""
     digest = hashlib.sha256(f"{PLAN_VERSION}\0{spec.folder}".encode())
-    files = [*sorted((spec.folder / "mlops").rglob("*")), *sorted(kit.COMPONENTS.glob("*.yml")), kit.STANDARD_PIPELINE]
+    files = [spec.folder / "model.yaml", *sorted((spec.folder / "mlops").rglob("*")),
+             *sorted(kit.COMPONENTS.glob("*.yml")), kit.STANDARD_PIPELINE]
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path).encode() + b"\0" + path.read_bytes())
@@ -113,9 +114,20 @@ def _environment(component: Any, where: str) -> dict[str, Any]:
         name = f"{env.name}:{env.version}" if getattr(env, "name", None) else str(env)
         return {"reference": name, "image": getattr(env, "image", None) or ""}
     path = getattr(env, "conda_file_path", None)
-    if path is None:  # a node of a built pipeline keeps the content only: find the file in the component YAML
-        path = _conda_path(where)
+    if path is None:  # a node of a built pipeline keeps the content only: find the file it came from
+        path = _kit_conda_path(conda) or _conda_path(where)
     return {"conda": conda, "conda_file": str(path or where), "image": env.image or ""}
+
+
+def _kit_conda_path(conda: dict[str, Any]) -> Path | None:
+    """The kit environment's conda file with this content (a kit stage runs in the model's environment)."""
+    for file in sorted(kit.ENVIRONMENTS.glob("*/conda.yml")):
+        try:
+            if yaml.safe_load(file.read_text(encoding="utf-8")) == conda:
+                return file
+        except (OSError, yaml.YAMLError):
+            continue
+    return None
 
 
 def _conda_path(component_file: str) -> Path | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,8 +13,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from factory.kit import run_stage
+
 MODEL = Path(__file__).resolve().parents[1]
 SRC = MODEL / "src"
+KIT_STAGES = MODEL.parents[1] / "modelkit" / "stages"  # the kit's image helpers the stages include
 
 
 def _load(path: Path, name: str):
@@ -27,14 +29,15 @@ def _load(path: Path, name: str):
     return module
 
 
-onnx_artifact = _load(SRC / "onnx_artifact.py", "onnx_artifact")  # evaluate imports it by this name
-evaluate = _load(SRC / "evaluate.py", "digits_evaluate")
+onnx_artifact = _load(KIT_STAGES / "onnx_artifact.py", "onnx_artifact")  # the kit helpers, by these names
+images = _load(KIT_STAGES / "images.py", "images")
+image_classifier = _load(KIT_STAGES / "image_classifier.py", "image_classifier")
+evaluate = image_classifier  # choose(): what digits' evaluate step runs
 write_sample = _load(MODEL / "data" / "make_sample.py", "digits_make_sample").write_sample
 
 
 def stage(program: str, *args: object) -> str:
-    done = subprocess.run([sys.executable, f"{program}.py", *map(str, args)], cwd=SRC, capture_output=True,
-                          text=True, timeout=600, env={"PATH": "/usr/bin:/bin", "TRAIN_THREADS": "1"})
+    done = run_stage(MODEL, program, *args, env={"PATH": "/usr/bin:/bin", "TRAIN_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -74,8 +77,7 @@ def test_prep_refuses_a_zip_slip_member(tmp_path):
 
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
         zf.writestr("../evil.png", b"x")
-    done = subprocess.run([sys.executable, "prep.py", "--data", tmp_path / "evil.zip", "--prepared", tmp_path / "p"],
-                          cwd=SRC, capture_output=True, text=True, timeout=120)
+    done = run_stage(MODEL, "prep", "--data", tmp_path / "evil.zip", "--prepared", tmp_path / "p")
     assert done.returncode != 0 and "expected a relative path inside the archive" in done.stderr
     assert not (tmp_path.parent / "evil.png").exists()
 

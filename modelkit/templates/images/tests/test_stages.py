@@ -1,0 +1,27 @@
+"""__MODEL__'s stages on its sample, run as its pipeline steps run them (src/ plus the kit's files)."""
+
+import json
+from pathlib import Path
+
+from factory.catalog import load_model_spec
+from factory.gate import evaluate
+from factory.kit import run_stage
+
+MODEL = Path(__file__).resolve().parents[1]
+
+
+def test_the_stages_train_an_onnx_model_that_passes_its_gate(tmp_path):
+    spec = load_model_spec(MODEL)
+    out = {n: tmp_path / n for n in ("p", "f", "m", "c", "e", "s")}
+    for program, *args in (("prep", "--data", spec.data.sample, "--prepared", out["p"]),
+                           ("transform", "--prepared", out["p"], "--features", out["f"]),
+                           ("train", "--features", out["f"], "--model_name", MODEL.name, "--model", out["m"]),
+                           ("evaluate", "--model", out["m"], "--features", out["f"], "--fp16_tolerance",
+                            spec.artifact.fp16_tolerance, "--key_metric", spec.key_metric, "--chosen", out["c"],
+                            "--metrics", out["e"]),
+                           ("score", "--model", out["c"], "--features", out["f"], "--scores", out["s"])):
+        done = run_stage(MODEL, program, *args)
+        assert done.returncode == 0, done.stderr
+    metrics = json.loads((out["e"] / "metrics.json").read_text())
+    verdict = evaluate(metrics, load_model_spec(MODEL).gate)
+    assert verdict.passed, verdict.reasons
