@@ -64,11 +64,12 @@ def test_an_include_colliding_with_a_code_file_is_refused_as_azure_ml_refuses_it
 def test_the_kit_components_leave_out_an_include_the_model_overrides(tmp_path):
     folder = _copy(tmp_path / "models", "wine_cultivar", "wine_own")
     plan = {s.name: s for s in load_plan(load_model_spec(folder)).steps}
-    assert [Path(i).name for i in plan["score"].includes] == ["score.py", "artifact.py"]
+    helpers = ["image_classifier.py", "images.py", "onnx_artifact.py"]  # for an image model's own score.py
+    assert [Path(i).name for i in plan["score"].includes] == ["score.py", "artifact.py", *helpers]
     assert plan["score"].code_dir == str(folder / "src")
     (folder / "src" / "score.py").write_text("raise SystemExit('x')\n")
     plan = {s.name: s for s in load_plan(load_model_spec(folder)).steps}
-    assert [Path(i).name for i in plan["score"].includes] == ["artifact.py"]
+    assert [Path(i).name for i in plan["score"].includes] == ["artifact.py", *helpers]
     assert stage_component(folder, "score")._validate().passed
 
 
