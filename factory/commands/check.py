@@ -133,7 +133,6 @@ def _environments(spec: Any, plan: Any) -> list[Problem]:
             problems.append(Problem(Path(step.component_file), "environment", str(exc)))
     try:
         problems += [Problem(spec.folder / "model", "requirements.txt", d) for d in dependency_drift(spec.folder)]
-        problems += _runtime(spec)
     except (KitError, ValueError) as exc:
         problems.append(Problem(spec.folder, "environment", str(exc)))
     return problems
@@ -152,7 +151,10 @@ def _runtime(spec: Any) -> list[Problem]:
     serving = serving_file(spec.folder, "requirements.txt")
     if needed is None or serving is None:
         return []
-    names = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in read_requirements(serving)}
+    try:
+        names = {re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() for r in read_requirements(serving)}
+    except ValueError as exc:  # a malformed requirements file
+        return [Problem(serving, "", str(exc))]
     if needed in names:
         return []
     return [Problem(spec.folder / "model.yaml", "environment",
@@ -211,7 +213,7 @@ def check_folder(folder: Path) -> list[Problem]:
     problems += pipeline_problems
     if plan is not None:
         problems += _environments(spec, plan)
-    return problems + _data(spec) + _serving(spec)
+    return problems + _runtime(spec) + _data(spec) + _serving(spec)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
