@@ -21,6 +21,11 @@ def known_models() -> set[str]:
     return set(catalog())
 
 
+def scan() -> tuple[dict[str, ModelSpec], dict[str, str]]:
+    """The models that load and the folders skipped with their reason, from one read of the models folder."""
+    return scan_catalog(services().settings.models_dir)
+
+
 def broken_models() -> dict[str, str]:
     """The model folders skipped because they do not load, with the reason (file and field)."""
     return scan_catalog(services().settings.models_dir)[1]

@@ -50,11 +50,12 @@ async def card_for(client: df.DurableOrchestrationClient, run_id: str) -> ModelC
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    """``GET /api/dashboard[?model=&result=&stage=]``: the runs, filtered."""
+    """``GET /api/dashboard[?model=&result=&stage=]``: the runs, filtered, and the model folders skipped."""
     runs = await _list_runs(client)
+    good, broken = await asyncio.to_thread(lookups.scan)
     p = req.params
-    return pages.runs_page(runs, sorted(lookups.known_models()), _links(req), p.get("model", ""), p.get("result", ""),
-                           p.get("stage", ""))
+    return pages.runs_page(runs, sorted(good), _links(req), p.get("model", ""), p.get("result", ""),
+                           p.get("stage", ""), broken)
 
 
 @bp.route(route="dashboard/runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

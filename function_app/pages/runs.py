@@ -41,8 +41,18 @@ def run_row(run: dict[str, Any], links: Links) -> list[str]:
             esc(run.get("reason") or "")]
 
 
+def skipped_folders(broken: dict[str, str]) -> str:
+    """The model folders the catalog skips because they do not load, each with its reason (file and field)."""
+    if not broken:
+        return ""
+    rows = [[esc(name), esc(reason)] for name, reason in sorted(broken.items())]
+    return (f"<p><strong>{len(broken)} model folder{'s' if len(broken) > 1 else ''} skipped</strong> "
+            "(they do not load; the other models run):</p>" + table(["folder", "reason"], rows, cls="broken"))
+
+
 def runs_page(runs: list[dict[str, Any]], models: list[str], links: Links, model: str = "", result: str = "",
-              stage: str = "") -> func.HttpResponse:
+              stage: str = "", broken: dict[str, str] | None = None) -> func.HttpResponse:
+    """The runs, filtered; the approvals waiting and the skipped (broken) model folders above them."""
     shown = history.filter_runs(runs, model, result, stage)
     waiting = history.waiting_approvals(runs)
     banner = ""
@@ -51,7 +61,7 @@ def runs_page(runs: list[dict[str, Any]], models: list[str], links: Links, model
                   + ", ".join(a(links.run(r["run_id"]), f"{(r.get('lineage') or {}).get('model', '')} "
                                 f"version {(r.get('lineage') or {}).get('model_version', '')}") for r in waiting)
                   + f" ({a(links.url('/approvals'), 'time left')})</p>")
-    body = (banner + filters_form(links, models, model, result, stage)
+    body = (banner + skipped_folders(broken or {}) + filters_form(links, models, model, result, stage)
             + f"<p class='count'>{len(shown)} of {len(runs)} runs</p>"
             + table(["run", "model", "started (UTC)", "stage", "result", "version", "metrics", "edge", "decision",
                      "reason"], [run_row(r, links) for r in shown], cls="runs"))

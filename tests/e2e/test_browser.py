@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from factory.runs import STAGES
+from tests.e2e.conftest import BROKEN_MODEL
 from tests.e2e.helpers import model_versions, prod_registry, registry_digest, sample
 
 pytestmark = pytest.mark.slow
@@ -136,6 +137,8 @@ def test_an_approver_decides_from_the_model_card_and_the_dashboard_shows_runs_ve
     tab.shot("dashboard")
     listed = tab.page.locator("table.runs tbody tr td:first-child").all_inner_texts()
     assert set(listed) == {first, second}
+    skipped = tab.page.locator("table.broken tbody tr").all_inner_texts()  # the stack's broken folder, its reason
+    assert len(skipped) == 1 and BROKEN_MODEL in skipped[0] and "not valid YAML" in skipped[0], skipped
     tab.page.select_option("select[name=result]", "Rejected")
     tab.page.click("form.filters button")
     tab.page.wait_for_load_state()

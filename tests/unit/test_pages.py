@@ -116,7 +116,7 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
     evil_run = run(run_id=HOSTILE, reason=HOSTILE, lineage=evil)
     history = ModelHistory(HOSTILE, HOSTILE, [ModelVersion(HOSTILE, "1", {HOSTILE: 1.0}, {"run_id": HOSTILE})], "1")
     rendered = [pages.confirm(ApprovalClaim(HOSTILE, "reject", HOSTILE, HOSTILE, 0), HOSTILE, card),
-                pages.runs_page([evil_run], [HOSTILE], links, HOSTILE, HOSTILE, HOSTILE),
+                pages.runs_page([evil_run], [HOSTILE], links, HOSTILE, HOSTILE, HOSTILE, {HOSTILE: HOSTILE}),
                 pages.run_page(evil_run, card, links, NOW), pages.model_page(history, [evil_run], links),
                 pages.approvals_page([{"run_id": HOSTILE, "model": HOSTILE, "version": HOSTILE,
                                        "expires_at": HOSTILE, "seconds_left": 5}], links),
@@ -175,6 +175,25 @@ def test_runs_page_filters_by_model_result_and_stage_and_shows_waiting_approvals
     page = body(pages.runs_page(runs, ["nyc_taxi", "wine_cultivar"], Links(), result="Rejected"))
     assert "1 of 3 runs" in page and "1 approval waiting" in page
     assert "http-equiv='refresh'" in page  # a run is in flight
+
+
+def test_runs_page_lists_each_broken_model_folder_with_its_reason_and_not_among_the_models(tmp_path):
+    from factory.catalog import scan_catalog
+    from factory.kit import place_kit_beside
+
+    models = tmp_path / "models"
+    place_kit_beside(models)
+    (models / "broken").mkdir(parents=True)
+    (models / "broken" / "model.yaml").write_text("name: broken\ntask: [unclosed\n")
+    good, broken = scan_catalog(models)  # what GET /api/dashboard reads (lookups.scan)
+    page = body(pages.runs_page([run(run_id="a")], sorted(good), Links(), broken=broken))
+    doc = Elements(page)
+    assert "1 model folder skipped" in page and doc.count("table", "broken") == 1
+    rows = re.findall(r"<table class='broken'>.*?<tbody>(.*?)</tbody>", page, re.S)[0]
+    assert rows.count("<tr>") == 1 and "<td>broken</td>" in rows
+    assert f"{models / 'broken' / 'model.yaml'}: not valid YAML" in rows
+    assert "value='broken'" not in page  # not offered in the model filter
+    assert "skipped" not in body(pages.runs_page([run(run_id="a")], sorted(good), Links(), broken={}))
 
 
 def test_notification_is_an_adaptive_card_with_the_summary_and_plain_fields():
