@@ -9,13 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from factory import gate
 from factory.adapters.local.environments import EnvironmentUnavailable, spec_for
 from factory.adapters.local.pipeline_plan import load_plan
 from factory.adapters.local.pipeline_runner import run_pipeline
+from factory.backends import Services
 from factory.catalog import load_model_spec
 from factory.environments import EnvironmentSpecError, load_conda, mismatches, read_requirements
 from factory.kit import KIT, dependency_drift, place_kit_beside
 from factory.ports import TrainingRequest
+from factory.settings import Settings
+from factory.steps import RunSteps
+from orchestrations.contract import GateRequest
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_SKLEARN = "1.6.1"
@@ -50,7 +55,7 @@ def test_a_component_pinning_an_old_scikit_learn_trains_in_that_version(tmp_path
     train.write_text(train.read_text() + report)
     spec = load_model_spec(folder)
     request = TrainingRequest(model="wine_old", run_id="old-1", data_uri=str(folder / "data" / "wine.csv"))
-    run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
+    result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
     card = json.loads((tmp_path / "run" / "steps" / "train" / "model" / "model.json").read_text())
     assert card["sklearn_version"] == OLD_SKLEARN  # written by train.py from sklearn.__version__
     log = (tmp_path / "run" / "logs" / "train.log").read_text()
@@ -60,6 +65,12 @@ def test_a_component_pinning_an_old_scikit_learn_trains_in_that_version(tmp_path
     # and the serving image would install another version: the gate names the package
     (drift,) = dependency_drift(folder)
     assert drift.startswith("package scikit-learn: training environment") and f"=={OLD_SKLEARN}" in drift
+    # the run stops at the gate: its metrics pass the model's rules, the version mismatch fails the verdict
+    assert gate.evaluate(result.metrics, spec.gate).passed
+    steps = RunSteps(Services(Settings.from_env({"FACTORY_MODELS_DIR": str(tmp_path / "models"),
+                                                 "FACTORY_STATE_DIR": str(tmp_path / "state")})))
+    verdict = steps.evaluate_gate(GateRequest(model="wine_old", version=result.registered["version"]))
+    assert not verdict.passed and verdict.reasons == [drift]
 
 
 def test_a_second_run_reuses_the_built_environment(tmp_path):
