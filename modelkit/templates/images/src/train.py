@@ -8,7 +8,7 @@ import image_classifier
 import numpy as np
 from prep import MODE
 
-EPOCHS = 12
+EPOCHS = 20
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
