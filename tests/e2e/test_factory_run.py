@@ -19,6 +19,7 @@ from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
 from factory.decision import UNAUTHENTICATED
 from factory.runs import STAGES
+from localstack.stack import ROOT
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,
     approval_links,
@@ -33,7 +34,7 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-MODELS = ("nyc_taxi", "wine_cultivar", "vibration_anomaly", "digits")
+MODELS = tuple(sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")))  # every repository model
 
 
 def _repo(model: str) -> str:
