@@ -13,6 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = ("function_app", "orchestrations", "factory")
 LOCAL_ONLY = ("factory/adapters/local", "factory/commands", "factory/cli.py",
+              "factory/image_scaffold.py",  # only `model-factory new --kind images` writes model folders
               "factory/serving/onnx_score.py")  # the last runs in ONNX model images (their requirements.txt)
 FIRST_PARTY = {"function_app", "orchestrations", "factory"}
 
