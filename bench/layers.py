@@ -53,6 +53,28 @@ def _repositories(registry: str) -> list[str]:
         return sorted(json.loads(resp.read())["repositories"] or [])
 
 
+def _dependency_sets() -> dict[str, str]:
+    """Each model's image repository -> its dependency set (model.yaml ``environment:``), from ``models/``."""
+    import yaml
+
+    from factory import kit
+
+    sets = {}
+    for spec in sorted((REPO / "models").glob("*/model.yaml")):
+        try:
+            data = yaml.safe_load(spec.read_text()) or {}
+            sets[str(data["image"]["repository"])] = kit.environment_of(spec.parent)
+        except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+            continue  # a broken folder: the catalog reports it; its images get no sibling here
+    return sets
+
+
+def _changed_roles(new: ArchImage, old: ArchImage) -> list[str]:
+    """The roles of the newest image's layers (other than the artifact) that the previous one does not hold."""
+    held = {layer.digest for layer in old.layers}
+    return [layer.role for layer in new.layers[:-1] if layer.digest not in held]
+
+
 def _kb(n: float) -> str:
     return f"{n / 1024:,.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MB"
 
@@ -72,29 +94,34 @@ def main() -> int:
         print(f"no model images with v<N> tags in {registry}: run `make run` (twice, for updates) first")
         return 1
     repos = sorted(images)
+    sets = _dependency_sets()
     rows, results, ok = [], [], True
-    for i, repository in enumerate(repos):
+    for repository in repos:
         tags = sorted(images[repository], key=lambda t: int(t[1:]))
         newest = images[repository][tags[-1]]
         previous = images[repository][tags[-2]] if len(tags) > 1 else None
-        sibling_repo = repos[(i + 1) % len(repos)] if len(repos) > 1 else None
+        same_set = [r for r in repos if r != repository and sets.get(r) and sets.get(r) == sets.get(repository)]
+        sibling_repo = same_set[0] if same_set else None  # another model on the same dependency set
         sibling = images[sibling_repo][max(images[sibling_repo], key=lambda t: int(t[1:]))] if sibling_repo else None
         for arch, image in sorted(newest.items()):
             artifact = image.layers[-1].size
             update = update_bytes(image, [previous[arch]]) if previous and arch in previous else None
+            changed = _changed_roles(image, previous[arch]) if previous and arch in previous else []
             share = shared_fraction(image, sibling[arch]) if sibling and arch in sibling else None
             update_ok = update is None or update <= artifact + UPDATE_SLACK
             share_ok = share is None or share >= SHARE_TARGET
             ok = ok and update_ok and share_ok
             layers = ", ".join(f"{layer.role} {_kb(layer.size)}" for layer in image.layers)
+            missed = f" MISSED ({', '.join(changed)} changed)" if changed else " MISSED"
             rows.append([f"{repository}:{tags[-1]}", arch, _kb(image.total),
                          "-" if update is None else f"{_kb(update)} (artifact {_kb(artifact)})" + ("" if update_ok
-                                                                                                    else " MISSED"),
+                                                                                                    else missed),
                          "-" if share is None else f"{share:.1%} with {sibling_repo}" + ("" if share_ok else " MISSED"),
                          layers])
             results.append({"image": f"{registry}/{repository}:{tags[-1]}", "arch": arch, "digest": image.digest,
                             "total_bytes": image.total, "previous": tags[-2] if previous else None,
-                            "update_bytes": update, "artifact_bytes": artifact, "sibling": sibling_repo,
+                            "update_bytes": update, "artifact_bytes": artifact, "changed_layers": changed,
+                            "dependency_set": sets.get(repository), "sibling": sibling_repo,
                             "shared_with_sibling": share, "update_target_met": update_ok,
                             "share_target_met": share_ok,
                             "layers": [{"role": layer.role, "digest": layer.digest, "bytes": layer.size}
