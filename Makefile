@@ -35,7 +35,7 @@ down:
 
 test: setup
 	$(VENV)/bin/ruff check .
-	node_modules/.bin/pyright
+	node_modules/.bin/pyright -p pyproject.toml
 	$(PY) -m pytest -m "not slow" -q
 
 # the local base images (amd64, arm64 under qemu: about 20 min the first time on a loaded 2-core machine),
@@ -51,7 +51,7 @@ test-all: test test-slow
 
 lint: setup
 	$(VENV)/bin/ruff check .
-	node_modules/.bin/pyright
+	node_modules/.bin/pyright -p pyproject.toml
 
 bench: setup
 	$(PY) bench/devhost.py
