@@ -17,20 +17,9 @@ from azure.core.credentials import AccessToken
 
 from factory.adapters.azure.iothub import LEASE_TAG, IotHubEdgeDeployer, lease_from_tag
 from factory.edge.pool import WAITER_STALE_S, LeaseState, Waiter, fair_lease
+from localstack.edge_twins import merge_patch
 
 HUB = "factory-hub.azure-devices.net"
-
-
-def merge_patch(target: dict, patch: dict) -> dict:
-    out = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_patch(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class TwinService(requests.adapters.BaseAdapter):
