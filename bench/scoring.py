@@ -17,7 +17,9 @@ the seed accelerator's style (base + build-essential + poetry install of the sam
 
 ``--model digits`` serves the ONNX image model (``modelkit/environments/onnx/score.py`` over the shared
 ``onnx_score.py``, one base64 PNG per request) the same three ways, plus a bare onnxruntime ``session.run``
-on the decoded tensor; writes ``bench/results/scoring-digits.json``.
+on the decoded tensor and a no-work server (one loopback round trip), and prints whether the issue's targets
+are met (>= 3x azmlinfsrv at concurrency 16; p50 at 1 within 0.5 ms of raw ``run()`` + the round trip); writes
+``bench/results/scoring-digits.json``.
 """
 
 from __future__ import annotations
@@ -380,8 +382,12 @@ def main_digits(args: argparse.Namespace) -> int:
                 {**env, "WORKER_COUNT": "1"}, f"http://127.0.0.1:{port}/", port, body, args, work)
             ours, theirs = results["servers"]["ours"]["c16"]["rps"], results["servers"]["azureml"]["c16"]["rps"]
             results["speedup_c16"] = round(ours / theirs, 2)
+        port = free_port()
+        results["loopback"] = bench_server("loopback", digits_bench.loopback_command(port), env,
+                                           f"http://127.0.0.1:{port}/", port, body, args, work)
         floors = digits_bench.bench_raw(model_dir, body, 5000)
         results["raw_run"], results["raw_session_run"] = floors["run"], floors["session_run"]
+        results["targets"] = digits_bench.verdict(results)
     output = args.output or RESULTS.with_name("scoring-digits.json")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
@@ -389,6 +395,13 @@ def main_digits(args: argparse.Namespace) -> int:
     bare = results["raw_session_run"]
     print(f"{'raw onnxruntime session.run':<34} {'1':>4} {bare['rps']:>9.0f} {bare['p50_ms']:>8.3f} "
           f"{bare['p99_ms']:>8.3f} {0:>6}   (precision {results['precision']})")
+    loop = results["loopback"]["c1"]
+    print(f"{'loopback round trip (no work)':<34} {'1':>4} {loop['rps']:>9.0f} {loop['p50_ms']:>8.3f} "
+          f"{loop['p99_ms']:>8.3f} {loop['errors']:>6}")
+    goals = results["targets"]
+    print(f"targets: ours >= 3x azureml at 16: {'met' if goals.get('speedup_met') else 'NOT met'}; ours p50 at 1 "
+          f"{goals['p50_c1_over_floor_ms']:+.3f} ms over raw run() + loopback ({goals['p50_c1_floor_ms']:.3f} ms), "
+          f"limit +0.5: {'met' if goals['p50_met'] else 'NOT met'}")
     print(f"results: {output}")
     return 0
 
