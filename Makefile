@@ -45,7 +45,7 @@ bases: setup
 	$(PY) -m factory.adapters.local.base_image
 
 test-slow: setup bases
-	$(PY) -m pytest -m slow -q
+	$(PY) -m pytest -m slow -q --durations=25
 
 test-all: test test-slow
 

@@ -124,10 +124,13 @@ def _normalise(root: Path) -> None:
 
 
 def install(lock: Path, arch: str, cache_dir: Path) -> Path:
-    """The installed dependency folder for ``lock`` on ``arch`` (built once, then reused from ``cache_dir``)."""
+    """The installed dependency folder for ``lock`` on ``arch`` (built once, then reused from ``cache_dir``).
+
+    The folder appears only by an atomic rename of a finished install, so its existence is the completion
+    mark: nothing but the wheels' files goes into it, hence into the image's dependency layer."""
     digest = lock_digest(lock)
-    dest = Path(cache_dir) / f"{digest[:24]}-{arch}"
-    if (dest / ".complete").is_file():
+    dest = Path(cache_dir) / f"{arch}-{digest[:24]}"
+    if dest.is_dir():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}-", dir=dest.parent) as tmp:
@@ -140,11 +143,10 @@ def install(lock: Path, arch: str, cache_dir: Path) -> Path:
             raise LockError(f"{lock}: installing the {arch} wheels failed: {proc.stderr.strip()[-2000:]}")
         prune(target, prune_patterns(lock), f"{lock} ({arch})")
         _normalise(target)
-        (target / ".complete").write_text(digest + "\n")
         try:
             target.rename(dest)
         except OSError:  # another process finished first: keep its folder
-            if not (dest / ".complete").is_file():
+            if not dest.is_dir():
                 raise
     return dest
 

@@ -87,6 +87,7 @@ def test_the_onnx_sets_prune_list_matches_on_both_architectures_and_keeps_the_bi
     assert deps.prune_patterns(lock)
     for arch in ("amd64", "arm64"):
         installed = deps.install(lock, arch, tmp_path / "deps")
+        assert not list(installed.glob(".*"))  # only the wheels' files: no marker goes into the layer
         capi = installed / "onnxruntime" / "capi"
         assert not list(capi.glob("libonnxruntime.so*"))
         assert not (installed / "onnxruntime" / "tools").exists()
