@@ -141,30 +141,9 @@ def choose(model_dir: Path, test: dict[str, np.ndarray], tolerance: float | None
            higher_is_better: bool = True) -> dict[str, float]:
     """Evaluate fp32 and fp16 on ``test``, write the kept artifact to ``out`` (``model.json`` says which
     precision); returns the kept model's metrics, each precision's key metric and ``fp16`` (1 kept, 0 not)."""
-    card = onnx_artifact.read_card(model_dir)
-    classes = len(card["labels"])
-    fp32 = metrics_of(model_dir / onnx_artifact.MODEL_FILE, test, classes)
-    with tempfile.TemporaryDirectory(prefix="fp16-") as tmp:
-        fp16_file = onnx_artifact.to_fp16(model_dir / onnx_artifact.MODEL_FILE, Path(tmp) / "model.onnx")
-        fp16 = metrics_of(fp16_file, test, classes)
-        kept = onnx_artifact.keep_fp16(fp32[key], fp16[key], tolerance, higher_is_better)
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(fp16_file if kept else model_dir / onnx_artifact.MODEL_FILE, out / onnx_artifact.MODEL_FILE)
-    chosen = fp16 if kept else fp32
-    onnx_artifact.write_card(out, {**card, "precision": "fp16" if kept else "fp32", "fp16_tolerance": tolerance,
-                                   f"{key}_fp32": fp32[key], f"{key}_fp16": fp16[key]})
-    return {**chosen, f"{key}_fp32": fp32[key], f"{key}_fp16": fp16[key], "fp16": 1.0 if kept else 0.0}
-
-
-def write_metrics(metrics: dict[str, float], folder: Path) -> None:
-    """``folder/metrics.json``, and the metrics logged to the pipeline's MLflow run when there is one."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        import mlflow
-
-        with mlflow.start_run():  # the pipeline's run (MLFLOW_RUN_ID) on the local runner and on Azure ML
-            mlflow.log_metrics(metrics)
+    classes = len(onnx_artifact.read_card(model_dir)["labels"])
+    return onnx_artifact.choose(model_dir, lambda file: metrics_of(file, test, classes), tolerance, key, out,
+                                higher_is_better)
 
 
 def score(model: Path, features: Path, scores: Path, label_column: str = "label") -> dict[str, float]:

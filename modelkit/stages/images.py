@@ -1,9 +1,10 @@
 """Reading an image upload inside a pipeline step: the archive unpacked safely (the factory validated it
-before training; this refuses the same hostile members again, as the step may run on any upload) and the
-ImageFolder read into arrays."""
+before training; this refuses the same hostile members again, as the step may run on any upload), and an
+ImageFolder (classification) or images with Azure ML's JSONL annotations (object detection) read into arrays."""
 
 from __future__ import annotations
 
+import json
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -56,3 +57,34 @@ def read_image_folder(root: Path, labels: list[str], mode: str) -> tuple[np.ndar
     if not images:
         raise FileNotFoundError(f"{root}: no <label>/<name>.png|jpg images of labels {labels}")
     return np.stack(images), np.asarray(targets, dtype=np.int64), names
+
+
+def image_member(url: str) -> str:
+    """The archive member an annotation's ``image_url`` names (relative, or ``azureml://.../paths/<path>``)."""
+    return url.split("/paths/", 1)[1] if url.startswith("azureml://") and "/paths/" in url else url
+
+
+def read_annotated(root: Path, annotations: str, labels: list[str], mode: str,
+                   size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Images and boxes from Azure ML's JSONL format for object detection (one line per image: ``image_url``,
+    ``label``: ``[{label, topX, topY, bottomX, bottomY}]`` normalised) → ``x`` uint8 N×H×W[×C] (resized to
+    ``size`` = (width, height)), and per box ``boxes`` (N_b×4 corners), ``box_label`` and ``box_image``."""
+    xs, boxes, box_label, box_image = [], [], [], []
+    for number, line in enumerate((root / annotations).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        path = root / _safe(image_member(str(entry["image_url"])))
+        with Image.open(path) as im:
+            im = im.convert(mode)
+            xs.append(np.asarray(im if im.size == size else im.resize(size, Image.Resampling.BILINEAR)))
+        for box in entry.get("label") or []:
+            if str(box["label"]) not in labels:
+                raise ValueError(f"{annotations} line {number}: label {box['label']!r} is not one of {labels}")
+            boxes.append([float(box[k]) for k in ("topX", "topY", "bottomX", "bottomY")])
+            box_label.append(labels.index(str(box["label"])))
+            box_image.append(len(xs) - 1)
+    if not xs:
+        raise FileNotFoundError(f"{root / annotations}: no annotated images")
+    return {"x": np.stack(xs), "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+            "box_label": np.asarray(box_label, np.int64), "box_image": np.asarray(box_image, np.int64)}

@@ -8,6 +8,10 @@ Artifact folder: ``model.onnx`` and ``model.json`` (``name``, ``task``, ``format
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +79,33 @@ def write_card(folder: Path, card: dict[str, Any]) -> None:
 
 def read_card(folder: Path) -> dict[str, Any]:
     return json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+
+
+def choose(model_dir: Path, measure: Callable[[Path], dict[str, float]], tolerance: float | None, key: str,
+           out: Path, higher_is_better: bool = True) -> dict[str, float]:
+    """Measure the fp32 model and its fp16 conversion (``measure(model.onnx)`` → metrics), write the kept one to
+    ``out`` (``model.json`` says which precision); returns the kept model's metrics, each precision's key
+    metric and ``fp16`` (1 kept, 0 not)."""
+    card = read_card(model_dir)
+    fp32 = measure(model_dir / MODEL_FILE)
+    with tempfile.TemporaryDirectory(prefix="fp16-") as tmp:
+        fp16_file = to_fp16(model_dir / MODEL_FILE, Path(tmp) / MODEL_FILE)
+        fp16 = measure(fp16_file)
+        kept = keep_fp16(fp32[key], fp16[key], tolerance, higher_is_better)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fp16_file if kept else model_dir / MODEL_FILE, out / MODEL_FILE)
+    write_card(out, {**card, "precision": "fp16" if kept else "fp32", "fp16_tolerance": tolerance,
+                     f"{key}_fp32": fp32[key], f"{key}_fp16": fp16[key]})
+    return {**(fp16 if kept else fp32), f"{key}_fp32": fp32[key], f"{key}_fp16": fp16[key],
+            "fp16": 1.0 if kept else 0.0}
+
+
+def write_metrics(metrics: dict[str, float], folder: Path) -> None:
+    """``folder/metrics.json``, and the metrics logged to the pipeline's MLflow run when there is one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        import mlflow
+
+        with mlflow.start_run():  # the pipeline's run (MLFLOW_RUN_ID) on the local runner and on Azure ML
+            mlflow.log_metrics(metrics)

@@ -112,8 +112,27 @@ def test_each_failure_ends_the_run_at_its_stage_with_a_reason_and_promotes_nothi
         assert registry_tags(prod_registry(stack), _repo(model)) == prod_before[model], model
 
 
+def _bad_annotations(sample_path, dest):
+    """shapes_detector's sample with line 1 naming a missing image and line 2 a box outside [0, 1]."""
+    import io
+    import tarfile
+
+    with tarfile.open(sample_path, "r:gz") as good, tarfile.open(dest, "w:gz") as bad:
+        for member in good.getmembers():
+            data = good.extractfile(member).read()
+            if member.name == "annotations.jsonl":
+                lines = [json.loads(line) for line in data.decode().splitlines()]
+                lines[0]["image_url"] = "images/no-such.jpg"
+                lines[1]["label"][0]["bottomX"] = 1.5
+                data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+                member.size = len(data)
+            bad.addfile(member, io.BytesIO(data))
+    return dest
+
+
 def test_a_hostile_image_archive_is_refused_at_validate_naming_its_member(stack, client, tmp_path):
-    """One e2e upload of a bad archive (zip-slip member); the unit tests cover every other bad kind."""
+    """One e2e upload of a bad archive (zip-slip member) and one of bad detection annotations; the unit tests
+    cover every other bad kind."""
     import zipfile
 
     evil = tmp_path / "evil.zip"
@@ -122,10 +141,17 @@ def test_a_hostile_image_archive_is_refused_at_validate_naming_its_member(stack,
             zf.writestr(info.filename, good.read(info))
         zf.writestr("../../escape.png", good.read(good.infolist()[0]))
     run_id = stack.upload("digits", evil)[2]
+    boxes_id = stack.upload("shapes_detector", _bad_annotations(sample(stack, "shapes_detector"),
+                                                                tmp_path / "bad-boxes.tar.gz"))[2]
     run = client.wait(run_id, timeout=600)
     assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate"), run["reason"]
     assert "member '../../escape.png'" in run["reason"] and "zip-slip" in run["reason"]
     assert not list(tmp_path.parent.glob("escape.png")) and len(model_versions(stack, "digits", run_id)) == 0
+    run = client.wait(boxes_id, timeout=600)
+    assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate"), run["reason"]
+    assert "annotations.jsonl line 1" in run["reason"] and "'images/no-such.jpg', which is missing" in run["reason"]
+    assert "annotations.jsonl line 2 box 0" in run["reason"] and "a box outside the image" in run["reason"]
+    assert len(model_versions(stack, "shapes_detector", boxes_id)) == 0
 
 
 def _link_parts(url: str) -> tuple[str, dict[str, str]]:

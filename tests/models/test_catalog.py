@@ -15,15 +15,18 @@ from factory.settings import Settings
 from factory.steps import RunSteps, run_steps
 
 
-def test_catalog_holds_the_three_models_with_their_settings():
+def test_catalog_holds_the_five_models_with_their_settings():
     catalog = load_catalog(MODELS)
     assert tuple(catalog) == ALL_MODEL_NAMES
     assert {n: s.task for n, s in catalog.items()} == {
-        "digits": "classification", "nyc_taxi": "regression", "vibration_anomaly": "anomaly",
-        "wine_cultivar": "classification"}
+        "digits": "classification", "nyc_taxi": "regression", "shapes_detector": "object_detection",
+        "vibration_anomaly": "anomaly", "wine_cultivar": "classification"}
     digits = catalog["digits"]
     assert digits.data.kind == "images" and digits.artifact.format == "onnx" and digits.artifact.fp16_tolerance
     assert digits.data.labels == tuple("0123456789") and digits.data.image.mode == "L"
+    shapes = catalog["shapes_detector"]
+    assert shapes.data.annotations == "annotations.jsonl" and shapes.key_metric == "map_50"
+    assert shapes.gate.metrics["map_50"].higher_is_better and shapes.artifact.fp16_tolerance == 0.01
     taxi = catalog["nyc_taxi"]
     assert taxi.key_metric == "rmse" and taxi.gate.higher_is_better is False
     assert taxi.gate.thresholds["rmse"] == {"min": None, "max": 6.0}

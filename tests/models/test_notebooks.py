@@ -26,7 +26,8 @@ def test_the_notebook_runs_and_trains_with_the_pipeline_functions(name):
     assert all(line.endswith("pass") for line in gate_lines), gate_lines
 
 
-IMAGE_CALLS = {"digits": ("prep.prepare(", "transform.split(", "train.fit(", "evaluate.choose(")}
+IMAGE_CALLS = {name: ("prep.prepare(", "transform.split(", "train.fit(", "evaluate.choose(")
+               for name in ("digits", "shapes_detector")}
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from image_classifier import choose, write_metrics
+from image_classifier import choose
+from onnx_artifact import write_metrics
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import image_classifier
 import numpy as np
+import onnx_artifact
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
@@ -17,5 +18,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     test = dict(np.load(args.features / "test.npz"))
     metrics = image_classifier.choose(args.model, test, args.fp16_tolerance, args.key_metric, args.chosen)
-    image_classifier.write_metrics(metrics, args.metrics)
+    onnx_artifact.write_metrics(metrics, args.metrics)
     print("evaluate: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
