@@ -1,18 +1,23 @@
 """The local base images (linux/amd64 and linux/arm64) for model and edge-module images, made offline once
 per machine and cached in the container engine.
 
-No public registry can be reached here, so the base (Debian bookworm minbase with Python 3.11, venv and
-CA certificates) is made with ``debootstrap`` from the machine's Debian mirror and imported into the
-container engine. The arm64 base is made the same way with ``debootstrap --arch=arm64 --foreign`` and its
-second stage run under ``qemu-aarch64-static`` (``qemu-user-static`` + ``binfmt-support``, installed by
-``scripts/install-system-deps.sh``). Docs, man pages, locales and apt lists are removed to keep it small. The
-host's CA bundle is copied in (pip in a build reaches PyPI through a TLS-intercepting proxy here) and
-``PIP_CERT`` points at it. Azure builds pass a public slim image (a multi-arch index) as ``BASE_IMAGE``.
+No public registry can be reached here, so the base is assembled from the machine's Debian mirror: a
+distroless-style root with Python 3.11 and the shared libraries its standard library loads, and nothing else
+(no shell, no pip, no apt, no coreutils). Every model and edge image is COPY-only, so nothing runs in the base
+at build time. ``debootstrap --download-only --variant=minbase --include=python3`` fetches the packages for
+the target architecture (no emulation: nothing is run, only downloaded); the runtime closure (``RUNTIME``) is
+unpacked with ``dpkg-deb -x`` into a fresh root, and what their maintainer scripts would have done and a
+server needs is done by hand: the merged-/usr symlinks, ``/usr/bin/python3``, ``/etc/passwd`` and
+``/etc/group`` (root, nobody), ``/etc/localtime`` (UTC), ``/tmp``, the CA bundle (the host's: it holds the
+TLS-intercepting proxy's CA here; else the ``ca-certificates`` package's certificates) where OpenSSL looks
+for it, and the standard library's byte code (compiled by the host's Python 3.11: byte code does not depend
+on the architecture). Docs, locales, gconv modules and what a server never imports (``TRIM``) are left out.
+Debian's ``ld.so`` searches the multiarch folders, so no ``ld.so.cache`` is needed. Azure builds pass a
+public slim image (a multi-arch index) as ``BASE_IMAGE``.
 
-The emulated second stage takes minutes (about 20 on a loaded 2-core machine, measured), so it has no fixed
-time limit: it is stopped only when it prints nothing for ``STALL_S`` seconds (it prints a line per package).
-``python -m factory.adapters.local.base_image [--arch A ...]`` builds the missing bases with their progress
-(``make bases``; ``make test-slow`` runs it first, so no test spends its time limit on a base).
+Both architectures take about a minute (mostly the download). ``python -m factory.adapters.local.base_image
+[--arch A ...]`` builds the missing bases with their progress (``make bases``; ``make test-slow`` runs it
+first, so no test spends its time limit on a base).
 """
 
 from __future__ import annotations
@@ -35,13 +40,24 @@ from pathlib import Path
 from factory.adapters.local.containers import ContainerEngine, engine, state_dir
 from factory.adapters.local.host import file_lock
 
-BASE_IMAGE = "localhost/model-factory-base:bookworm-py311"
+BASE_IMAGE = "localhost/model-factory-base:bookworm-py311-slim"  # a new tag when the recipe changes
 ARCHES = ("amd64", "arm64")
-QEMU = {"arm64": "qemu-aarch64-static", "amd64": "qemu-x86_64-static"}
-PACKAGES = "python3,python3-venv,ca-certificates"
-TRIM = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/apt",
-        "var/lib/apt/lists", "usr/share/common-licenses", "var/log"]
-STALL_S = 900.0  # the emulated second stage is stopped when it prints nothing for this long
+# what python3 and the standard library modules a server uses load (ssl, hashlib, sqlite3, zlib, lzma, bz2,
+# ctypes, uuid, crypt, pyexpat), libstdc++ for C++ wheels, the time zones and MIME types; left out: readline,
+# curses, dbm, nis (their libraries), the shell and every tool
+RUNTIME = ("base-files", "libc6", "libgcc-s1", "libstdc++6", "libssl3", "zlib1g", "libexpat1", "libffi8",
+           "libbz2-1.0", "liblzma5", "libsqlite3-0", "libuuid1", "libcrypt1", "libpython3.11-minimal",
+           "libpython3.11-stdlib", "python3.11-minimal", "media-types", "tzdata")
+CA_PACKAGE = "ca-certificates"  # its certificates make the bundle when the host has none
+TRIM = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
+        "usr/share/common-licenses", "usr/share/gcc", "usr/share/gdb", "usr/share/zoneinfo/right",
+        "usr/lib/*-linux-gnu/gconv", "usr/lib/python3.11/pydoc_data", "usr/lib/python3.11/lib2to3",
+        "usr/lib/python3.11/ensurepip", "usr/lib/python3.11/idlelib", "usr/lib/python3.11/tkinter",
+        "usr/lib/python3.11/turtledemo", "usr/lib/python3.11/turtle.py", "usr/lib/python3.11/distutils",
+        "usr/lib/python3.11/venv", "usr/lib/python3.11/config-3.11-*", "usr/lib/python3/dist-packages"]
+STALL_S = 600.0  # the download is stopped when it prints nothing for this long
+USERS = "root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+GROUP = "root:x:0:\nnogroup:x:65534:\n"
 
 
 def host_arch() -> str:
@@ -79,21 +95,80 @@ def emulation_available(arch: str) -> bool:
     return entry.is_file() and entry.read_text().startswith("enabled")
 
 
-def _bootstrap(root: Path, arch: str) -> None:
+def _download(dest: Path, arch: str) -> Path:
+    """Download (not install) the minbase + python3 packages for ``arch``; the folder of the .deb files."""
     debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
-    common = ["--variant=minbase", f"--include={PACKAGES}", f"--arch={arch}"]
-    if arch == host_arch():
-        subprocess.run([debootstrap, *common, "bookworm", str(root), _mirror()], check=True, capture_output=True,
-                       timeout=900)
-        return
-    if not emulation_available(arch):
-        raise RuntimeError(f"building the {arch} base needs {QEMU[arch]} registered with binfmt_misc: run "
-                           "scripts/install-system-deps.sh (installs qemu-user-static and binfmt-support)")
-    subprocess.run([debootstrap, "--foreign", *common, "bookworm", str(root), _mirror()], check=True,
-                   capture_output=True, timeout=900)
-    # the binfmt handler is registered with the F flag (opened at registration), so chroot needs no copy of qemu
-    run_with_progress(["chroot", str(root), "/debootstrap/debootstrap", "--second-stage"], STALL_S,
-                      lambda line: _say(f"{arch} base: {line}"))
+    run_with_progress([debootstrap, "--download-only", "--variant=minbase", f"--include=python3,{CA_PACKAGE}",
+                       f"--arch={arch}", "bookworm", str(dest), _mirror()], STALL_S,
+                      lambda line: _say(f"{arch} base: {line}") if line.startswith("I: Retrieving") else None)
+    return dest / "var/cache/apt/archives"
+
+
+def _deb(debs: Path, package: str, arch: str) -> Path:
+    found = sorted(debs.glob(f"{package}_*_{arch}.deb")) + sorted(debs.glob(f"{package}_*_all.deb"))
+    if len(found) != 1:
+        raise RuntimeError(f"the {arch} base needs exactly one {package} package in {debs}, found "
+                           f"{[p.name for p in found]}: is the Debian mirror ({_mirror()}) complete?")
+    return found[0]
+
+
+def _merge_usr(root: Path) -> None:
+    """Move /bin, /sbin, /lib and /lib64 under /usr and leave symlinks (Debian bookworm's merged /usr)."""
+    for name in ("bin", "sbin", "lib", "lib64"):
+        top, usr = root / name, root / "usr" / name
+        if top.is_dir() and not top.is_symlink():
+            shutil.copytree(top, usr, symlinks=True, dirs_exist_ok=True)
+            shutil.rmtree(top)
+        if usr.is_dir():
+            top.symlink_to(f"usr/{name}")
+
+
+def _ca_bundle(root: Path, debs: Path, arch: str) -> None:
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
+    if host_ca.is_file():
+        shutil.copyfile(host_ca, bundle)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mf-ca-") as tmp:
+            subprocess.run(["dpkg-deb", "-x", str(_deb(debs, CA_PACKAGE, arch)), tmp], check=True)
+            certs = sorted(Path(tmp, "usr/share/ca-certificates").rglob("*.crt"))
+            bundle.write_text("".join(cert.read_text() for cert in certs))
+    ssl_dir = root / "usr/lib/ssl"  # OpenSSL's default paths (the openssl package's symlinks)
+    ssl_dir.mkdir(parents=True, exist_ok=True)
+    (ssl_dir / "certs").symlink_to("/etc/ssl/certs")
+    (ssl_dir / "cert.pem").symlink_to("/etc/ssl/certs/ca-certificates.crt")
+
+
+def assemble_root(download: Path, root: Path, arch: str) -> None:
+    """Make the base's root file system for ``arch`` in ``root`` (see the module docstring)."""
+    debs = _download(download, arch)
+    root.mkdir(parents=True)
+    for package in RUNTIME:
+        subprocess.run(["dpkg-deb", "-x", str(_deb(debs, package, arch)), str(root)], check=True)
+    _merge_usr(root)
+    for rel in TRIM:
+        for path in root.glob(rel):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    (root / "usr/bin/python3").symlink_to("python3.11")
+    etc = root / "etc"
+    (etc / "passwd").write_text(USERS)
+    (etc / "group").write_text(GROUP)
+    (etc / "timezone").write_text("Etc/UTC\n")
+    with contextlib.suppress(FileNotFoundError):
+        (etc / "localtime").unlink()
+    (etc / "localtime").symlink_to("/usr/share/zoneinfo/Etc/UTC")
+    for rel, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700), ("run", 0o755)):
+        (root / rel).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / rel, mode)
+    _ca_bundle(root, debs, arch)
+    if sys.version_info[:2] == (3, 11):  # byte code is the same on every architecture for one Python version
+        stdlib = root / "usr/lib/python3.11"
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", "-d", "/usr/lib/python3.11",
+                        str(stdlib)], check=True, capture_output=True, timeout=600)
 
 
 def _say(line: str) -> None:
@@ -137,7 +212,7 @@ def run_with_progress(cmd: list[str], stall_s: float, progress: Callable[[str], 
 
 def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str | None = None,
                       arch: str = "amd64") -> str:
-    """Return the base image for ``arch`` (``ref`` overrides its name), building it with debootstrap first if
+    """Return the base image for ``arch`` (``ref`` overrides its name), assembling it from Debian packages first if
     the engine does not have it yet. Safe to call from several processes at once: a file lock per
     architecture makes the build happen once per machine."""
     eng = container_engine or engine()
@@ -149,16 +224,11 @@ def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str 
             return ref
         with tempfile.TemporaryDirectory(prefix="mf-rootfs-") as tmp:
             root = Path(tmp) / "rootfs"
-            _bootstrap(root, arch)
-            for rel in TRIM:
-                shutil.rmtree(root / rel, ignore_errors=True)
-            host_ca = Path("/etc/ssl/certs/ca-certificates.crt")
-            if host_ca.exists():
-                shutil.copyfile(host_ca, root / "etc/ssl/certs/ca-certificates.crt")
-            tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+            assemble_root(Path(tmp) / "download", root, arch)
+            tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
             imported = subprocess.run(
                 [eng.binary, "import", "--os", "linux", "--arch", arch,
-                 "--change", "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+                 "--change", "ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
                  "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', "-", ref],
                 stdin=tar.stdout, env=eng.env, capture_output=True, timeout=600)
             tar.wait()
@@ -169,7 +239,7 @@ def ensure_base_image(container_engine: ContainerEngine | None = None, ref: str 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the local base images that are missing (cached in the "
-                                                 "container engine), with the emulated stage's progress.")
+                                                 "container engine), with the download's progress.")
     parser.add_argument("--arch", action="append", choices=ARCHES, help="default: every architecture")
     args = parser.parse_args(argv)
     for arch in args.arch or ARCHES:
