@@ -38,7 +38,7 @@ test: setup
 	node_modules/.bin/pyright -p pyproject.toml
 	$(PY) -m pytest -m "not slow" -q
 
-# the local base images (amd64, arm64 under qemu: about 20 min the first time on a loaded 2-core machine),
+# the local base images (amd64, arm64: assembled from Debian packages without emulation, about a minute each),
 # built once per machine and cached in podman's image store; before the slow tests so no test's time limit
 # is spent on them
 bases: setup
