@@ -19,7 +19,8 @@ context = ssl.create_default_context()
 assert context.cert_store_stats()["x509_ca"] > 0, "no CA certificate loaded"
 assert ssl.get_default_verify_paths().cafile == "/etc/ssl/certs/ca-certificates.crt"
 assert sqlite3.connect(":memory:").execute("select 40 + 2").fetchone() == (42,)
-assert lzma.decompress(lzma.compress(b"x")) == bz2.decompress(bz2.compress(b"x")) == zlib.decompress(zlib.compress(b"x"))
+assert lzma.decompress(lzma.compress(b"x")) == bz2.decompress(bz2.compress(b"x")) == b"x"
+assert zlib.decompress(zlib.compress(b"x")) == b"x"
 assert hashlib.sha256(b"").hexdigest().startswith("e3b0c442")
 assert ctypes.sizeof(ctypes.c_void_p) == 8 and uuid.uuid4().version == 4
 assert str(decimal.Decimal(1) / 3)[:4] == "0.33" and zoneinfo.ZoneInfo("Europe/Zurich")
