@@ -29,7 +29,8 @@ from factory.adapters.azure.acr import (
     run_request,
 )
 from factory.adapters.local.host import free_port
-from factory.packaging.context import assemble, model_labels, scoring_check, tar_context
+from factory.packaging.context import assemble, lock_file, model_labels, scoring_check, tar_context
+from factory.packaging.deps import prune_patterns
 from factory.serving.check import wait_ready
 from factory.settings import Settings
 from tests.packaging.helpers import REPO
@@ -354,8 +355,17 @@ def test_a_set_with_a_prune_list_prunes_on_the_agent_as_locally_and_a_stale_entr
     for name in ("transformers", "quantization", "tools"):
         (work / "deps" / "arm64" / "onnxruntime" / name).mkdir()
         (work / "deps" / "arm64" / "onnxruntime" / name / "x.py").write_text("")
+    others = [work / "deps" / "arm64" / pattern.replace("*", "x") for pattern in
+              prune_patterns(lock_file("onnx")) if not pattern.startswith("onnxruntime/")]
+    for path in others:  # one match for each of the set's other entries (Pillow, numpy)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    kept = work / "deps" / "arm64" / "numpy" / "_core" / "multiarray.py"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text("")
     done = subprocess.run(["sh", "-c", script], cwd=work, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert others and not any(path.exists() for path in others) and kept.is_file()
     assert sorted(p.name for p in (work / "deps" / "arm64" / "onnxruntime").rglob("*")) == [
         "capi", "onnxruntime_pybind11_state.so"]
     again = subprocess.run(["sh", "-c", script], cwd=work, capture_output=True, text=True)
