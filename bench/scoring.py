@@ -7,10 +7,11 @@
 
 A loopback load generator (asyncio, keep-alive connections, bounded by a request count and a time limit)
 drives each server at concurrency 1 and 16 and reports requests/s, p50 and p99. The model is a 20-feature
-linear regression; the request is one row. It also builds two images on the same local base and reports
-their sizes: ours (``modelkit/serving/Dockerfile``: venv with numpy, scikit-learn, joblib) and one in
-the seed accelerator's style (base + build-essential + poetry install of the same libraries plus
-``azureml-inference-server-http`` to serve). Prints a table; writes ``bench/results/scoring.json``.
+linear regression; the request is one row. It also builds two images and reports their sizes: ours
+(``modelkit/serving/Dockerfile`` on the factory's base: the sklearn set's locked wheels in ``/opt/deps``) and
+one in the seed accelerator's style (a Debian minbase with apt, made once with a native ``debootstrap``, +
+build-essential + poetry install of the same libraries plus ``azureml-inference-server-http`` to serve).
+Prints a table; writes ``bench/results/scoring.json``.
 
     .venv/bin/python bench/scoring.py [--seconds 10] [--requests 20000] [--skip-images]
     .venv/bin/python bench/scoring.py --model digits [--seconds 10] [--requests 20000]

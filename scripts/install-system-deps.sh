@@ -2,7 +2,7 @@
 # Installs the system packages the local stack needs, when missing: podman + runc (containers without a
 # Docker daemon), skopeo (copy images between registries by digest), docker-registry (Distribution v2, the
 # local dev and prod registries), debootstrap (the offline base images), qemu-user-static + binfmt-support
-# (the arm64 base's second stage and arm64 verification run under emulation) and chromium + chromium-driver
+# (arm64 verification and the arm64 simulated device run under emulation) and chromium + chromium-driver
 # (the browser tests drive Debian's headless Chromium; no browser is ever downloaded). Needs root or sudo.
 set -euo pipefail
 need=()

@@ -12,7 +12,7 @@ function of the lock and the architecture: models and versions with the same loc
 also name what its server never loads (``serving-prune.txt`` beside the lock: one path or glob per line,
 relative to the installed folder, e.g. onnxruntime's C API library, which its Python binding does not link);
 each entry must match something on every architecture, so a stale entry is an error, not a silent no-op.
-Installs are cached under ``<state dir>/deps/<sha256 of lock + prune list>-<arch>``.
+Installs are cached under ``<state dir>/deps/<arch>-<sha256 of lock + prune list>``.
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simul
 
 
 def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator, registry, tmp_path):
-    # needs the arm64 base (`make bases`, which `make test-slow` runs first: it takes ~20 min the first time,
-    # more than this test's time limit); with it, about 3 to 6 min on a loaded 2-core machine
+    # needs the arm64 base (`make bases`, which `make test-slow` runs first: about a minute, no emulation);
+    # with it, about 3 to 6 min on a loaded 2-core machine
     model = "wine_cultivar"
     artifacts = train_with_src(model, tmp_path / "train")
     context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",

@@ -4,10 +4,10 @@ per machine and cached in the container engine.
 No public registry can be reached here, so the base is assembled from the machine's Debian mirror: a
 distroless-style root with Python 3.11 and the shared libraries its standard library loads, and nothing else
 (no shell, no pip, no apt, no coreutils). Every model and edge image is COPY-only, so nothing runs in the base
-at build time. ``debootstrap --download-only --variant=minbase --include=python3`` fetches the packages for
-the target architecture (no emulation: nothing is run, only downloaded); the runtime closure (``RUNTIME``) is
-unpacked with ``dpkg-deb -x`` into a fresh root, and what their maintainer scripts would have done and a
-server needs is done by hand: the merged-/usr symlinks, ``/usr/bin/python3``, ``/etc/passwd`` and
+at build time. ``debootstrap --download-only --variant=minbase --include=python3,ca-certificates`` fetches
+the packages for the target architecture (no emulation: nothing is run, only downloaded); the runtime closure
+(``RUNTIME``) is unpacked with ``dpkg-deb -x`` into a fresh root, and what their maintainer scripts would have
+done and a server needs is done by hand: the merged-/usr symlinks, ``/usr/bin/python3``, ``/etc/passwd`` and
 ``/etc/group`` (root, nobody), ``/etc/localtime`` (UTC), ``/tmp``, the CA bundle (the host's: it holds the
 TLS-intercepting proxy's CA here; else the ``ca-certificates`` package's certificates) where OpenSSL looks
 for it, and the standard library's byte code (compiled by the host's Python 3.11: byte code does not depend
@@ -67,7 +67,7 @@ def host_arch() -> str:
 
 
 def base_ref(arch: str) -> str:
-    """The local base image reference for ``arch`` (the host's architecture keeps the historical name)."""
+    """The local base image reference for ``arch`` (amd64's has no suffix, arm64's ends in ``-arm64``)."""
     if arch not in ARCHES:
         raise ValueError(f"architecture {arch!r}: expected one of {', '.join(ARCHES)}")
     return BASE_IMAGE if arch == "amd64" else f"{BASE_IMAGE}-{arch}"
