@@ -85,8 +85,8 @@ def approval_links(client: FactoryClient, run_id: str, timeout: float = 900) -> 
     raise TimeoutError(f"run {run_id} did not ask for approval within {timeout} s")
 
 
-def approve(client: FactoryClient, run_id: str, approver: str = "alice@example.com") -> int:
-    links = approval_links(client, run_id)
+def approve(client: FactoryClient, run_id: str, approver: str = "alice@example.com", timeout: float = 900) -> int:
+    links = approval_links(client, run_id, timeout)
     status, _ = post_link(links["approve"], headers={"X-MS-CLIENT-PRINCIPAL-NAME": approver})
     return status
 
