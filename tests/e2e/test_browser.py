@@ -85,6 +85,7 @@ def _metric_cells(tab: Tab) -> dict[str, list[str]]:
     return out
 
 
+@pytest.mark.timeout(1800)  # two runs of one model end to end and a browser; 824 s beside a `make run` (pyproject: 900)
 def test_an_approver_decides_from_the_model_card_and_the_dashboard_shows_runs_versions_and_timelines(
         stack, client, browser, shots):
     tab = Tab(browser, shots)

@@ -51,6 +51,7 @@ def _expose_stack(stack):
     pytest.stack = stack  # for _repo
 
 
+@pytest.mark.timeout(2 * ALL_MODELS_TIMEOUT_S)  # the approvals' wait, then the promotions' (pyproject: 900 s)
 def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, client):
     runs = {model: stack.upload(model, sample(stack, model))[2] for model in MODELS}
     with ThreadPoolExecutor(len(runs)) as pool:
