@@ -19,7 +19,7 @@ from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
 from factory.decision import UNAUTHENTICATED
 from factory.runs import STAGES
-from localstack.stack import ROOT
+from tests.e2e.conftest import ALL_MODELS_TIMEOUT_S, REPOSITORY_MODELS
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,
     approval_links,
@@ -34,10 +34,6 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-MODELS = tuple(sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")))  # every repository model
-# Every model trains, builds and verifies on both architectures at once on two cores: in `make run` beside a test
-# run, a model took up to 1,183 s (shapes_detector) to ask for approval. A bound on waiting, not a speed target.
-ALL_MODELS_TIMEOUT_S = 600.0 + 300.0 * len(MODELS)
 
 
 def _repo(model: str) -> str:
@@ -52,13 +48,9 @@ def _expose_stack(stack):
 
 
 @pytest.mark.timeout(2 * ALL_MODELS_TIMEOUT_S)  # the approvals' wait, then the promotions' (pyproject: 900 s)
-def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, client):
-    runs = {model: stack.upload(model, sample(stack, model))[2] for model in MODELS}
-    with ThreadPoolExecutor(len(runs)) as pool:
-        statuses = list(pool.map(lambda r: approve(client, r, timeout=ALL_MODELS_TIMEOUT_S), runs.values()))
-    assert statuses == [200] * len(runs)
-    for model, run_id in runs.items():
-        run = client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S)
+def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, every_model_run):
+    assert [status for _, _, status in every_model_run.values()] == [200] * len(REPOSITORY_MODELS)
+    for model, (run_id, run, _) in every_model_run.items():
         lineage = run["lineage"]
         assert run["result"] == "Succeeded", (model, run["reason"])
         assert lineage["edge"]["status"] == "pass"
