@@ -190,7 +190,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok and not broken else 1
 
 
+def _needs_stack(stack: LocalStack) -> int | None:
+    """Exit code 2 with one line when devhost (what status and approve call) does not answer, else None."""
+    from factory.stackcheck import STACK_DOWN, warn_partial, why_not
+
+    if (reason := why_not(stack)) is not None:
+        print(reason, file=sys.stderr)
+        return STACK_DOWN
+    if (note := warn_partial(stack)) is not None:
+        print(note, file=sys.stderr)
+    return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
     if args.run_id:
         run = client.run(args.run_id)
@@ -223,6 +237,8 @@ def waiting_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
     run = client.run(args.run_id)
     if run is None:

@@ -31,8 +31,20 @@ app.register_functions(http.bp)  # the real HTTP endpoints: runs
 app.register_functions(approvals.bp)  # the real signed approval links
 
 
+ATTEMPTS: dict[tuple[str, str], int] = {}  # (activity, run id) -> attempts so far (activities run in devhost)
+
+
+def _flaky(activity: str, run_id: str, fails: int) -> None:
+    """Raise a transient error on the first ``fails`` attempts of ``activity`` for this run."""
+    ATTEMPTS[(activity, run_id)] = attempt = ATTEMPTS.get((activity, run_id), 0) + 1
+    if attempt <= fails:
+        raise ConnectionError(f"{activity}: 503 Service Unavailable (attempt {attempt})")
+
+
 @app.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:  # the real check of every decision event
+    if req["request"]["model"] == "flaky_verify":
+        _flaky("verify_approval", req["request"]["run_id"], 1)
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
@@ -47,6 +59,8 @@ def edge_pool_smoke(context):  # the edge stage as the run calls it (scripted)
 
 @app.activity_trigger(input_name="req")
 def plan_run(req: dict) -> dict:
+    if req["model"] == "flaky_plan":
+        _flaky("plan_run", req["run_id"], 2)
     return _plan(req["model"])
 
 
@@ -87,6 +101,8 @@ def build_image(req: dict) -> dict:
 
 @app.activity_trigger(input_name="req")
 def request_approval(req: dict) -> dict:
+    if req["model"] in ("flaky_notify", "down_notify"):  # a webhook answering 503: twice, or on every attempt
+        _flaky("request_approval", req["run_id"], 2 if req["model"] == "flaky_notify" else 99)
     return {"notified": True, "expires_at": req["expires_at"]}
 
 
