@@ -50,6 +50,12 @@ def valid(token: str | None, keys: list[str], now: float | None = None) -> bool:
     return signed and (time.time() if now is None else now) < expires_at
 
 
+def seconds_left(token: str, now: float | None = None) -> int:
+    """Whole seconds until ``token`` expires (0 when it has or is malformed)."""
+    head = token.split(".", 1)[0]
+    return max(0, int(head) - int(time.time() if now is None else now)) if head.isdigit() else 0
+
+
 def cookie_header(token: str, secure: bool, lifetime_s: int = LIFETIME_S) -> str:
     """The ``Set-Cookie`` value: HttpOnly (no script reads it), SameSite=Strict (no other site sends it),
     scoped to the dashboard's path, expiring with the token; Secure over HTTPS."""

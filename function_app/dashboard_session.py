@@ -36,6 +36,20 @@ def open_dashboard(req: func.HttpRequest) -> func.HttpResponse:
         "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
+@bp.route(route="dashboard/enter", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def enter_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/dashboard/enter?t=<session token>[&next=]``: a session token made by the key's holder (the CLI
+    signs one with the stack's key, so the URL it prints carries no host key) becomes the cookie; 401 else."""
+    token = req.params.get("t", "")
+    if not session.valid(token, lookups.approval_keys()):
+        return pages.message(401, "Link expired", "this dashboard link is not valid any more; "
+                             "`model-factory dashboard` prints a new one")
+    secure = urllib.parse.urlsplit(req.url).scheme == "https"
+    return func.HttpResponse(status_code=303, headers={
+        "Location": _next_path(req), "Set-Cookie": session.cookie_header(token, secure, session.seconds_left(token)),
+        "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
 def refused(req: func.HttpRequest) -> func.HttpResponse | None:
     """None when the request holds a valid session; else where to send it: through the door when it brought a
     key, or a 401 page saying how to open the dashboard."""

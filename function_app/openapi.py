@@ -75,6 +75,12 @@ def document() -> dict[str, Any]:
                                                   "schema": {"type": "string", "maxLength": 300}}],
                 "responses": {"303": {"description": "the session cookie, and on to the dashboard"},
                               "401": {"description": "no or wrong key"}}}},
+            "/api/dashboard/enter": {"get": {
+                "summary": "start a dashboard session from a signed session token (the CLI's link)",
+                "parameters": [{"name": n, "in": "query", "required": n == "t",
+                                "schema": {"type": "string", "maxLength": 300}} for n in ("t", "next")],
+                "responses": {"303": {"description": "the session cookie, and on to the dashboard"},
+                              "401": _SIGN_IN}}},
             "/api/dashboard": {"get": {"summary": "the runs as a page, filtered", "security": _SESSION, "parameters": [
                 {"name": f, "in": "query", "required": False, "schema": {"type": "string"}}
                 for f in ("model", "result", "stage")],

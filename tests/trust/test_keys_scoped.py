@@ -109,3 +109,20 @@ def test_the_dashboard_door_sends_nowhere_but_the_dashboard(app_stack):
 
 def _signing_key(stack) -> str:
     return stack.settings_env()["APPROVAL_SIGNING_KEY"]
+
+
+def test_the_clis_dashboard_link_carries_no_host_key_and_opens_a_session_until_it_expires(app_stack):
+    from factory.commands.dashboard import dashboard_url
+
+    url = dashboard_url(app_stack, "/approvals")
+    assert app_stack.function_key not in url and "code=" not in url
+    browser = requests.Session()
+    entered = browser.get(url, timeout=30, allow_redirects=False)
+    assert entered.status_code == 303 and entered.headers["Location"] == "/api/dashboard/approvals"
+    assert "HttpOnly" in entered.headers["Set-Cookie"] and "SameSite=Strict" in entered.headers["Set-Cookie"]
+    assert browser.get(f"{app_stack.base_url}/api/dashboard", timeout=30).status_code == 200
+    key = _signing_key(app_stack)
+    for token in (session.new_token(key, lifetime_s=-1), session.new_token("k" * 48), "1.2.3"):
+        resp = requests.get(f"{app_stack.base_url}/api/dashboard/enter", params={"t": token}, timeout=30,
+                            allow_redirects=False)
+        assert resp.status_code == 401 and "Set-Cookie" not in resp.headers, token
