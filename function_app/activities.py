@@ -3,6 +3,7 @@ records. At-least-once: every step is idempotent. Each function's name is its ``
 
 import azure.durable_functions as df
 
+from factory.reconciling import ReconcileRequest
 from factory.steps import run_steps
 from orchestrations.contract import (
     ApprovalRequest,
@@ -54,3 +55,13 @@ def verify_approval(req: dict) -> dict:
 @bp.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return run_steps().promote(PromotionRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:
+    return run_steps().reconcile_model(ReconcileRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:
+    return run_steps().reconcile_image(ReconcileRequest.from_dict(req)).to_dict()

@@ -48,6 +48,8 @@ class Activity(StrEnum):
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
     PROMOTE = "promote"
+    RECONCILE_MODEL = "reconcile_model"
+    RECONCILE_IMAGE = "reconcile_image"
     EDGE_DEVICES = "edge_devices"
     EDGE_LEASE = "edge_lease"
     EDGE_RELEASE = "edge_release"

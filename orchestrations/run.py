@@ -17,6 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
+from factory.reconciling import ReconcileRequest
 from orchestrations.contract import (
     Activity,
     ApprovalOutcome,
@@ -47,8 +48,8 @@ from orchestrations.contract import (
     approval_instance_id,
     edge_instance_id,
 )
+from orchestrations.reconcile import wait_or_ask
 from orchestrations.retrying import RetryPlan, carried, carry
-from orchestrations.waiting import wait_for_any_event
 
 Steps = Generator[Any, Any, dict[str, Any]]
 
@@ -124,14 +125,18 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     job = TrainingJob.from_dict((yield _call(context, plan, Activity.SUBMIT_TRAINING, training.to_dict())))
     track.lineage.training_job = job.job_name
     track.publish()
-    event, payload = yield from wait_for_any_event(
-        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s, plan.reconcile_after_s,
+        Activity.RECONCILE_MODEL, ReconcileRequest(run.run_id, model=run.model).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"training did not register a model within {plan.training_timeout_s} s")
     if event == Event.TRAINING_FAILED:
         failed = TrainingFailedEvent.from_dict(payload)
         return track.end(RunStatus.FAILED, f"training failed: {failed.error or failed.status}")
     track.lineage.model_version = str(ModelRegisteredEvent.from_dict(payload).version)
+    if asked:
+        track.lineage.reconciled.append(f"ModelRegistered: no event; version {track.lineage.model_version} found "
+                                        "in the model registry by the run's run_id tag")
 
     track.enter(Stage.GATE)
     gate = GateVerdict.from_dict((yield _call(context, plan, Activity.EVALUATE_GATE,
@@ -147,10 +152,15 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         source_commit=run.source_commit, repository=plan.image_repository).to_dict())))
     if not built.ok:
         return track.end(RunStatus.REJECTED, f"image verification failed: {built.reason}")
-    event, payload = yield from wait_for_any_event(context, [Event.IMAGE_PUSHED], plan.build_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.IMAGE_PUSHED], plan.build_timeout_s, plan.reconcile_after_s, Activity.RECONCILE_IMAGE,
+        ReconcileRequest(run.run_id, repository=plan.image_repository).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"no ImagePushed event for {built.image} within {plan.build_timeout_s} s")
     pushed = ImagePushedEvent.from_dict(payload)
+    if asked:
+        track.lineage.reconciled.append(f"ImagePushed: no event; {pushed.repository}:{pushed.tag}@{pushed.digest} "
+                                        "found in the dev registry")
     if pushed.digest != built.digest:
         return track.end(RunStatus.FAILED, f"pushed digest {pushed.digest} differs from the verified {built.digest}")
     track.lineage.image, track.lineage.image_digest = built.image, built.digest

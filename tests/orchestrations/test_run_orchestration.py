@@ -348,3 +348,26 @@ def test_a_used_links_signature_is_kept_in_the_durable_history_only_as_its_hash(
     approval = durable.http.get(f"{durable.api}/instances/{run_id}-approval", timeout=10, params={
         "showHistory": "true", "showHistoryOutput": "true"}).text
     assert sig_digest(sig) in approval  # what the run verified, kept as the hash
+
+
+def test_a_run_whose_events_never_arrive_asks_the_registries_and_goes_on_saying_so(durable):
+    run_id = durable.start("lost_events")  # neither ModelRegistered nor ImagePushed is ever raised
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    lineage = result["lineage"]
+    assert (result["status"], lineage["model_version"], lineage["image_digest"]) == ("Succeeded", "7", DIGEST)
+    assert [note.split(":")[0] for note in lineage["reconciled"]] == ["ModelRegistered", "ImagePushed"]
+    assert "version 7 found in the model registry" in lineage["reconciled"][0] and DIGEST in lineage["reconciled"][1]
+
+
+def test_a_registry_that_cannot_be_asked_does_not_end_the_run_and_the_late_event_still_counts(durable):
+    run_id = durable.start("ask_fails")  # every ask fails after its retries
+    durable.wait_stage(run_id, "train")
+    time.sleep(2.5)  # past the first asks (every 1 s)
+    _registered(durable, run_id)
+    durable.wait_stage(run_id, "package")
+    time.sleep(2.5)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    assert (result["status"], result["lineage"]["reconciled"]) == ("Succeeded", [])

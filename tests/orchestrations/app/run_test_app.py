@@ -21,7 +21,7 @@ def _plan(model: str) -> dict:
                    edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
-                   activity_attempts=3, activity_retry_ms=200,
+                   activity_attempts=3, activity_retry_ms=200, reconcile_after_s=1,
                    approvers=["alice@example.com"] if model == "guarded" else []).to_dict()
 
 
@@ -109,3 +109,21 @@ def request_approval(req: dict) -> dict:
 @app.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return {"prod_ref": f"127.0.0.1:2/{req['repository']}:v{req['version']}@{DIGEST}"}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:  # the model registry, as the run asks it when ModelRegistered is late
+    if req["model"] == "ask_fails":
+        raise ConnectionError("model registry: 503 Service Unavailable")
+    if req["model"] == "lost_events":  # registered, but its event was lost
+        return {"found": True, "event": {"name": "m", "version": "7", "tags": {"run_id": req["run_id"]}}}
+    return {"found": False}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:  # the dev registry, as the run asks it when ImagePushed is late
+    if req["repository"] == "models/ask_fails":
+        raise ConnectionError("dev registry: connection refused")
+    if req["repository"] == "models/lost_events":  # pushed, but the bridge died with its registry
+        return {"found": True, "event": {"repository": req["repository"], "tag": req["run_id"], "digest": DIGEST}}
+    return {"found": False}
