@@ -7,29 +7,10 @@ activities) on a durable timer and goes on with what they find; its lineage says
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from factory.ports import ImageRef, ImageRegistry, ModelRegistry, Record
+from factory.ports import ImageRef, ImageRegistry, ModelRegistry
+from orchestrations.contract import Reconciled, ReconcileRequest
 
 RUN_TAG = "run_id"  # the model version's tag naming the run that registered it (as ModelRegistered routes)
-
-
-@dataclass(frozen=True)
-class ReconcileRequest(Record):
-    """What to look for: the run's model version (tag ``run_id``) or its image (``repository:<run_id>``)."""
-
-    run_id: str
-    model: str = ""
-    repository: str = ""
-
-
-@dataclass(frozen=True)
-class Reconciled(Record):
-    """``found``: ``event`` is the payload the missing event would have carried."""
-
-    found: bool
-    event: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 def find_model_version(registry: ModelRegistry, req: ReconcileRequest) -> Reconciled:

@@ -19,7 +19,7 @@ from factory.backends import Services, services
 from factory.catalog import ModelSpec, load_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
-from factory.reconciling import Reconciled, ReconcileRequest, find_image, find_model_version
+from factory.reconciling import find_image, find_model_version
 from factory.runs import RunPlan, RunRequest
 from factory.settings import Settings
 from orchestrations.contract import (
@@ -34,6 +34,8 @@ from orchestrations.contract import (
     ImageBuild,
     Promotion,
     PromotionRequest,
+    Reconciled,
+    ReconcileRequest,
 )
 
 if TYPE_CHECKING:

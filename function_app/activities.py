@@ -3,7 +3,6 @@ records. At-least-once: every step is idempotent. Each function's name is its ``
 
 import azure.durable_functions as df
 
-from factory.reconciling import ReconcileRequest
 from factory.steps import run_steps
 from orchestrations.contract import (
     ApprovalRequest,
@@ -11,6 +10,7 @@ from orchestrations.contract import (
     DecisionToVerify,
     GateRequest,
     PromotionRequest,
+    ReconcileRequest,
     RunRequest,
 )
 

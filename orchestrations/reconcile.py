@@ -11,9 +11,8 @@ from typing import Any, cast
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TimerTask
 
-from factory.reconciling import Reconciled
 from factory.runs import unwrap_json
-from orchestrations.contract import Activity, Event
+from orchestrations.contract import Activity, Event, Reconciled
 from orchestrations.retrying import RetryPlan
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
-from factory.reconciling import ReconcileRequest
 from orchestrations.contract import (
     Activity,
     ApprovalOutcome,
@@ -37,6 +36,7 @@ from orchestrations.contract import (
     Orchestrator,
     Promotion,
     PromotionRequest,
+    ReconcileRequest,
     RunPlan,
     RunRequest,
     RunResult,
