@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import urllib.error
 
 import factory.commands
 
@@ -27,6 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except (ConnectionError, urllib.error.URLError, TimeoutError) as exc:  # a service stopped answering meanwhile
+        reason = getattr(exc, "reason", None) or exc
+        print(f"error: the local stack did not answer ({reason}); is it running? `model-factory up` starts it",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001: no traceback reaches a user; FACTORY_DEBUG=1 shows it
+        if os.environ.get("FACTORY_DEBUG"):
+            raise
+        print(f"error: {type(exc).__name__}: {exc}".splitlines()[0][:500], file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -120,6 +120,7 @@ class RunPlan(Record):
     activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
     approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
+    reconcile_after_s: int = 120  # a late ModelRegistered / ImagePushed: ask the registry after this long
 
 
 @dataclass
@@ -151,6 +152,7 @@ class Lineage(Record):
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
+    reconciled: list[str] = field(default_factory=list[str])  # events the run did not get and asked for itself
 
 
 @dataclass(frozen=True)

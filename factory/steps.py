@@ -19,6 +19,7 @@ from factory.backends import Services, services
 from factory.catalog import ModelSpec, load_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
+from factory.reconciling import find_image, find_model_version
 from factory.runs import RunPlan, RunRequest
 from factory.settings import Settings
 from orchestrations.contract import (
@@ -33,6 +34,8 @@ from orchestrations.contract import (
     ImageBuild,
     Promotion,
     PromotionRequest,
+    Reconciled,
+    ReconcileRequest,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +83,7 @@ class RunSteps:
             activity_attempts=settings.activity_attempts,
             activity_retry_ms=int(settings.activity_retry_s * 1000),
             approvers=list(spec.approval.approvers),
+            reconcile_after_s=settings.reconcile_after_s,
         )
 
     def _check_upload(self, local: Path, spec: ModelSpec, name: str, run_id: str
@@ -126,6 +130,14 @@ class RunSteps:
         return self.services.trainer.submit(TrainingRequest(
             model=run.model, run_id=run.run_id, data_uri=run.data_uri, data_etag=run.data_etag,
             data_sha256=run.data_sha256, source_commit=run.source_commit))
+
+    def reconcile_model(self, req: ReconcileRequest) -> Reconciled:
+        """The model version this run registered, asked of the model registry (a late ModelRegistered)."""
+        return find_model_version(self.services.model_registry, req)
+
+    def reconcile_image(self, req: ReconcileRequest) -> Reconciled:
+        """The image this run pushed, asked of the dev registry (a late ImagePushed)."""
+        return find_image(self.services.image_registry, req)
 
     def evaluate_gate(self, req: GateRequest) -> GateVerdict:
         """The registered version against the model's gate and its production version."""

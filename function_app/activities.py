@@ -10,6 +10,7 @@ from orchestrations.contract import (
     DecisionToVerify,
     GateRequest,
     PromotionRequest,
+    ReconcileRequest,
     RunRequest,
 )
 
@@ -54,3 +55,13 @@ def verify_approval(req: dict) -> dict:
 @bp.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return run_steps().promote(PromotionRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:
+    return run_steps().reconcile_model(ReconcileRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:
+    return run_steps().reconcile_image(ReconcileRequest.from_dict(req)).to_dict()

@@ -14,7 +14,7 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from factory import lookups
 from factory.datasource import DataSourceError
 from factory.runs import RunRequest, run_id_for_key, unwrap_json
-from function_app import inputs
+from function_app import idempotency, inputs
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 from orchestrations.contract import approval_instance_id
 
@@ -57,11 +57,13 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
         return inputs.error(str(bad), bad.status)
     except DataSourceError as err:
         return inputs.error(f"field 'data': {err}")
-    key = key or str(uuid.uuid4())
+    given, key = key, key or str(uuid.uuid4())
     run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data_uri, trigger="manual",
                      source_commit=commit or lookups.source_commit())
+    if given and (conflict := await idempotency.key_conflict(client, run, str(key), bool(commit))):
+        return inputs.error(conflict, 422)
     await start_run_once(client, run)
-    return client.create_check_status_response(req, run.run_id)
+    return idempotency.accepted(req, run.run_id)
 
 
 def _summary(status: DurableOrchestrationStatus) -> dict:

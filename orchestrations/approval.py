@@ -22,6 +22,7 @@ from orchestrations.contract import (
     Event,
     RefusedDecision,
 )
+from orchestrations.retrying import carried
 
 MAX_REFUSED_RECORDED = 20  # refused attempts kept in the record (a flood of forged events stays bounded)
 
@@ -40,9 +41,10 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     meanwhile queue in ``inbox`` (the SDK keeps only one unawaited event per name, so none may arrive unawaited).
     """
     req = ApprovalRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input()).options()  # the run's plan: a notifier's 503 does not end the run
     deadline = context.current_utc_datetime + timedelta(seconds=req.timeout_s)
     req = replace(req, expires_at=int(deadline.timestamp()))
-    yield context.call_activity(Activity.REQUEST_APPROVAL, req.to_dict())
+    yield context.call_activity_with_retry(Activity.REQUEST_APPROVAL, retry, req.to_dict())
     refused: list[dict[str, str]] = []
     waiting = {"stage": "waiting for approval", "expires_at": deadline.isoformat(), "expires_at_unix": req.expires_at}
     context.set_custom_status(waiting)
@@ -52,8 +54,8 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     check = None
     while True:
         if check is None and inbox:
-            check = context.call_activity(Activity.VERIFY_APPROVAL,
-                                          DecisionToVerify(request=req, event=inbox.pop(0)).to_dict())
+            check = context.call_activity_with_retry(Activity.VERIFY_APPROVAL, retry,  # a pure check: safe again
+                                                     DecisionToVerify(request=req, event=inbox.pop(0)).to_dict())
         winner = yield context.task_any([arrival, timer] + ([check] if check is not None else []))
         if winner is timer:
             context.set_custom_status({"stage": "timed out", "refused": refused})

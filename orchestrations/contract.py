@@ -23,7 +23,8 @@ __all__ = [
     "EdgeLease", "EdgeLeaseRequest", "EdgePlan", "EdgePlanRequest", "EdgeReleased", "EdgeReport",
     "EdgeRestoreRequest", "EdgeRestored", "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict",
     "ImageBuild", "ImagePushedEvent", "Lineage", "ModelRegisteredEvent", "ModulesContent", "Orchestrator",
-    "Promotion", "PromotionRequest", "RunPlan", "RunRequest", "RunResult", "RunStatus", "SmokeVerdict", "Stage",
+    "Promotion", "PromotionRequest", "Reconciled", "ReconcileRequest", "RunPlan", "RunRequest", "RunResult",
+    "RunStatus", "SmokeVerdict", "Stage",
     "TrainingFailedEvent", "TrainingJob", "approval_instance_id", "edge_instance_id",
 ]
 
@@ -48,6 +49,8 @@ class Activity(StrEnum):
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
     PROMOTE = "promote"
+    RECONCILE_MODEL = "reconcile_model"
+    RECONCILE_IMAGE = "reconcile_image"
     EDGE_DEVICES = "edge_devices"
     EDGE_LEASE = "edge_lease"
     EDGE_RELEASE = "edge_release"
@@ -408,3 +411,21 @@ class DecisionEvent(Record):
     link: dict[str, str] = field(default_factory=dict[str, str])
     attestation: str = ""
     decision_reason: str = ""  # the approver's reason for a reject, from the page's form
+
+
+# reconcile_model / reconcile_image (a late ModelRegistered / ImagePushed: factory/reconciling.py)
+@dataclass(frozen=True)
+class ReconcileRequest(Record):
+    """What to look for: the run's model version (tag ``run_id``) or its image (``repository:<run_id>``)."""
+
+    run_id: str
+    model: str = ""
+    repository: str = ""
+
+
+@dataclass(frozen=True)
+class Reconciled(Record):
+    """``found``: ``event`` is the payload the missing event would have carried."""
+
+    found: bool
+    event: dict[str, Any] = field(default_factory=dict[str, Any])

@@ -24,14 +24,16 @@ from orchestrations.contract import (
     Orchestrator,
     SmokeVerdict,
 )
+from orchestrations.retrying import carried, carry
 
 
 def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Smoke-test the image on one device per architecture, in parallel; pass only if all passed."""
     smoke = EdgeSmokeRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input())  # the run's plan, handed on to each device's smoke test
     try:
-        plan = EdgePlan.from_dict((yield context.call_activity(Activity.EDGE_DEVICES,
-                                                               EdgePlanRequest(smoke.image).to_dict())))
+        plan = EdgePlan.from_dict((yield context.call_activity_with_retry(
+            Activity.EDGE_DEVICES, retry.options(), EdgePlanRequest(smoke.image).to_dict())))
     except Exception as exc:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=f"could not choose edge devices: {exc}").to_dict()
     if plan.missing or not plan.devices:
@@ -41,7 +43,7 @@ def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, A
     context.set_custom_status({"stage": "edge_smoke", "step": "testing on devices", "run_id": smoke.run_id,
                                "devices": plan.devices})
     tasks = [context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE,
-                                           replace(smoke, device=d["device"], arch=d["arch"]).to_dict(),
+                                           carry(replace(smoke, device=d["device"], arch=d["arch"]).to_dict(), retry),
                                            f"{context.instance_id}-{d['device'] or 'device'}")
              for d in plan.devices]
     verdicts: list[dict[str, Any]] = yield context.task_all(tasks)

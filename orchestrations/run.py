@@ -36,6 +36,7 @@ from orchestrations.contract import (
     Orchestrator,
     Promotion,
     PromotionRequest,
+    ReconcileRequest,
     RunPlan,
     RunRequest,
     RunResult,
@@ -47,19 +48,21 @@ from orchestrations.contract import (
     approval_instance_id,
     edge_instance_id,
 )
-from orchestrations.waiting import wait_for_any_event
+from orchestrations.reconcile import wait_or_ask
+from orchestrations.retrying import RetryPlan, carried, carry
 
-PLAN_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
 Steps = Generator[Any, Any, dict[str, Any]]
+
+
+def _retry(plan: RunPlan) -> RetryPlan:
+    return RetryPlan(plan.activity_attempts, plan.activity_retry_ms)
 
 
 def _call(context: df.DurableOrchestrationContext, plan: RunPlan, activity: Activity, payload: dict[str, Any]
           ) -> TaskBase:
     """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
     does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
-    retry = df.RetryOptions(first_retry_interval_in_milliseconds=plan.activity_retry_ms,
-                            max_number_of_attempts=plan.activity_attempts)
-    return context.call_activity_with_retry(activity, retry, payload)
+    return context.call_activity_with_retry(activity, _retry(plan).options(), payload)
 
 
 class _Tracker:
@@ -94,18 +97,20 @@ def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
     at the stage it was in, with the error as the reason, rather than leaving a bare failed instance.
     """
     run = RunRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input())  # the settings' plan, for plan_run (which reads the rest of them)
     track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag,
                                       source_commit=run.source_commit))
     try:
-        return (yield from _stages(context, run, track))
+        return (yield from _stages(context, run, track, retry))
     except Exception as exc:
         message = str(exc).split("\n")[0]
         return track.end(RunStatus.FAILED, f"{track.stage} failed: {message}")
 
 
-def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tracker) -> Steps:
+def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tracker, retry: RetryPlan) -> Steps:
     track.enter(Stage.VALIDATE)
-    plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, PLAN_RETRY, run.to_dict())))
+    plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, retry.options(),
+                                                                     run.to_dict())))
     checked = DataCheck.from_dict((yield _call(context, plan, Activity.VALIDATE_DATA, run.to_dict())))
     track.lineage.data_etag = checked.etag or run.data_etag
     track.lineage.data_sha256 = checked.sha256
@@ -120,14 +125,18 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     job = TrainingJob.from_dict((yield _call(context, plan, Activity.SUBMIT_TRAINING, training.to_dict())))
     track.lineage.training_job = job.job_name
     track.publish()
-    event, payload = yield from wait_for_any_event(
-        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s, plan.reconcile_after_s,
+        Activity.RECONCILE_MODEL, ReconcileRequest(run.run_id, model=run.model).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"training did not register a model within {plan.training_timeout_s} s")
     if event == Event.TRAINING_FAILED:
         failed = TrainingFailedEvent.from_dict(payload)
         return track.end(RunStatus.FAILED, f"training failed: {failed.error or failed.status}")
     track.lineage.model_version = str(ModelRegisteredEvent.from_dict(payload).version)
+    if asked:
+        track.lineage.reconciled.append(f"ModelRegistered: no event; version {track.lineage.model_version} found "
+                                        "in the model registry by the run's run_id tag")
 
     track.enter(Stage.GATE)
     gate = GateVerdict.from_dict((yield _call(context, plan, Activity.EVALUATE_GATE,
@@ -143,10 +152,15 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         source_commit=run.source_commit, repository=plan.image_repository).to_dict())))
     if not built.ok:
         return track.end(RunStatus.REJECTED, f"image verification failed: {built.reason}")
-    event, payload = yield from wait_for_any_event(context, [Event.IMAGE_PUSHED], plan.build_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.IMAGE_PUSHED], plan.build_timeout_s, plan.reconcile_after_s, Activity.RECONCILE_IMAGE,
+        ReconcileRequest(run.run_id, repository=plan.image_repository).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"no ImagePushed event for {built.image} within {plan.build_timeout_s} s")
     pushed = ImagePushedEvent.from_dict(payload)
+    if asked:
+        track.lineage.reconciled.append(f"ImagePushed: no event; {pushed.repository}:{pushed.tag}@{pushed.digest} "
+                                        "found in the dev registry")
     if pushed.digest != built.digest:
         return track.end(RunStatus.FAILED, f"pushed digest {pushed.digest} differs from the verified {built.digest}")
     track.lineage.image, track.lineage.image_digest = built.image, built.digest
@@ -157,7 +171,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.EDGE)
     smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,
                              timeout_seconds=plan.edge_timeout_s)
-    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, smoke.to_dict(),
+    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, carry(smoke.to_dict(), _retry(plan)),
                                                       edge_instance_id(run.run_id))
     verdict = SmokeVerdict.from_dict(raw_verdict)
     track.lineage.edge = raw_verdict
@@ -168,9 +182,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
     track.enter(Stage.APPROVAL)
-    decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
-        run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
-        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers), lineage=track.lineage.to_dict()).to_dict(),
+    decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, carry(
+        ApprovalRequest(run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
+                        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers),
+                        lineage=track.lineage.to_dict()).to_dict(), _retry(plan)),
         approval_instance_id(run.run_id))))
     track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
     track.lineage.approval_refused = decision.refused

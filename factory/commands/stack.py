@@ -13,6 +13,7 @@ from factory import history
 from factory.card import seconds_left
 from factory.catalog import load_catalog, scan_catalog
 from factory.client import FactoryClient, has_ended, page_text, post_link
+from factory.commands.dashboard import dashboard_url
 from factory.follow import Follower
 from factory.logrotate import tail_lines
 from factory.runs import INCOMING_CONTAINER, STAGES
@@ -37,8 +38,7 @@ def _say(message: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     stack = _stack(args)
     stack.up(progress=_say)
-    _say(f"local stack up: Functions app at {stack.base_url} (dashboard: {stack.base_url}/api/dashboard"
-         f"?code={stack.function_key})")
+    _say(f"local stack up: Functions app at {stack.base_url} (dashboard for 30 min: {dashboard_url(stack)})")
     return 0
 
 
@@ -184,13 +184,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             "seconds per stage"]
     print()
     print(table(head, _summary_rows(finished, {m: catalog[m].key_metric for m in run_ids})))
-    print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"
-          f" ; `model-factory status` lists runs, `model-factory down` stops it.")
+    print(f"\nThe local stack keeps running: dashboard {dashboard_url(stack)} (30 min; `model-factory dashboard` "
+          "prints a new link); `model-factory status` lists runs, `model-factory down` stops it.")
     ok = all(r.get("result") == "Succeeded" for r in finished.values())
     return 0 if ok and not broken else 1
 
 
+def _needs_stack(stack: LocalStack) -> int | None:
+    """Exit code 2 with one line when devhost (what status and approve call) does not answer, else None."""
+    from factory.stackcheck import STACK_DOWN, warn_partial, why_not
+
+    if (reason := why_not(stack)) is not None:
+        print(reason, file=sys.stderr)
+        return STACK_DOWN
+    if (note := warn_partial(stack)) is not None:
+        print(note, file=sys.stderr)
+    return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
     if args.run_id:
         run = client.run(args.run_id)
@@ -223,6 +237,8 @@ def waiting_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
     run = client.run(args.run_id)
     if run is None:

@@ -21,7 +21,7 @@ def _plan(model: str) -> dict:
                    edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
-                   activity_attempts=3, activity_retry_ms=200,
+                   activity_attempts=3, activity_retry_ms=200, reconcile_after_s=1,
                    approvers=["alice@example.com"] if model == "guarded" else []).to_dict()
 
 
@@ -31,8 +31,20 @@ app.register_functions(http.bp)  # the real HTTP endpoints: runs
 app.register_functions(approvals.bp)  # the real signed approval links
 
 
+ATTEMPTS: dict[tuple[str, str], int] = {}  # (activity, run id) -> attempts so far (activities run in devhost)
+
+
+def _flaky(activity: str, run_id: str, fails: int) -> None:
+    """Raise a transient error on the first ``fails`` attempts of ``activity`` for this run."""
+    ATTEMPTS[(activity, run_id)] = attempt = ATTEMPTS.get((activity, run_id), 0) + 1
+    if attempt <= fails:
+        raise ConnectionError(f"{activity}: 503 Service Unavailable (attempt {attempt})")
+
+
 @app.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:  # the real check of every decision event
+    if req["request"]["model"] == "flaky_verify":
+        _flaky("verify_approval", req["request"]["run_id"], 1)
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
@@ -47,6 +59,8 @@ def edge_pool_smoke(context):  # the edge stage as the run calls it (scripted)
 
 @app.activity_trigger(input_name="req")
 def plan_run(req: dict) -> dict:
+    if req["model"] == "flaky_plan":
+        _flaky("plan_run", req["run_id"], 2)
     return _plan(req["model"])
 
 
@@ -87,9 +101,29 @@ def build_image(req: dict) -> dict:
 
 @app.activity_trigger(input_name="req")
 def request_approval(req: dict) -> dict:
+    if req["model"] in ("flaky_notify", "down_notify"):  # a webhook answering 503: twice, or on every attempt
+        _flaky("request_approval", req["run_id"], 2 if req["model"] == "flaky_notify" else 99)
     return {"notified": True, "expires_at": req["expires_at"]}
 
 
 @app.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return {"prod_ref": f"127.0.0.1:2/{req['repository']}:v{req['version']}@{DIGEST}"}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:  # the model registry, as the run asks it when ModelRegistered is late
+    if req["model"] == "ask_fails":
+        raise ConnectionError("model registry: 503 Service Unavailable")
+    if req["model"] == "lost_events":  # registered, but its event was lost
+        return {"found": True, "event": {"name": "m", "version": "7", "tags": {"run_id": req["run_id"]}}}
+    return {"found": False}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:  # the dev registry, as the run asks it when ImagePushed is late
+    if req["repository"] == "models/ask_fails":
+        raise ConnectionError("dev registry: connection refused")
+    if req["repository"] == "models/lost_events":  # pushed, but the bridge died with its registry
+        return {"found": True, "event": {"repository": req["repository"], "tag": req["run_id"], "digest": DIGEST}}
+    return {"found": False}
