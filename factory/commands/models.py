@@ -88,7 +88,6 @@ def _check_data(spec: ModelSpec, data: Path, state_dir: Path) -> list[object]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from factory.adapters.local.pipeline_runner import PipelineError, StepFailed, StepResult, run_pipeline
-
     from factory.commands.versions import find_model
 
     settings = _settings()
