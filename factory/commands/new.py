@@ -133,5 +133,6 @@ def cmd_new(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.name}: scaffolded in {folder}; next: model-factory check {args.name}, "
-          f"model-factory train {args.name}, then change src/ for your data")
+          f"model-factory train {args.name}, model-factory try {args.name}; then change src/, data/, model/ and "
+          "model.yaml for your data (docs/adding-a-model.md, 'The inner loop')")
     return 0
