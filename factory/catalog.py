@@ -358,9 +358,9 @@ def _serving(f: Fields, task: str) -> ServingSettings:
 def _evaluate_metrics(f: Fields) -> tuple[str, ...] | None:
     f.unknown({"metrics"})
     names = f.get("metrics", "a list of metric names (what the evaluate step writes to metrics.json)", None,
-                  lambda v: isinstance(v, list) and bool(v)
+                  lambda v: isinstance(v, list) and bool(cast(list[Any], v))
                   and all(isinstance(n, str) and _METRIC.match(n) for n in cast(list[Any], v)))
-    return None if names is None else tuple(names)
+    return None if names is None else tuple(str(n) for n in cast(list[Any], names))
 
 
 def _artifact(f: Fields) -> ArtifactSettings:

@@ -1,6 +1,7 @@
 """``model-factory models`` (the catalog) and ``model-factory train <model> [--data PATH]`` (one local
-pipeline run in the foreground: validate the data, run each stage with progress, print metrics and the
-registered version)."""
+pipeline run in the foreground: validate the data, run each stage with progress, print metrics, the
+registered version and its artifact's path, and end with the gate against the local production version;
+exit 1 when the gate would fail)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_argument("--models-dir", type=Path, help="default: FACTORY_MODELS_DIR or ./models")
     models.set_defaults(func=cmd_models)
 
-    train = subparsers.add_parser("train", help="train one model locally with its pipeline (no factory run)")
+    train = subparsers.add_parser("train", help="train one model locally with its pipeline (no factory run); "
+                                  "ends with the gate")
     train.add_argument("model", help="a model of the catalog")
     train.add_argument("--data", type=Path, help="a CSV (or a folder of CSVs); default: the model's sample")
     train.add_argument("--run-id", help="the run id the version is tagged with; default: cli-<UTC time>")

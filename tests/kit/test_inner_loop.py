@@ -114,7 +114,14 @@ def test_the_guides_inner_loop_new_edit_check_train_versions_try(models, tmp_pat
     # edit: the real data's file, a stricter gate on a metric evaluate writes, per-label probabilities
     (folder / "data" / "sample.csv").rename(folder / "data" / "screening.csv")
     edit_yaml(folder, lambda m: (m["data"].update(sample="data/screening.csv"),
-                                 m["gate"]["metrics"]["accuracy"].update(min=0.85)))
+                                 m["gate"]["metrics"]["accuracy"].update(min=0.85),
+                                 m["serving"].update(probabilities=True)))
+    assert main(["check", "screening", "--models-dir", str(models)]) == 1  # the expected response: bare labels
+    assert "expected-response.json: predictions[0]: expected {\"label\": ..., \"probabilities\"" in \
+        capsys.readouterr().out
+    expected = folder / "model" / "expected-response.json"
+    expected.write_text(json.dumps({"predictions": [{"label": 0, "probabilities": {"0": 0.97}}, {"label": 1},
+                                                    {"label": 2, "probabilities": {"2": 0.97}}], "tolerance": 0.05}))
     assert main(["check", "screening", "--models-dir", str(models)]) == 0
     assert capsys.readouterr().out == "screening: ok\n"
 
@@ -132,16 +139,18 @@ def test_the_guides_inner_loop_new_edit_check_train_versions_try(models, tmp_pat
 
     assert main(["try", "screening"]) == 0
     out = capsys.readouterr().out
-    assert 'screening version 1 answered 200: {"predictions":[0,1,2]}' in out
+    answer = json.loads(out.split("answered 200: ", 1)[1].splitlines()[0])["predictions"]
+    assert [p["label"] for p in answer] == [0, 1, 2]
+    assert all(set(p["probabilities"]) == {"0", "1", "2"} and abs(sum(p["probabilities"].values()) - 1) < 1e-4
+               for p in answer)
     assert "the image's verification would pass" in out
-    expected = folder / "model" / "expected-response.json"
-    expected.write_text(json.dumps({"predictions": [0, 1, 1], "tolerance": 0}))
+    expected.write_text(json.dumps({"predictions": [{"label": 0}, {"label": 1}, {"label": 1}], "tolerance": 0}))
     assert main(["try", "screening", "--version", "1"]) == 1
-    assert "response.predictions[2]: expected 1 ± 0.0, got 2" in capsys.readouterr().err
+    assert "response.predictions[2].label: expected 1 ± 0.0, got 2" in capsys.readouterr().err
     request = tmp_path / "one.json"
     request.write_text(json.dumps({"data": [{"x1": 3, "x2": 3, "x3": 0, "x4": 0}]}))
     assert main(["try", "screening", "--request", str(request)]) == 0
-    assert 'answered 200: {"predictions":[2]}' in capsys.readouterr().out
+    assert 'answered 200: {"predictions":[{"label":2,"probabilities":{"0":' in capsys.readouterr().out
 
     # production is version 1; version 2's gate asks more than the model gives and a metric evaluate never writes
     from factory.adapters.local.mlflow_registry import MlflowModelRegistry, default_tracking_uri
@@ -159,3 +168,45 @@ def test_the_guides_inner_loop_new_edit_check_train_versions_try(models, tmp_pat
     assert "evaluate did not write recall_2, which model.yaml evaluate.metrics declares" in captured.err
     row = next(line for line in captured.out.splitlines() if line.startswith("recall_2"))
     assert row.split()[1:] == ["missing", ">=", "0.5", "-", "FAIL"]
+
+
+def test_a_classifier_declaring_probabilities_answers_each_labels_probability(models, tmp_path):
+    """The image's scoring script (modelkit/serving/score.py) with the context ``assemble`` makes for it: labels
+    only by default, label beside per-label probabilities when model.yaml declares ``serving.probabilities``."""
+    from factory.packaging.context import assemble, model_labels
+    from factory.serving.server import load_scoring_script
+
+    folder = scaffold(models, "screening", "table", "classification")
+    done = {n: tmp_path / n for n in ("p", "f", "m")}
+    for program, *args in (("prep", "--data", folder / "data" / "sample.csv", "--prepared", done["p"]),
+                           ("transform", "--prepared", done["p"], "--features", done["f"]),
+                           ("train", "--features", done["f"], "--model_name", "screening", "--model", done["m"])):
+        from factory.kit import run_stage
+
+        assert run_stage(folder, program, *args).returncode == 0
+    request = (folder / "model" / "sample-request.json").read_text()
+    answers = []
+    for declared in (False, True):
+        edit_yaml(folder, lambda m, d=declared: m["serving"].update(probabilities=d))
+        app = assemble(folder, done["m"], tmp_path / f"app-{declared}", model_labels("screening", "1"))
+        assert (Path(app.path) / "model" / "serving.json").is_file() is declared
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("AZUREML_MODEL_DIR", str(Path(app.path) / "model"))
+            score = load_scoring_script(Path(app.path) / "score.py")
+            score.init()
+            answers.append(score.run(request)["predictions"])
+    assert answers[0] == [0, 1, 2]
+    assert [p["label"] for p in answers[1]] == [0, 1, 2]
+    for p in answers[1]:
+        assert set(p["probabilities"]) == {"0", "1", "2"} and abs(sum(p["probabilities"].values()) - 1) < 1e-4
+        assert max(p["probabilities"], key=p["probabilities"].get) == str(p["label"])
+
+
+def test_help_describes_the_factory_and_the_inner_loop(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "factory.commands" not in out  # no raw docstring fragment
+    assert out.splitlines()[2].startswith("Model Factory: turns the models in models/<name>/ into verified")
+    for step in ("new NAME", "check NAME", "train NAME", "versions NAME", "try NAME"):
+        assert f"model-factory {step}" in out
