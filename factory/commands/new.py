@@ -79,7 +79,7 @@ def _model_yaml(name: str, task: str) -> str:
             "training": {"timeout_seconds": 900}, "image": {"repository": f"models/{name.replace('_', '-')}"},
             "edge": {"poll_seconds": 5, "timeout_seconds": 600}}
     head = "# yaml-language-server: $schema=../../modelkit/schema/model.schema.json\n"
-    return head + yaml.safe_dump(spec, sort_keys=False)
+    return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=110)
 
 
 def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
