@@ -133,10 +133,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     reused = " (already registered by this run id)" if result.registered.get("reused") else ""
     version = str(result.registered["version"])
     print(f"{spec.name}: registered version {version}{reused} in {time.perf_counter() - started:.1f} s; {metrics}")
-    return _verdict(spec, version, result.metrics, settings)
+    return _verdict(spec, version, result.metrics, settings, result.mlflow_run_id)
 
 
-def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings: Settings) -> int:
+def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings: Settings, mlflow_run: str) -> int:
     """The artifact's path, the evaluate step held to its declaration, and the gate against production, as the
     factory's gate would judge this version; 1 when it would fail."""
     from factory.commands.versions import artifact_path, champion_of, gate_table, registry
@@ -144,6 +144,8 @@ def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings:
 
     reg = registry(settings)
     print(f"  artifact: {artifact_path(reg, spec.name, version)}")
+    print(f"  MLflow run {mlflow_run} in experiment {spec.name}; to browse it: mlflow ui --backend-store-uri "
+          f"{reg.tracking_uri}")
     not_written, not_declared = undeclared_metrics(spec, metrics)
     if not_declared:
         print(f"  note: evaluate wrote {', '.join(not_declared)}, which model.yaml evaluate.metrics does not declare")
