@@ -197,6 +197,19 @@ class ApprovalSettings:
     approvers: tuple[str, ...] = ()
 
 
+SERVING_INPUT_TYPES = ("number", "integer", "boolean")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What the serving image answers. ``inputs``: a table model's request features (name -> type, in
+    ``model.json``'s ``features`` order; empty = not declared); ``probabilities``: a classifier answers
+    ``{"label", "probabilities": {label: p}}`` per row instead of the bare label."""
+
+    inputs: dict[str, str] = field(default_factory=dict[str, str])
+    probabilities: bool = False
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the catalog, from ``<folder>/model.yaml``."""
@@ -213,6 +226,8 @@ class ModelSpec:
     approval: ApprovalSettings = ApprovalSettings()
     artifact: ArtifactSettings = ArtifactSettings()
     environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
+    serving: ServingSettings = ServingSettings()
+    evaluate_metrics: tuple[str, ...] | None = None  # model.yaml evaluate.metrics: what evaluate writes
 
     @property
     def key_metric(self) -> str:
@@ -330,6 +345,24 @@ def _gate(f: Fields) -> Gate:
     return Gate(metric=metric, metrics=metrics)
 
 
+def _serving(f: Fields, task: str) -> ServingSettings:
+    f.unknown({"inputs", "probabilities"})
+    inputs = f.section("inputs", {})
+    types = {str(name): inputs.choice(str(name), SERVING_INPUT_TYPES) for name in inputs.data}
+    probabilities = f.get("probabilities", "true or false", False, lambda v: isinstance(v, bool))
+    if probabilities and task != "classification":
+        f.fail(f.key("probabilities"), "probabilities only for task classification", probabilities)
+    return ServingSettings(inputs=types, probabilities=probabilities)
+
+
+def _evaluate_metrics(f: Fields) -> tuple[str, ...] | None:
+    f.unknown({"metrics"})
+    names = f.get("metrics", "a list of metric names (what the evaluate step writes to metrics.json)", None,
+                  lambda v: isinstance(v, list) and bool(cast(list[Any], v))
+                  and all(isinstance(n, str) and _METRIC.match(n) for n in cast(list[Any], v)))
+    return None if names is None else tuple(str(n) for n in cast(list[Any], names))
+
+
 def _artifact(f: Fields) -> ArtifactSettings:
     f.unknown({"format", "fp16_tolerance"})
     fmt = f.choice("format", ARTIFACT_FORMATS, "joblib")
@@ -351,7 +384,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = Fields(file, raw)
     f.unknown({"name", "description", "task", "environment", "data", "artifact", "gate", "training", "image", "edge",
-               "approval"})
+               "approval", "serving", "evaluate"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
@@ -388,6 +421,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
                                   approvers=tuple(a.strip() for a in approvers)),
         artifact=_artifact(f.section("artifact", {})),
         environment=_environment(f),
+        serving=_serving(f.section("serving", {}), task),
+        evaluate_metrics=_evaluate_metrics(f.section("evaluate", {})),
     )
 
 

@@ -12,9 +12,25 @@ import urllib.error
 
 import factory.commands
 
+DESCRIPTION = """Model Factory: turns the models in models/<name>/ into verified, edge-tested, approved container
+images. Locally it also runs the data scientist's inner loop, on the laptop, in seconds, with no stack."""
+
+EPILOG = """the inner loop (docs/adding-a-model.md):
+  model-factory new NAME --task classification   scaffold a folder that trains and passes its tests
+  model-factory check NAME                       model.yaml, pipeline, environments, sample data, the serving
+                                                 contract and the gate's metrics, without training
+  model-factory train NAME                       its pipeline on its sample; ends with the gate's verdict
+  model-factory versions NAME                    local versions: metrics, stage, artifact path
+  model-factory try NAME                         serve a version as its image does; answer the sample request
+
+the factory (docs/ and README.md): up, run, status, approve, logs, down
+
+Run `model-factory COMMAND --help` for a command's options."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="model-factory", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(prog="model-factory", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(factory.commands.__path__), key=lambda m: m.name):
         module = importlib.import_module(f"factory.commands.{info.name}")

@@ -8,7 +8,8 @@ Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` templ
     serving-prune.txt                              what that set's server never loads, when it says so
     model_server/                                  the serving package (factory/serving, stdlib only)
     model/                                         the registered model's artifacts (model.joblib or
-                                                   model.onnx, and model.json)
+                                                   model.onnx, and model.json), and serving.json when
+                                                   model.yaml declares serving options (``kit.serving_options``)
     labels.json                                    the image labels (model name, version, run id, commit)
     deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
                                                    wheels installed for that architecture; not hashed (a pure
@@ -176,6 +177,9 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         if "__pycache__" in path.parts or path.name.startswith("."):
             continue
         _copy(path, dest / "model" / path.relative_to(artifacts_dir))
+    options = kit.serving_options(model_folder)
+    if options:  # e.g. {"probabilities": true}: what the scoring script answers (only models that declare it)
+        (dest / "model" / kit.SERVING_OPTIONS).write_text(json.dumps(options, sort_keys=True) + "\n")
     (dest / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
     for path in [*_files(dest), *sorted(p for p in dest.rglob("*") if p.is_dir()), dest]:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
