@@ -5,6 +5,7 @@ import azure.durable_functions as df
 
 from factory.steps import run_steps
 from orchestrations.contract import (
+    ApprovalAttestation,
     ApprovalRequest,
     BuildRequest,
     DecisionToVerify,
@@ -49,6 +50,11 @@ def request_approval(req: dict) -> dict:
 @bp.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def attest_approval(req: dict) -> dict:
+    return run_steps().attest_approval(ApprovalAttestation.from_dict(req)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

@@ -47,6 +47,7 @@ class Activity(StrEnum):
     BUILD_IMAGE = "build_image"
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
+    ATTEST_APPROVAL = "attest_approval"
     PROMOTE = "promote"
     EDGE_DEVICES = "edge_devices"
     EDGE_LEASE = "edge_lease"
@@ -137,6 +138,9 @@ class BuildRequest(Record):
     version: str
     repository: str
     source_commit: str = ""
+    data_uri: str = ""  # the pinned data the version was trained on, and its sha256 (the provenance's input)
+    data_sha256: str = ""
+    training_job: str = ""
 
 
 @dataclass(frozen=True)
@@ -347,6 +351,29 @@ class ApprovalOutcome(Record):
     request_id: str = ""
     refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # RefusedDecision dicts
     decision_reason: str = ""  # the reason a reject gave (optional)
+
+
+@dataclass(frozen=True)
+class ApprovalAttestation(Record):
+    """``attest_approval`` input: an approve the run accepted (``verify_approval``), for exactly this image
+    digest, version and run; the activity signs it into the image's attestations (what promotion requires)."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    approver: str
+    decided_at: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class Attested(Record):
+    """``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+
+    image: str
+    predicate_type: str
 
 
 @dataclass(frozen=True)
