@@ -31,6 +31,7 @@ from orchestrations.contract import (
     DataCheck,
     DecisionCheck,
     DecisionToVerify,
+    EdgeAttestation,
     GateRequest,
     GateVerdict,
     ImageBuild,
@@ -218,6 +219,18 @@ class RunSteps:
         if not check.accepted:
             log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
         return check
+
+    def attest_edge(self, req: EdgeAttestation) -> Attested:
+        """Sign the edge smoke verdict (per device) of exactly this digest into the image's attestations."""
+        from factory.supplychain import statements
+        from factory.supplychain.steps import attest_statement
+
+        image = _parse_image(req.image)
+        if image.digest != req.digest:
+            raise ValueError(f"run {req.run_id}: edge verdict of {req.digest} for another image {req.image}")
+        attest_statement(self.services.signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+            req.run_id, req.model, req.version, req.verdict))
+        return Attested(image=req.image, predicate_type=statements.EDGE_SMOKE)
 
     def attest_approval(self, req: ApprovalAttestation) -> Attested:
         """Sign an accepted approve (``verify_approval`` checked it) into the image's attestations: run, model,

@@ -9,6 +9,7 @@ from orchestrations.contract import (
     ApprovalRequest,
     BuildRequest,
     DecisionToVerify,
+    EdgeAttestation,
     GateRequest,
     PromotionRequest,
     RunRequest,
@@ -50,6 +51,11 @@ def request_approval(req: dict) -> dict:
 @bp.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def attest_edge(req: dict) -> dict:
+    return run_steps().attest_edge(EdgeAttestation.from_dict(req)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

@@ -47,6 +47,7 @@ class Activity(StrEnum):
     BUILD_IMAGE = "build_image"
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
+    ATTEST_EDGE = "attest_edge"
     ATTEST_APPROVAL = "attest_approval"
     PROMOTE = "promote"
     EDGE_DEVICES = "edge_devices"
@@ -369,8 +370,21 @@ class ApprovalAttestation(Record):
 
 
 @dataclass(frozen=True)
+class EdgeAttestation(Record):
+    """``attest_edge`` input: the edge smoke verdict (per device) of exactly this image digest; the activity
+    signs it into the image's attestations."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    verdict: dict[str, Any] = field(default_factory=dict[str, Any])  # the SmokeVerdict as the run got it
+
+
+@dataclass(frozen=True)
 class Attested(Record):
-    """``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
 
     image: str
     predicate_type: str

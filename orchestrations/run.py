@@ -25,6 +25,7 @@ from orchestrations.contract import (
     BuildRequest,
     DataCheck,
     Decision,
+    EdgeAttestation,
     EdgeSmokeRequest,
     EdgeStatus,
     Event,
@@ -168,6 +169,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     if plan.edge_max_p95_ms is not None and verdict.p95_ms > plan.edge_max_p95_ms:
         return track.end(RunStatus.REJECTED, f"edge smoke test: p95 latency {verdict.p95_ms:g} ms on the device is "
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
+
+    yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # signed beside the image, before approval
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
+        digest=built.digest, verdict=raw_verdict).to_dict())
 
     track.enter(Stage.APPROVAL)
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(

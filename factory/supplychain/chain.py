@@ -123,6 +123,14 @@ def _attestation_links(report: ChainReport, registry: Registry, repository: str,
         report.add("sbom", True, f"{len(_dicts(spdx.get('packages')))} Python packages ({size} bytes)")
     else:
         report.add("sbom", False, f"no signed SBOM attestation{why}")
+    edge = report.predicate(statements.EDGE_SMOKE)
+    devices = ", ".join(f"{d.get('arch') or d.get('device') or '?'} {d.get('status')}"
+                        for d in _dicts(edge.get("devices")))
+    if edge.get("status") == "pass":
+        report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.get('p95_ms')} ms")
+    else:
+        report.add("edge", False, f"no signed passing edge smoke attestation{why}" if not edge
+                   else f"edge smoke test {edge.get('status')}: {edge.get('reason')}")
     approval = report.predicate(statements.APPROVAL)
     if approval.get("digest") == digest and approval.get("decision") == "approve":
         report.add("approval", True, f"approved by {approval.get('approver') or '?'} at {approval.get('decided_at')} "

@@ -16,6 +16,7 @@ PROVENANCE = "https://slsa.dev/provenance/v1"
 VERIFICATION = "https://in-toto.io/attestation/test-result/v0.1"
 SBOM = "https://spdx.dev/Document"
 APPROVAL = "https://model-factory.dev/attestations/approval/v1"
+EDGE_SMOKE = "https://model-factory.dev/attestations/edge-smoke/v1"
 BUILD_TYPE = "https://model-factory.dev/build/image/v1"
 BUILDER_ID = "https://model-factory.dev/builder/local-podman"
 LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)((?:\s+--hash=sha256:[0-9a-f]{64})*)")
@@ -115,3 +116,11 @@ def approval(run_id: str, model: str, version: str, digest: str, approver: str, 
     """The approval predicate: who approved exactly which digest of which run and version, and when."""
     return {"run_id": run_id, "model": model, "version": version, "digest": digest, "approver": approver,
             "decided_at": decided_at, "decision": decision, "request_id": request_id}
+
+
+def edge_smoke(run_id: str, model: str, version: str, verdict: dict[str, Any]) -> dict[str, Any]:
+    """The edge smoke predicate: the verdict and, per device, its architecture, status and latencies."""
+    keep = ("status", "cases", "failures", "p50_ms", "p95_ms", "reason", "bytes_pulled")
+    devices = [d for d in verdict.get("devices") or [] if isinstance(d, dict)]
+    return {"run_id": run_id, "model": model, "version": version, **{k: verdict.get(k) for k in keep},
+            "devices": devices}

@@ -66,11 +66,17 @@ def sign_build(signer: ports.Signer, image: ports.ImageRef, facts: statements.Bu
                statements.statement(name, image.digest, statements.SBOM, statements.sbom(lock, name)), signer)
 
 
-def attest_approval(signer: ports.Signer, image: ports.ImageRef, predicate: dict[str, Any]) -> None:
-    """Sign the approval of ``image``'s digest into its attestations."""
+def attest_statement(signer: ports.Signer, image: ports.ImageRef, predicate_type: str,
+                     predicate: dict[str, Any]) -> None:
+    """Sign a statement of ``predicate_type`` about ``image``'s digest into its attestations."""
     name = f"{image.registry}/{image.repository}"
     attest(Registry(image.registry), image.repository, image.digest,
-           statements.statement(name, image.digest, statements.APPROVAL, predicate), signer)
+           statements.statement(name, image.digest, predicate_type, predicate), signer)
+
+
+def attest_approval(signer: ports.Signer, image: ports.ImageRef, predicate: dict[str, Any]) -> None:
+    """Sign the approval of ``image``'s digest into its attestations."""
+    attest_statement(signer, image, statements.APPROVAL, predicate)
 
 
 def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: ports.ImageRef, repository: str,

@@ -16,7 +16,7 @@ from factory.ports import ImageRef, ScoringCheck, SigningKeyError
 from factory.settings import Settings
 from factory.steps import RunSteps
 from factory.supplychain import statements
-from factory.supplychain.steps import attest_approval, promote_signed, sign_build
+from factory.supplychain.steps import attest_approval, attest_statement, promote_signed, sign_build
 from orchestrations.contract import BuildRequest
 from tests.packaging.helpers import push_tiny_image
 
@@ -56,6 +56,8 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
                                                     data_sha256="d" * 64, training_job="job-9", arches=["amd64"]),
                ScoringCheck(request=[1], expected=[2]), "amd64: ok",
                ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock")
+    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+        "run-1", "tiny", "3", {"status": "fail", "reason": "case 1: expected 2, got 3"}))
     attest_approval(signer, image, statements.approval("run-1", "tiny", "3", digest, "bo@example.com",
                                                        "2026-12-07T03:10:00+00:00", "approve"))
     from factory.adapters.local.registry import LocalImageRegistry
@@ -63,6 +65,10 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
     promote_signed(signer, LocalImageRegistry(registries.dev_host, registries.prod_host), image, "models/tiny",
                    "v3", "3")
     ref = f"{registries.prod_host}/models/tiny:v3"
+    assert main(["verify", ref, "--key", str(signer.public_key)]) == 1  # the edge link is broken: it failed
+    assert "broken link: edge: edge smoke test fail: case 1: expected 2, got 3" in capsys.readouterr().out
+    attest_statement(signer, ImageRef(registries.prod_host, "models/tiny", digest=digest), statements.EDGE_SMOKE,
+                     statements.edge_smoke("run-1", "tiny", "3", {"status": "pass", "p95_ms": 4.0}))
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 0
     out = capsys.readouterr().out
     assert "signed as" in out and "c0ffee" in out and "job-9" in out and "bo@example.com" in out

@@ -24,7 +24,13 @@ from factory.supplychain.cosign import (
     signature_tag,
 )
 from factory.supplychain.oci import OCI_MANIFEST, Registry
-from factory.supplychain.steps import PromotionRefused, attest_approval, promote_signed, sign_build
+from factory.supplychain.steps import (
+    PromotionRefused,
+    attest_approval,
+    attest_statement,
+    promote_signed,
+    sign_build,
+)
 from tests.packaging.helpers import push_tiny_image
 from tests.supplychain.helpers import Registries
 
@@ -47,7 +53,13 @@ def built(reg: Registries, signer: LocalKeySigner, payload: bytes = b"model byte
     return image
 
 
+EDGE_PASS = {"status": "pass", "cases": 1, "p50_ms": 2.0, "p95_ms": 3.5,
+             "devices": [{"device": "edge-amd64", "arch": "amd64", "status": "pass"},
+                         {"device": "edge-arm64", "arch": "arm64", "status": "pass"}]}
+
+
 def approve(signer: LocalKeySigner, image: ImageRef, digest: str = "", version: str = "1") -> None:
+    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke("run-1", "tiny", version, EDGE_PASS))
     attest_approval(signer, image, statements.approval("run-1", "tiny", version, digest or image.digest,
                                                        "ana@example.com", "2026-12-07T03:00:00+00:00", "approve"))
 
@@ -72,12 +84,13 @@ def test_signed_approved_image_is_promoted_with_its_chain_and_verifies_in_prod(r
     report = verify(f"{registries.prod_host}/{REPO}:v1", signer.public_key_pem())
     assert report.ok, report.broken
     assert [link.name for link in report.links] == ["image", "signature", "provenance", "verification", "sbom",
-                                                    "approval"]
+                                                    "edge", "approval"]
     details = {link.name: link.detail for link in report.links}
     assert f"signed as {registries.prod_host}/{REPO}" in details["signature"]
     assert "0123456789abcdef" in details["provenance"] and "ab" * 32 in details["provenance"]
     assert "job-7" in details["provenance"]
     assert "ana@example.com" in details["approval"] and "amd64, arm64" in details["verification"]
+    assert details["edge"] == "smoke test passed (amd64 pass, arm64 pass), p95 3.5 ms"
     pins = [line for line in LOCK.read_text().splitlines() if "==" in line and not line.startswith("#")]
     assert details["sbom"].startswith(f"{len(pins)} Python packages")  # one SPDX package per pin of the lock
 
@@ -163,7 +176,8 @@ def test_another_image_copied_over_a_prod_tag_fails_verify_naming_the_signature(
     assert not report.ok
     assert report.digest == other
     assert report.broken[0].name == "signature"
-    assert {link.name for link in report.broken} == {"signature", "provenance", "verification", "sbom", "approval"}
+    assert {link.name for link in report.broken} == {"signature", "provenance", "verification", "sbom", "edge",
+                                                     "approval"}
 
 
 def test_a_signed_image_of_another_repository_copied_over_a_tag_fails_verify(registries, signer):
