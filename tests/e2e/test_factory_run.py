@@ -95,6 +95,9 @@ def test_same_blob_created_event_three_times_starts_one_run(stack, client, capsy
     digest = run["lineage"]["image_digest"]  # one image, with its signature and attestations beside it
     assert registry_tags(dev_registry(stack), _repo(model)) == sorted([run_id, signature_tag(digest),
                                                                        attestation_tag(digest)])
+    assert cli.main(["verify", "--state-dir", str(stack.state_dir), run["lineage"]["prod_ref"]]) == 0
+    printed = capsys.readouterr().out
+    assert "BROKEN" not in printed and f"data sha256 {run['lineage']['data_sha256']}" in printed, printed
 
 
 FAILURES = {
