@@ -247,8 +247,8 @@ class RunSteps:
 
     def promote(self, req: PromotionRequest) -> Promotion:
         """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production;
-        only when the dev image carries the factory's signature and an approval of exactly its digest (else
-        ``PromotionRefused``, nothing copied). Its signatures and attestations go to prod with it."""
+        only when the dev image carries the factory's signature, a passing edge smoke attestation and an approval
+        of exactly its digest (else ``PromotionRefused``, nothing copied). Its chain goes to prod with it."""
         from factory.supplychain.steps import promote_signed
 
         prod = promote_signed(self.services.signer, self.services.image_registry, _parse_image(req.image),

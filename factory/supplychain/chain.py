@@ -173,15 +173,16 @@ def verify(ref: str, public_pem: bytes, scheme: str = "http") -> ChainReport:
 
 
 def promotable(registry: Registry, repository: str, digest: str, public_pem: bytes, version: str) -> ChainReport:
-    """The checks promotion makes before it copies: the dev image's signature and an approval attestation
-    bound to exactly ``digest`` (and ``version``). ``ok`` False names the missing link."""
+    """The checks promotion makes before it copies: the dev image's signature, a passing edge smoke
+    attestation and an approval attestation bound to exactly ``digest`` (and ``version``). ``ok`` False names
+    the missing link."""
     report = ChainReport(f"{registry.host}/{repository}@{digest}", digest)
     _signature_link(report, registry, repository, digest, public_pem)
     _attestation_links(report, registry, repository, digest, public_pem)
     approval = report.predicate(statements.APPROVAL)
     if approval and str(approval.get("version")) != str(version):
         report.add("approval", False, f"the approval is for version {approval.get('version')}, not {version}")
-    report.links = [link for link in report.links if link.name in ("signature", "approval")]
+    report.links = [link for link in report.links if link.name in ("signature", "edge", "approval")]
     return report
 
 

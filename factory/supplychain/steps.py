@@ -81,9 +81,9 @@ def attest_approval(signer: ports.Signer, image: ports.ImageRef, predicate: dict
 
 def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: ports.ImageRef, repository: str,
                    tag: str, version: str) -> ports.ImageRef:
-    """Check the dev image's signature and its approval of exactly this digest, then copy the image, its
-    signatures and attestations to prod and sign it there under its prod name. ``PromotionRefused`` (nothing
-    copied) when a link is missing."""
+    """Check the dev image's signature, its passing edge smoke test and its approval of exactly this digest,
+    then copy its signatures and attestations to prod, sign it there under its prod name, and copy the image.
+    ``PromotionRefused`` (nothing copied) when a link is missing."""
     public = signer.public_key_pem()
     report = promotable(Registry(source.registry), source.repository, source.digest, public, version)
     if not report.ok:

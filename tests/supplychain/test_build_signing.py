@@ -57,7 +57,7 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
                ScoringCheck(request=[1], expected=[2]), "amd64: ok",
                ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock")
     attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
-        "run-1", "tiny", "3", {"status": "fail", "reason": "case 1: expected 2, got 3"}))
+        "run-1", "tiny", "3", {"status": "pass", "p95_ms": 4.0}))
     attest_approval(signer, image, statements.approval("run-1", "tiny", "3", digest, "bo@example.com",
                                                        "2026-12-07T03:10:00+00:00", "approve"))
     from factory.adapters.local.registry import LocalImageRegistry
@@ -65,15 +65,15 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
     promote_signed(signer, LocalImageRegistry(registries.dev_host, registries.prod_host), image, "models/tiny",
                    "v3", "3")
     ref = f"{registries.prod_host}/models/tiny:v3"
-    assert main(["verify", ref, "--key", str(signer.public_key)]) == 1  # the edge link is broken: it failed
-    assert "broken link: edge: edge smoke test fail: case 1: expected 2, got 3" in capsys.readouterr().out
-    attest_statement(signer, ImageRef(registries.prod_host, "models/tiny", digest=digest), statements.EDGE_SMOKE,
-                     statements.edge_smoke("run-1", "tiny", "3", {"status": "pass", "p95_ms": 4.0}))
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 0
     out = capsys.readouterr().out
     assert "signed as" in out and "c0ffee" in out and "job-9" in out and "bo@example.com" in out
     pins = (ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock").read_text().count("==")
     assert "BROKEN" not in out and f"{pins} Python packages" in out
+    attest_statement(signer, ImageRef(registries.prod_host, "models/tiny", digest=digest), statements.EDGE_SMOKE,
+                     statements.edge_smoke("run-1", "tiny", "3", {"status": "fail", "reason": "case 1: got 3"}))
+    assert main(["verify", ref, "--key", str(signer.public_key)]) == 1
+    assert "broken link: edge: edge smoke test fail: case 1: got 3" in capsys.readouterr().out
     push_tiny_image(registries.prod_host, "models/tiny", "v3", payload=b"replaced")
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 1
     assert "broken link: signature" in capsys.readouterr().out

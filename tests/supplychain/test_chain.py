@@ -121,6 +121,19 @@ def test_image_without_approval_attestation_is_not_promoted(registries, signer):
     assert manifest_digest(registries.prod_host, REPO, "v1") is None
 
 
+def test_image_whose_edge_smoke_test_failed_or_was_not_attested_is_not_promoted(registries, signer):
+    image = built(registries, signer)
+    attest_approval(signer, image, statements.approval("run-1", "tiny", "1", image.digest, "ana@example.com",
+                                                       "2026-12-07T03:00:00+00:00", "approve"))
+    with pytest.raises(PromotionRefused, match="edge: no signed passing edge smoke attestation"):
+        promote(registries, signer, image)
+    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+        "run-1", "tiny", "1", {"status": "fail", "reason": "case 1: expected 1, got 2"}))
+    with pytest.raises(PromotionRefused, match="edge: edge smoke test fail: case 1: expected 1, got 2"):
+        promote(registries, signer, image)
+    assert manifest_digest(registries.prod_host, REPO, "v1") is None
+
+
 def test_approval_of_another_digest_or_version_is_not_promoted(registries, signer):
     image = built(registries, signer)
     approve(signer, image, digest="sha256:" + "0" * 64)
