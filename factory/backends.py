@@ -39,6 +39,10 @@ ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
         "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
         "azure": "factory.adapters.azure.blob:BlobStorage",
     }),
+    "signer": (ports.Signer, {
+        "local": "factory.adapters.local.signing:LocalKeySigner",
+        "azure": "factory.adapters.azure.keyvault:KeyVaultSigner",
+    }),
     "notifier": (ports.Notifier, {
         "local": "factory.adapters.local.notifier:LogNotifier",
         "azure": "factory.adapters.azure.notifier:WebhookNotifier",
@@ -96,6 +100,10 @@ class Services:
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:
         return self._build("blob_store")
+
+    @functools.cached_property
+    def signer(self) -> ports.Signer:
+        return self._build("signer")
 
     @functools.cached_property
     def notifier(self) -> ports.Notifier:

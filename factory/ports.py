@@ -124,6 +124,8 @@ class BuiltImage(Record):
     ref: ImageRef
     digest: str
     log_tail: str = ""
+    arches: list[str] = field(default_factory=list[str])  # the architectures verified
+    base_images: dict[str, str] = field(default_factory=dict[str, str])  # per arch: the base image and its id
 
 
 class EdgeStatus(StrEnum):
@@ -226,6 +228,23 @@ class ImageRegistry(Protocol):
 
     def promote(self, source: ImageRef, target_repository: str, tag: str) -> ImageRef:
         """Copy ``source`` (by digest) into the prod registry under ``tag``; returns the prod reference."""
+        ...
+
+
+class SigningKeyError(RuntimeError):
+    """The factory's signing key is missing, unreadable or not usable; the message names it and the fix."""
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """The factory's image and attestation signing key (ECDSA P-256, SHA-256: cosign's key type)."""
+
+    def public_key_pem(self) -> bytes:
+        """The public key (PEM SubjectPublicKeyInfo): what verifiers and device policies trust."""
+        ...
+
+    def sign(self, payload: bytes) -> bytes:
+        """The ASN.1 DER ECDSA signature over SHA-256 of ``payload``; ``SigningKeyError`` without a usable key."""
         ...
 
 

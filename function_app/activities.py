@@ -5,9 +5,11 @@ import azure.durable_functions as df
 
 from factory.steps import run_steps
 from orchestrations.contract import (
+    ApprovalAttestation,
     ApprovalRequest,
     BuildRequest,
     DecisionToVerify,
+    EdgeAttestation,
     GateRequest,
     PromotionRequest,
     ReconcileRequest,
@@ -50,6 +52,16 @@ def request_approval(req: dict) -> dict:
 @bp.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def attest_edge(req: dict) -> dict:
+    return run_steps().attest_edge(EdgeAttestation.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def attest_approval(req: dict) -> dict:
+    return run_steps().attest_approval(ApprovalAttestation.from_dict(req)).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

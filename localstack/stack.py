@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.adapters.local.host import free_port
+from factory.adapters.local.signing import ensure_key_pair, key_paths
 from factory.logrotate import LogLimits, start_rotator
 from factory.private import private_dir, write_private
+from factory.settings import Settings
 from localstack import supervision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,10 +268,16 @@ class LocalStack:
             log.warning("could not look for leftover verification containers: %s", exc)
             return []
 
+    def signing_key_paths(self) -> tuple[Path, Path]:
+        """The factory's image signing key pair (``factory.adapters.local.signing``)."""
+        return key_paths(Settings.from_env(self.settings_env()))
+
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
         private_dir(self.state_dir)  # keys, approvals, run state and logs: the owner's only (0700)
         write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports)}))
+        if ensure_key_pair(*self.signing_key_paths()):
+            progress(f"made the image signing key pair {self.signing_key_paths()[0]} (public: .pub beside it)")
         if self.pid("devhost") is None:  # no build can be running: what verification left is an orphan
             self.remove_verification_containers()
         for service in self.services():

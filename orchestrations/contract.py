@@ -48,6 +48,8 @@ class Activity(StrEnum):
     BUILD_IMAGE = "build_image"
     REQUEST_APPROVAL = "request_approval"
     VERIFY_APPROVAL = "verify_approval"
+    ATTEST_EDGE = "attest_edge"
+    ATTEST_APPROVAL = "attest_approval"
     PROMOTE = "promote"
     RECONCILE_MODEL = "reconcile_model"
     RECONCILE_IMAGE = "reconcile_image"
@@ -140,6 +142,9 @@ class BuildRequest(Record):
     version: str
     repository: str
     source_commit: str = ""
+    data_uri: str = ""  # the pinned data the version was trained on, and its sha256 (the provenance's input)
+    data_sha256: str = ""
+    training_job: str = ""
 
 
 @dataclass(frozen=True)
@@ -350,6 +355,42 @@ class ApprovalOutcome(Record):
     request_id: str = ""
     refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # RefusedDecision dicts
     decision_reason: str = ""  # the reason a reject gave (optional)
+
+
+@dataclass(frozen=True)
+class ApprovalAttestation(Record):
+    """``attest_approval`` input: an approve the run accepted (``verify_approval``), for exactly this image
+    digest, version and run; the activity signs it into the image's attestations (what promotion requires)."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    approver: str
+    decided_at: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class EdgeAttestation(Record):
+    """``attest_edge`` input: the edge smoke verdict (per device) of exactly this image digest; the activity
+    signs it into the image's attestations."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    verdict: dict[str, Any] = field(default_factory=dict[str, Any])  # the SmokeVerdict as the run got it
+
+
+@dataclass(frozen=True)
+class Attested(Record):
+    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+
+    image: str
+    predicate_type: str
 
 
 @dataclass(frozen=True)

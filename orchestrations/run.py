@@ -19,11 +19,13 @@ from azure.durable_functions.models.Task import TaskBase
 
 from orchestrations.contract import (
     Activity,
+    ApprovalAttestation,
     ApprovalOutcome,
     ApprovalRequest,
     BuildRequest,
     DataCheck,
     Decision,
+    EdgeAttestation,
     EdgeSmokeRequest,
     EdgeStatus,
     Event,
@@ -149,7 +151,8 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.PACKAGE)
     built = ImageBuild.from_dict((yield _call(context, plan, Activity.BUILD_IMAGE, BuildRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version,
-        source_commit=run.source_commit, repository=plan.image_repository).to_dict())))
+        source_commit=run.source_commit, repository=plan.image_repository, data_uri=training.data_uri,
+        data_sha256=training.data_sha256, training_job=track.lineage.training_job).to_dict())))
     if not built.ok:
         return track.end(RunStatus.REJECTED, f"image verification failed: {built.reason}")
     event, payload, asked = yield from wait_or_ask(
@@ -181,6 +184,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         return track.end(RunStatus.REJECTED, f"edge smoke test: p95 latency {verdict.p95_ms:g} ms on the device is "
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
+    yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # signed beside the image, before approval
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
+        digest=built.digest, verdict=raw_verdict).to_dict())
+
     track.enter(Stage.APPROVAL)
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, carry(
         ApprovalRequest(run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
@@ -196,7 +203,11 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
             why += f" ({decision.decision_reason})"
         return track.end(RunStatus.REJECTED, f"approval: {why}")
 
-    track.enter(Stage.PROMOTE)
+    track.enter(Stage.PROMOTE)  # the approve, signed into the image's attestations: promotion requires it
+    yield _call(context, plan, Activity.ATTEST_APPROVAL, ApprovalAttestation(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
+        digest=built.digest, approver=decision.approver, decided_at=decision.decided_at,
+        request_id=decision.request_id).to_dict())
     promoted = Promotion.from_dict((yield _call(context, plan, Activity.PROMOTE, PromotionRequest(
         model=run.model, version=track.lineage.model_version, image=built.image,
         repository=plan.image_repository).to_dict())))

@@ -107,6 +107,16 @@ def request_approval(req: dict) -> dict:
 
 
 @app.activity_trigger(input_name="req")
+def attest_edge(req: dict) -> dict:  # scripted: no registry here (tests/supplychain sign real images)
+    return {"image": req["image"], "predicate_type": "https://model-factory.dev/attestations/edge-smoke/v1"}
+
+
+@app.activity_trigger(input_name="req")
+def attest_approval(req: dict) -> dict:  # scripted: no registry here (tests/supplychain sign real images)
+    return {"image": req["image"], "predicate_type": "https://model-factory.dev/attestations/approval/v1"}
+
+
+@app.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return {"prod_ref": f"127.0.0.1:2/{req['repository']}:v{req['version']}@{DIGEST}"}
 
