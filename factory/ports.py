@@ -3,48 +3,17 @@
 One small ``Protocol`` per capability, in the spirit of ZenML's stack components. Adapters live in
 ``factory/adapters/azure`` and ``factory/adapters/local``; ``factory/backends.py`` is the one place that
 chooses them from settings. Every value crossing a port is a plain dataclass that round-trips through
-``to_dict``/``from_dict`` so it can travel through Durable Functions activity inputs and outputs.
+``to_dict``/``from_dict`` (``contract.Record``) so it can travel through Durable Functions activity inputs
+and outputs; the records the orchestrators also read live in ``contract``.
 """
 
 from __future__ import annotations
 
-import functools
-import typing
-from dataclasses import asdict, dataclass, field, fields
-from enum import Enum, StrEnum
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Self, cast, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-
-class Record:
-    """Mixin: JSON-friendly (de)serialisation for dataclasses that cross a process boundary (activity inputs
-    and outputs, event data). ``from_dict`` ignores unknown keys, leaves missing ones at their defaults, and
-    rebuilds nested records and ``StrEnum`` members from their plain JSON forms."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        hints = _field_types(cls)
-        return cls(**{k: _coerce(hints[k], v) for k, v in data.items() if k in hints})
-
-
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
-
-
-def _coerce(hint: Any, value: Any) -> Any:
-    """``value`` as field type ``hint`` when that is a record or an enum (or either, optional)."""
-    for option in typing.get_args(hint) or (hint,):
-        if isinstance(option, type) and value is not None:
-            if issubclass(option, Enum) and not isinstance(value, option):
-                return option(value)
-            if issubclass(option, Record) and isinstance(value, dict):
-                return option.from_dict(cast(dict[str, Any], value))
-    return value
+from contract import Record, TrainingJob
 
 
 @dataclass(frozen=True)
@@ -60,14 +29,12 @@ class TrainingRequest(Record):
 
 
 @dataclass(frozen=True)
-class TrainingJob(Record):
-    """A submitted training pipeline job (AML pipeline job or local pipeline run)."""
+class JobLink(Record):
+    """Where a person sees a training job: Azure ML studio, or locally the MLflow run (``url`` empty unless an
+    MLflow UI is configured)."""
 
-    job_name: str
-    status: str  # NotStarted | Running | Completed | Failed | Canceled
-    model: str = ""
-    run_id: str = ""
-    error: str = ""
+    label: str
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,29 +93,6 @@ class BuiltImage(Record):
     log_tail: str = ""
 
 
-class EdgeStatus(StrEnum):
-    """An edge smoke test's verdict: the smoke module's pass or fail, or no report in time."""
-
-    PASS = "pass"  # noqa: S105 (a verdict, not a password)
-    FAIL = "fail"
-    TIMEOUT = "timeout"
-
-
-@dataclass(frozen=True)
-class SmokeVerdict(Record):
-    """What the edge smoke-test module reported for one run."""
-
-    run_id: str
-    status: EdgeStatus
-    cases: int = 0
-    failures: list[str] = field(default_factory=list[str])
-    p50_ms: float = 0.0
-    p95_ms: float = 0.0
-    reason: str = ""
-    bytes_pulled: int = 0  # what the device downloaded for the model image (its layers it did not have)
-    devices: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])  # per device: arch, status, ...
-
-
 class BlobNotFound(LookupError):
     """The blob does not exist."""
 
@@ -171,9 +115,8 @@ class Trainer(Protocol):
         """Start the model's pipeline; idempotent for the same run id (same job name)."""
         ...
 
-    def job_link(self, job_name: str) -> dict[str, str]:
-        """Where a person sees the job: ``{"label", "url"}`` (Azure ML studio; locally the MLflow run, ``url``
-        empty unless an MLflow UI is configured). Reads no remote service."""
+    def job_link(self, job_name: str) -> JobLink:
+        """Where a person sees the job. Reads no remote service."""
         ...
 
 

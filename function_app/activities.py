@@ -1,17 +1,10 @@
-"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``orchestrations.contract``
+"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``contract``
 records. At-least-once: every step is idempotent. Each function's name is its ``contract.Activity`` name."""
 
 import azure.durable_functions as df
 
+from contract import ApprovalRequest, BuildRequest, DecisionToVerify, GateRequest, PromotionRequest, RunRequest
 from factory.steps import run_steps
-from orchestrations.contract import (
-    ApprovalRequest,
-    BuildRequest,
-    DecisionToVerify,
-    GateRequest,
-    PromotionRequest,
-    RunRequest,
-)
 
 bp = df.Blueprint()
 

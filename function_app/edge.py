@@ -1,5 +1,5 @@
 """Edge smoke test activities (bindings only): each calls one ``EdgeSmokeService`` method, payloads as
-``orchestrations.contract`` records.
+``contract`` records.
 
 The ``edge_smoke`` sub-orchestration (``orchestrations/edge_smoke.py``) calls them. Importing this module has
 no side effects: services are built on the first activity call.
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
-from orchestrations.contract import (
+from contract import (
     EdgeDeviceRequest,
     EdgeLeaseRequest,
     EdgePlan,

@@ -10,8 +10,7 @@ from typing import Any, cast
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TimerTask
 
-from factory.runs import unwrap_json
-from orchestrations.contract import Event
+from contract import Event, unwrap_json
 
 
 def wait_for_any_event(context: df.DurableOrchestrationContext, names: list[Event],

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contract import STAGES
 from factory import cli, events
 from factory.approval import ApprovalClaim, sign_link
 from factory.client import post_link
 from factory.decision import UNAUTHENTICATED
-from factory.runs import STAGES
 from localstack.stack import ROOT
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,

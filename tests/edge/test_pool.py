@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract import combine_verdicts
 from factory.edge.pool import Device, PoolError, devices, for_architectures
-from factory.edge.verdict import combine_verdicts
 from factory.settings import Settings
 from localstack.edge_simulator import EdgeSimulator
 

@@ -153,3 +153,23 @@ def test_the_local_smoke_image_is_built_from_the_repositorys_smoke_module_folder
 
     assert Path(__file__).resolve().parents[2] / "edge" / "smoke_module" == SMOKE_MODULE_DIR
     assert (SMOKE_MODULE_DIR / "Dockerfile").is_file()
+
+
+def test_the_card_shows_the_requests_the_device_scored_not_the_cases(monkeypatch):
+    """Each case is scored ``repeat`` times: 2 cases x 4 = 8 requests, read from what the module reports, through
+    the verdict and the per-device rows, to the card's "requests checked"."""
+    from contract import EdgeDevice, Lineage, combine_verdicts
+    from factory.card import build_card
+
+    monkeypatch.setattr(test_model, "OFFSET", 0.0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), test_model.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = smoke.run_smoke(desired_for(f"http://127.0.0.1:{server.server_address[1]}"))
+    finally:
+        server.shutdown()
+    verdict = verdict_from_reported("run-7", report)
+    assert verdict is not None and (verdict.cases, verdict.requests) == (2, 8)
+    combined = combine_verdicts("run-7", [EdgeDevice("edge-amd64", "amd64")], [verdict])
+    [row] = build_card("run-7", Lineage(edge=combined)).edge
+    assert (row.device, row.arch, row.requests) == ("edge-amd64", "amd64", 8)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import Lineage
 from factory.adapters.local.host import free_port
 from factory.approval import ApprovalClaim
 from factory.card import build_card
@@ -111,8 +112,8 @@ def test_the_model_card_shows_size_update_size_and_layers_shared_per_architectur
                "image_bytes": {"amd64": 101_800_000, "arm64": 97_700_000},
                "update_bytes": {"amd64": 9_200, "arm64": 9_150},
                "layers_shared": {"amd64": 7, "arm64": 7}, "layers_total": {"amd64": 8, "arm64": 8}}
-    card = build_card("r", lineage)
-    assert card.image["size_bytes"] == {"amd64": 101_800_000, "arm64": 97_700_000}
+    card = build_card("r", Lineage.from_dict(lineage))
+    assert card.image.size_bytes == {"amd64": 101_800_000, "arm64": 97_700_000}
     page = pages.confirm(ApprovalClaim("r", "approve", "2", "sha256:" + "ab" * 32, 0), "", card).get_body().decode()
     image_section = page.split("<h2>Image", 1)[1].split("<h2>", 1)[0]
     for expected in ("amd64: 101.8 MB", "arm64: 97.7 MB", "amd64: 9.2 KB", "arm64: 9.2 KB", "amd64: 7 of 8",

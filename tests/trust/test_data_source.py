@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from contract import RunRequest
 from factory import events
 from factory.client import FactoryClient
-from factory.runs import RunRequest, run_id_for_blob
+from factory.runs import run_id_for_blob
 from tests.trust.conftest import csv_file
 
 GOOD = Path(__file__).resolve().parents[2] / "models/wine_cultivar/data/wine.csv"

@@ -1,4 +1,4 @@
-"""The Durable contract (orchestrations/contract.py): every name is a registered function, every record
+"""The Durable contract (the contract/ package): every name is a registered function, every record
 round-trips through its JSON form, instance ids are derived in one place."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import MISSING, fields
 import azure.durable_functions as df
 import pytest
 
+import contract
 import function_app
-from orchestrations import contract
-from orchestrations.contract import (
+from contract import (
     Activity,
     ApprovalOutcome,
     Decision,
