@@ -70,9 +70,16 @@ class ScoringCheck(Record):
 
     request: Any
     expected: Any
-    tolerance: float = 1e-6
+    tolerance: float = 1e-6  # numbers match within this absolute difference ...
     port: int = 5001
     path: str = "/score"
+    rel_tolerance: float = 0.0  # ... or this fraction of the larger value (math.isclose)
+
+    @property
+    def expected_document(self) -> dict[str, Any]:
+        """The ``expected-response.json`` this check reads back (``factory.serving.compare.split_expected``)."""
+        return {**self.expected, "tolerance": {"abs": self.tolerance, "rel": self.rel_tolerance}
+                if self.rel_tolerance else self.tolerance}
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def _arch_steps(context: ports.BuildContext, image: str, check: ports.ScoringChe
     build += [f"--build-arg {name}={value}" for name, value in build_args(context).items()]
     build += [f'--label "{name}={value}"' for name, value in extra_labels(context).items()]
     build.append(".")
-    expected = {**check.expected, "tolerance": check.tolerance}
+    expected = check.expected_document
     steps: list[dict[str, Any]] = [
         {"id": f"deps-{arch}", "cmd": f"{base_image} {' '.join(pip)}", "workingDirectory": "/workspace",
          "when": ["-"]}]

@@ -250,7 +250,7 @@ class PodmanImageBuilder:
             try:
                 wait_ready(base_url, self.ready_timeout * factor, alive=lambda: self._running(name))
                 passed, report = run_check(base_url, check.request, check.expected, check.tolerance, check.path,
-                                           timeout=SCORE_TIMEOUT_S * factor)
+                                           timeout=SCORE_TIMEOUT_S * factor, rel_tolerance=check.rel_tolerance)
             except (TimeoutError, OSError) as exc:
                 passed, report = False, str(exc)
             if passed:
