@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
-from contract import Record, TrainingJob
+from contract import EdgeLease, Record, TrainingJob
+
+if TYPE_CHECKING:
+    from factory.edge.pool import Device
+    from factory.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,27 @@ class ScoringCheck(Record):
         """The ``expected-response.json`` this check reads back (``factory.serving.compare.split_expected``)."""
         return {**self.expected, "tolerance": {"abs": self.tolerance, "rel": self.rel_tolerance}
                 if self.rel_tolerance else self.tolerance}
+
+
+@dataclass(frozen=True)
+class ImageManifest(Record):
+    """A manifest (or image index) as its registry stores it: digest, size in bytes, media type, JSON document."""
+
+    digest: str
+    size: int
+    document: dict[str, Any] = field(default_factory=dict[str, Any])
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class BlobProperties(Record):
+    """A blob's version (``etag``, ``version_id`` where versioning is on), its size in bytes and when it was last
+    written (ISO 8601, UTC; "" when not known)."""
+
+    etag: str
+    size: int
+    version_id: str = ""
+    last_modified: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,9 +203,19 @@ class ImageRegistry(Protocol):
         """Copy ``source`` (by digest) into the prod registry under ``tag``; returns the prod reference."""
         ...
 
+    def manifest(self, reference: str) -> ImageManifest:
+        """The manifest (or image index) of ``host/repository[:tag][@digest]`` in the dev or prod registry
+        (``factory.packaging.layers`` reads an image's layers through it). Raises ``LookupError`` when absent."""
+        ...
+
 
 @runtime_checkable
 class EdgeDeployer(Protocol):
+    @classmethod
+    def for_device(cls, settings: Settings, device: Device | None) -> Self:
+        """The deployer of one pool device (``factory.edge.pool``; None: the default device)."""
+        ...
+
     def current_content(self) -> dict[str, Any]:
         """The smoke-test device's current modules content (to restore later)."""
         ...
@@ -197,9 +232,9 @@ class EdgeDeployer(Protocol):
         """Put back what ``current_content`` returned (``{}``: the device had no custom modules)."""
         ...
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
-        """Take (or renew) the exclusive lease on the device: ``{"acquired": bool, "holder": str, "expires_at": str}``.
-        One smoke test at a time: parallel runs wait for it."""
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
+        """Take (or renew) the exclusive lease on the device (``factory.edge.pool.fair_lease``'s rule). One smoke
+        test at a time: parallel runs wait for it, in the order they asked."""
         ...
 
     def release(self, holder: str) -> None:
@@ -229,8 +264,8 @@ class BlobStore(Protocol):
         """Download a blob to ``dest`` (a file path); with ``etag``, only that version."""
         ...
 
-    def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag": ..., "size": ..., "version_id": ...}`` of a blob."""
+    def properties(self, uri: str) -> BlobProperties:
+        """A blob's etag, size and version id."""
         ...
 
     def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:

@@ -192,7 +192,7 @@ class RunSteps:
         repository = repository_of(image).split("/", 1)[1]
         held = f"{prod_registry}/{repository}:v{production.version}" if production else None
         try:
-            return image_facts(image, held), held or ""
+            return image_facts(image, held, self.services.image_registry.manifest), held or ""
         except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
             log.warning("size and update size of %s not measured: %s", image, exc)
             return None, held or ""

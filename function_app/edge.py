@@ -14,7 +14,6 @@ import azure.durable_functions as df
 from contract import (
     EdgeDeviceRequest,
     EdgeLeaseRequest,
-    EdgePlan,
     EdgePlanRequest,
     EdgeReleased,
     EdgeRestored,
@@ -42,7 +41,8 @@ def edge_devices(req: dict) -> dict:
     from factory.backends import services
     from factory.edge.pool import plan
 
-    return EdgePlan.from_dict(plan(services().settings, EdgePlanRequest.from_dict(req).image)).to_dict()
+    svc = services()
+    return plan(svc.settings, EdgePlanRequest.from_dict(req).image, svc.image_registry.manifest).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

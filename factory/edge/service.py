@@ -29,7 +29,7 @@ class EdgeSmokeService:
 
     def lease(self, run_id: str, ttl_seconds: float) -> EdgeLease:
         """Take (or renew) the device for this run."""
-        return EdgeLease.from_dict(self.deployer.lease(run_id, ttl_seconds))
+        return self.deployer.lease(run_id, ttl_seconds)
 
     def release(self, run_id: str) -> None:
         """Give the device back (no-op when this run does not hold it)."""

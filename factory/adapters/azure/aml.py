@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import TrainingJob
+from factory import ports
 from factory.catalog import CatalogError, ModelSpec, build_pipeline_job, load_catalog, metrics_from_tags
 from factory.catalog import training_job_name as job_name_for
 from factory.ports import JobLink, ModelVersion, TrainingRequest
@@ -172,3 +173,8 @@ class AmlModelRegistry:
         if target.stage != PRODUCTION_STAGE:
             target.stage = PRODUCTION_STAGE
             self.ml_client.models.create_or_update(target)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_AmlTrainer: type[ports.Trainer] = AmlTrainer
+_AmlModelRegistry: type[ports.ModelRegistry] = AmlModelRegistry

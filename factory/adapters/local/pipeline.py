@@ -22,6 +22,7 @@ from typing import Any
 
 import factory
 from contract import TrainingJob
+from factory import ports
 from factory.adapters.local.host import file_lock
 from factory.adapters.local.mlflow_registry import default_tracking_uri
 from factory.adapters.local.pipeline_runner import (
@@ -165,3 +166,7 @@ class LocalPipelineTrainer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{job_name} still {job.status} after {timeout:.0f} s")
             time.sleep(interval)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_LocalPipelineTrainer: type[ports.Trainer] = LocalPipelineTrainer

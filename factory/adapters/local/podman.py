@@ -315,3 +315,7 @@ class PodmanImageBuilder:
 
 def _run_of(context: ports.BuildContext) -> str:
     return context.labels.get("io.modelfactory.run-id", "") or "none"
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_PodmanImageBuilder: type[ports.ImageBuilder] = PodmanImageBuilder
