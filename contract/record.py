@@ -25,8 +25,14 @@ class Record:
 
     @classmethod
     def maybe(cls, data: Any) -> Self | None:
-        """``from_dict`` of ``data`` when it is a dict, else None (a payload of any shape)."""
-        return cls.from_dict(cast(dict[str, Any], data)) if isinstance(data, dict) else None
+        """``from_dict`` of ``data``, or None when it is not this record (not a dict, a required field missing,
+        a value no enum of the record has): a payload of any shape."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls.from_dict(cast(dict[str, Any], data))
+        except (TypeError, ValueError):
+            return None
 
 
 @functools.cache

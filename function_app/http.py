@@ -80,7 +80,7 @@ def _summary(status: DurableOrchestrationStatus) -> RunSummary:
     from its output once it ended, the lineage from whichever is newer."""
     custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
     progress = RunProgress.maybe(custom) or RunProgress()
-    result = RunResult.maybe(output) if isinstance(output, dict) and output.get("status") else None
+    result = RunResult.maybe(output)
     lineage = (result.lineage if result and result.lineage else None) or progress.lineage
     return RunSummary(run_id=status.instance_id or "",
                       runtime_status=runtime_status(status.runtime_status.name if status.runtime_status else None),
