@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from factory.client import FactoryClient
+from cli.client import FactoryClient
 from factory.kit import place_kit_beside
 from localstack.stack import ROOT, LocalStack, StackPorts
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from cli.client import FactoryClient
 from contract import RunRequest
 from factory import events
-from factory.client import FactoryClient
 from factory.runs import run_id_for_blob
 from tests.trust.conftest import csv_file
 

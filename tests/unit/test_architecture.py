@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("contract", "factory", "orchestrations", "function_app", "devhost", "localstack", "modelkit")
+PACKAGES = ("cli", "contract", "factory", "orchestrations", "function_app", "devhost", "localstack", "modelkit")
 FIRST_PARTY = set(PACKAGES)
 
 # room -> the rooms it may import (a module may always import its own room). Rooms are matched longest first.
@@ -23,8 +23,7 @@ RULES: dict[str, set[str]] = {
     DOMAIN: {"contract", "factory.serving"},  # domain + ports: no adapter, no stand-in, no binding
     "factory.adapters.azure": {DOMAIN, "contract"},
     "factory.adapters.local": {DOMAIN, "contract", "factory.adapters.azure", "factory.serving"},
-    "factory.commands": {DOMAIN, "contract", "factory.adapters.local", "localstack", "factory.serving"},
-    "factory.cli": {"factory.commands"},
+    "cli": {DOMAIN, "contract", "factory.adapters.local", "localstack", "factory.serving"},  # the command line
     "function_app": {DOMAIN, "contract", "orchestrations"},
     "localstack": {DOMAIN, "contract", "factory.adapters.local", "factory.adapters.azure"},
     "modelkit": {DOMAIN, "contract"},  # the standard pipeline is built with factory.kit; templates test the domain

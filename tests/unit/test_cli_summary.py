@@ -1,8 +1,8 @@
 """The CLI's output: the summary table `model-factory run` ends with, the text of the app's answer pages."""
 
+from cli.commands.stack import _short_ref, _summary_rows
+from cli.table import table
 from contract import RunStatus, RunSummary
-from factory.commands.stack import _short_ref, _summary_rows
-from factory.table import table
 
 
 def test_summary_row_shows_version_key_metric_digest_update_size_edge_prod_and_stage_seconds():
@@ -26,7 +26,7 @@ def test_a_failed_run_shows_its_reason_instead_of_a_prod_reference():
 
 
 def test_page_text_reads_the_message_of_an_app_page_unescaped():
-    from factory.client import page_text
+    from cli.client import page_text
     from function_app import pages
 
     page = pages.message(410, "Already closed", "run x is already closed (approve by <alice> & co)").get_body()
@@ -35,7 +35,7 @@ def test_page_text_reads_the_message_of_an_app_page_unescaped():
 
 
 def test_status_lists_each_waiting_approval_with_its_time_left():
-    from factory.commands.stack import waiting_rows
+    from cli.commands.stack import waiting_rows
 
     run = {"run_id": "wine-1", "lineage": {"model": "wine_cultivar", "model_version": "4"},
            "approval": {"runtime_status": "Running", "expires_at": "2027-01-15T09:00:00+00:00"}}

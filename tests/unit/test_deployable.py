@@ -7,8 +7,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_DEPLOYED = ("devhost/", "localstack/", "factory/adapters/local/", "factory/commands/", "factory/cli.py",
-                "factory/client.py", "tests/")
+NOT_DEPLOYED = ("devhost/", "localstack/", "factory/adapters/local/", "cli/", "tests/")
 
 
 def deployable_files() -> list[str]:

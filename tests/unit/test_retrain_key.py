@@ -8,10 +8,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from cli.client import FactoryClient
+from cli.commands.stack import _retrain
+from cli.main import main
 from factory.changes import head_commit
-from factory.cli import main
-from factory.client import FactoryClient
-from factory.commands.stack import _retrain
 from factory.runs import run_id_for_key
 
 ROOT = Path(__file__).resolve().parents[2]

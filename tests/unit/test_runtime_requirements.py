@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = ("contract", "function_app", "orchestrations", "factory")
-LOCAL_ONLY = ("factory/adapters/local", "factory/commands", "factory/cli.py",
+LOCAL_ONLY = ("factory/adapters/local",
               "factory/image_scaffold.py",  # only `model-factory new --kind images` writes model folders
               "factory/serving/onnx_score.py")  # the last runs in ONNX model images (their requirements.txt)
 FIRST_PARTY = {"contract", "function_app", "orchestrations", "factory"}

@@ -10,15 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cli.client import FactoryClient, page_text, post_link
+from cli.follow import Follower
+from cli.table import table
 from contract import STAGES, RunStatus, RunSummary
 from factory import history
 from factory.card import seconds_left
 from factory.catalog import load_catalog, scan_catalog
-from factory.client import FactoryClient, page_text, post_link
-from factory.follow import Follower
 from factory.logrotate import tail_lines
 from factory.runs import INCOMING_CONTAINER
-from factory.table import table
 from localstack.stack import LocalStack
 
 DEFAULT_STATE = Path(".factory")

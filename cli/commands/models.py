@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cli.table import table
 from factory.catalog import CatalogError, ModelSpec, load_catalog, scan_catalog, training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
-from factory.table import table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

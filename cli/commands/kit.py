@@ -42,8 +42,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     ``FACTORY_FUNCTION_KEY`` (never an argument: it would show in process lists and CI logs)."""
     import os
 
+    from cli.client import FactoryClient
     from factory.changes import retrain_key
-    from factory.client import FactoryClient
 
     key = os.environ.get("FACTORY_FUNCTION_KEY", "")
     if not key:

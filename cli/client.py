@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from cli.follow import Follower
 from contract import RunSummary
-from factory.follow import Follower
 
 
 class FactoryClient:
