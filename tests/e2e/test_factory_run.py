@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cli import main as cli
 from cli.client import post_link
 from contract import STAGES
-from factory import cli, events
+from factory import events
 from factory.approval import ApprovalClaim, sign_link
 from factory.decision import UNAUTHENTICATED
 from localstack.stack import ROOT
