@@ -1,7 +1,7 @@
-"""The model card: what an approver sees before deciding, assembled from the run's lineage record and the
-registries (through the ports), never in a binding.
+"""The model card: what an approver sees before deciding, assembled from the run's ``RunSummary`` (its typed
+lineage) and the registries (through the ports), never in a binding.
 
-``build_card`` is pure (fixture lineage records in, a ``ModelCard`` out); ``assemble_card`` looks up what the
+``build_card`` is pure (a typed ``Lineage`` in, a ``ModelCard`` out); ``assemble_card`` looks up what the
 lineage does not hold (the model's gate declarations, the production version, the training job's address).
 A fact the lineage does not hold is None, and pages show it as "not measured".
 """
