@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from factory.table import table  # noqa: E402
+from cli.table import table  # noqa: E402
 from localstack import supervision  # noqa: E402
 from localstack.stack import LocalStack, StackPorts  # noqa: E402
 

@@ -15,9 +15,10 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract import LINK_DECISIONS
 from factory.settings import Settings
 
-DECISIONS = ("approve", "reject")
+DECISIONS = tuple(d.value for d in LINK_DECISIONS)
 MIN_KEY_LENGTH = 32
 
 
@@ -138,8 +139,3 @@ def link_params(url: str) -> dict[str, str]:
     """The signed fields of a link (``v``, ``d``, ``exp``, ``sig``), as ``verify_link`` takes them."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     return {k: v[0] for k, v in query.items() if k in ("v", "d", "exp", "sig")}
-
-
-def short_sig(sig: object) -> str:
-    """A signature as logs may show it: its first 8 characters only."""
-    return f"{str(sig)[:8]}…" if sig else "(none)"

@@ -95,7 +95,8 @@ class Services:
         device = next((d for d in devices(self.settings) if d.name == name), None)
         if device is None:
             raise PoolError(f"edge device {name!r} is not in FACTORY_EDGE_DEVICES")
-        return load_adapter(ADAPTERS["edge_deployer"][1][self.settings.backend]).for_device(self.settings, device)
+        deployer: type[ports.EdgeDeployer] = load_adapter(ADAPTERS["edge_deployer"][1][self.settings.backend])
+        return deployer.for_device(self.settings, device)
 
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:

@@ -19,12 +19,13 @@ from typing import Any, cast
 
 import yaml
 
+from contract import ArtifactFormat, DataKind, Task
 from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
 from factory.fields import Fields, is_number
 
-TASKS = ("regression", "classification", "anomaly", "object_detection")
-DATA_KINDS = ("table", "images")
-ARTIFACT_FORMATS = ("joblib", "onnx")
+TASKS = tuple(t.value for t in Task)
+DATA_KINDS = tuple(k.value for k in DataKind)
+ARTIFACT_FORMATS = tuple(f.value for f in ArtifactFormat)
 IMAGE_MODES = ("L", "RGB", "RGBA")
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class DataSchema:
     min_rows: int
     max_mb: float
     sample: Path | None = None
-    kind: str = "table"
+    kind: DataKind = DataKind.TABLE
 
     @property
     def max_bytes(self) -> int:
@@ -102,7 +103,7 @@ class ImageDataSchema:
     image: ImageSpec = ImageSpec()
     annotations: str | None = None
     sample: Path | None = None
-    kind: str = "images"
+    kind: DataKind = DataKind.IMAGES
 
     @property
     def max_bytes(self) -> int:
@@ -119,7 +120,7 @@ class ArtifactSettings:
     ONNX, ``fp16_tolerance`` (optional): the fp16 conversion is kept only if the key metric is at most this
     much worse than the fp32 model's, otherwise the fp32 model is kept."""
 
-    format: str = "joblib"
+    format: ArtifactFormat = ArtifactFormat.JOBLIB
     fp16_tolerance: float | None = None
 
 
@@ -216,7 +217,7 @@ class ModelSpec:
 
     name: str
     description: str
-    task: str
+    task: Task
     folder: Path
     data: DataSchema | ImageDataSchema
     gate: Gate
@@ -311,8 +312,8 @@ def _image_data(f: Fields, folder: Path) -> ImageDataSchema:
 
 
 def _data(file: Path, f: Fields, folder: Path) -> DataSchema | ImageDataSchema:
-    kind = f.choice("kind", DATA_KINDS, "table")
-    return _image_data(f, folder) if kind == "images" else _table_data(file, f, folder)
+    kind = DataKind(f.choice("kind", DATA_KINDS, DataKind.TABLE.value))
+    return _image_data(f, folder) if kind is DataKind.IMAGES else _table_data(file, f, folder)
 
 
 _FRACTION = "a fraction between 0 and 1 (0.05 = 5 %)"
@@ -365,7 +366,7 @@ def _evaluate_metrics(f: Fields) -> tuple[str, ...] | None:
 
 def _artifact(f: Fields) -> ArtifactSettings:
     f.unknown({"format", "fp16_tolerance"})
-    fmt = f.choice("format", ARTIFACT_FORMATS, "joblib")
+    fmt = ArtifactFormat(f.choice("format", ARTIFACT_FORMATS, ArtifactFormat.JOBLIB.value))
     tolerance = _fraction(f, "fp16_tolerance", None)
     if tolerance is not None and fmt != "onnx":
         f.fail(f.key("fp16_tolerance"), "no fp16_tolerance unless format is onnx", tolerance)
@@ -389,7 +390,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
         f.fail("name", f"the folder's name {folder.name!r}", name)
-    task = f.choice("task", TASKS)
+    task = Task(f.choice("task", TASKS))
     data = _data(file, f.section("data"), folder)
     if task == "object_detection" and (not isinstance(data, ImageDataSchema) or not data.annotations):
         f.fail("data.annotations", "an annotations file (object_detection learns from data.kind images "

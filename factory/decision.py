@@ -17,6 +17,7 @@ import hmac
 import time
 from typing import Any
 
+from contract import Decision, DecisionEvent
 from factory.approval import LinkError, sig_digest, verify_link_digest
 from factory.card import clean_reason
 from factory.fields import as_dict, as_list
@@ -36,8 +37,9 @@ def decision_event(key: str, run_id: str, decision: str, params: dict[str, str],
     link), the attested approver and the approver's reason (a reject's, optional; attested with the approver)."""
     link = {"run_id": run_id, "decision": decision, **{k: params.get(k, "") for k in ("v", "d", "exp")},
             "sig_sha256": sig_digest(params.get("sig", ""))}
-    return {"decision": decision, "request_id": request_id, "approver": approver, "link": link,
-            "decision_reason": reason, "attestation": _attestation(key, run_id, request_id, approver, reason)}
+    return DecisionEvent(decision=Decision(decision), request_id=request_id, approver=approver, link=link,
+                         decision_reason=reason,
+                         attestation=_attestation(key, run_id, request_id, approver, reason)).to_dict()
 
 
 MAX_NAME = 120  # characters of a claimed approver kept in the record

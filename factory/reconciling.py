@@ -7,8 +7,8 @@ activities) on a durable timer and goes on with what they find; its lineage says
 
 from __future__ import annotations
 
+from contract import Reconciled, ReconcileRequest
 from factory.ports import ImageRef, ImageRegistry, ModelRegistry
-from orchestrations.contract import Reconciled, ReconcileRequest
 
 RUN_TAG = "run_id"  # the model version's tag naming the run that registered it (as ModelRegistered routes)
 

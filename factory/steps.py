@@ -13,34 +13,44 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from factory import gate
-from factory.approval import approval_links, links_base_url, signing_keys
-from factory.backends import Services, services
-from factory.catalog import ModelSpec, load_catalog
-from factory.kit import dependency_drift
-from factory.pinning import sha256_of
-from factory.ports import BuildContext, BuiltImage, ImageRef, TrainingJob, TrainingRequest, VerificationFailed
-from factory.reconciling import find_image, find_model_version
-from factory.runs import RunPlan, RunRequest
-from factory.settings import Settings
-from orchestrations.contract import (
+from contract import (
     ApprovalAttestation,
     ApprovalNotice,
     ApprovalRequest,
+    ApprovalState,
+    ArtifactFormat,
     Attested,
     BuildRequest,
+    Champion,
     DataCheck,
+    DataFacts,
     DecisionCheck,
     DecisionToVerify,
     EdgeAttestation,
     GateRequest,
     GateVerdict,
     ImageBuild,
+    Lineage,
+    Precision,
     Promotion,
     PromotionRequest,
     Reconciled,
     ReconcileRequest,
+    RunPlan,
+    RunRequest,
+    RunSummary,
+    Stage,
+    TrainingJob,
 )
+from factory import gate
+from factory.approval import approval_links, links_base_url, signing_keys
+from factory.backends import Services, services
+from factory.catalog import ModelSpec, load_catalog
+from factory.kit import dependency_drift
+from factory.pinning import sha256_of
+from factory.ports import BuildContext, BuiltImage, ImageRef, TrainingRequest, VerificationFailed
+from factory.reconciling import find_image, find_model_version
+from factory.settings import Settings
 
 if TYPE_CHECKING:
     from factory.packaging.layers import ImageFacts
@@ -156,7 +166,8 @@ class RunSteps:
         result = gate.evaluate(challenger.metrics, spec.gate, champion)
         drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
         return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
-                           champion=result.champion, metrics=challenger.metrics)
+                           champion=Champion.maybe(result.champion), metrics=challenger.metrics,
+                           precision=kept_precision(challenger.metrics, spec.artifact.format))
 
     def build_image(self, req: BuildRequest) -> ImageBuild:
         """Assemble the context, build, verify and push to the dev registry under the run id's tag.
@@ -205,7 +216,7 @@ class RunSteps:
         repository = repository_of(image).split("/", 1)[1]
         held = f"{prod_registry}/{repository}:v{production.version}" if production else None
         try:
-            return image_facts(image, held), held or ""
+            return image_facts(image, held, self.services.image_registry.manifest), held or ""
         except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
             log.warning("size and update size of %s not measured: %s", image, exc)
             return None, held or ""
@@ -269,19 +280,26 @@ class RunSteps:
         return Promotion(prod_ref=str(prod))
 
 
-def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> dict[str, Any]:
+def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> DataFacts:
     """What the model card says about an upload: blob, bytes, sha256, upload time and, for a table, its data
     rows (the CSV's records less its header); for an image archive, its images (or boxes) per label."""
     import csv
 
-    facts: dict[str, Any] = {"blob": data.display_name, "size": data.size, "sha256": data.sha256,
-                             "uploaded_at": data.uploaded_at}
+    rows = None
     if table:
         with data.local.open(newline="", encoding="utf-8", errors="replace") as f:
-            facts["rows"] = max(0, sum(1 for record in csv.reader(f) if record) - 1)
-    elif per_label:
-        facts["per_label"] = dict(per_label)
-    return facts
+            rows = max(0, sum(1 for record in csv.reader(f) if record) - 1)
+    return DataFacts(blob=data.display_name, size=data.size, sha256=data.sha256, uploaded_at=data.uploaded_at,
+                     rows=rows, per_label=dict(per_label) if per_label and not table else None)
+
+
+def kept_precision(metrics: dict[str, float], artifact_format: str) -> Precision | None:
+    """The precision an ONNX artifact was kept in, from the ``fp16`` metric its evaluate stage registers
+    (1: the fp16 conversion was kept, 0: fp32; ``modelkit.stages.onnx_artifact.choose``); None for another
+    format or a version that does not say."""
+    if artifact_format != ArtifactFormat.ONNX or "fp16" not in metrics:
+        return None
+    return Precision.FP16 if metrics["fp16"] >= 0.5 else Precision.FP32
 
 
 def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, Any]:
@@ -291,9 +309,10 @@ def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, An
     from factory.card import assemble_card
     from factory.notice import approval_message
 
-    lineage = req.lineage or {"model": req.model, "model_version": req.version}
+    lineage = Lineage.from_dict(req.lineage) if req.lineage else Lineage(model=req.model, model_version=req.version)
     expires = datetime.fromtimestamp(req.expires_at, UTC).isoformat()
-    card = assemble_card({"run_id": req.run_id, "lineage": lineage, "stage": "approval"}, {"expires_at": expires})
+    card = assemble_card(RunSummary(req.run_id, stage=Stage.APPROVAL, lineage=lineage),
+                         ApprovalState(expires_at=expires))
     return approval_message(card, links)
 
 

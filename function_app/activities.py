@@ -1,10 +1,9 @@
-"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``orchestrations.contract``
+"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``contract``
 records. At-least-once: every step is idempotent. Each function's name is its ``contract.Activity`` name."""
 
 import azure.durable_functions as df
 
-from factory.steps import run_steps
-from orchestrations.contract import (
+from contract import (
     ApprovalAttestation,
     ApprovalRequest,
     BuildRequest,
@@ -15,6 +14,7 @@ from orchestrations.contract import (
     ReconcileRequest,
     RunRequest,
 )
+from factory.steps import run_steps
 
 bp = df.Blueprint()
 

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from dataclasses import replace
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from contract import ApprovalOutcomeFacts, ApprovalState, approval_instance_id, runtime_status, unwrap_json
 from factory import history, lookups
 from factory.card import ModelCard, assemble_card, seconds_left
 from factory.catalog import CatalogError
-from factory.runs import unwrap_json
 from function_app import dashboard_session, pages
 from function_app.http import _list_runs, _summary
 from function_app.pages.html import Links
@@ -28,16 +28,16 @@ def _links(req: func.HttpRequest) -> Links:
     return Links("/api/dashboard")  # no key in any link: the session cookie carries the visit (dashboard_session)
 
 
-async def approval_info(client: df.DurableOrchestrationClient, run_id: str) -> dict[str, Any]:
-    """The approval sub-orchestration's expiry, refused attempts and outcome, for the card."""
-    status = await client.get_status(f"{run_id}-approval")
+async def approval_info(client: df.DurableOrchestrationClient, run_id: str) -> ApprovalState:
+    """The approval sub-orchestration's expiry (while it runs), refused attempts and outcome, for the card."""
+    status = await client.get_status(approval_instance_id(run_id))
     if not status or status.runtime_status is None:
-        return {}
-    custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
-    custom = custom if isinstance(custom, dict) else {}
+        return ApprovalState()
+    state = ApprovalState.maybe(unwrap_json(status.custom_status)) or ApprovalState()
     running = status.runtime_status == df.OrchestrationRuntimeStatus.Running
-    return {"expires_at": custom.get("expires_at") if running else None, "refused": custom.get("refused") or [],
-            "outcome": output if isinstance(output, dict) else {}, "running": running}
+    return replace(state, runtime_status=runtime_status(status.runtime_status.name),
+                   expires_at=state.expires_at if running else "",
+                   outcome=ApprovalOutcomeFacts.maybe(unwrap_json(status.output)))
 
 
 async def card_for(client: df.DurableOrchestrationClient, run_id: str) -> ModelCard | None:
@@ -100,11 +100,8 @@ async def dashboard_approvals(req: func.HttpRequest, client: df.DurableOrchestra
         return refused
     now, waiting = time.time(), []
     for run in history.waiting_approvals(await _list_runs(client)):
-        info = await approval_info(client, run["run_id"])
-        if not info.get("running"):
-            continue
-        lin = run.get("lineage") or {}
-        waiting.append({"run_id": run["run_id"], "model": str(lin.get("model", "")),
-                        "version": str(lin.get("model_version", "")), "expires_at": info.get("expires_at"),
-                        "seconds_left": seconds_left(info.get("expires_at"), now)})
+        info = await approval_info(client, run.run_id)
+        if info.running:
+            waiting.append(pages.Waiting(run.run_id, run.lineage.model, run.lineage.model_version,
+                                         info.expires_at, seconds_left(info.expires_at, now)))
     return pages.approvals_page(waiting, _links(req))

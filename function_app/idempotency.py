@@ -14,8 +14,9 @@ import urllib.parse
 import azure.durable_functions as df
 import azure.functions as func
 
+from contract import RunRequest, unwrap_json
 from factory import lookups
-from factory.runs import RunRequest, run_id_for_key, unwrap_json
+from factory.runs import run_id_for_key
 from function_app.starter import RUN_ORCHESTRATOR
 
 

@@ -6,7 +6,7 @@ import logging
 
 import azure.durable_functions as df
 
-from orchestrations.contract import Event, Orchestrator, RunRequest
+from contract import Event, Orchestrator, RunRequest
 from orchestrations.retrying import RetryPlan, carry
 
 log = logging.getLogger("function_app")

@@ -321,7 +321,7 @@ class LocalStack:
         store = BlobStorage.from_settings(Settings.from_env(self.settings_env()))
         blob = f"{model}/{name or time.strftime('%Y%m%dT%H%M%S') + '-' + data.name}"
         url = store.upload(INCOMING_CONTAINER, blob, data)
-        etag = str(store.properties(url)["etag"])
+        etag = store.properties(url).etag
         return url, etag, run_id_for_blob(model, url, etag)
 
     def down(self) -> None:

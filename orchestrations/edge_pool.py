@@ -14,8 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from factory.edge.verdict import combine_verdicts
-from orchestrations.contract import (
+from contract import (
     Activity,
     EdgePlan,
     EdgePlanRequest,
@@ -23,6 +22,7 @@ from orchestrations.contract import (
     EdgeStatus,
     Orchestrator,
     SmokeVerdict,
+    combine_verdicts,
 )
 from orchestrations.retrying import carried, carry
 
@@ -41,10 +41,10 @@ def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, A
             f"no test device for architecture(s) {', '.join(plan.missing) or '?'} of {smoke.image} "
             f"(FACTORY_EDGE_DEVICES)")).to_dict()
     context.set_custom_status({"stage": "edge_smoke", "step": "testing on devices", "run_id": smoke.run_id,
-                               "devices": plan.devices})
+                               "devices": [d.to_dict() for d in plan.devices]})
     tasks = [context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE,
-                                           carry(replace(smoke, device=d["device"], arch=d["arch"]).to_dict(), retry),
-                                           f"{context.instance_id}-{d['device'] or 'device'}")
+                                           carry(replace(smoke, device=d.device, arch=d.arch).to_dict(), retry),
+                                           f"{context.instance_id}-{d.device or 'device'}")
              for d in plan.devices]
     verdicts: list[dict[str, Any]] = yield context.task_all(tasks)
-    return combine_verdicts(smoke.run_id, plan.devices, list(verdicts)).to_dict()
+    return combine_verdicts(smoke.run_id, plan.devices, [SmokeVerdict.from_dict(v) for v in verdicts]).to_dict()

@@ -17,7 +17,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.contract import (
+from contract import (
     Activity,
     EdgeDeployment,
     EdgeDeviceRequest,

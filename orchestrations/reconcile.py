@@ -11,8 +11,7 @@ from typing import Any, cast
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TimerTask
 
-from factory.runs import unwrap_json
-from orchestrations.contract import Activity, Event, Reconciled
+from contract import Activity, Event, Reconciled, unwrap_json
 from orchestrations.retrying import RetryPlan
 
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import azure.durable_functions as df
 
-from factory.ports import Record
+from contract import Record
 
 KEY = "retry"  # the field of an orchestration's input that carries the plan
 

@@ -17,7 +17,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
-from orchestrations.contract import (
+from contract import (
     Activity,
     ApprovalAttestation,
     ApprovalOutcome,
@@ -29,6 +29,7 @@ from orchestrations.contract import (
     EdgeSmokeRequest,
     EdgeStatus,
     Event,
+    GateFacts,
     GateRequest,
     GateVerdict,
     ImageBuild,
@@ -40,6 +41,7 @@ from orchestrations.contract import (
     PromotionRequest,
     ReconcileRequest,
     RunPlan,
+    RunProgress,
     RunRequest,
     RunResult,
     RunStatus,
@@ -76,15 +78,16 @@ class _Tracker:
         self.stage: Stage | None = None
         self._stage_started: datetime = context.current_utc_datetime
 
-    def enter(self, stage: Stage, **extra: Any) -> None:
+    def enter(self, stage: Stage, result: RunStatus | None = None, reason: str = "") -> None:
         now = self.context.current_utc_datetime
         if self.stage:
             self.lineage.stage_seconds[self.stage] = round((now - self._stage_started).total_seconds(), 3)
         self.stage, self._stage_started = stage, now
-        self.publish(**extra)
+        self.publish(result, reason)
 
-    def publish(self, **extra: Any) -> None:
-        self.context.set_custom_status({"stage": self.stage, "lineage": self.lineage.to_dict(), **extra})
+    def publish(self, result: RunStatus | None = None, reason: str = "") -> None:
+        progress = RunProgress(stage=self.stage, lineage=self.lineage.to_dict(), result=result, reason=reason)
+        self.context.set_custom_status(progress.to_dict())
 
     def end(self, status: RunStatus, reason: str = "") -> dict[str, Any]:
         stage = self.stage or Stage.VALIDATE
@@ -144,7 +147,8 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     gate = GateVerdict.from_dict((yield _call(context, plan, Activity.EVALUATE_GATE,
                                               GateRequest(run.model, track.lineage.model_version).to_dict())))
     track.lineage.metrics = gate.metrics
-    track.lineage.gate = {"passed": gate.passed, "reasons": gate.reasons, "champion": gate.champion}
+    track.lineage.precision = gate.precision
+    track.lineage.gate = GateFacts(passed=gate.passed, reasons=gate.reasons, champion=gate.champion)
     if not gate.passed:
         return track.end(RunStatus.REJECTED, "quality gate: " + "; ".join(gate.reasons))
 
@@ -177,7 +181,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, carry(smoke.to_dict(), _retry(plan)),
                                                       edge_instance_id(run.run_id))
     verdict = SmokeVerdict.from_dict(raw_verdict)
-    track.lineage.edge = raw_verdict
+    track.lineage.edge = verdict
     if verdict.status != EdgeStatus.PASS:
         return track.end(RunStatus.REJECTED, f"edge smoke test {verdict.status}: {verdict.reason or raw_verdict}")
     if plan.edge_max_p95_ms is not None and verdict.p95_ms > plan.edge_max_p95_ms:

@@ -37,7 +37,7 @@ from factory import kit, ports
 from factory.packaging import deps
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
-SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py")
+SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
 MODEL_FILES = ("sample-request.json", "expected-response.json")
@@ -202,7 +202,7 @@ def extra_labels(context: ports.BuildContext) -> dict[str, str]:
 
 def scoring_check(model_folder: Path) -> ports.ScoringCheck:
     """The model's verification: ``model/sample-request.json`` and ``model/expected-response.json``."""
-    from factory.serving.check import split_expected
+    from factory.serving.compare import split_expected
 
     serving = Path(model_folder) / "model"
     documents: dict[str, Any] = {}
@@ -212,10 +212,11 @@ def scoring_check(model_folder: Path) -> ports.ScoringCheck:
         except (OSError, json.JSONDecodeError) as exc:
             raise ContextError(f"{serving / name}: {exc}") from None
     try:
-        expected, tolerance = split_expected(documents["expected-response.json"])
+        expected, tolerance, rel_tolerance = split_expected(documents["expected-response.json"])
     except ValueError as exc:
         raise ContextError(f"{serving / 'expected-response.json'}: {exc}") from None
-    return ports.ScoringCheck(request=documents["sample-request.json"], expected=expected, tolerance=tolerance)
+    return ports.ScoringCheck(request=documents["sample-request.json"], expected=expected, tolerance=tolerance,
+                              rel_tolerance=rel_tolerance)
 
 
 def tar_context(root: Path) -> bytes:

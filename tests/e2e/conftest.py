@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from factory.client import FactoryClient
+from cli.client import FactoryClient
 from factory.kit import place_kit_beside
 from localstack.stack import ROOT, LocalStack, StackPorts
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS, approve, sample

@@ -14,11 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from factory import cli, events
+from cli import main as cli
+from cli.client import post_link
+from contract import STAGES
+from factory import events
 from factory.approval import ApprovalClaim, sign_link
-from factory.client import post_link
 from factory.decision import UNAUTHENTICATED
-from factory.runs import STAGES
 from factory.supplychain.chain import verify
 from factory.supplychain.cosign import attestation_tag, signature_tag
 from tests.e2e.conftest import ALL_MODELS_TIMEOUT_S, REPOSITORY_MODELS

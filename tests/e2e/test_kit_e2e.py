@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from factory import cli
+from cli import main as cli
 from tests.e2e.conftest import BROKEN_MODEL
 from tests.e2e.helpers import sample
 

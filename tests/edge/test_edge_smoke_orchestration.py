@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contract import EdgeLease
 from factory.edge.manifest import SMOKE_MODULE
 from factory.edge.service import EdgeSmokeService
 from factory.settings import Settings
@@ -34,13 +35,13 @@ class MemoryDevice:
         self.applied: list[dict[str, Any]] = []
         self.busy_for, self.holder = busy_for, ""  # another run holds the device for busy_for lease attempts
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
         if self.busy_for > 0:
             self.busy_for -= 1
-            return {"acquired": False, "holder": "run-other", "expires_at": "2026-01-01T01:00:00+00:00"}
+            return EdgeLease(False, "run-other", "2026-01-01T01:00:00+00:00")
         assert self.holder in ("", holder) and ttl_seconds > 0
         self.holder = holder
-        return {"acquired": True, "holder": holder, "expires_at": "2026-01-01T01:00:00+00:00"}
+        return EdgeLease(True, holder, "2026-01-01T01:00:00+00:00")
 
     def release(self, holder: str) -> None:
         if self.holder == holder:
@@ -76,11 +77,11 @@ def smoke_input(**overrides: Any) -> dict[str, Any]:
 
 
 def test_pass_report_for_this_run_gives_pass_and_restores_the_previous_deployment():
-    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1, "failures": {}, "p50Ms": 1.5,
-                           "p95Ms": 2.5}, report_after=3)
+    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1, "requests": 5, "failures": {},
+                           "p50Ms": 1.5, "p95Ms": 2.5}, report_after=3)
     result = run_orchestrator(edge_smoke, smoke_input(), activities(device))
     assert result.output == {"run_id": "run-42", "status": "pass", "cases": 1, "failures": [], "p50_ms": 1.5,
-                             "p95_ms": 2.5, "reason": "", "bytes_pulled": 0, "devices": []}
+                             "p95_ms": 2.5, "reason": "", "bytes_pulled": 0, "devices": [], "requests": 5}
     assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_read_report",
                                        "edge_read_report", "edge_read_report", "edge_restore", "edge_release"]
     deployed = device.applied[0]

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from factory.cli import main
-from factory.commands.check import check_folder
-from factory.commands.new import scaffold
+from cli.commands.check import check_folder
+from cli.commands.new import scaffold
+from cli.main import main
 from factory.kit import place_kit_beside
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,7 +207,7 @@ def test_help_describes_the_factory_and_the_inner_loop(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    assert "``" not in out and "factory.commands" not in out  # no raw docstring fragment
+    assert "``" not in out and "factory.commands" not in out and "cli.commands" not in out  # no raw docstring fragment
     assert out.splitlines()[2].startswith("Model Factory: turns the models in models/<name>/ into verified")
     for step in ("new NAME", "check NAME", "train NAME", "versions NAME", "try NAME"):
         assert f"model-factory {step}" in out

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from contract import RunRequest
 from devhost.server import launch
 from factory.approval import approval_links, sig_digest
-from factory.runs import RunRequest
 from orchestrations.retrying import RetryPlan, carry
 
 APP = Path(__file__).parent / "app"
@@ -136,6 +136,7 @@ def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
     assert (result["status"], result["stage"]) == ("Succeeded", "promote")
     assert (lineage["model_version"], lineage["image_digest"], lineage["approver"]) == ("7", DIGEST, "alice")
     assert lineage["prod_ref"].endswith(DIGEST) and lineage["edge"]["status"] == "pass"
+    assert lineage["precision"] == "fp16"  # the gate's verdict carries the kept precision into the record
     assert set(lineage["stage_seconds"]) == {"validate", "train", "gate", "package", "edge", "approval", "promote"}
 
 
@@ -242,7 +243,7 @@ def test_each_failing_stage_ends_the_run_there_with_its_reason_and_never_promote
     result = durable.result(run_id)
     assert (result["status"], result["stage"]) == (status, stage), result
     assert words in result["reason"]
-    assert result["lineage"]["prod_ref"] == "" and result["lineage"]["decision"] == ""
+    assert result["lineage"]["prod_ref"] == "" and result["lineage"]["decision"] is None
 
 
 def test_training_failure_and_training_timeout_fail_the_train_stage(durable):

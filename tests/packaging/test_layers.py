@@ -13,7 +13,7 @@ import pytest
 from factory import kit, ports
 from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import PodmanImageBuilder, remote_image
-from factory.adapters.local.registry import LocalImageRegistry
+from factory.adapters.local.registry import LocalImageRegistry, skopeo_manifest
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image, shared_fraction, update_bytes
 from localstack.registry import start_registry
@@ -50,7 +50,7 @@ def test_same_inputs_built_twice_without_cache_give_one_digest(artifacts, regist
     second = _build(wine, artifacts("wine_cultivar"), tmp_path / "b", registry.address, "two", layer_cache=False,
                     run_id="run-repro", arches=("amd64",))
     assert first == second
-    index = read_image(f"{registry.address}/models/wine-cultivar@{first}")
+    index = read_image(f"{registry.address}/models/wine-cultivar@{first}", skopeo_manifest)
     assert sorted(index) == ["amd64"]
     assert [layer.role for layer in index["amd64"].layers][-4:] == LAYER_ROLES
 
@@ -64,8 +64,8 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
     v1 = _build(wine, artifacts("wine_cultivar"), tmp_path / "v1", registry.address, "v1")
     v2 = _build(wine, retrained, tmp_path / "v2", registry.address, "v2", version="2")
     sibling = _build(vibration, artifacts("vibration_anomaly"), tmp_path / "s", registry.address, "v1")
-    old, new = (read_image(f"{registry.address}/models/wine-cultivar@{d}") for d in (v1, v2))
-    other = read_image(f"{registry.address}/models/vibration-anomaly@{sibling}")
+    old, new = (read_image(f"{registry.address}/models/wine-cultivar@{d}", skopeo_manifest) for d in (v1, v2))
+    other = read_image(f"{registry.address}/models/vibration-anomaly@{sibling}", skopeo_manifest)
     for arch in ARCHES:
         assert [layer.role for layer in new[arch].layers][-4:] == LAYER_ROLES, arch
         artifact = new[arch].layers[-1].size
@@ -78,7 +78,7 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
         promoted = LocalImageRegistry(dev=registry.address, prod=prod.address).promote(
             ports.ImageRef(registry.address, "models/wine-cultivar", digest=v2), "models/wine-cultivar", "v2")
         assert promoted.digest == v2
-        assert sorted(read_image(f"{prod.address}/models/wine-cultivar:v2")) == list(ARCHES)
+        assert sorted(read_image(f"{prod.address}/models/wine-cultivar:v2", skopeo_manifest)) == list(ARCHES)
     finally:
         prod.stop()
 

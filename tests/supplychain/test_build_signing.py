@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
+from contract import BuildRequest
 from factory.backends import Services
-from factory.cli import main
 from factory.ports import ImageRef, ScoringCheck, SigningKeyError
 from factory.settings import Settings
 from factory.steps import RunSteps
 from factory.supplychain import statements
 from factory.supplychain.steps import attest_approval, attest_statement, promote_signed, sign_build
-from orchestrations.contract import BuildRequest
 from tests.packaging.helpers import push_tiny_image
 
 ROOT = Path(__file__).resolve().parents[2]

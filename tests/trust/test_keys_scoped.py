@@ -112,7 +112,7 @@ def _signing_key(stack) -> str:
 
 
 def test_the_clis_dashboard_link_carries_no_host_key_and_opens_a_session_until_it_expires(app_stack):
-    from factory.commands.dashboard import dashboard_url
+    from cli.commands.dashboard import dashboard_url
 
     url = dashboard_url(app_stack, "/approvals")
     assert app_stack.function_key not in url and "code=" not in url

@@ -9,9 +9,9 @@ from dataclasses import asdict
 
 import pytest
 
+from cli.main import main
+from contract import RunRequest
 from factory.adapters.local.pipeline_runner import PipelineError, fetch_data
-from factory.cli import main
-from factory.runs import RunRequest
 from tests.trust.conftest import csv_file
 from tests.trust.test_data_source import GOOD, HEADER_ONLY, _client, _store, _wait_end
 

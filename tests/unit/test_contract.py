@@ -1,4 +1,4 @@
-"""The Durable contract (orchestrations/contract.py): every name is a registered function, every record
+"""The Durable contract (the contract/ package): every name is a registered function, every record
 round-trips through its JSON form, instance ids are derived in one place."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import MISSING, fields
 import azure.durable_functions as df
 import pytest
 
+import contract
 import function_app
-from orchestrations import contract
-from orchestrations.contract import (
+from contract import (
     Activity,
     ApprovalOutcome,
     Decision,
@@ -109,3 +109,24 @@ def test_edge_records_read_the_activities_wire_forms():
     assert contract.EdgeLease.from_dict({"acquired": True, "holder": "r", "expires_at": "t"}).queue == []
     restore = contract.EdgeRestoreRequest("r", {"$edgeAgent": {}}, "sim-arm64")
     assert restore.to_dict() == {"run_id": "r", "content": {"$edgeAgent": {}}, "device": "sim-arm64"}
+
+
+def test_a_run_summary_answers_for_itself_from_the_wire():
+    from contract import FINISHED_STATUSES, ApprovalStage, RunSummary, RuntimeStatus
+
+    waiting = RunSummary.from_dict({"run_id": "r", "runtime_status": "Running", "stage": "approval",
+                                    "approval": {"runtime_status": "Running", "stage": "waiting for approval",
+                                                 "expires_at": "2027-01-15T09:00:00+00:00"},
+                                    "lineage": {"model": "m", "edge": {}, "decision": "", "data": {"rows": 3}}})
+    assert waiting.in_flight and waiting.waiting_for_approval and not waiting.has_ended
+    assert waiting.approval is not None and waiting.approval.waiting and waiting.approval.stage is ApprovalStage.WAITING
+    assert waiting.outcome == "running" and waiting.lineage.edge is None and waiting.lineage.decision is None
+    assert waiting.lineage.data.rows == 3
+    ended = RunSummary.from_dict({"run_id": "r", "runtime_status": "Completed", "stage": "ended", "result": "Rejected",
+                                  "ended_at_stage": "gate"})
+    assert ended.has_ended and ended.outcome == "Rejected" and ended.current_stage is Stage.GATE
+    terminated = RunSummary("r", RuntimeStatus.TERMINATED)
+    assert terminated.outcome == "Failed" and terminated.has_ended
+    assert RuntimeStatus.CONTINUED_AS_NEW.in_flight and RuntimeStatus.FAILED in FINISHED_STATUSES
+    assert RunResult.maybe({"lineage": {}}) is None and RunResult.maybe("text") is None
+    assert RunSummary.from_dict(json.loads(json.dumps(waiting.to_dict()))) == waiting

@@ -3,12 +3,12 @@ an image pushed under the run's tag, and MLflow's model registry holding a versi
 
 from __future__ import annotations
 
+from contract import ReconcileRequest
 from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.reconciling import find_image, find_model_version
 from localstack.registry import start_registry
-from orchestrations.contract import ReconcileRequest
 from tests.packaging.helpers import push_tiny_image
 
 

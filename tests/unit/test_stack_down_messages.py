@@ -43,7 +43,7 @@ def test_another_service_down_lets_the_command_run_and_is_named_in_a_note():
 
 
 def test_status_and_approve_with_the_stack_down_say_so_in_one_line_and_exit_2(tmp_path, capsys):
-    from factory.cli import main
+    from cli.main import main
 
     for argv in (["status"], ["status", "some-run"], ["approve", "some-run"], ["approve", "some-run", "--reject"]):
         assert main([*argv, "--state-dir", str(tmp_path / "state")]) == 2, argv
@@ -54,7 +54,7 @@ def test_status_and_approve_with_the_stack_down_say_so_in_one_line_and_exit_2(tm
 def test_a_command_whose_service_stops_answering_gets_one_line_not_a_traceback(capsys, monkeypatch):
     import socket
 
-    from factory.cli import main
+    from cli.main import main
 
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))

@@ -30,6 +30,8 @@ import datetime as dt
 import json
 from typing import Any, cast
 
+from contract import EdgeLease
+from factory import ports
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 from factory.edge.pool import LeaseState, Waiter, fair_lease, released
 from factory.settings import SettingsError
@@ -211,7 +213,7 @@ class IotHubEdgeDeployer:
             raise
         return True
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
         """``fair_lease`` on the twin's lease tag, written with its etag; a write that lost the race to another
         run's is retried on the fresh twin (``LEASE_WRITE_ATTEMPTS`` times, then the run asks again later)."""
         for _ in range(LEASE_WRITE_ATTEMPTS):
@@ -219,8 +221,7 @@ class IotHubEdgeDeployer:
             new, answer = fair_lease(state, holder, ttl_seconds, dt.datetime.now(dt.UTC))
             if new == state or self._write_lease(new, etag):
                 return answer
-        return {"acquired": False, "holder": "", "expires_at": "", "queue": [],
-                "reason": f"the lease tag kept changing under {LEASE_WRITE_ATTEMPTS} writes"}
+        return EdgeLease(False, reason=f"the lease tag kept changing under {LEASE_WRITE_ATTEMPTS} writes")
 
     def release(self, holder: str) -> None:
         for _ in range(LEASE_WRITE_ATTEMPTS):
@@ -239,3 +240,7 @@ class IotHubEdgeDeployer:
                 return {}
             raise
         return desired_only(twin.properties.reported if twin.properties else {})
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_IotHubEdgeDeployer: type[ports.EdgeDeployer] = IotHubEdgeDeployer

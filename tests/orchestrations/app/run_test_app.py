@@ -5,11 +5,10 @@ model name, so every ending of the run can be driven quickly through devhost wit
 import azure.durable_functions as df
 import azure.functions as func
 
-from factory.runs import RunPlan
+from contract import DecisionToVerify, RunPlan
 from factory.steps import run_steps
 from function_app import approvals, http
 from orchestrations.approval import approval
-from orchestrations.contract import DecisionToVerify
 from orchestrations.run import model_factory_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -81,7 +80,7 @@ def submit_training(req: dict) -> dict:
 def evaluate_gate(req: dict) -> dict:
     passed = req["model"] != "gate"
     return {"passed": passed, "reasons": [] if passed else ["rmse 9 is above the maximum 6"],
-            "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0}}
+            "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0, "fp16": 1.0}, "precision": "fp16"}
 
 
 BUILD_ATTEMPTS: dict[str, int] = {}  # run id -> attempts so far (activities run in the devhost process)

@@ -88,9 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_try(args: argparse.Namespace) -> int:
-    from factory.commands.versions import find_model, registry
+    from cli.commands.versions import find_model, registry
     from factory.packaging.context import ContextError, scoring_check
-    from factory.serving.check import compare
+    from factory.serving.compare import compare, tolerance_text
 
     settings = Settings.from_env()
     spec, why = find_model(args.models_dir or settings.models_dir, args.model)
@@ -123,14 +123,15 @@ def cmd_try(args: argparse.Namespace) -> int:
         return 1
     if args.request is not None:
         return 0
-    problems = compare(json.loads(text), check.expected, check.tolerance)
+    problems = compare(check.expected, json.loads(text), check.tolerance, check.rel_tolerance)
+    tolerance = tolerance_text(check.tolerance, check.rel_tolerance)
     if problems:
-        print(f"{spec.name}: not the expected response (tolerance {check.tolerance:g}, absolute):", file=sys.stderr)
+        print(f"{spec.name}: not the expected response (tolerance {tolerance}):", file=sys.stderr)
         for problem in problems[:10]:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"{spec.name}: as expected-response.json expects (tolerance {check.tolerance:g}, absolute); the image's "
-          "verification would pass")
+    print(f"{spec.name}: as expected-response.json expects (tolerance {tolerance}); the image's verification "
+          "would pass")
     return 0
 
 

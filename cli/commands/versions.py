@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from cli.table import table
 from factory.catalog import CatalogError, ModelSpec, scan_catalog
 from factory.settings import Settings
-from factory.table import table
 
 
 def find_model(models_dir: Path, name: str) -> tuple[ModelSpec | None, str]:

@@ -11,10 +11,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cli.table import table
 from factory.catalog import CatalogError, ModelSpec, scan_catalog, training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
-from factory.table import table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,8 +89,8 @@ def _check_data(spec: ModelSpec, data: Path, state_dir: Path) -> list[object]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cli.commands.versions import find_model
     from factory.adapters.local.pipeline_runner import PipelineError, StepFailed, StepResult, run_pipeline
-    from factory.commands.versions import find_model
 
     settings = _settings()
     spec, why = find_model(args.models_dir or settings.models_dir, args.model)
@@ -139,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings: Settings, mlflow_run: str) -> int:
     """The artifact's path, the evaluate step held to its declaration, and the gate against production, as the
     factory's gate would judge this version; 1 when it would fail."""
-    from factory.commands.versions import artifact_path, champion_of, gate_table, registry
+    from cli.commands.versions import artifact_path, champion_of, gate_table, registry
     from factory.model_contract import undeclared_metrics
 
     reg = registry(settings)

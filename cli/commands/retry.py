@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from factory.client import FactoryClient, has_ended
+from cli.client import FactoryClient
 from localstack.stack import LocalStack
 
 
@@ -20,20 +20,20 @@ def cmd_retry(args: argparse.Namespace) -> int:
         print(reason, file=sys.stderr)
         return STACK_DOWN
     client = FactoryClient(stack.base_url, stack.function_key)
-    run = client.run(args.run_id)
+    run = client.summary(args.run_id)
     if run is None:
         print(f"no run {args.run_id}", file=sys.stderr)
         return 1
-    if not has_ended(run):
-        print(f"run {args.run_id} has not ended (stage: {run.get('stage') or '?'}); nothing to retry", file=sys.stderr)
+    if not run.has_ended:
+        print(f"run {args.run_id} has not ended (stage: {run.current_stage or '?'}); nothing to retry",
+              file=sys.stderr)
         return 1
-    lineage = run.get("lineage") or {}
-    model, data = str(lineage.get("model") or ""), str(lineage.get("data_uri") or "")
+    model, data = run.lineage.model, run.lineage.data_uri
     if not model or not data:
         print(f"run {args.run_id} records no model or upload to retry on", file=sys.stderr)
         return 1
     status, body = client.start_run(model, data, idempotency_key=f"retry-{args.run_id}",
-                                    source_commit=str(lineage.get("source_commit") or "") or None)
+                                    source_commit=run.lineage.source_commit or None)
     if status != 202 or not isinstance(body, dict):
         error = body.get("error") if isinstance(body, dict) else body
         print(f"run {args.run_id} could not be retried ({status}): {error}", file=sys.stderr)

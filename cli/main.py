@@ -1,4 +1,4 @@
-"""``model-factory``: the command line. Each module in ``factory.commands`` adds its own subcommands
+"""``model-factory``: the command line. Each module in ``cli.commands`` adds its own subcommands
 through ``register(subparsers)``, and sets ``func`` on its parser to the callable that runs it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pkgutil
 import sys
 import urllib.error
 
-import factory.commands
+import cli.commands
 
 DESCRIPTION = """Model Factory: turns the models in models/<name>/ into verified, edge-tested, approved container
 images. Locally it also runs the data scientist's inner loop, on the laptop, in seconds, with no stack."""
@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="model-factory", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(factory.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"factory.commands.{info.name}")
+    for info in sorted(pkgutil.iter_modules(cli.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"cli.commands.{info.name}")
         module.register(subparsers)
     return parser
 
