@@ -147,7 +147,7 @@ def test_the_guides_inner_loop_new_edit_check_train_versions_try(models, tmp_pat
     assert "the image's verification would pass" in out
     expected.write_text(json.dumps({"predictions": [{"label": 0}, {"label": 1}, {"label": 1}], "tolerance": 0}))
     assert main(["try", "screening", "--version", "1"]) == 1
-    assert "response.predictions[2].label: expected 1 ± 0.0, got 2" in capsys.readouterr().err
+    assert "response.predictions[2].label: expected 1 ± 0, got 2" in capsys.readouterr().err
     request = tmp_path / "one.json"
     request.write_text(json.dumps({"data": [{"x1": 3, "x2": 3, "x3": 0, "x4": 0}]}))
     assert main(["try", "screening", "--request", str(request)]) == 0

@@ -23,7 +23,7 @@ def test_a_pinned_copy_gone_from_the_store_is_named_with_the_command_that_retrie
     url = store.upload("incoming", f"wine_cultivar/lost-{time.monotonic_ns()}.csv", GOOD)
     run_id = f"wine_cultivar-lost-{time.monotonic_ns()}"
     checked = run_steps().validate_data(RunRequest(run_id, "wine_cultivar", url,
-                                                   str(store.properties(url)["etag"]))).to_dict()
+                                                   store.properties(url).etag)).to_dict()
     assert checked["ok"], checked
     pinned = checked["pinned_uri"]
     store._blob(pinned).delete_blob()  # what a store crash right after the pin leaves
