@@ -18,6 +18,7 @@ from contract import EdgeLease, Record, TrainingJob
 if TYPE_CHECKING:
     from factory.edge.pool import Device
     from factory.settings import Settings
+    from factory.supplychain.oci import Manifest
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,39 @@ class ImageRegistry(Protocol):
     def manifest(self, reference: str) -> ImageManifest:
         """The manifest (or image index) of ``host/repository[:tag][@digest]`` in the dev or prod registry
         (``factory.packaging.layers`` reads an image's layers through it). Raises ``LookupError`` when absent."""
+        ...
+
+    def artifacts(self, host: str) -> ArtifactStore:
+        """The manifests and blobs of the registry at ``host`` (the dev or prod registry): where the supply
+        chain reads and writes an image's signatures and attestations."""
+        ...
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """One registry's manifests and blobs by digest or tag: what the supply chain stores beside an image
+    (cosign-layout ``.sig``/``.att`` manifests and their blobs). Every read is bounded and checked against its
+    digest; failures raise ``factory.supplychain.oci.OciError`` (``TooLarge`` over a limit)."""
+
+    @property
+    def host(self) -> str:
+        """The registry's host (login server), as image references name it."""
+        ...
+
+    def manifest(self, repository: str, reference: str, max_bytes: int = ...) -> Manifest | None:
+        """The manifest ``repository:reference`` (tag or digest) as stored, or None when there is none."""
+        ...
+
+    def blob(self, repository: str, digest: str, max_bytes: int = ...) -> bytes:
+        """The blob ``digest``; refused over ``max_bytes`` or when its bytes have another digest."""
+        ...
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Store ``data`` as a blob; returns its digest."""
+        ...
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str = ...) -> str:
+        """Store a manifest under ``reference`` (a tag); returns its digest."""
         ...
 
 

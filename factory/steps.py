@@ -196,7 +196,8 @@ class RunSteps:
         except VerificationFailed as failed:
             return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
         image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-        sign_build(signer, image, build_facts(req, spec.folder, context, built, started, now()), check,
+        sign_build(signer, self.services.image_registry, image,
+                   build_facts(req, spec.folder, context, built, started, now()), check,
                    built.log_tail, Path(context.path) / "requirements.lock")
         facts, update_from = self._image_facts(req.model, str(image))
         if facts is None:
@@ -251,8 +252,8 @@ class RunSteps:
         image = _parse_image(req.image)
         if image.digest != req.digest:
             raise ValueError(f"run {req.run_id}: edge verdict of {req.digest} for another image {req.image}")
-        attest_statement(self.services.signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
-            req.run_id, req.model, req.version, req.verdict))
+        attest_statement(self.services.signer, self.services.image_registry, image, statements.EDGE_SMOKE,
+                         statements.edge_smoke(req.run_id, req.model, req.version, req.verdict))
         return Attested(image=req.image, predicate_type=statements.EDGE_SMOKE)
 
     def attest_approval(self, req: ApprovalAttestation) -> Attested:
@@ -264,7 +265,7 @@ class RunSteps:
         image = _parse_image(req.image)
         if image.digest != req.digest:
             raise ValueError(f"run {req.run_id}: approval of {req.digest} for another image {req.image}")
-        attest_approval(self.services.signer, image, statements.approval(
+        attest_approval(self.services.signer, self.services.image_registry, image, statements.approval(
             req.run_id, req.model, req.version, req.digest, req.approver, req.decided_at, "approve", req.request_id))
         return Attested(image=req.image, predicate_type=statements.APPROVAL)
 

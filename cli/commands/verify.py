@@ -30,8 +30,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"verify: public key {key}: {exc.strerror} (model-factory up makes the key pair; --key names another)",
               file=sys.stderr)
         return 2
+    from factory.backends import services
+
     try:
-        report = verify(args.ref, public)
+        report = verify(args.ref, public, services().image_registry.artifacts)
     except (SigningKeyError, ValueError) as exc:
         print(f"verify: public key {key}: {exc}", file=sys.stderr)
         return 2

@@ -9,12 +9,14 @@ reason; nothing read from a registry can make these functions raise anything but
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from factory.ports import ArtifactStore
 from factory.supplychain import statements
 from factory.supplychain.cosign import ChainBroken, attestations, key_id, signed_identities
-from factory.supplychain.oci import OciError, Registry
+from factory.supplychain.oci import OciError
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
     return [cast(dict[str, Any], v) for v in cast(list[Any], value) if isinstance(v, dict)]
 
 
-def _signature_link(report: ChainReport, registry: Registry, repository: str, digest: str, public_pem: bytes) -> None:
+def _signature_link(report: ChainReport, registry: ArtifactStore, repository: str, digest: str,
+                    public_pem: bytes) -> None:
     identity = f"{registry.host}/{repository}"
     try:
         identities = signed_identities(registry, repository, digest, public_pem)
@@ -93,7 +96,7 @@ def _signature_link(report: ChainReport, registry: Registry, repository: str, di
         report.add("signature", False, f"no signature of {digest} by the factory's key ({key_id(public_pem)})")
 
 
-def _attestation_links(report: ChainReport, registry: Registry, repository: str, digest: str,
+def _attestation_links(report: ChainReport, registry: ArtifactStore, repository: str, digest: str,
                        public_pem: bytes) -> None:
     try:
         found, problems = attestations(registry, repository, digest, public_pem)
@@ -142,15 +145,20 @@ def _attestation_links(report: ChainReport, registry: Registry, repository: str,
         report.add("approval", False, f"no signed approval attestation{why}")
 
 
-def verify(ref: str, public_pem: bytes, scheme: str = "http") -> ChainReport:
-    """The chain of ``ref`` (``registry/repository:tag`` or ``@digest``): every link, broken ones with why."""
+def verify(ref: str, public_pem: bytes, artifacts: Callable[[str], ArtifactStore]) -> ChainReport:
+    """The chain of ``ref`` (``registry/repository:tag`` or ``@digest``): every link, broken ones with why.
+    ``artifacts`` gives the registry at a host (``ImageRegistry.artifacts``)."""
     report = ChainReport(ref)
     try:
         host, repository, tag, want = parse_reference(ref)
     except ValueError as exc:
         report.add("image", False, str(exc))
         return report
-    registry = Registry(host, scheme)
+    try:
+        registry = artifacts(host)
+    except ValueError as exc:
+        report.add("image", False, str(exc))
+        return report
     try:
         manifest = registry.manifest(repository, want or tag)
         if tag and want and manifest is not None:
@@ -172,7 +180,7 @@ def verify(ref: str, public_pem: bytes, scheme: str = "http") -> ChainReport:
     return report
 
 
-def promotable(registry: Registry, repository: str, digest: str, public_pem: bytes, version: str) -> ChainReport:
+def promotable(registry: ArtifactStore, repository: str, digest: str, public_pem: bytes, version: str) -> ChainReport:
     """The checks promotion makes before it copies: the dev image's signature, a passing edge smoke
     attestation and an approval attestation bound to exactly ``digest`` (and ``version``). ``ok`` False names
     the missing link."""

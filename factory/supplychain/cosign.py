@@ -26,7 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError, Registry
+from factory.ports import ArtifactStore
+from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
@@ -152,7 +153,7 @@ class Layer:
     annotations: dict[str, str]
 
 
-def _layers(registry: Registry, repository: str, tag: str) -> list[Layer]:
+def _layers(registry: ArtifactStore, repository: str, tag: str) -> list[Layer]:
     """The layers of an attachment manifest (empty when the tag does not exist), each blob bounded."""
     manifest = registry.manifest(repository, tag)
     if manifest is None:
@@ -175,7 +176,7 @@ def _layers(registry: Registry, repository: str, tag: str) -> list[Layer]:
     return out
 
 
-def put_layers(registry: Registry, repository: str, tag: str, layers: list[Layer]) -> str:
+def put_layers(registry: ArtifactStore, repository: str, tag: str, layers: list[Layer]) -> str:
     """Store ``layers`` as the attachment manifest ``tag`` (config as containers/image and cosign write it)."""
     descriptors = []
     for layer in layers:
@@ -191,7 +192,7 @@ def put_layers(registry: Registry, repository: str, tag: str, layers: list[Layer
     return registry.put_manifest(repository, tag, manifest, OCI_MANIFEST)
 
 
-def sign_image(registry: Registry, repository: str, digest: str, signer: SignerLike, identity: str = "") -> bool:
+def sign_image(registry: ArtifactStore, repository: str, digest: str, signer: SignerLike, identity: str = "") -> bool:
     """Add the factory's signature of ``digest`` as ``identity`` (default ``registry/repository``) to its
     ``.sig`` manifest, keeping other signatures. Idempotent: False when that signature is there already."""
     identity = identity or f"{registry.host}/{repository}"
@@ -228,14 +229,15 @@ def _signed_identity(layer: Layer, public_pem: bytes, digest: str) -> str | None
     return ref if isinstance(ref, str) else None
 
 
-def signed_identities(registry: Registry, repository: str, digest: str, public_pem: bytes) -> list[str]:
+def signed_identities(registry: ArtifactStore, repository: str, digest: str, public_pem: bytes) -> list[str]:
     """The identities (``registry/repository``) the factory's key signed ``digest`` as; empty when unsigned
     or signed by other keys only. ``ChainBroken``/``OciError`` when the signature manifest is hostile."""
     layers = _layers(registry, repository, signature_tag(digest))
     return [ident for layer in layers if (ident := _signed_identity(layer, public_pem, digest)) is not None]
 
 
-def attest(registry: Registry, repository: str, digest: str, statement: dict[str, Any], signer: SignerLike) -> None:
+def attest(registry: ArtifactStore, repository: str, digest: str, statement: dict[str, Any],
+           signer: SignerLike) -> None:
     """Store ``statement`` (about ``digest``) signed in a DSSE envelope in the ``.att`` manifest, replacing an
     earlier statement of the same predicate type (a retried activity writes one)."""
     tag = attestation_tag(digest)
@@ -246,7 +248,7 @@ def attest(registry: Registry, repository: str, digest: str, statement: dict[str
     put_layers(registry, repository, tag, [*layers, layer])
 
 
-def attestations(registry: Registry, repository: str, digest: str, public_pem: bytes
+def attestations(registry: ArtifactStore, repository: str, digest: str, public_pem: bytes
                  ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """``(statements by predicate type, problems)``: the ``.att`` layers the factory's key signed about
     ``digest``, and what was wrong with the others (foreign key, another subject, corrupt)."""
@@ -264,7 +266,7 @@ def attestations(registry: Registry, repository: str, digest: str, public_pem: b
     return found, problems
 
 
-def copy_attachments(source: Registry, source_repository: str, target: Registry, target_repository: str,
+def copy_attachments(source: ArtifactStore, source_repository: str, target: ArtifactStore, target_repository: str,
                      digest: str) -> None:
     """Copy ``digest``'s ``.sig`` and ``.att`` manifests (and their blobs, each bounded) to the target."""
     for tag in (signature_tag(digest), attestation_tag(digest)):

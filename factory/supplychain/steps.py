@@ -14,7 +14,7 @@ from factory import ports
 from factory.supplychain import statements
 from factory.supplychain.chain import promotable
 from factory.supplychain.cosign import ChainBroken, attest, copy_attachments, sign_image, verify_bytes
-from factory.supplychain.oci import OciError, Registry
+from factory.supplychain.oci import OciError
 
 KEY_CHECK = b"model-factory signing key check"
 
@@ -50,11 +50,11 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def sign_build(signer: ports.Signer, image: ports.ImageRef, facts: statements.BuildFacts, check: ports.ScoringCheck,
-               report: str, lock: Path | None) -> None:
+def sign_build(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef, facts: statements.BuildFacts,
+               check: ports.ScoringCheck, report: str, lock: Path | None) -> None:
     """Sign the verified image index ``image`` (``registry/repository@digest``) and attest its provenance,
     its verification and (with a lock) its SBOM. Idempotent."""
-    registry, name = Registry(image.registry), f"{image.registry}/{image.repository}"
+    registry, name = images.artifacts(image.registry), f"{image.registry}/{image.repository}"
     sign_image(registry, image.repository, image.digest, signer)
     attest(registry, image.repository, image.digest,
            statements.statement(name, image.digest, statements.PROVENANCE, statements.provenance(facts)), signer)
@@ -66,17 +66,18 @@ def sign_build(signer: ports.Signer, image: ports.ImageRef, facts: statements.Bu
                statements.statement(name, image.digest, statements.SBOM, statements.sbom(lock, name)), signer)
 
 
-def attest_statement(signer: ports.Signer, image: ports.ImageRef, predicate_type: str,
+def attest_statement(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef, predicate_type: str,
                      predicate: dict[str, Any]) -> None:
     """Sign a statement of ``predicate_type`` about ``image``'s digest into its attestations."""
     name = f"{image.registry}/{image.repository}"
-    attest(Registry(image.registry), image.repository, image.digest,
+    attest(images.artifacts(image.registry), image.repository, image.digest,
            statements.statement(name, image.digest, predicate_type, predicate), signer)
 
 
-def attest_approval(signer: ports.Signer, image: ports.ImageRef, predicate: dict[str, Any]) -> None:
+def attest_approval(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef,
+                    predicate: dict[str, Any]) -> None:
     """Sign the approval of ``image``'s digest into its attestations."""
-    attest_statement(signer, image, statements.APPROVAL, predicate)
+    attest_statement(signer, images, image, statements.APPROVAL, predicate)
 
 
 def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: ports.ImageRef, repository: str,
@@ -85,13 +86,14 @@ def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: po
     then copy its signatures and attestations to prod, sign it there under its prod name, and copy the image.
     ``PromotionRefused`` (nothing copied) when a link is missing."""
     public = signer.public_key_pem()
-    report = promotable(Registry(source.registry), source.repository, source.digest, public, version)
+    dev = images.artifacts(source.registry)
+    report = promotable(dev, source.repository, source.digest, public, version)
     if not report.ok:
         broken = "; ".join(f"{link.name}: {link.detail}" for link in report.broken)
         raise PromotionRefused(f"not promoting {source}: {broken}")
-    prod_registry = Registry(images.prod_host())
+    prod_registry = images.artifacts(images.prod_host())
     try:  # the signatures first: the prod tag never names an image whose signature is not there yet
-        copy_attachments(Registry(source.registry), source.repository, prod_registry, repository, source.digest)
+        copy_attachments(dev, source.repository, prod_registry, repository, source.digest)
         sign_image(prod_registry, repository, source.digest, signer)
     except (ChainBroken, OciError) as exc:
         raise PromotionRefused(f"not promoting {source}: copying its signatures and attestations failed: {exc}"

@@ -6,8 +6,12 @@
 //     AML workspace ................ AzureML Data Scientist (submit pipeline jobs, read/tag/register models)
 //     AML workspace storage ........ Storage Blob Data Contributor (the SDK uploads code snapshots; identity datastores)
 //     dev ACR ...................... Container Registry Tasks Contributor (run the build-verify-push ACR Task)
-//     dev ACR ...................... AcrPull (read manifests and digests; source side of the import into prod)
-//     prod ACR ..................... Container Registry Data Importer and Data Reader: importImage + pull, NO push
+//     dev ACR ...................... AcrPush (read manifests and digests, source side of the import into prod; write
+//                                    the factory's signatures and attestations, tags sha256-<hex>.sig/.att). AcrPush
+//                                    includes pull, so no AcrPull beside it.
+//     prod ACR ..................... Container Registry Data Importer and Data Reader (importImage + pull: images
+//                                    get to prod only by import, by digest) and AcrPush (promotion writes the copied
+//                                    signatures and attestations and the prod-name signature beside the image)
 //     IoT Hub ...................... Model Factory Edge Deployer (custom: configurations + apply to edge device, read twins, tag the device twin)
 //     Key Vault .................... Key Vault Secrets User (resolve the app settings' Key Vault references)
 //     incoming container ........... Storage Blob Data Reader (validate the uploaded CSV, read its etag)
@@ -42,6 +46,7 @@ param appInsightsName string
 var roleIds = {
   azureMlDataScientist: 'f6c7c914-8db3-469d-8ca1-694a8f32e121'
   acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+  acrPush: '8311e382-0749-4cb8-b61a-304f252e45ec'
   containerRegistryTasksContributor: 'fb382eab-e894-4461-af04-94435c366c3f'
   containerRegistryDataImporterAndDataReader: '577a9874-89fd-4f24-9dbd-b5034d0ad23a'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
@@ -157,11 +162,11 @@ resource appDevRegistryTasks 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-resource appDevRegistryPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(devRegistry.id, appPrincipalId, roleIds.acrPull)
+resource appDevRegistryPush 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(devRegistry.id, appPrincipalId, roleIds.acrPush)
   scope: devRegistry
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.acrPull)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.acrPush)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -172,6 +177,16 @@ resource appProdRegistryImport 'Microsoft.Authorization/roleAssignments@2022-04-
   scope: prodRegistry
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.containerRegistryDataImporterAndDataReader)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appProdRegistryPush 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(prodRegistry.id, appPrincipalId, roleIds.acrPush)
+  scope: prodRegistry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.acrPush)
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

@@ -22,6 +22,7 @@ from factory.approval import ApprovalClaim, sign_link
 from factory.decision import UNAUTHENTICATED
 from factory.supplychain.chain import verify
 from factory.supplychain.cosign import attestation_tag, signature_tag
+from factory.supplychain.oci import Registry
 from tests.e2e.conftest import ALL_MODELS_TIMEOUT_S, REPOSITORY_MODELS
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,
@@ -66,7 +67,7 @@ def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack,
         assert lineage["prod_ref"].endswith(lineage["image_digest"]) or lineage["image_digest"] in lineage["prod_ref"]
         assert len(model_versions(stack, model, run_id)) == 1
         # the prod image carries its whole signed chain: signature, provenance, verification, SBOM, approval
-        chain = verify(f"{prod_registry(stack)}/{_repo(model)}:v{lineage['model_version']}", public_key)
+        chain = verify(f"{prod_registry(stack)}/{_repo(model)}:v{lineage['model_version']}", public_key, Registry)
         assert chain.ok and chain.digest == lineage["image_digest"], (model, chain.broken)
 
 

@@ -1,7 +1,8 @@
 """Least privilege: exactly these role assignments exist, with Azure built-in role definition ids.
 
-The Functions app submits AML jobs, runs ACR Tasks on the dev registry, imports into the prod registry but cannot
-push to it, deploys IoT Edge manifests; the AML compute reads the incoming data container. Role ids are from the
+The Functions app submits AML jobs, runs ACR Tasks on the dev registry, imports images into the prod registry and
+writes the supply chain's signatures and attestations on both registries (AcrPush), deploys IoT Edge manifests; the
+AML compute reads the incoming data container. Role ids are from the
 Azure built-in roles reference (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 """
 
@@ -28,15 +29,15 @@ BUILT_IN = {
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "AcrPush": "8311e382-0749-4cb8-b61a-304f252e45ec",
 }
 NAME_OF = {guid: name for name, guid in BUILT_IN.items()}
 
-# Roles that must never be granted by this template (too broad, or a push path into the prod registry).
+# Roles that must never be granted by this template (too broad).
 FORBIDDEN = {
     "Owner": "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
     "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
     "User Access Administrator": "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
-    "AcrPush": "8311e382-0749-4cb8-b61a-304f252e45ec",
     "IoT Hub Data Contributor": "4fc6c259-987e-4a07-842e-c321cc9d413f",
 }
 
@@ -44,8 +45,9 @@ EXPECTED = {
     ("app", "amlWorkspace", "AzureML Data Scientist"),
     ("app", "amlStorage", "Storage Blob Data Contributor"),
     ("app", "devRegistry", "Container Registry Tasks Contributor"),
-    ("app", "devRegistry", "AcrPull"),
-    ("app", "prodRegistry", "Container Registry Data Importer and Data Reader"),
+    ("app", "devRegistry", "AcrPush"),  # signatures and attestations (.sig/.att); includes pull (import's source)
+    ("app", "prodRegistry", "Container Registry Data Importer and Data Reader"),  # images only by import
+    ("app", "prodRegistry", "AcrPush"),  # the copied signatures and attestations, the prod-name signature
     ("app", "iotHub", "custom:edgeDeployerRole"),
     ("app", "keyVault", "Key Vault Secrets User"),
     ("app", "signingKey", "Key Vault Crypto User"),  # signs images and attestations with that one key
@@ -147,9 +149,16 @@ def test_main_wires_each_identity_and_resource_to_the_right_parameter(bicep) -> 
     assert bicep["main.bicep"]["variables"]["incomingContainer"]["value"] == "incoming"
 
 
-def test_the_app_cannot_push_to_the_prod_registry(bicep, resources) -> None:
-    prod_roles = {role for who, scope, role in assignments(bicep, resources) if scope == "prodRegistry"}
-    assert prod_roles == {"Container Registry Data Importer and Data Reader"}
+def test_the_app_holds_push_on_the_dev_and_prod_registries_only_and_no_broad_role(bicep, resources) -> None:
+    """AcrPush (data plane: push and pull) on exactly the two registries the supply chain writes; no control-plane
+    push path (Contributor/Owner), no AcrPull beside AcrPush (redundant), nothing on the AML registry but pull."""
+    found = assignments(bicep, resources)
+    pushers = {(who, scope) for who, scope, role in found if role == "AcrPush"}
+    assert pushers == {("app", "devRegistry"), ("app", "prodRegistry")}
+    assert {role for who, scope, role in found if scope == "prodRegistry"} == {
+        "AcrPush", "Container Registry Data Importer and Data Reader"}
+    assert {role for who, scope, role in found if scope == "devRegistry"} == {
+        "AcrPush", "Container Registry Tasks Contributor"}
     text = "\n".join(p.read_text() for p in INFRA.rglob("*.bicep"))
     for name, guid in FORBIDDEN.items():
         assert guid not in text, f"infra grants {name} somewhere"

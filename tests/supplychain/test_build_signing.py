@@ -12,6 +12,7 @@ import pytest
 
 from cli.main import main
 from contract import BuildRequest
+from factory.adapters.local.registry import LocalImageRegistry
 from factory.backends import Services
 from factory.ports import ImageRef, ScoringCheck, SigningKeyError
 from factory.settings import Settings
@@ -51,18 +52,17 @@ def test_build_fails_at_packaging_naming_the_key_and_pushes_nothing(tmp_path, re
 def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(registries, signer, capsys):
     digest = push_tiny_image(registries.dev_host, "models/tiny", "run-1", payload=b"verify me")
     image = ImageRef(registries.dev_host, "models/tiny", digest=digest)
-    sign_build(signer, image, statements.BuildFacts(model="tiny", version="3", run_id="run-1",
+    images = LocalImageRegistry(registries.dev_host, registries.prod_host)
+    sign_build(signer, images, image, statements.BuildFacts(model="tiny", version="3", run_id="run-1",
                                                     repository="models/tiny", source_commit="c0ffee",
                                                     data_sha256="d" * 64, training_job="job-9", arches=["amd64"]),
                ScoringCheck(request=[1], expected=[2]), "amd64: ok",
                ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock")
-    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+    attest_statement(signer, images, image, statements.EDGE_SMOKE, statements.edge_smoke(
         "run-1", "tiny", "3", {"status": "pass", "p95_ms": 4.0}))
-    attest_approval(signer, image, statements.approval("run-1", "tiny", "3", digest, "bo@example.com",
+    attest_approval(signer, images, image, statements.approval("run-1", "tiny", "3", digest, "bo@example.com",
                                                        "2026-12-07T03:10:00+00:00", "approve"))
-    from factory.adapters.local.registry import LocalImageRegistry
-
-    promote_signed(signer, LocalImageRegistry(registries.dev_host, registries.prod_host), image, "models/tiny",
+    promote_signed(signer, images, image, "models/tiny",
                    "v3", "3")
     ref = f"{registries.prod_host}/models/tiny:v3"
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 0
@@ -70,7 +70,8 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
     assert "signed as" in out and "c0ffee" in out and "job-9" in out and "bo@example.com" in out
     pins = (ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock").read_text().count("==")
     assert "BROKEN" not in out and f"{pins} Python packages" in out
-    attest_statement(signer, ImageRef(registries.prod_host, "models/tiny", digest=digest), statements.EDGE_SMOKE,
+    attest_statement(signer, images, ImageRef(registries.prod_host, "models/tiny", digest=digest),
+                     statements.EDGE_SMOKE,
                      statements.edge_smoke("run-1", "tiny", "3", {"status": "fail", "reason": "case 1: got 3"}))
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 1
     assert "broken link: edge: edge smoke test fail: case 1: got 3" in capsys.readouterr().out

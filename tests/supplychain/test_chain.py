@@ -37,6 +37,7 @@ from tests.supplychain.helpers import Registries
 REPO = "models/tiny"
 LOCK = Path(__file__).resolve().parents[2] / "modelkit" / "environments" / "sklearn" / "requirements.lock"
 CHECK = ScoringCheck(request={"data": [[1, 2]]}, expected=[3.0])
+LOCAL = LocalImageRegistry()  # its artifacts(host) is the OCI client on the host an image reference names
 
 
 def facts(version: str = "1") -> statements.BuildFacts:
@@ -49,7 +50,7 @@ def facts(version: str = "1") -> statements.BuildFacts:
 def built(reg: Registries, signer: LocalKeySigner, payload: bytes = b"model bytes", tag: str = "run-1") -> ImageRef:
     digest = push_tiny_image(reg.dev_host, REPO, tag, payload=payload)
     image = ImageRef(reg.dev_host, REPO, digest=digest)
-    sign_build(signer, image, facts(), CHECK, "amd64: ok; arm64: ok", LOCK)
+    sign_build(signer, LOCAL, image, facts(), CHECK, "amd64: ok; arm64: ok", LOCK)
     return image
 
 
@@ -59,8 +60,9 @@ EDGE_PASS = {"status": "pass", "cases": 1, "p50_ms": 2.0, "p95_ms": 3.5,
 
 
 def approve(signer: LocalKeySigner, image: ImageRef, digest: str = "", version: str = "1") -> None:
-    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke("run-1", "tiny", version, EDGE_PASS))
-    attest_approval(signer, image, statements.approval("run-1", "tiny", version, digest or image.digest,
+    attest_statement(signer, LOCAL, image, statements.EDGE_SMOKE,
+                     statements.edge_smoke("run-1", "tiny", version, EDGE_PASS))
+    attest_approval(signer, LOCAL, image, statements.approval("run-1", "tiny", version, digest or image.digest,
                                                        "ana@example.com", "2026-12-07T03:00:00+00:00", "approve"))
 
 
@@ -81,7 +83,7 @@ def test_signed_approved_image_is_promoted_with_its_chain_and_verifies_in_prod(r
     prod = promote(registries, signer, image)
     assert prod.digest == image.digest
     assert tags(registries.prod_host) == sorted([attestation_tag(image.digest), signature_tag(image.digest), "v1"])
-    report = verify(f"{registries.prod_host}/{REPO}:v1", signer.public_key_pem())
+    report = verify(f"{registries.prod_host}/{REPO}:v1", signer.public_key_pem(), Registry)
     assert report.ok, report.broken
     assert [link.name for link in report.links] == ["image", "signature", "provenance", "verification", "sbom",
                                                     "edge", "approval"]
@@ -123,11 +125,11 @@ def test_image_without_approval_attestation_is_not_promoted(registries, signer):
 
 def test_image_whose_edge_smoke_test_failed_or_was_not_attested_is_not_promoted(registries, signer):
     image = built(registries, signer)
-    attest_approval(signer, image, statements.approval("run-1", "tiny", "1", image.digest, "ana@example.com",
+    attest_approval(signer, LOCAL, image, statements.approval("run-1", "tiny", "1", image.digest, "ana@example.com",
                                                        "2026-12-07T03:00:00+00:00", "approve"))
     with pytest.raises(PromotionRefused, match="edge: no signed passing edge smoke attestation"):
         promote(registries, signer, image)
-    attest_statement(signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+    attest_statement(signer, LOCAL, image, statements.EDGE_SMOKE, statements.edge_smoke(
         "run-1", "tiny", "1", {"status": "fail", "reason": "case 1: expected 1, got 2"}))
     with pytest.raises(PromotionRefused, match="edge: edge smoke test fail: case 1: expected 1, got 2"):
         promote(registries, signer, image)
@@ -185,7 +187,7 @@ def test_another_image_copied_over_a_prod_tag_fails_verify_naming_the_signature(
     approve(signer, image)
     promote(registries, signer, image)
     other = push_tiny_image(registries.prod_host, REPO, "v1", payload=b"other bytes")  # pushed over the tag
-    report = verify(f"{registries.prod_host}/{REPO}:v1", signer.public_key_pem())
+    report = verify(f"{registries.prod_host}/{REPO}:v1", signer.public_key_pem(), Registry)
     assert not report.ok
     assert report.digest == other
     assert report.broken[0].name == "signature"
@@ -207,7 +209,7 @@ def test_a_signed_image_of_another_repository_copied_over_a_tag_fails_verify(reg
     from factory.supplychain.cosign import copy_attachments
 
     copy_attachments(Registry(registries.prod_host), REPO, elsewhere, "models/other", image.digest)
-    report = verify(f"{registries.prod_host}/models/other:v1", signer.public_key_pem())
+    report = verify(f"{registries.prod_host}/models/other:v1", signer.public_key_pem(), Registry)
     assert report.broken[0].name == "signature"
     assert f"not {registries.prod_host}/models/other" in report.broken[0].detail
 
@@ -217,7 +219,7 @@ def test_verify_by_digest_and_tag_refuses_a_tag_that_moved(registries, signer):
     approve(signer, image)
     promote(registries, signer, image)
     push_tiny_image(registries.prod_host, REPO, "v1", payload=b"moved")
-    report = verify(f"{registries.prod_host}/{REPO}:v1@{image.digest}", signer.public_key_pem())
+    report = verify(f"{registries.prod_host}/{REPO}:v1@{image.digest}", signer.public_key_pem(), Registry)
     assert [link.name for link in report.broken] == ["image"]
     assert "not " + image.digest in report.broken[0].detail
 
@@ -227,7 +229,7 @@ def test_signing_and_attesting_again_is_idempotent(registries, signer):
     dev = Registry(registries.dev_host)
     sig_before = dev.manifest(REPO, signature_tag(image.digest))
     att_before = dev.manifest(REPO, attestation_tag(image.digest))
-    sign_build(signer, image, facts(), CHECK, "amd64: ok; arm64: ok", LOCK)
+    sign_build(signer, LOCAL, image, facts(), CHECK, "amd64: ok; arm64: ok", LOCK)
     assert dev.manifest(REPO, signature_tag(image.digest)) == sig_before
     att_after = dev.manifest(REPO, attestation_tag(image.digest))
     assert att_before is not None and att_after is not None

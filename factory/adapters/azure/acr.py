@@ -23,8 +23,10 @@ Settings (``Settings.env``), all required on the azure backend unless a default 
 - ``FACTORY_ACR_RUN_TIMEOUT`` (seconds, default 3600), ``FACTORY_VERIFY_TIMEOUT`` (default 120).
 
 Credentials: ``DefaultAzureCredential`` (the Function App's managed identity on Azure), which needs
-"Container Registry Tasks Contributor" + AcrPull on dev and "Container Registry Data Importer and Data Reader"
-on prod (no push right on prod: images get there only by import).
+"Container Registry Tasks Contributor" + AcrPush on dev (AcrPush includes pull: the factory writes its
+signatures and attestations there) and "Container Registry Data Importer and Data Reader" + AcrPush on prod
+(images get there only by import; AcrPush writes the copied signatures and attestations beside them).
+The supply chain's manifests and blobs go through ``acr_artifacts`` (``AcrImageRegistry.artifacts``).
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ class AcrData:
     """Reads manifests and labels from an ACR over its data-plane API (``azure-containerregistry``)."""
 
     credential: Any = None
+    client_options: dict[str, Any] = field(default_factory=dict)  # ContainerRegistryClient keywords (transport)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, login_server: str) -> Any:
@@ -201,7 +204,8 @@ class AcrData:
             from azure.containerregistry import ContainerRegistryClient
 
             self._clients[login_server] = ContainerRegistryClient(f"https://{login_server}",
-                                                                  self.credential or _credential())
+                                                                  self.credential or _credential(),
+                                                                  **self.client_options)
         return self._clients[login_server]
 
     def digest(self, login_server: str, repository: str, tag: str) -> str | None:
@@ -394,6 +398,15 @@ class AcrImageRegistry:
         host, _, path = name.partition("/")
         repository, _, tag = path.rpartition(":") if ":" in path else (path, "", "")
         return self._data().manifest(host, repository, digest or tag or "latest")
+
+    def artifacts(self, host: str) -> ports.ArtifactStore:
+        """The signatures' and attestations' store on the dev or prod ACR (``acr_artifacts``); ``ValueError``
+        for any other host, so the managed identity's token goes to these two registries only."""
+        from factory.adapters.azure.acr_artifacts import AcrArtifactStore
+
+        if host not in (self.dev_host(), self.prod_host()):
+            raise ValueError(f"{host}: not the factory's dev ({self.dev_host()}) or prod ({self.prod_host()}) ACR")
+        return AcrArtifactStore(host, self._data().client(host))
 
     def promote(self, source: ports.ImageRef, target_repository: str, tag: str) -> ports.ImageRef:
         """Import ``source`` by digest into prod as ``target_repository:tag``; a no-op when already there."""

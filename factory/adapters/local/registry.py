@@ -84,6 +84,12 @@ class LocalImageRegistry:
         """The manifest (or index) of ``reference``, as the registry stores it."""
         return skopeo_manifest(reference)
 
+    def artifacts(self, host: str) -> ports.ArtifactStore:
+        """The OCI distribution client (``factory.supplychain.oci``, plain HTTP) on the local registry ``host``."""
+        from factory.supplychain.oci import Registry
+
+        return Registry(host)
+
     def promote(self, source: ports.ImageRef, target_repository: str, tag: str) -> ports.ImageRef:
         """Copy ``source`` by digest into the prod registry as ``target_repository:tag``; same digest there.
 
