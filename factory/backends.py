@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from factory import ports
+from factory.rollout.fleet import Fleet
 from factory.settings import Settings
 
 # capability -> (its port, backend -> "module:Class"); tests/unit/test_ports.py checks each class against its port
@@ -38,6 +39,10 @@ ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
     "blob_store": (ports.BlobStore, {
         "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
         "azure": "factory.adapters.azure.blob:BlobStorage",
+    }),
+    "fleet": (Fleet, {
+        "local": "factory.adapters.local.fleet_store:LocalFleet",
+        "azure": "factory.adapters.azure.iothub:IotHubFleet",
     }),
     "notifier": (ports.Notifier, {
         "local": "factory.adapters.local.notifier:LogNotifier",
@@ -96,6 +101,10 @@ class Services:
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:
         return self._build("blob_store")
+
+    @functools.cached_property
+    def fleet(self) -> Fleet:
+        return self._build("fleet")
 
     @functools.cached_property
     def notifier(self) -> ports.Notifier:

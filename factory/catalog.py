@@ -21,6 +21,7 @@ import yaml
 
 from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
 from factory.fields import Fields, is_number
+from factory.rollout.spec import RolloutSpec, parse_rollout
 
 TASKS = ("regression", "classification", "anomaly", "object_detection")
 DATA_KINDS = ("table", "images")
@@ -213,6 +214,7 @@ class ModelSpec:
     approval: ApprovalSettings = ApprovalSettings()
     artifact: ArtifactSettings = ArtifactSettings()
     environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
+    rollout: RolloutSpec | None = None  # the staged fleet rollout after promote; None: the run ends at promote
 
     @property
     def key_metric(self) -> str:
@@ -351,7 +353,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = Fields(file, raw)
     f.unknown({"name", "description", "task", "environment", "data", "artifact", "gate", "training", "image", "edge",
-               "approval"})
+               "approval", "rollout"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
@@ -388,6 +390,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
                                   approvers=tuple(a.strip() for a in approvers)),
         artifact=_artifact(f.section("artifact", {})),
         environment=_environment(f),
+        rollout=parse_rollout(f.section("rollout")) if "rollout" in f.data else None,
     )
 
 

@@ -33,7 +33,7 @@ RULES: dict[str, set[str]] = {
     "modelkit.environments": {"factory.serving"},  # an environment's serving script, beside factory.serving
 }
 # the pure records orchestrations may use from the domain (they run while replaying: no I/O)
-ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs", "factory.edge.verdict"}
+ORCHESTRATION_DOMAIN = {"factory.ports", "factory.runs", "factory.edge.verdict", "factory.rollout.records"}
 
 
 def room(module: str) -> str:
