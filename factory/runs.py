@@ -25,16 +25,19 @@ class Stage(StrEnum):
     EDGE = "edge"
     APPROVAL = "approval"
     PROMOTE = "promote"
+    ROLLOUT = "rollout"  # only for a model whose model.yaml declares rollout: (docs/edge.md, "Fleet rollout")
     DONE = "done"  # the run succeeded
     ENDED = "ended"  # the run was rejected or failed
 
 
 class RunStatus(StrEnum):
-    """How a run ended: Succeeded, Rejected (the factory said no) or Failed (something broke or timed out)."""
+    """How a run ended: Succeeded, Rejected (the factory said no), Failed (something broke or timed out) or
+    RolledBack (promoted, then a fleet rollout gate stopped it and the fleet went back to the previous version)."""
 
     SUCCEEDED = "Succeeded"
     REJECTED = "Rejected"
     FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
 
 
 STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s not in (Stage.DONE, Stage.ENDED))
@@ -120,6 +123,7 @@ class RunPlan(Record):
     activity_attempts: int = 3  # each activity of the run, tried this many times (they are idempotent)
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
     approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
+    rollout: bool = False  # model.yaml declares rollout: the run goes on to the fleet after promote
 
 
 @dataclass
@@ -150,6 +154,7 @@ class Lineage(Record):
     approval_refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # decisions refused
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
+    rollout: dict[str, Any] = field(default_factory=dict[str, Any])  # the fleet rollout's RolloutResult
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
 
 

@@ -80,6 +80,7 @@ class RunSteps:
             activity_attempts=settings.activity_attempts,
             activity_retry_ms=int(settings.activity_retry_s * 1000),
             approvers=list(spec.approval.approvers),
+            rollout=spec.rollout is not None,
         )
 
     def _check_upload(self, local: Path, spec: ModelSpec, name: str, run_id: str

@@ -2,9 +2,10 @@
 """The model factory run: one uploaded data file through every stage to an approved prod image.
 
 Reads like the stage list in docs/factory-run.md: validate data → train (wait for ModelRegistered) → quality
-gate → package + verify (wait for ImagePushed) → edge smoke test → approval → promote. Every ending is a
-``RunResult``: Succeeded, Rejected (bad data, gate, edge verdict, approver) or Failed (something broke or
-timed out); nothing is promoted unless every stage passed.
+gate → package + verify (wait for ImagePushed) → edge smoke test → approval → promote → (for a model that
+declares ``rollout:``) the fleet rollout in rings. Every ending is a ``RunResult``: Succeeded, Rejected (bad
+data, gate, edge verdict, approver), Failed (something broke or timed out) or RolledBack (a ring's gate stopped
+the rollout); nothing is promoted unless every stage passed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
+from factory.rollout.records import FLEET_ROLLOUT, RolloutRequest, RolloutResult, RolloutStatus
 from orchestrations.contract import (
     Activity,
     ApprovalOutcome,
@@ -186,4 +188,18 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         model=run.model, version=track.lineage.model_version, image=built.image,
         repository=plan.image_repository).to_dict())))
     track.lineage.prod_ref = promoted.prod_ref
-    return track.end(RunStatus.SUCCEEDED)
+    if not plan.rollout:
+        return track.end(RunStatus.SUCCEEDED)
+
+    track.enter(Stage.ROLLOUT)
+    raw_rollout = yield context.call_sub_orchestrator(FLEET_ROLLOUT, RolloutRequest(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version,
+        image=promoted.prod_ref).to_dict(), f"{run.run_id}-rollout")
+    rollout = RolloutResult.from_dict(raw_rollout)
+    track.lineage.rollout = raw_rollout
+    if rollout.status == RolloutStatus.ROLLED_BACK:
+        return track.end(RunStatus.ROLLED_BACK, f"fleet rollout: {rollout.reason}")
+    if rollout.status == RolloutStatus.FAILED:
+        return track.end(RunStatus.FAILED, f"fleet rollout: {rollout.reason}")
+    return track.end(RunStatus.SUCCEEDED, f"fleet rollout {rollout.status}" + (
+        f": {rollout.reason}" if rollout.reason else ""))

@@ -284,3 +284,24 @@ def test_an_activity_that_fails_transiently_is_retried_and_the_run_goes_on(durab
     _decide(durable, run_id, "approve", "alice")
     result = durable.result(run_id)
     assert (result["status"], result["lineage"]["image_digest"]) == ("Succeeded", DIGEST)
+
+
+@pytest.mark.parametrize(("model", "status"), [("rollout_ok", "Succeeded"), ("rollout_arm64_crash", "RolledBack")])
+def test_a_model_with_a_rollout_goes_on_to_the_fleet_after_promote(durable, model, status):
+    """The real fleet_rollout sub-orchestration after promote, on a simulated fleet of 12 devices (a third arm64):
+    a healthy version reaches every device; one that crashes on arm64 is stopped and the run ends RolledBack."""
+    run_id = durable.start(model)
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == (status, "rollout")
+    rollout = result["lineage"]["rollout"]
+    assert rollout["version"] == "7" and rollout["previous_version"] == "1"
+    if status == "RolledBack":
+        assert "ring canary: failed_percent" in result["reason"] and "(arm64): module backoff" in result["reason"]
+        assert [r["ring"] for r in rollout["rings"]] == ["canary"]
+        assert rollout["rolled_back_devices"] == rollout["rings"][0]["targeted"] > 0  # all back on version 1
+    else:
+        assert [r["ring"] for r in rollout["rings"]] == ["canary", "all"]
+        assert sum(r["applied"] for r in rollout["rings"]) == 12  # every device runs and reports version 7

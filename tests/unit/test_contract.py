@@ -51,8 +51,10 @@ def _registered(trigger: str) -> set[str]:
 
 
 def test_every_activity_and_orchestrator_name_is_a_function_of_the_app():
-    assert _registered("activityTrigger") == {a.value for a in Activity}
-    assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator}
+    from factory.rollout.records import FLEET_ROLLOUT, RolloutActivity
+
+    assert _registered("activityTrigger") == {a.value for a in Activity} | {a.value for a in RolloutActivity}
+    assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator} | {FLEET_ROLLOUT}
 
 
 def test_instance_ids_of_a_runs_sub_orchestrations():
