@@ -122,7 +122,7 @@ class ScoringApp:
             self.signals.failed(time.perf_counter() - started, status)
         return status, payload
 
-    def _score(self, body: bytes, headers: dict[str, str] | None) -> tuple[int, bytes, Any]:
+    def _score(self, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
         if not self.ready:
             return (*error(503, "the model is not loaded yet (init() has not finished)"), None)
         if self.raw:
