@@ -79,6 +79,32 @@ class Fleet(Protocol):
         ...
 
 
+QUERY_PAGE = 1000  # twins per query page (IoT Hub's maximum page size)
+QUERY_CHARS = 7000  # a query's text stays under IoT Hub's 8 KB limit
+
+
+def id_chunks(ids: list[str], budget: int = QUERY_CHARS - 200) -> list[list[str]]:
+    """Device ids packed into ``deviceId IN [...]`` lists whose text fits a query (ids with a quote are left out:
+    IoT Hub allows ``'`` in a device id, the factory's queries do not)."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for device in ids:
+        if "'" in device:
+            continue
+        if current and size + len(device) + 4 > budget:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(device)
+        size += len(device) + 4
+    return chunks + [current] * bool(current)
+
+
+def pages(items: int) -> int:
+    """Query requests a result of ``items`` twins takes (one at least)."""
+    return max(1, -(-items // QUERY_PAGE))
+
+
 def configuration_id(model: str, version: str, ring: str) -> str:
     """``mf-<model>-v<version>-<ring>``: lower-case, at most 128 characters (IoT Hub's limit)."""
     return _ID_UNSAFE.sub("-", f"mf-{model}-v{version}-{ring}".lower()).strip("-")[:128]

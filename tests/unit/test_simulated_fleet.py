@@ -109,3 +109,13 @@ def test_metric_queries_are_read_as_iot_hub_reads_them():
         "devices.modules", f"moduleId = '{MODULE}' AND properties.reported.factory.version = '3'")
     with pytest.raises(QueryError):
         where_clause("DELETE FROM devices")
+
+
+def test_device_ids_are_packed_into_queries_under_the_size_limit_and_quoted_ids_left_out():
+    from factory.rollout.fleet import QUERY_CHARS, id_chunks, pages
+
+    ids = [f"plant-a-device-{i:05d}" for i in range(2000)] + ["o'brien"]
+    chunks = id_chunks(ids)
+    assert sum(len(c) for c in chunks) == 2000 and "o'brien" not in {i for c in chunks for i in c}
+    assert all(len(", ".join(f"'{i}'" for i in c)) < QUERY_CHARS - 150 for c in chunks) and len(chunks) == 8
+    assert (pages(0), pages(1000), pages(1001)) == (1, 1, 2)

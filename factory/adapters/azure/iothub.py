@@ -249,8 +249,6 @@ FLEET_DATA_ACTIONS = frozenset({  # the role grants these too (infra/modules/rol
     "Microsoft.Devices/IotHubs/twins/read",
     "Microsoft.Devices/IotHubs/twins/write",
 })
-QUERY_PAGE = 1000  # twins per query page (IoT Hub's maximum)
-IDS_PER_QUERY = 50  # device ids per module-twin query (``deviceId IN [...]``; the query text stays under 8 KB)
 
 
 def configuration_of(deployment: Any) -> Any:
@@ -341,6 +339,8 @@ class IotHubFleet:
         """Every twin a query returns, page by page."""
         from azure.iot.hub.models import QuerySpecification
 
+        from factory.rollout.fleet import QUERY_PAGE
+
         twins: list[Any] = []
         token: str | None = None
         while True:
@@ -361,14 +361,13 @@ class IotHubFleet:
             self.registry.update_twin(device_id, Twin(tags=patch), "*")
 
     def device_reports(self, condition: str, module: str) -> list[Any]:
-        from factory.rollout.fleet import literal, report_fields
+        from factory.rollout.fleet import id_chunks, literal, report_fields
         from factory.rollout.spec import BUCKET_TAG
 
         devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
         reported: dict[tuple[str, str], dict[str, Any]] = {}
-        ids = sorted(devices)
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ", ".join(_quoted(i) for i in ids[start:start + IDS_PER_QUERY] if "'" not in i)
+        for ids in id_chunks(sorted(devices)):
+            chunk = ", ".join(_quoted(i) for i in ids)
             query = (f"SELECT * FROM devices.modules WHERE (moduleId = '$edgeAgent' OR "  # noqa: S608
                      f"moduleId = {_quoted(literal(module, 'module'))}) AND deviceId IN [{chunk}]")
             for twin in self._query(query):

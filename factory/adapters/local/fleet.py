@@ -12,7 +12,9 @@
   reported successful / failed (edgeAgent's runtime status of the layer's modules); custom metrics: the count of
   module twins a ``SELECT ... FROM devices.modules WHERE ...`` query matches.
 
-``operations`` counts the IoT Hub operations made (one per call, one per device tag update), for the bench.
+``operations`` counts the IoT Hub requests the IoT Hub adapter would make for the same calls (a query: one
+request per page of 1000 twins; the module twins: one query per ``id_chunks`` list; a tag: one twin update per
+device), for the bench.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from factory.adapters.local.iothub_query import compile_condition, where_clause
-from factory.rollout.fleet import LABEL_MODEL, FleetError, LayeredDeployment, report_fields
+from factory.rollout.fleet import LABEL_MODEL, FleetError, LayeredDeployment, id_chunks, pages, report_fields
 from factory.rollout.gate import FAILING_STATES
 from factory.rollout.records import DeviceReport
 from factory.rollout.spec import BUCKET_TAG
@@ -139,9 +141,10 @@ class SimulatedFleet:
         return metrics
 
     def untagged_devices(self, condition: str, tag: str) -> list[str]:
-        self.operations["query"] += 1
         matches = compile_condition(condition)
-        return [d.device_id for d in self.devices.values() if matches(d.doc()) and tag not in d.tags]
+        found = [d.device_id for d in self.devices.values() if matches(d.doc()) and tag not in d.tags]
+        self.operations["query"] += pages(len(found))
+        return found
 
     def tag_devices(self, tags: dict[str, dict[str, Any]]) -> None:
         for device_id, patch in tags.items():
@@ -150,12 +153,13 @@ class SimulatedFleet:
             device.tags = merge_patch(device.tags, patch)
 
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
-        self.operations["query"] += 2  # the devices, then their $edgeAgent and model module twins
         self.sync()
         matches = compile_condition(condition)
+        selected = [d for d in self.devices.values() if matches(d.doc())]
+        self.operations["query"] += pages(len(selected)) + sum(  # the devices, then their two module twins
+            pages(2 * len(chunk)) for chunk in id_chunks(sorted(d.device_id for d in selected)))
         return [report_fields(d.device_id, d.tags, d.connected, d.reported.get("$edgeAgent", {}), module,
-                              d.reported.get(module, {}), BUCKET_TAG)
-                for d in self.devices.values() if matches(d.doc())]
+                              d.reported.get(module, {}), BUCKET_TAG) for d in selected]
 
     # --- the devices ----------------------------------------------------------------------------------------
     def _merged(self, device: SimDevice) -> dict[str, dict[str, Any]]:
