@@ -70,7 +70,8 @@ def judge(ring: str, reports: list[DeviceReport], version: str, previous: str, m
     applied = [r for r in online if not why[r.device] and r.version == version
                and r.signals.get(version, VersionSignals()).requests > 0]
     failed_percent = round(100.0 * len(failed) / len(online), 2) if online else 0.0
-    pending = [r for r in online if r not in applied and r not in failed]
+    settled = {r.device for r in applied} | {r.device for r in failed}
+    pending = [r for r in online if r.device not in settled]
     checks = [
         SignalCheck("applied_reporting", len(applied), min_devices, len(applied) >= min_devices,
                     _named(pending) if len(applied) < min_devices else [],

@@ -115,7 +115,8 @@ class RolloutService:
         online = [r for r in reports if r.connected]
         back = [r for r in online if r.version != plan.version and r.module_status == "running"
                 or (not plan.previous_version and r.version != plan.version)]
-        pending = [r.device for r in online if r not in back]
+        returned = {r.device for r in back}
+        pending = [r.device for r in online if r.device not in returned]
         return Convergence(devices=len(online), on_previous=len(back),
                            offline=[r.device for r in reports if not r.connected][:MAX_DEVICES_NAMED],
                            pending=pending[:MAX_DEVICES_NAMED])
