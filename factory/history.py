@@ -14,11 +14,12 @@ from factory.ports import ModelVersion
 from factory.runs import STAGES
 
 IN_FLIGHT = ("Running", "Pending", "ContinuedAsNew")
-RESULTS = ("Succeeded", "Rejected", "Failed", "running")
+RESULTS = ("Succeeded", "Rejected", "Failed", "RolledBack", "running")
 
 
 def result_of(run: dict[str, Any]) -> str:
-    """Succeeded | Rejected | Failed, or ``running`` while in flight (a terminated instance counts as Failed)."""
+    """Succeeded | Rejected | Failed | RolledBack, or ``running`` while in flight (a terminated instance counts as
+    Failed)."""
     if run.get("result"):
         return str(run["result"])
     return "running" if run.get("runtime_status") in IN_FLIGHT else "Failed"

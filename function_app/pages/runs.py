@@ -33,7 +33,7 @@ def run_row(run: dict[str, Any], links: Links) -> list[str]:
     metrics = lin.get("metrics") or {}
     shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:2] if isinstance(v, int | float))
     result = history.result_of(run)
-    klass = "pass" if result == "Succeeded" else "fail" if result in ("Rejected", "Failed") else "na"
+    klass = "pass" if result == "Succeeded" else "fail" if result in ("Rejected", "Failed", "RolledBack") else "na"
     return [a(links.run(run["run_id"]), run["run_id"]), a(links.model(model), model) if model else "",
             esc(str(run.get("created") or "")[:19]), esc(history.stage_of(run)),
             f"<span class='{klass}'>{esc(result)}</span>", esc(lin.get("model_version", "")), esc(shown),
