@@ -5,7 +5,9 @@ plan (rings, previous version, priority; tag new devices with their ring bucket)
 newer version superseded this rollout → apply the ring's layered deployment → bake on a durable timer → gate
 on the devices' signals (while too few devices report, poll until the apply timeout) → on a failed gate roll
 back: delete this version's configurations and wait until the devices report the previous version → the
-result: Completed, RolledBack (with the gate's reason), Superseded or Failed.
+result: Completed, RolledBack (with the gate's reason), Superseded or Failed. People stay in control: a
+``RolloutControl`` event (the signed pause / resume / abort links) pauses the rollout before its next step (the
+ring's bake starts over on resume) or aborts it (= roll back).
 
 Input: a ``RolloutRequest``; output: a ``RolloutResult`` dict. Pure: no I/O, no clocks.
 """
@@ -17,8 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
+from azure.durable_functions.models.Task import TimerTask
 
 from factory.rollout.records import (
+    CONTROL_EVENT,
+    Control,
     Convergence,
     RingStep,
     RingVerdict,
@@ -30,6 +35,7 @@ from factory.rollout.records import (
     RolloutStatus,
     Standing,
 )
+from factory.runs import unwrap_json
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
 Steps = Generator[Any, Any, dict[str, Any]]
@@ -75,7 +81,9 @@ def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline:
         timeline.show("applying", ring.name)
         yield context.call_activity_with_retry(RolloutActivity.APPLY_RING, RETRY, step)
         timeline.show("baking", ring.name, bake_seconds=ring.bake_seconds)
-        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=ring.bake_seconds))
+        aborted = yield from _sleep(context, ring.bake_seconds, timeline, ring.name)
+        if aborted:
+            return (yield from _roll_back(context, plan, index, timeline, f"ring {ring.name}: {aborted}"))
         deadline = context.current_utc_datetime + timedelta(seconds=plan.apply_timeout_s)
         while True:
             verdict = RingVerdict.from_dict((yield context.call_activity_with_retry(
@@ -83,14 +91,42 @@ def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline:
             if verdict.passed or not _only_waiting(verdict) or context.current_utc_datetime >= deadline:
                 break
             timeline.show("waiting for devices", ring.name, applied=verdict.applied, targeted=verdict.targeted)
-            yield context.create_timer(min(context.current_utc_datetime + timedelta(seconds=plan.poll_seconds),
-                                           deadline))
+            left = (deadline - context.current_utc_datetime).total_seconds()
+            aborted = yield from _sleep(context, min(plan.poll_seconds, left), timeline, ring.name)
+            if aborted:
+                return (yield from _roll_back(context, plan, index, timeline, f"ring {ring.name}: {aborted}"))
         timeline.verdicts.append(verdict)
         if not verdict.passed:
             return (yield from _roll_back(context, plan, index, timeline, f"ring {ring.name}: {verdict.reason}"))
     result = _end(timeline, RolloutStatus.COMPLETED, "", plan.previous_version)
     yield context.call_activity_with_retry(RolloutActivity.FINISH, RETRY, _ending(plan, result))
     return result
+
+
+def _sleep(context: df.DurableOrchestrationContext, seconds: float, timeline: _Timeline,
+           ring: str) -> Generator[Any, Any, str]:
+    """Wait ``seconds`` on a durable timer, or for a person's control: ``""`` when the time is up (a pause
+    holds until resume, then the wait starts over), or why the rollout was aborted."""
+    until = context.current_utc_datetime + timedelta(seconds=seconds)
+    while True:
+        timer: TimerTask = context.create_timer(until)  # type: ignore[assignment]
+        event = context.wait_for_external_event(CONTROL_EVENT)
+        winner = yield context.task_any([timer, event])
+        if winner is timer:
+            return ""
+        timer.cancel()
+        control = Control.from_dict(unwrap_json(event.result) or {})
+        if control.action == "abort":
+            return f"aborted by {control.by or 'a signed link'}"
+        if control.action != "pause":
+            continue  # a resume while running changes nothing
+        timeline.show("paused", ring, by=control.by)
+        while control.action != "resume":
+            control = Control.from_dict(unwrap_json((yield context.wait_for_external_event(CONTROL_EVENT))) or {})
+            if control.action == "abort":
+                return f"aborted by {control.by or 'a signed link'} while paused"
+        timeline.show("baking", ring, resumed_by=control.by)
+        until = context.current_utc_datetime + timedelta(seconds=seconds)
 
 
 def _roll_back(context: df.DurableOrchestrationContext, plan: RolloutPlan, index: int, timeline: _Timeline,

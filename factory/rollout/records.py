@@ -32,6 +32,21 @@ class RolloutActivity(StrEnum):
 
 
 FLEET_ROLLOUT = "fleet_rollout"  # the sub-orchestrator's registered name
+CONTROL_EVENT = "RolloutControl"  # the external event a person's pause / resume / abort raises on the rollout
+CONTROL_ACTIONS = ("pause", "resume", "abort")
+
+
+def rollout_instance_id(run_id: str) -> str:
+    """The instance id of a run's fleet rollout sub-orchestration."""
+    return f"{run_id}-rollout"
+
+
+@dataclass(frozen=True)
+class Control(Record):
+    """A person's decision on a running rollout (the ``RolloutControl`` event's data)."""
+
+    action: str = ""  # pause | resume | abort
+    by: str = ""
 
 
 class RolloutStatus(StrEnum):

@@ -174,3 +174,30 @@ def test_an_image_not_pinned_by_digest_is_refused_before_anything_changes(image)
     ended = RolloutResult.from_dict(result.output)
     assert ended.status == RolloutStatus.FAILED and "pinned by digest" in ended.reason
     assert scenario.versions() == {"1": 40}
+
+
+def test_pause_holds_the_rollout_until_resume_and_the_bake_starts_over():
+    scenario = Scenario(lambda device, arch: healthy())
+    replay, result = scenario.run(events=[("RolloutControl", {"action": "pause", "by": "alice"}),
+                                          ("RolloutControl", {"action": "resume", "by": "bob"})])
+    assert result.status == RolloutStatus.COMPLETED and scenario.versions() == {"2": 40}
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    # canary's first bake timer (2 min) lost to the pause; after the resume its bake starts over from t0
+    assert replay.timers[:2] == [start + dt.timedelta(minutes=2)] * 2
+    assert replay.activity_names().count("rollout_apply_ring") == 3
+
+
+def test_abort_through_the_control_event_rolls_back_naming_who():
+    scenario = Scenario(lambda device, arch: healthy())
+    replay, result = scenario.run(events=[("RolloutControl", {"action": "abort", "by": "carol"})])
+    assert result.status == RolloutStatus.ROLLED_BACK
+    assert result.reason.startswith("ring canary: aborted by carol") and "back on version 1" in result.reason
+    assert scenario.versions() == {"1": 40} and "rollout_judge_ring" not in replay.activity_names()
+
+
+def test_abort_while_paused_rolls_back():
+    scenario = Scenario(lambda device, arch: healthy())
+    _, result = scenario.run(events=[("RolloutControl", {"action": "pause", "by": "alice"}),
+                                     ("RolloutControl", {"action": "abort", "by": "dave"})])
+    assert result.status == RolloutStatus.ROLLED_BACK and "aborted by dave while paused" in result.reason
+    assert scenario.versions() == {"1": 40}
