@@ -13,3 +13,4 @@ from function_app import activities, approvals, dashboard, edge, events, http, o
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 for module in (http, approvals, dashboard, openapi, events, activities, orchestrators, edge, rollout):
     app.register_functions(module.bp)
+app.register_functions(rollout.links_bp)

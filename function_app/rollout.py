@@ -1,6 +1,12 @@
-"""Fleet rollout activities (bindings only) and the ``fleet_rollout`` orchestrator's binding: each activity is one
-``RolloutService`` call, payloads as ``factory.rollout.records``. Importing this module has no side effects: the
-service is built on the first activity call."""
+"""Fleet rollout activities (bindings only), the ``fleet_rollout`` orchestrator's binding, and the signed
+pause / resume / abort links: each activity is one ``RolloutService`` call, payloads as
+``factory.rollout.records``. Importing this module has no side effects: the service is built on the first call.
+
+A control link's signature is its holder's credential (anonymous route; GET shows a confirmation page, POST acts).
+The endpoint verifies the link and raises ``RolloutControl`` on the run's rollout instance; unlike the approval
+decision, the orchestrator does not re-verify the event, so a holder of the Durable API key could raise it too
+(pause and abort only ever stop or undo a rollout; resume continues one the gates still judge).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,26 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import azure.durable_functions as df
+import azure.functions as func
 
-from factory.rollout.records import RingStep, RolloutActivity, RolloutEnd, RolloutPlan, RolloutRequest
+from factory.rollout.records import (
+    CONTROL_EVENT,
+    Control,
+    RingStep,
+    RolloutActivity,
+    RolloutEnd,
+    RolloutPlan,
+    RolloutRequest,
+    rollout_instance_id,
+)
 from orchestrations.fleet_rollout import fleet_rollout
 
 if TYPE_CHECKING:
     from factory.rollout.service import RolloutService
 
-bp = df.Blueprint()
+bp = df.Blueprint()  # the orchestrator and its activities
 bp.orchestration_trigger(context_name="context")(fleet_rollout)
+links_bp = df.Blueprint()  # the signed control links
 
 
 def handlers(service: RolloutService) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -90,3 +107,31 @@ def rollout_convergence(req: dict) -> dict:
 def rollout_finish(req: dict) -> int:
     """Clean up older versions' configurations after a completed rollout."""
     return _call(RolloutActivity.FINISH, req)
+
+
+@links_bp.route(route="rollouts/{run_id}/{action}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@links_bp.durable_client_input(client_name="client")
+async def rollout_link(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """A signed pause / resume / abort link of a run's fleet rollout."""
+    from factory import lookups
+    from factory.approval import LinkError
+    from factory.rollout.links import verify_control
+    from function_app import pages
+    from function_app.approvals import approver_of
+    from function_app.pages.html import esc, page
+
+    run_id, action = req.route_params["run_id"], req.route_params["action"]
+    try:
+        verify_control(run_id, action, dict(req.params), lookups.approval_keys())
+    except LinkError as err:
+        return pages.message(err.status, "Link refused", str(err))
+    status = await client.get_status(rollout_instance_id(run_id))
+    if not status or status.runtime_status != df.OrchestrationRuntimeStatus.Running:
+        return pages.message(410, "Nothing to control", f"run {run_id} has no running fleet rollout")
+    if req.method == "GET":
+        return page(200, f"{action.capitalize()} the fleet rollout of run {run_id}?",
+                    f"<p>Run <code>{esc(run_id)}</code>.</p><form method='post'><button type='submit'>"
+                    f"{esc(action.capitalize())} the rollout</button></form>")
+    by = approver_of(req)
+    await client.raise_event(rollout_instance_id(run_id), CONTROL_EVENT, Control(action, by).to_dict())
+    return pages.message(202, "Sent", f"{action} for the fleet rollout of run {run_id} ({by})")

@@ -18,7 +18,13 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
-from factory.rollout.records import FLEET_ROLLOUT, RolloutRequest, RolloutResult, RolloutStatus
+from factory.rollout.records import (
+    FLEET_ROLLOUT,
+    RolloutRequest,
+    RolloutResult,
+    RolloutStatus,
+    rollout_instance_id,
+)
 from orchestrations.contract import (
     Activity,
     ApprovalOutcome,
@@ -194,7 +200,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.ROLLOUT)
     raw_rollout = yield context.call_sub_orchestrator(FLEET_ROLLOUT, RolloutRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version,
-        image=promoted.prod_ref).to_dict(), f"{run.run_id}-rollout")
+        image=promoted.prod_ref).to_dict(), rollout_instance_id(run.run_id))
     rollout = RolloutResult.from_dict(raw_rollout)
     track.lineage.rollout = raw_rollout
     if rollout.status == RolloutStatus.ROLLED_BACK:

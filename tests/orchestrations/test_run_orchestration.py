@@ -305,3 +305,34 @@ def test_a_model_with_a_rollout_goes_on_to_the_fleet_after_promote(durable, mode
     else:
         assert [r["ring"] for r in rollout["rings"]] == ["canary", "all"]
         assert sum(r["applied"] for r in rollout["rings"]) == 12  # every device runs and reports version 7
+
+
+def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_is_refused(durable):
+    """The signed control links through the real endpoint: a GET only confirms, a tampered or expired link is
+    refused; pause, then abort while paused, and the run ends RolledBack naming the abort."""
+    from factory.rollout.links import control_links
+
+    run_id = durable.start("rollout_control")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    durable.wait_stage(run_id, "rollout")
+    deadline = time.monotonic() + 20
+    while durable.status(f"{run_id}-rollout").get("customStatus", {}).get("step") != "baking":
+        assert time.monotonic() < deadline, durable.status(f"{run_id}-rollout")
+        time.sleep(0.05)
+    links = control_links(durable.base_url, SIGNING_KEY, run_id, int(time.time()) + 600)
+    assert requests.post(links["abort"].replace("sig=", "sig=0"), timeout=10).status_code == 403
+    expired = control_links(durable.base_url, SIGNING_KEY, run_id, int(time.time()) - 1)
+    assert requests.post(expired["abort"], timeout=10).status_code == 410
+    assert requests.get(links["pause"], timeout=10).status_code == 200  # a confirmation page: nothing happens
+    assert durable.status(f"{run_id}-rollout")["customStatus"]["step"] == "baking"
+    assert requests.post(links["pause"], timeout=10).status_code == 202
+    deadline = time.monotonic() + 20
+    while durable.status(f"{run_id}-rollout")["customStatus"]["step"] != "paused":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert requests.post(links["abort"], timeout=10).status_code == 202
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == ("RolledBack", "rollout")
+    assert "aborted by unauthenticated link holder while paused" in result["reason"]

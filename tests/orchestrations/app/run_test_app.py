@@ -16,6 +16,7 @@ from factory.runs import RunPlan
 from factory.steps import run_steps
 from function_app import approvals, http
 from function_app.rollout import handlers
+from function_app.rollout import links_bp as rollout_links
 from orchestrations.approval import approval
 from orchestrations.contract import DecisionToVerify
 from orchestrations.fleet_rollout import fleet_rollout
@@ -39,6 +40,7 @@ for orchestrator in (model_factory_run, approval, fleet_rollout):  # the real on
     app.orchestration_trigger(context_name="context")(orchestrator)
 app.register_functions(http.bp)  # the real HTTP endpoints: runs
 app.register_functions(approvals.bp)  # the real signed approval links
+app.register_functions(rollout_links)  # the real signed rollout control links
 
 
 @app.activity_trigger(input_name="req")
@@ -107,6 +109,8 @@ def promote(req: dict) -> dict:
 
 # --- the fleet rollout: the real activities on a simulated fleet per model (rollout_ok, rollout_arm64_crash) ----
 ROLLOUT = RolloutSpec("tags.site = 'a'", (Ring("canary", 30, min_devices=1), Ring("all", 100)), AbortBounds())
+SLOW_BAKE = RolloutSpec("tags.site = 'a'", (Ring("canary", 30, min_devices=1, bake_minutes=10), Ring("all", 100)),
+                        AbortBounds())  # rollout_control: a person acts while its canary bakes
 FLEETS: dict[str, RolloutService] = {}
 
 
@@ -124,7 +128,8 @@ def _fleet(model: str) -> RolloutService:
             sim.add_device(f"{model}-{i}", "arm64" if i % 3 == 2 else "amd64", {"site": "a"})
         sim.create_deployment(LayeredDeployment(f"{module}-v1", "tags.site = 'a'", 1, layered_content(
             model, module, "1", f"127.0.0.1:2/m@{DIGEST}", "run-1"), {LABEL_MODEL: model, LABEL_VERSION: "1"}))
-        FLEETS[model] = RolloutService(sim, lambda _model: ROLLOUT, poll_seconds=1, rollback_timeout_s=10)
+        spec = SLOW_BAKE if model == "rollout_control" else ROLLOUT
+        FLEETS[model] = RolloutService(sim, lambda _model: spec, poll_seconds=1, rollback_timeout_s=10)
     return FLEETS[model]
 
 
