@@ -135,3 +135,29 @@ async def rollout_link(req: func.HttpRequest, client: df.DurableOrchestrationCli
     by = approver_of(req)
     await client.raise_event(rollout_instance_id(run_id), CONTROL_EVENT, Control(action, by).to_dict())
     return pages.message(202, "Sent", f"{action} for the fleet rollout of run {run_id} ({by})")
+
+
+LINKS_VALID_S = 3600  # a control link handed out by the admin route is valid this long
+
+
+@links_bp.route(route="runs/{run_id}/rollout-links", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@links_bp.durable_client_input(client_name="client")
+async def rollout_links(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """``GET /api/runs/{run_id}/rollout-links`` (admin key): signed pause / resume / abort links of the run's
+    running fleet rollout, valid for an hour; 409 when the run has none running."""
+    import json
+    import time
+
+    from factory import lookups
+    from factory.rollout.links import control_links
+
+    run_id = req.route_params["run_id"]
+    status = await client.get_status(rollout_instance_id(run_id))
+    headers = {"Cache-Control": "no-store"}
+    if not status or status.runtime_status != df.OrchestrationRuntimeStatus.Running:
+        return func.HttpResponse(json.dumps({"error": f"run {run_id!r} has no running fleet rollout"}),
+                                 status_code=409, mimetype="application/json", headers=headers)
+    expires_at = int(time.time()) + LINKS_VALID_S
+    links = control_links(lookups.approval_base_url(), lookups.approval_keys()[0], run_id, expires_at)
+    return func.HttpResponse(json.dumps({"run_id": run_id, "expires_at_unix": expires_at, "links": links}),
+                             mimetype="application/json", headers=headers)

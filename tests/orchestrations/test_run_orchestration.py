@@ -321,7 +321,12 @@ def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_
     while durable.status(f"{run_id}-rollout").get("customStatus", {}).get("step") != "baking":
         assert time.monotonic() < deadline, durable.status(f"{run_id}-rollout")
         time.sleep(0.05)
-    links = control_links(durable.base_url, SIGNING_KEY, run_id, int(time.time()) + 600)
+    from factory.client import FactoryClient
+
+    admin = FactoryClient(durable.base_url, durable.keys["master"])
+    links = admin.rollout_links(run_id)  # the admin route hands out the links (as `model-factory rollout` uses)
+    assert links is not None and set(links) == {"pause", "resume", "abort"}
+    assert admin.rollout_links("no-such-run") is None
     assert requests.post(links["abort"].replace("sig=", "sig=0"), timeout=10).status_code == 403
     expired = control_links(durable.base_url, SIGNING_KEY, run_id, int(time.time()) - 1)
     assert requests.post(expired["abort"], timeout=10).status_code == 410
