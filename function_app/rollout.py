@@ -64,7 +64,7 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
     def spec_of(model: str) -> Any:
         return load_model_spec(svc.settings.models_dir / model).rollout
 
-    return handlers(RolloutService(svc.fleet, spec_of))[name](req)
+    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry))[name](req)
 
 
 @bp.activity_trigger(input_name="req")

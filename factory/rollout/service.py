@@ -6,6 +6,7 @@ creates no second configuration and deletes nothing twice that matters)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from factory.edge.manifest import module_name
 from factory.rollout.fleet import (
@@ -36,12 +37,18 @@ from factory.rollout.spec import BUCKET_TAG, RolloutSpec, bucket, ring_condition
 MAX_DEVICES_NAMED = 20
 
 
+class Production(Protocol):
+    """The part of the model registry a rollback needs (``ports.ModelRegistry`` has it)."""
+
+    def mark_production(self, name: str, version: str) -> None: ...
+
+
 class RolloutService:
     """The rollout steps on one fleet; ``spec_of(model)`` gives a model's ``rollout:`` (None: no rollout)."""
 
     def __init__(self, fleet: Fleet, spec_of: Callable[[str], RolloutSpec | None], poll_seconds: float = 30.0,
-                 rollback_timeout_s: float = 1800.0) -> None:
-        self.fleet, self.spec_of = fleet, spec_of
+                 rollback_timeout_s: float = 1800.0, registry: Production | None = None) -> None:
+        self.fleet, self.spec_of, self.registry = fleet, spec_of, registry
         self.poll_seconds, self.rollback_timeout_s = poll_seconds, rollback_timeout_s
 
     def plan(self, request: RolloutRequest) -> RolloutPlan:
@@ -122,9 +129,12 @@ class RolloutService:
                            pending=pending[:MAX_DEVICES_NAMED])
 
     def finish(self, plan: RolloutPlan, result: RolloutResult) -> int:
-        """After a completed rollout, delete the configurations of the model's older versions (lower priority):
-        this version's layer covers the fleet and stays as the next rollout's previous layer; a newer rollout's
+        """After a rollback, production in the model registry goes back to the previous version. After a
+        completed rollout, delete the configurations of the model's older versions (lower priority): this
+        version's layer covers the fleet and stays as the next rollout's previous layer; a newer rollout's
         configurations are left alone. Returns how many were deleted."""
+        if result.status == RolloutStatus.ROLLED_BACK and plan.previous_version and self.registry is not None:
+            self.registry.mark_production(plan.model, plan.previous_version)
         if result.status != RolloutStatus.COMPLETED:
             return 0
         stale = [c.id for c in self.fleet.deployments(plan.model)

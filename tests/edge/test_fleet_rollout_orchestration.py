@@ -49,8 +49,12 @@ class Scenario:
             layered_content(MODEL, MODULE, "1", OLD_IMAGE, "run-1"),
             {LABEL_MODEL: MODEL, LABEL_VERSION: "1", LABEL_RING: "all"}))
         self.fleet.sync()
+        self.production: list[tuple[str, str]] = []  # mark_production calls, as the model registry gets them
         self.service = RolloutService(self.fleet, lambda model: SPEC if model == MODEL else None,
-                                      poll_seconds=30, rollback_timeout_s=600)
+                                      poll_seconds=30, rollback_timeout_s=600, registry=self)
+
+    def mark_production(self, name: str, version: str) -> None:
+        self.production.append((name, version))
 
     def behaviour(self, device: str, arch: str, version: str) -> Outcome:
         return healthy() if version == "1" else self.new_version(device, arch)
@@ -78,6 +82,7 @@ def test_healthy_version_goes_through_every_ring_to_the_whole_fleet():
     assert scenario.fleet.operations["create_configuration"] == 4  # version 1's + one per ring
     assert sorted(scenario.fleet.configurations) == ["mf-wine-cultivar-v2-all", "mf-wine-cultivar-v2-canary",
                                                      "mf-wine-cultivar-v2-wave"]  # version 1's layer cleaned up
+    assert scenario.production == []  # promote already made version 2 production
     assert all(c.priority == 2 for _, c in scenario.fleet.configurations.values())
     start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # the replay driver's virtual clock
     assert replay.timers == [start + dt.timedelta(minutes=m) for m in (2, 4, 4)]  # canary, wave bake 2 min; all 0
@@ -95,6 +100,7 @@ def test_module_crashing_on_arm64_only_stops_the_canary_and_the_fleet_returns_to
     assert sorted(scenario.fleet.configurations) == ["mf-wine-cultivar-v1-all"]
     assert "back on version 1" in result.reason and result.rolled_back_devices == result.rings[0].targeted
     assert "rollout_roll_back" in replay.activity_names()
+    assert scenario.production == [(MODEL, "1")]  # production in the model registry is the previous version again
 
 
 def test_three_times_slower_version_is_stopped_by_the_p95_gate():
