@@ -1,5 +1,6 @@
 """One run: its stage timeline (a bar per stage with its seconds, the current stage live), the lineage chain
-with links, and the model card of what it produced."""
+with links, the fleet rollout's rings and signals (when the model has one), and the model card of what it
+produced."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from factory import history
 from factory.card import ModelCard
 from function_app.pages.card import card_body
 from function_app.pages.html import Links, a, bars_svg, esc, facts, page
+from function_app.pages.rollout import rollout_section
 
 REFRESH_S = 3
 
@@ -34,7 +36,7 @@ def run_page(run: dict[str, Any], card: ModelCard | None, links: Links, now: flo
                   ("result", esc(result)), ("stage", esc(history.stage_of(run))),
                   ("started (UTC)", esc(str(run.get("created") or "")[:19])), ("reason", esc(run.get("reason") or ""))])
     body = (head + "<h2>Stage timeline</h2>" + bars_svg([(b.stage, b.seconds, b.live) for b in bars])
-            + "<h2>Lineage chain</h2>" + _chain(lineage, links)
+            + "<h2>Lineage chain</h2>" + _chain(lineage, links) + rollout_section(lineage.get("rollout") or {})
             + ("<h2>Model card</h2>" + card_body(card) if card and lineage.get("model_version") else ""))
     refresh = REFRESH_S if history.in_flight(run) else None
     return page(200, f"Run {run['run_id']}", body, nav=links.nav(), refresh_s=refresh)

@@ -110,7 +110,10 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
     evil = lineage(model=HOSTILE, model_version=HOSTILE, training_job=HOSTILE, source_commit=HOSTILE,
                    metrics={HOSTILE: 1.0}, data={"blob": HOSTILE, "sha256": HOSTILE, "per_label": {HOSTILE: 3}},
                    edge={"status": HOSTILE, "devices": [{"device": HOSTILE, "arch": HOSTILE, "status": "pass"}]},
-                   decision=HOSTILE, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE)
+                   decision=HOSTILE, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE,
+                   rollout={"status": HOSTILE, "version": HOSTILE, "reason": HOSTILE, "rings": [
+                       {"ring": HOSTILE, "offline": [HOSTILE], "checks": [
+                           {"signal": HOSTILE, "value": HOSTILE, "bound": 1, "devices": [HOSTILE], "note": HOSTILE}]}]})
     card = build_card(HOSTILE, evil, rules=RULES, job={"label": HOSTILE, "url": "javascript:" + HOSTILE})
     links = Links(code=HOSTILE)
     evil_run = run(run_id=HOSTILE, reason=HOSTILE, lineage=evil)
@@ -152,6 +155,19 @@ def test_run_page_has_one_timeline_bar_per_stage_and_refreshes_only_in_flight():
     doc = Elements(body(pages.run_page(flying, None, Links(), NOW)))
     assert doc.count("rect", "bar") == 4 and doc.count("rect", "live") == 1
     assert any(t == "meta" and a.get("http-equiv") == "refresh" for t, a in doc.tags)
+
+
+def test_run_page_shows_each_rollout_rings_signals_with_value_bound_and_devices():
+    rollout = {"status": "RolledBack", "version": "2", "previous_version": "1", "reason": "ring canary: p95",
+               "rings": [{"ring": "canary", "targeted": 4, "applied": 3, "offline": ["d4"], "checks": [
+                   {"signal": "failed_percent", "value": 0, "bound": 20, "passed": True, "devices": []},
+                   {"signal": "p95_regression", "value": 2.0, "bound": 0.5, "passed": False,
+                    "devices": ["d1 (amd64)", "d2 (arm64)"], "note": "median over 3 devices"}]}]}
+    page = body(pages.run_page(run(lineage=lineage(rollout=rollout)), None, Links(), NOW))
+    assert "<h2>Fleet rollout</h2>" in page and "RolledBack: version 2 over 1" in page
+    assert page.count("<tr><td>canary (3/4 applied; offline: d4)</td>") == 2
+    assert "<td class='fail'>2</td><td>0.5</td><td>d1 (amd64), d2 (arm64)</td>" in page
+    assert "Fleet rollout" not in body(pages.run_page(run(), None, Links(), NOW))
 
 
 def test_model_page_has_one_chart_point_per_version_and_names_production():
