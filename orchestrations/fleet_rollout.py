@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
-from azure.durable_functions.models.Task import TimerTask
+from azure.durable_functions.models.Task import TaskBase, TimerTask
 
 from factory.rollout.records import (
     CONTROL_EVENT,
@@ -47,6 +47,21 @@ class _Timeline:
     def __init__(self, context: df.DurableOrchestrationContext, request: RolloutRequest) -> None:
         self.context, self.request = context, request
         self.verdicts: list[RingVerdict] = []
+        self._control: TaskBase | None = None
+
+    def control(self) -> TaskBase:
+        """The one outstanding wait for ``RolloutControl``: kept across waits (an event raised while an activity
+        runs completes it and is seen at the next wait; a second waiter would take events meant for this one)."""
+        if self._control is None:
+            self._control = self.context.wait_for_external_event(CONTROL_EVENT)
+        return self._control
+
+    def take_control(self) -> Control:
+        """The control event that completed the wait; the next wait starts a new one."""
+        assert self._control is not None
+        control = Control.from_dict(unwrap_json(self._control.result) or {})
+        self._control = None
+        return control
 
     def show(self, step: str, ring: str = "", **extra: Any) -> None:
         self.context.set_custom_status({"stage": "rollout", "step": step, "ring": ring,
@@ -110,19 +125,19 @@ def _sleep(context: df.DurableOrchestrationContext, seconds: float, timeline: _T
     until = context.current_utc_datetime + timedelta(seconds=seconds)
     while True:
         timer: TimerTask = context.create_timer(until)  # type: ignore[assignment]
-        event = context.wait_for_external_event(CONTROL_EVENT)
-        winner = yield context.task_any([timer, event])
+        winner = yield context.task_any([timer, timeline.control()])
         if winner is timer:
             return ""
         timer.cancel()
-        control = Control.from_dict(unwrap_json(event.result) or {})
+        control = timeline.take_control()
         if control.action == "abort":
             return f"aborted by {control.by or 'a signed link'}"
         if control.action != "pause":
             continue  # a resume while running changes nothing
         timeline.show("paused", ring, by=control.by)
         while control.action != "resume":
-            control = Control.from_dict(unwrap_json((yield context.wait_for_external_event(CONTROL_EVENT))) or {})
+            yield timeline.control()
+            control = timeline.take_control()
             if control.action == "abort":
                 return f"aborted by {control.by or 'a signed link'} while paused"
         timeline.show("baking", ring, resumed_by=control.by)

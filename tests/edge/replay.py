@@ -6,7 +6,8 @@ TimerCreated/Fired), replays the generator through ``df.Orchestrator`` from the 
 runs the activities it asks for (plain Python callables given by the test), and fires timers either on a
 virtual clock (fast unit tests) or on the wall clock (tests against real containers). External events: a wait
 (``wait_for_external_event``) takes no task id; ``events`` raises ``(name, payload)`` pairs in order, each in
-the first episode that waits for its name, instead of firing that episode's timers.
+the first episode that waits for its name (``(name, payload, activity)``: and after ``activity`` was called),
+instead of firing that episode's timers.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ReplayResult:
 
 def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activities: dict[str, Callable[[Any], Any]],
                      *, real_time: bool = False, start: dt.datetime | None = None,
-                     max_episodes: int = 500, events: list[tuple[str, Any]] | None = None) -> ReplayResult:
+                     max_episodes: int = 500, events: list[tuple[Any, ...]] | None = None) -> ReplayResult:
     """Run ``fn`` to completion; raises ``RuntimeError`` with the orchestrator's error if it failed."""
     handle = df.Orchestrator.create(fn)
     now = start or (dt.datetime.now(dt.UTC) if real_time else dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
@@ -81,7 +82,9 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
         actions = [a for a in every if a["actionType"] != 6]  # event waits are matched by name, not task id
         waiting_for = {a["externalEventName"] for a in every if a["actionType"] == 6}
         new_actions = actions[seen_actions:]
-        raised = pending_events[0] if pending_events and pending_events[0][0] in waiting_for else None
+        due = pending_events and pending_events[0][0] in waiting_for and (
+            len(pending_events[0]) < 3 or pending_events[0][2] in {name for name, _ in calls})
+        raised = pending_events[0] if due else None
         if not new_actions and raised is None:
             raise RuntimeError("orchestrator is waiting but scheduled nothing new")
         for event in history:

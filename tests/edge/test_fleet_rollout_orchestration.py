@@ -207,3 +207,11 @@ def test_abort_while_paused_rolls_back():
                                      ("RolloutControl", {"action": "abort", "by": "dave"})])
     assert result.status == RolloutStatus.ROLLED_BACK and "aborted by dave while paused" in result.reason
     assert scenario.versions() == {"1": 40}
+
+
+def test_an_abort_raised_while_an_activity_runs_is_not_lost_and_stops_the_next_ring():
+    scenario = Scenario(lambda device, arch: healthy())
+    replay, result = scenario.run(events=[("RolloutControl", {"action": "abort", "by": "erin"}, "rollout_judge_ring")])
+    assert result.status == RolloutStatus.ROLLED_BACK and result.reason.startswith("ring wave: aborted by erin")
+    assert [v.ring for v in result.rings] == ["canary"] and scenario.versions() == {"1": 40}
+    assert replay.activity_names().count("rollout_apply_ring") == 2
