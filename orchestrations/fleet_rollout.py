@@ -80,7 +80,14 @@ def fleet_rollout(context: df.DurableOrchestrationContext) -> Steps:
         return _end(timeline, RolloutStatus.FAILED, f"could not plan the rollout: {_first_line(exc)}", "")
     if plan.refused:
         return _end(timeline, RolloutStatus.FAILED, plan.refused, "")
-    return (yield from _rings(context, plan, timeline))
+    try:
+        return (yield from _rings(context, plan, timeline))
+    except Exception as exc:  # an activity still failing after its retries (the fleet unreachable, refusing)
+        reason = f"the rollout broke: {_first_line(exc)}"
+        timeline.show("rolling back", reason=reason)
+        yield context.call_activity_with_retry(RolloutActivity.ROLL_BACK, RETRY, plan.to_dict())
+        return _end(timeline, RolloutStatus.FAILED, reason + "; this version's configurations were deleted",
+                    plan.previous_version)
 
 
 def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline: _Timeline) -> Steps:

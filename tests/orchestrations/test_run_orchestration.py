@@ -307,6 +307,17 @@ def test_a_model_with_a_rollout_goes_on_to_the_fleet_after_promote(durable, mode
         assert sum(r["applied"] for r in rollout["rings"]) == 12  # every device runs and reports version 7
 
 
+def test_a_rollout_whose_fleet_keeps_failing_deletes_its_configurations_and_fails_the_run(durable):
+    run_id = durable.start("rollout_broken")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id, timeout=60)  # the judge activity is tried 3 times, 5 s apart
+    assert (result["status"], result["stage"]) == ("Failed", "rollout")
+    assert "the rollout broke" in result["reason"] and "IoT Hub answered 503" in result["reason"]
+    assert "configurations were deleted" in result["reason"]
+
+
 def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_is_refused(durable):
     """The signed control links through the real endpoint: a GET only confirms, a tampered or expired link is
     refused; pause, then abort while paused, and the run ends RolledBack naming the abort."""
