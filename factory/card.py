@@ -78,6 +78,7 @@ class ModelCard:
     seconds_left: float | None
     decisions: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
     stage: str = ""
+    rollout: str = ""  # where the version goes after promote (fleet and rings); "" when the model has no rollout
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -224,6 +225,7 @@ def build_card(run_id: str, lineage: dict[str, Any], *, task: str = "", rules: l
         precision=lineage.get("precision") or None, edge=_edge_rows(as_dict(lineage.get("edge"))),
         image=_image_facts(lineage), source_commit=lineage.get("source_commit") or None,
         training_job={"name": str(lineage.get("training_job") or ""), **(job or {})},
+        rollout=str(lineage.get("rollout_plan") or ""),
         expires_at=approval.get("expires_at"), seconds_left=seconds_left(approval.get("expires_at"), now),
         decisions=_decisions(lineage, approval), stage=stage)
 

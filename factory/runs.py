@@ -124,6 +124,7 @@ class RunPlan(Record):
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
     approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
     rollout: bool = False  # model.yaml declares rollout: the run goes on to the fleet after promote
+    rollout_summary: str = ""  # where the version will go: the fleet condition and the rings' shares
 
 
 @dataclass
@@ -154,6 +155,7 @@ class Lineage(Record):
     approval_refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # decisions refused
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
+    rollout_plan: str = ""  # where the version will go after promote (the approval card shows it)
     rollout: dict[str, Any] = field(default_factory=dict[str, Any])  # the fleet rollout's RolloutResult
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
 

@@ -19,6 +19,7 @@ from factory.backends import Services, services
 from factory.catalog import ModelSpec, load_catalog
 from factory.kit import dependency_drift
 from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
+from factory.rollout.spec import summary as rollout_summary
 from factory.runs import RunPlan, RunRequest
 from factory.settings import Settings
 from orchestrations.contract import (
@@ -81,6 +82,7 @@ class RunSteps:
             activity_retry_ms=int(settings.activity_retry_s * 1000),
             approvers=list(spec.approval.approvers),
             rollout=spec.rollout is not None,
+            rollout_summary=rollout_summary(spec.rollout) if spec.rollout else "",
         )
 
     def _check_upload(self, local: Path, spec: ModelSpec, name: str, run_id: str

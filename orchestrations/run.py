@@ -176,6 +176,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
     track.enter(Stage.APPROVAL)
+    track.lineage.rollout_plan = plan.rollout_summary  # the approval card says where the version will go
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
         timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers), lineage=track.lineage.to_dict()).to_dict(),

@@ -67,6 +67,16 @@ class RolloutSpec:
         return ring_condition(self.fleet, *self.buckets(index))
 
 
+def summary(spec: RolloutSpec) -> str:
+    """One line for people: ``fleet tags.site = 'a': canary 10 % (at least 1 device, bakes 2 min), all 100 %``."""
+    rings: list[str] = []
+    for ring in spec.rings:
+        extra = [f"at least {ring.min_devices} device{'s' * (ring.min_devices != 1)}"] * bool(ring.min_devices)
+        extra += [f"bakes {ring.bake_minutes:g} min"] * bool(ring.bake_minutes)
+        rings.append(f"{ring.name} {ring.percent} %" + (f" ({', '.join(extra)})" if extra else ""))
+    return f"fleet {spec.fleet}: " + ", ".join(rings)
+
+
 def ring_condition(fleet: str, lo: int, hi: int) -> str:
     return f"({fleet}) AND tags.{BUCKET_TAG} >= {lo} AND tags.{BUCKET_TAG} < {hi}"
 

@@ -102,7 +102,10 @@ def lineage_facts(card: ModelCard) -> str:
         training = a(job["url"], job.get("label") or job.get("name"))
     else:
         training = or_na(job.get("label") or job.get("name"))
-    return facts([("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)])
+    rows = [("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)]
+    if card.rollout:
+        rows.append(("after approval, rolls out to", f"<code>{esc(card.rollout)}</code>"))
+    return facts(rows)
 
 
 def decisions_list(card: ModelCard) -> str:

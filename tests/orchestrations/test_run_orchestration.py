@@ -298,6 +298,7 @@ def test_a_model_with_a_rollout_goes_on_to_the_fleet_after_promote(durable, mode
     assert (result["status"], result["stage"]) == (status, "rollout")
     rollout = result["lineage"]["rollout"]
     assert rollout["version"] == "7" and rollout["previous_version"] == "1"
+    assert result["lineage"]["rollout_plan"] == "fleet tags.site = 'a': canary 30 %, all 100 %"  # on the card
     if status == "RolledBack":
         assert "ring canary: failed_percent" in result["reason"] and "(arm64): module backoff" in result["reason"]
         assert [r["ring"] for r in rollout["rings"]] == ["canary"]

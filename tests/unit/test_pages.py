@@ -110,7 +110,7 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
     evil = lineage(model=HOSTILE, model_version=HOSTILE, training_job=HOSTILE, source_commit=HOSTILE,
                    metrics={HOSTILE: 1.0}, data={"blob": HOSTILE, "sha256": HOSTILE, "per_label": {HOSTILE: 3}},
                    edge={"status": HOSTILE, "devices": [{"device": HOSTILE, "arch": HOSTILE, "status": "pass"}]},
-                   decision=HOSTILE, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE,
+                   decision=HOSTILE, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE, rollout_plan=HOSTILE,
                    rollout={"status": HOSTILE, "version": HOSTILE, "reason": HOSTILE, "rings": [
                        {"ring": HOSTILE, "offline": [HOSTILE], "checks": [
                            {"signal": HOSTILE, "value": HOSTILE, "bound": 1, "devices": [HOSTILE], "note": HOSTILE}]}]})
@@ -155,6 +155,14 @@ def test_run_page_has_one_timeline_bar_per_stage_and_refreshes_only_in_flight():
     doc = Elements(body(pages.run_page(flying, None, Links(), NOW)))
     assert doc.count("rect", "bar") == 4 and doc.count("rect", "live") == 1
     assert any(t == "meta" and a.get("http-equiv") == "refresh" for t, a in doc.tags)
+
+
+def test_the_approval_card_says_where_the_version_will_go():
+    card = build_card("r", lineage(rollout_plan="fleet tags.site = 'a': canary 10 %, all 100 %"), rules=RULES)
+    page = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card))
+    assert "after approval, rolls out to" in page and "fleet tags.site = &#x27;a&#x27;: canary 10 %, all 100 %" in page
+    plain = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", build_card("r", lineage(), rules=RULES)))
+    assert "rolls out to" not in plain
 
 
 def test_run_page_shows_each_rollout_rings_signals_with_value_bound_and_devices():

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from factory.catalog import CatalogError, load_model_spec
-from factory.rollout.spec import BUCKET_TAG, bucket
+from factory.rollout.spec import BUCKET_TAG, bucket, summary
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 ROLLOUT = {"fleet": "tags.site = 'plant-a'",
@@ -38,6 +38,8 @@ def test_rollout_parses_into_disjoint_rings_whose_conditions_are_fleet_and_bucke
     assert spec.target_condition(1) == (f"(tags.site = 'plant-a') AND tags.{BUCKET_TAG} >= 10 "
                                         f"AND tags.{BUCKET_TAG} < 50")
     assert spec.abort.max_prediction_shift == 0.25
+    assert summary(spec) == ("fleet tags.site = 'plant-a': canary 10 % (at least 1 device, bakes 2 min), "
+                             "wave 50 % (bakes 2 min), all 100 %")
 
 
 def test_a_model_without_rollout_has_none():

@@ -33,7 +33,9 @@ def _plan(model: str) -> dict:
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
                    activity_attempts=3, activity_retry_ms=200,
                    approvers=["alice@example.com"] if model == "guarded" else [],
-                   rollout=model.startswith("rollout_")).to_dict()
+                   rollout=model.startswith("rollout_"),
+                   rollout_summary="fleet tags.site = 'a': canary 30 %, all 100 %" * model.startswith("rollout_"),
+                   ).to_dict()
 
 
 for orchestrator in (model_factory_run, approval, fleet_rollout):  # the real ones, under their real names
