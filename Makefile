@@ -33,10 +33,12 @@ up: setup
 down:
 	$(VENV)/bin/model-factory down
 
+# every core; a module's tests stay on one worker (--dist loadfile), so a module-scoped fixture (a trained model)
+# is made once
 test: setup
 	$(VENV)/bin/ruff check .
 	node_modules/.bin/pyright -p pyproject.toml
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile --durations=40
 
 # the local base images (amd64, arm64: assembled from Debian packages without emulation, about a minute each),
 # built once per machine and cached in podman's image store; before the slow tests so no test's time limit
@@ -44,8 +46,9 @@ test: setup
 bases: setup
 	$(PY) -m factory.adapters.local.base_image
 
+# two workers; tests that share a session fixture (the e2e stack, the edge simulator) share a worker (tests/conftest.py)
 test-slow: setup bases
-	$(PY) -m pytest -m slow -q --durations=25
+	$(PY) -m pytest -m slow -q -n 2 --dist loadgroup --durations=40
 
 test-all: test test-slow
 

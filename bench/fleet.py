@@ -26,10 +26,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from contract import RolloutResult, VersionSignals  # noqa: E402
 from factory.adapters.local.fleet import SimulatedFleet  # noqa: E402
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime  # noqa: E402
 from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content  # noqa: E402
-from factory.rollout.records import RolloutResult, VersionSignals  # noqa: E402
 from factory.rollout.service import RolloutService  # noqa: E402
 from factory.rollout.spec import AbortBounds, Ring, RolloutSpec  # noqa: E402
 from function_app.rollout import handlers  # noqa: E402

@@ -25,10 +25,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from cli.table import table  # noqa: E402
 from factory.adapters.local.base_image import ARCHES, ensure_base_image  # noqa: E402
 from factory.adapters.local.containers import ContainerEngine, engine  # noqa: E402
 from factory.packaging import deps  # noqa: E402
-from factory.table import table  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "image_sizes.json"
 OLD_BASE = "localhost/model-factory-base:bookworm-py311"  # the emulated debootstrap base, before this recipe

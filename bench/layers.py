@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from factory.adapters.local.registry import skopeo_manifest  # noqa: E402
 from factory.packaging.layers import ArchImage, read_image, shared_fraction, update_bytes  # noqa: E402
 
 UPDATE_SLACK = 100 * 1024
@@ -89,7 +90,8 @@ def main() -> int:
     for repository in _repositories(registry):
         tags = _tags(registry, repository)[-2:]
         if tags:
-            images[repository] = {tag: read_image(f"{registry}/{repository}:{tag}") for tag in tags}
+            images[repository] = {tag: read_image(f"{registry}/{repository}:{tag}", skopeo_manifest)
+                                  for tag in tags}
     if not images:
         print(f"no model images with v<N> tags in {registry}: run `make run` (twice, for updates) first")
         return 1

@@ -89,10 +89,3 @@ def flatten_actions(actions: list[Any]) -> Iterator[dict[str, Any]]:
 def consumes_sequence_number(action: dict[str, Any]) -> bool:
     """Whether the SDK gave this action a task id (everything but wait_for_external_event)."""
     return action.get("actionType") != WAIT_FOR_EXTERNAL_EVENT
-
-
-def public_event(ev: dict[str, Any]) -> dict[str, Any]:
-    """A history event as the Durable status API shows it (EventType by name)."""
-    out = {k: v for k, v in ev.items() if k != "IsPlayed"}
-    out["EventType"] = EVENT_TYPE_NAMES.get(ev["EventType"], str(ev["EventType"]))
-    return out

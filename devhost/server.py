@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,21 +257,38 @@ class LaunchedHost:
         self.process.wait()
 
 
-def wait_until_up(base_url: str, timeout: float = 60, process: subprocess.Popen | None = None) -> dict[str, Any]:
-    """Poll `GET /admin/host/status` until it answers 200; returns its JSON."""
+def wait_until_up(base_url: str, timeout: float = 60, process: subprocess.Popen | None = None,
+                  master_key: str | Callable[[], str] | None = None) -> dict[str, Any]:
+    """Poll `GET /admin/host/status` (with the master key, as the host's admin API takes) until it answers 200;
+    returns its JSON. With ``process``, only that process's answer counts (its ``pid``): a stale host on the
+    port is not taken for the one just started. ``master_key`` may be a callable (the key file appears once the
+    host has started)."""
     deadline = time.time() + timeout
-    last: Exception | None = None
+    last: Exception | str | None = None
     while time.time() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"devhost exited with code {process.returncode} before answering")
         try:
-            with urllib.request.urlopen(f"{base_url}/admin/host/status", timeout=2) as resp:
-                if resp.status == 200:
-                    return json.loads(resp.read())
+            key = master_key() if callable(master_key) else master_key
+            headers = {"x-functions-key": key} if key else {}
+            req = urllib.request.Request(f"{base_url}/admin/host/status", headers=headers)
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                status = json.loads(resp.read())
+                if process is None or status.get("pid") == process.pid:
+                    return status
+                last = f"another process (pid {status.get('pid')}) answers on the port"
         except OSError as exc:
             last = exc
         time.sleep(0.05)
     raise RuntimeError(f"devhost at {base_url} did not answer /admin/host/status within {timeout} s ({last})")
+
+
+def _master_key(app_dir: Path, state_dir: Path) -> str:
+    """The launched host's master key ("" while its key file is being written)."""
+    try:
+        return load_config(app_dir, state_dir).master_key
+    except SystemExit:  # the key file exists but is still empty: the host is writing it
+        return ""
 
 
 def launch(app_dir: str | Path = ".", app_module: str = "function_app", state_dir: str | Path = ".factory/devhost",
@@ -296,7 +314,7 @@ def launch(app_dir: str | Path = ".", app_module: str = "function_app", state_di
     stderr_target = subprocess.DEVNULL if log_path else None
     process = subprocess.Popen(cmd, env=child_env, stderr=stderr_target)
     try:
-        wait_until_up(f"http://127.0.0.1:{port}", timeout, process)
+        wait_until_up(f"http://127.0.0.1:{port}", timeout, process, lambda: _master_key(Path(app_dir), Path(state_dir)))
     except Exception:
         if process.poll() is None:
             process.kill()

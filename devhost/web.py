@@ -1,5 +1,6 @@
 """devhost's HTTP surface: /api/<route> HTTP triggers, Event Grid webhooks and topic, the Durable HTTP API,
-/admin/host/status."""
+/admin/host/status (master key, as the Functions host's admin API) and /admin/host/ping (anonymous, as the
+host's)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -89,6 +91,8 @@ class WebApp:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         r = app.router
         r.add_get("/admin/host/status", self.host_status)
+        r.add_route("*", "/admin/host/ping", self.host_ping)
+        r.add_route("*", "/admin/{tail:.*}", self.admin_other)
         r.add_get("/", self.root)
         r.add_post("/runtime/webhooks/eventgrid", self.eventgrid_webhook)
         r.add_post("/runtime/eventgrid/topic", self.eventgrid_topic)
@@ -100,10 +104,23 @@ class WebApp:
 
     # ---- host --------------------------------------------------------------------------------------------------
     async def host_status(self, request: web.Request) -> web.Response:
-        return _json({"id": "devhost", "state": "Running", "version": "devhost-1", "processUptime":
-                      int((time.time() - self.host.started_at) * 1000),
+        """The host's state, functions and process id (a supervisor checks it started this one): master key."""
+        if not self._key_ok(self._presented_key(request), "admin"):
+            return web.Response(status=401)
+        return _json({"id": "devhost", "state": "Running", "version": "devhost-1", "pid": os.getpid(),
+                      "processUptime": int((time.time() - self.host.started_at) * 1000),
                       "functions": sorted(self.host.index.functions), "app": str(self.host.app_path),
                       "auth": self.host.auth, "unsupported": self.host.index.unsupported})
+
+    async def host_ping(self, request: web.Request) -> web.Response:
+        """Anonymous liveness, as the Functions host's ``/admin/host/ping``: 200 and nothing else."""
+        return web.Response(status=200)
+
+    async def admin_other(self, request: web.Request) -> web.Response:
+        """Any other admin route: 401 without the master key, else 404 (devhost has no other admin API)."""
+        if not self._key_ok(self._presented_key(request), "admin"):
+            return web.Response(status=401)
+        return web.Response(status=404)
 
     async def root(self, request: web.Request) -> web.Response:
         return web.Response(text="devhost: Azure Functions host stand-in is running.\n")

@@ -12,11 +12,13 @@ import hashlib
 import hmac
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from contract import LINK_DECISIONS
 from factory.settings import Settings
 
-DECISIONS = ("approve", "reject")
+DECISIONS = tuple(d.value for d in LINK_DECISIONS)
 MIN_KEY_LENGTH = 32
 
 
@@ -89,24 +91,26 @@ def approval_links(base_url: str, key: str, run_id: str, version: str, digest: s
     return {d: sign_link(base_url, key, ApprovalClaim(run_id, d, version, digest, expires_at)) for d in DECISIONS}
 
 
-def verify_link(run_id: str, decision: str, params: dict[str, str], keys: list[str],
-                now: float | None = None) -> ApprovalClaim:
-    """Check a link's signature (against every accepted key) and expiry; return what it claims.
+def sig_digest(sig: str) -> str:
+    """What a record keeps of a used link's signature: its SHA-256, never the signature itself (a record's
+    readers, e.g. the Durable history, must not be able to rebuild the link from it)."""
+    return hashlib.sha256(sig.encode()).hexdigest()
 
-    Raises ``LinkError(403)`` for a malformed or tampered link, ``LinkError(410)`` for an expired one.
-    """
+
+def _verify(run_id: str, decision: str, params: dict[str, str], keys: list[str], now: float | None,
+            field: str, expected: Callable[[str, ApprovalClaim], str]) -> ApprovalClaim:
     if decision not in DECISIONS:
         raise LinkError(403, f"unknown decision {decision!r}")
     try:
         claim = ApprovalClaim(run_id, decision, str(params["v"]), str(params["d"]), int(params["exp"]))
-        given = params["sig"]
+        given = params[field]
     except (KeyError, ValueError, TypeError):
         raise LinkError(403, "this approval link is incomplete or malformed") from None
     if not isinstance(given, str):  # pyright: ignore[reportUnnecessaryIsInstance] (hostile input)
         raise LinkError(403, "this approval link is incomplete or malformed")
     valid = False
     for key in keys:
-        if key and hmac.compare_digest(_signature(key, claim).encode(), given.encode()):
+        if key and hmac.compare_digest(expected(key, claim).encode(), given.encode()):
             valid = True
     if not valid:
         raise LinkError(403, "this approval link's signature is not valid (altered, or for another run)")
@@ -115,12 +119,23 @@ def verify_link(run_id: str, decision: str, params: dict[str, str], keys: list[s
     return claim
 
 
+def verify_link(run_id: str, decision: str, params: dict[str, str], keys: list[str],
+                now: float | None = None) -> ApprovalClaim:
+    """Check a link's signature (against every accepted key) and expiry; return what it claims.
+
+    Raises ``LinkError(403)`` for a malformed or tampered link, ``LinkError(410)`` for an expired one.
+    """
+    return _verify(run_id, decision, params, keys, now, "sig", _signature)
+
+
+def verify_link_digest(run_id: str, decision: str, params: dict[str, str], keys: list[str],
+                       now: float | None = None) -> ApprovalClaim:
+    """As ``verify_link`` for a link whose signature was kept only as ``sig_sha256`` (``sig_digest``): valid
+    when it is the digest of the signature the key gives these fields."""
+    return _verify(run_id, decision, params, keys, now, "sig_sha256", lambda k, c: sig_digest(_signature(k, c)))
+
+
 def link_params(url: str) -> dict[str, str]:
     """The signed fields of a link (``v``, ``d``, ``exp``, ``sig``), as ``verify_link`` takes them."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     return {k: v[0] for k, v in query.items() if k in ("v", "d", "exp", "sig")}
-
-
-def short_sig(sig: object) -> str:
-    """A signature as logs may show it: its first 8 characters only."""
-    return f"{str(sig)[:8]}…" if sig else "(none)"

@@ -40,6 +40,10 @@ ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
         "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
         "azure": "factory.adapters.azure.blob:BlobStorage",
     }),
+    "signer": (ports.Signer, {
+        "local": "factory.adapters.local.signing:LocalKeySigner",
+        "azure": "factory.adapters.azure.keyvault:KeyVaultSigner",
+    }),
     "fleet": (Fleet, {
         "local": "factory.adapters.local.fleet_store:LocalFleet",
         "azure": "factory.adapters.azure.iothub:IotHubFleet",
@@ -96,11 +100,16 @@ class Services:
         device = next((d for d in devices(self.settings) if d.name == name), None)
         if device is None:
             raise PoolError(f"edge device {name!r} is not in FACTORY_EDGE_DEVICES")
-        return load_adapter(ADAPTERS["edge_deployer"][1][self.settings.backend]).for_device(self.settings, device)
+        deployer: type[ports.EdgeDeployer] = load_adapter(ADAPTERS["edge_deployer"][1][self.settings.backend])
+        return deployer.for_device(self.settings, device)
 
     @functools.cached_property
     def blob_store(self) -> ports.BlobStore:
         return self._build("blob_store")
+
+    @functools.cached_property
+    def signer(self) -> ports.Signer:
+        return self._build("signer")
 
     @functools.cached_property
     def fleet(self) -> Fleet:

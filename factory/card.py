@@ -1,7 +1,7 @@
-"""The model card: what an approver sees before deciding, assembled from the run's lineage record and the
-registries (through the ports), never in a binding.
+"""The model card: what an approver sees before deciding, assembled from the run's ``RunSummary`` (its typed
+lineage) and the registries (through the ports), never in a binding.
 
-``build_card`` is pure (fixture lineage records in, a ``ModelCard`` out); ``assemble_card`` looks up what the
+``build_card`` is pure (a typed ``Lineage`` in, a ``ModelCard`` out); ``assemble_card`` looks up what the
 lineage does not hold (the model's gate declarations, the production version, the training job's address).
 A fact the lineage does not hold is None, and pages show it as "not measured".
 """
@@ -9,12 +9,21 @@ A fact the lineage does not hold is None, and pages show it as "not measured".
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from factory.fields import as_dict, as_list
-from factory.ports import ModelVersion
+from contract import (
+    ApprovalOutcomeFacts,
+    ApprovalState,
+    Champion,
+    DataFacts,
+    DeviceVerdict,
+    Lineage,
+    RunSummary,
+    SmokeVerdict,
+)
+from factory.ports import JobLink, ModelVersion
 
 if TYPE_CHECKING:
     from factory.catalog import Gate
@@ -57,6 +66,52 @@ class MetricRow:
     passed: bool | None  # None: not gated or not measured
 
 
+@dataclass(frozen=True)
+class EdgeRow:
+    """One device's smoke test on the card; ``requests`` is the requests scored (each case ``repeat`` times)."""
+
+    device: str | None
+    arch: str | None
+    status: str
+    p50_ms: float | None
+    p95_ms: float | None
+    requests: int | None
+    bytes_pulled: int | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """The image per architecture (``""`` = one architecture); each None when the lineage does not hold it."""
+
+    ref: str | None = None
+    digest: str | None = None
+    size_bytes: dict[str, int] | None = None
+    update_bytes: dict[str, int] | None = None
+    update_from: str | None = None
+    layers_shared: dict[str, int] | None = None
+    layers_total: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    """Who decided (or tried to): the decision that closed the approval, or a refused attempt."""
+
+    who: str
+    decision: str
+    at: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingLink:
+    """The training job by name, and where a person sees it (``JobLink``; empty when not looked up)."""
+
+    name: str = ""
+    label: str = ""
+    url: str = ""
+
+
 @dataclass
 class ModelCard:
     run_id: str
@@ -64,19 +119,19 @@ class ModelCard:
     version: str
     task: str
     key_metric: str
-    data: dict[str, Any]
+    data: DataFacts
     metrics: list[MetricRow]
     gate_passed: bool | None
     gate_reasons: list[str]
     champion: str | None  # "version N" of the production version compared against; None: first version
     precision: str | None
-    edge: list[dict[str, Any]]
-    image: dict[str, Any]
+    edge: list[EdgeRow]
+    image: ImageRow
     source_commit: str | None
-    training_job: dict[str, str]
+    training_job: TrainingLink
     expires_at: str | None
     seconds_left: float | None
-    decisions: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    decisions: list[DecisionRow] = field(default_factory=list[DecisionRow])
     stage: str = ""
     rollout: str = ""  # where the version goes after promote (fleet and rings); "" when the model has no rollout
 
@@ -125,66 +180,50 @@ def _metric_row(name: str, value: float | None, prod: float | None, rule: GateRu
                      rule.threshold_text() if rule else "not gated", passed)
 
 
-def _edge_rows(edge: dict[str, Any]) -> list[dict[str, Any]]:
+def _edge_rows(edge: SmokeVerdict | None) -> list[EdgeRow]:
     """One row per device: ``edge.devices`` when the lineage has per-device verdicts, else the one verdict."""
-    if not edge:
+    if edge is None:
         return []
-    devices = as_list(edge.get("devices"))
-    rows: list[dict[str, Any]] = []
-    for item in devices or [edge]:
-        d = as_dict(item)
-        if not isinstance(item, dict):
-            continue
-        rows.append({"device": d.get("device") or d.get("device_id"), "arch": d.get("arch") or d.get("platform"),
-                     "status": d.get("status"), "p50_ms": _number(d.get("p50_ms")), "p95_ms": _number(d.get("p95_ms")),
-                     "requests": d.get("requests", d.get("cases")), "bytes_pulled": d.get("bytes_pulled"),
-                     "reason": d.get("reason") or ""})
-    return rows
+    devices = edge.devices or [DeviceVerdict(status=edge.status, cases=edge.cases, requests=edge.requests,
+                                             p50_ms=edge.p50_ms, p95_ms=edge.p95_ms,
+                                             bytes_pulled=edge.bytes_pulled, reason=edge.reason)]
+    return [EdgeRow(device=d.device or None, arch=d.arch or None, status=str(d.status), p50_ms=_number(d.p50_ms),
+                    p95_ms=_number(d.p95_ms), requests=d.requests or None, bytes_pulled=d.bytes_pulled,
+                    reason=d.reason) for d in devices]
 
 
-def _per_arch(value: Any) -> dict[str, int] | None:
+def _per_arch(value: dict[str, int] | int) -> dict[str, int] | None:
     """``{arch: count}`` from the lineage's per-architecture dict (a bare number: ``{"": n}``, one architecture);
     None when absent or not numbers."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = {"": value}
-    mapping = as_dict(value)
-    if not mapping:
+    mapping: dict[str, Any] = {"": value} if isinstance(value, int) else dict(value)
+    if not mapping or not all(isinstance(v, int) and not isinstance(v, bool) for v in mapping.values()):
         return None
-    items = {str(k): v for k, v in mapping.items()}
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items.values()):
-        return None
-    return dict(sorted(items.items()))
+    return dict(sorted((str(k), int(v)) for k, v in mapping.items()))
 
 
-def _image_facts(lineage: dict[str, Any]) -> dict[str, Any]:
+def _image_facts(lineage: Lineage) -> ImageRow:
     """Per architecture (``""`` = one architecture), each None when the lineage does not hold it: the image's
     compressed size, what a device holding ``update_from`` pulls, and how many layers it has of the total."""
-    return {"ref": lineage.get("image") or None, "digest": lineage.get("image_digest") or None,
-            "size_bytes": _per_arch(lineage.get("image_bytes")),
-            "update_bytes": _per_arch(lineage.get("update_bytes")),
-            "update_from": lineage.get("update_from") or None,
-            "layers_shared": _per_arch(lineage.get("layers_shared")),
-            "layers_total": _per_arch(lineage.get("layers_total"))}
+    return ImageRow(ref=lineage.image or None, digest=lineage.image_digest or None,
+                    size_bytes=_per_arch(lineage.image_bytes), update_bytes=_per_arch(lineage.update_bytes),
+                    update_from=lineage.update_from or None, layers_shared=_per_arch(lineage.layers_shared),
+                    layers_total=_per_arch(lineage.layers_total))
 
 
-def _decisions(lineage: dict[str, Any], approval: dict[str, Any]) -> list[dict[str, str]]:
+def _decisions(lineage: Lineage, approval: ApprovalState) -> list[DecisionRow]:
     """Who decided already: the decision that closed the approval, and every refused attempt."""
-    out: list[dict[str, str]] = []
-    decided = as_dict(approval.get("outcome"))
-    decision = str(decided.get("decision") or lineage.get("decision") or "")
+    out: list[DecisionRow] = []
+    decided = approval.outcome or ApprovalOutcomeFacts()
+    decision = decided.decision or lineage.decision
     if decision:
-        out.append({"who": str(decided.get("approver") or lineage.get("approver") or ""), "decision": decision,
-                    "at": str(decided.get("decided_at", "")), "reason": str(decided.get("reason") or
-                                                                            lineage.get("decision_reason") or "")})
-    for item in as_list(approval.get("refused")) or as_list(lineage.get("approval_refused")):
-        refused = as_dict(item)
-        if isinstance(item, dict):
-            who = str(refused.get("approver") or "")
-            if who and not refused.get("attested"):
-                who = f"{who} (claimed, not verified)"
-            asked = str(refused.get("decision") or "")
-            out.append({"who": who or "unknown", "decision": f"refused {asked}".strip(),
-                        "at": str(refused.get("at", "")), "reason": str(refused.get("reason", ""))})
+        out.append(DecisionRow(who=decided.approver or lineage.approver, decision=str(decision),
+                               at=decided.decided_at, reason=decided.decision_reason or lineage.decision_reason))
+    for refused in approval.refused or lineage.approval_refused:
+        who = refused.approver
+        if who and not refused.attested:
+            who = f"{who} (claimed, not verified)"
+        out.append(DecisionRow(who=who or "unknown", decision=f"refused {refused.decision}".strip(), at=refused.at,
+                               reason=refused.reason))
     return out
 
 
@@ -199,60 +238,57 @@ def seconds_left(expires_at: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
-def build_card(run_id: str, lineage: dict[str, Any], *, task: str = "", rules: list[GateRule] | None = None,
-               key_metric: str = "", production: ModelVersion | None = None, job: dict[str, str] | None = None,
-               approval: dict[str, Any] | None = None, now: float = 0.0, stage: str = "") -> ModelCard:
+def build_card(run_id: str, lineage: Lineage, *, task: str = "", rules: list[GateRule] | None = None,
+               key_metric: str = "", production: ModelVersion | None = None, job: JobLink | None = None,
+               approval: ApprovalState | None = None, now: float = 0.0, stage: str = "") -> ModelCard:
     """The card for one run from its lineage record. ``production`` is today's production version, used only
     when the gate compared against none (the gate's champion is what the run was measured against)."""
     rules = rules or []
-    approval = approval or {}
-    gate = as_dict(lineage.get("gate"))
-    champion: dict[str, Any] | None = as_dict(gate.get("champion")) if isinstance(gate.get("champion"), dict) else None
-    if champion is None and production is not None and production.version != str(lineage.get("model_version")):
-        champion = {"version": production.version, "metrics": production.metrics}
-    prod_metrics = as_dict((champion or {}).get("metrics"))
-    metrics = {str(k): _number(v) for k, v in as_dict(lineage.get("metrics")).items()}
+    approval = approval or ApprovalState()
+    champion = lineage.gate.champion
+    if champion is None and production is not None and production.version != lineage.model_version:
+        champion = Champion(production.version, production.metrics)
+    prod_metrics = champion.metrics if champion else {}
+    metrics = {str(k): _number(v) for k, v in lineage.metrics.items()}
     by_rule = {r.name: r for r in rules}
     names = list(dict.fromkeys([*by_rule, *metrics]))
     rows = [_metric_row(n, metrics.get(n), _number(prod_metrics.get(n)), by_rule.get(n)) for n in names]
-    data = as_dict(lineage.get("data"))
+    data = replace(lineage.data, blob=lineage.data.blob or lineage.data_uri)
+    expires_at = approval.expires_at or None
     return ModelCard(
-        run_id=run_id, model=str(lineage.get("model", "")), version=str(lineage.get("model_version", "")),
-        task=task, key_metric=key_metric, data={"blob": data.get("blob") or lineage.get("data_uri") or None, **{
-            k: data.get(k) for k in ("size", "sha256", "rows", "per_label", "uploaded_at")}},
-        metrics=rows, gate_passed=gate.get("passed"), gate_reasons=[str(r) for r in as_list(gate.get("reasons"))],
-        champion=f"version {champion['version']}" if champion else None,
-        precision=lineage.get("precision") or None, edge=_edge_rows(as_dict(lineage.get("edge"))),
-        image=_image_facts(lineage), source_commit=lineage.get("source_commit") or None,
-        training_job={"name": str(lineage.get("training_job") or ""), **(job or {})},
-        rollout=str(lineage.get("rollout_plan") or ""),
-        expires_at=approval.get("expires_at"), seconds_left=seconds_left(approval.get("expires_at"), now),
+        run_id=run_id, model=lineage.model, version=lineage.model_version, task=task, key_metric=key_metric,
+        data=data, metrics=rows, gate_passed=lineage.gate.passed, gate_reasons=list(lineage.gate.reasons),
+        champion=f"version {champion.version}" if champion else None,
+        precision=lineage.precision.value if lineage.precision else None, edge=_edge_rows(lineage.edge),
+        image=_image_facts(lineage), source_commit=lineage.source_commit or None,
+        training_job=TrainingLink(lineage.training_job, job.label, job.url) if job else TrainingLink(
+            lineage.training_job), rollout=lineage.rollout_plan, expires_at=expires_at,
+        seconds_left=seconds_left(expires_at, now),
         decisions=_decisions(lineage, approval), stage=stage)
 
 
-def assemble_card(run: dict[str, Any], approval: dict[str, Any] | None = None, now: float | None = None) -> ModelCard:
-    """The card for a run summary (``GET /api/runs/{id}`` shape): catalog, production version and training
-    job address through the ports. A lookup that fails leaves its facts out (the card still shows)."""
+def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: float | None = None) -> ModelCard:
+    """The card for a run summary: catalog, production version and training job address through the ports.
+    A lookup that fails leaves its facts out (the card still shows)."""
     import time
 
     from factory import lookups
     from factory.backends import services
 
-    lineage = as_dict(run.get("lineage"))
-    model = str(lineage.get("model", ""))
+    lineage = run.lineage
+    model = lineage.model
     spec = lookups.catalog().get(model)
-    job: dict[str, str] = {}
+    job: JobLink | None = None
     try:
         production = services().model_registry.production(model) if model else None
     except Exception:  # noqa: BLE001 - a view: the card says what it could not look up
         production = None
-    name = str(lineage.get("training_job") or "")
-    if name:
+    if lineage.training_job:
         try:
-            job = services().trainer.job_link(name)
+            job = services().trainer.job_link(lineage.training_job)
         except Exception:  # noqa: BLE001
-            job = {}
-    return build_card(run.get("run_id", ""), lineage, task=spec.task if spec else "",
+            job = None
+    return build_card(run.run_id, lineage, task=spec.task if spec else "",
                       rules=gate_rules(spec.gate) if spec else [], key_metric=spec.key_metric if spec else "",
                       production=production, job=job, approval=approval,
-                      now=time.time() if now is None else now, stage=run.get("stage") or "")
+                      now=time.time() if now is None else now, stage=run.stage or "")

@@ -19,13 +19,14 @@ from typing import Any, cast
 
 import yaml
 
+from contract import ArtifactFormat, DataKind, Task
 from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
 from factory.fields import Fields, is_number
 from factory.rollout.spec import RolloutSpec, parse_rollout
 
-TASKS = ("regression", "classification", "anomaly", "object_detection")
-DATA_KINDS = ("table", "images")
-ARTIFACT_FORMATS = ("joblib", "onnx")
+TASKS = tuple(t.value for t in Task)
+DATA_KINDS = tuple(k.value for k in DataKind)
+ARTIFACT_FORMATS = tuple(f.value for f in ArtifactFormat)
 IMAGE_MODES = ("L", "RGB", "RGBA")
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class DataSchema:
     min_rows: int
     max_mb: float
     sample: Path | None = None
-    kind: str = "table"
+    kind: DataKind = DataKind.TABLE
 
     @property
     def max_bytes(self) -> int:
@@ -103,7 +104,7 @@ class ImageDataSchema:
     image: ImageSpec = ImageSpec()
     annotations: str | None = None
     sample: Path | None = None
-    kind: str = "images"
+    kind: DataKind = DataKind.IMAGES
 
     @property
     def max_bytes(self) -> int:
@@ -120,7 +121,7 @@ class ArtifactSettings:
     ONNX, ``fp16_tolerance`` (optional): the fp16 conversion is kept only if the key metric is at most this
     much worse than the fp32 model's, otherwise the fp32 model is kept."""
 
-    format: str = "joblib"
+    format: ArtifactFormat = ArtifactFormat.JOBLIB
     fp16_tolerance: float | None = None
 
 
@@ -198,13 +199,26 @@ class ApprovalSettings:
     approvers: tuple[str, ...] = ()
 
 
+SERVING_INPUT_TYPES = ("number", "integer", "boolean")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What the serving image answers. ``inputs``: a table model's request features (name -> type, in
+    ``model.json``'s ``features`` order; empty = not declared); ``probabilities``: a classifier answers
+    ``{"label", "probabilities": {label: p}}`` per row instead of the bare label."""
+
+    inputs: dict[str, str] = field(default_factory=dict[str, str])
+    probabilities: bool = False
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the catalog, from ``<folder>/model.yaml``."""
 
     name: str
     description: str
-    task: str
+    task: Task
     folder: Path
     data: DataSchema | ImageDataSchema
     gate: Gate
@@ -214,6 +228,8 @@ class ModelSpec:
     approval: ApprovalSettings = ApprovalSettings()
     artifact: ArtifactSettings = ArtifactSettings()
     environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
+    serving: ServingSettings = ServingSettings()
+    evaluate_metrics: tuple[str, ...] | None = None  # model.yaml evaluate.metrics: what evaluate writes
     rollout: RolloutSpec | None = None  # the staged fleet rollout after promote; None: the run ends at promote
 
     @property
@@ -298,8 +314,8 @@ def _image_data(f: Fields, folder: Path) -> ImageDataSchema:
 
 
 def _data(file: Path, f: Fields, folder: Path) -> DataSchema | ImageDataSchema:
-    kind = f.choice("kind", DATA_KINDS, "table")
-    return _image_data(f, folder) if kind == "images" else _table_data(file, f, folder)
+    kind = DataKind(f.choice("kind", DATA_KINDS, DataKind.TABLE.value))
+    return _image_data(f, folder) if kind is DataKind.IMAGES else _table_data(file, f, folder)
 
 
 _FRACTION = "a fraction between 0 and 1 (0.05 = 5 %)"
@@ -332,9 +348,27 @@ def _gate(f: Fields) -> Gate:
     return Gate(metric=metric, metrics=metrics)
 
 
+def _serving(f: Fields, task: str) -> ServingSettings:
+    f.unknown({"inputs", "probabilities"})
+    inputs = f.section("inputs", {})
+    types = {str(name): inputs.choice(str(name), SERVING_INPUT_TYPES) for name in inputs.data}
+    probabilities = f.get("probabilities", "true or false", False, lambda v: isinstance(v, bool))
+    if probabilities and task != "classification":
+        f.fail(f.key("probabilities"), "probabilities only for task classification", probabilities)
+    return ServingSettings(inputs=types, probabilities=probabilities)
+
+
+def _evaluate_metrics(f: Fields) -> tuple[str, ...] | None:
+    f.unknown({"metrics"})
+    names = f.get("metrics", "a list of metric names (what the evaluate step writes to metrics.json)", None,
+                  lambda v: isinstance(v, list) and bool(cast(list[Any], v))
+                  and all(isinstance(n, str) and _METRIC.match(n) for n in cast(list[Any], v)))
+    return None if names is None else tuple(str(n) for n in cast(list[Any], names))
+
+
 def _artifact(f: Fields) -> ArtifactSettings:
     f.unknown({"format", "fp16_tolerance"})
-    fmt = f.choice("format", ARTIFACT_FORMATS, "joblib")
+    fmt = ArtifactFormat(f.choice("format", ARTIFACT_FORMATS, ArtifactFormat.JOBLIB.value))
     tolerance = _fraction(f, "fp16_tolerance", None)
     if tolerance is not None and fmt != "onnx":
         f.fail(f.key("fp16_tolerance"), "no fp16_tolerance unless format is onnx", tolerance)
@@ -353,12 +387,12 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = Fields(file, raw)
     f.unknown({"name", "description", "task", "environment", "data", "artifact", "gate", "training", "image", "edge",
-               "approval", "rollout"})
+               "approval", "serving", "evaluate", "rollout"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
         f.fail("name", f"the folder's name {folder.name!r}", name)
-    task = f.choice("task", TASKS)
+    task = Task(f.choice("task", TASKS))
     data = _data(file, f.section("data"), folder)
     if task == "object_detection" and (not isinstance(data, ImageDataSchema) or not data.annotations):
         f.fail("data.annotations", "an annotations file (object_detection learns from data.kind images "
@@ -390,6 +424,8 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
                                   approvers=tuple(a.strip() for a in approvers)),
         artifact=_artifact(f.section("artifact", {})),
         environment=_environment(f),
+        serving=_serving(f.section("serving", {}), task),
+        evaluate_metrics=_evaluate_metrics(f.section("evaluate", {})),
         rollout=parse_rollout(f.section("rollout")) if "rollout" in f.data else None,
     )
 

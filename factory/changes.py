@@ -53,6 +53,12 @@ def changed_models(repo: Path, ref: str, models_dir: Path) -> list[str]:
     return [name for name in present if name in touched]
 
 
+def retrain_key(commit: str) -> str:
+    """The idempotency key of a retrain of a commit: the same for ``model-factory run --changed`` and
+    ``model-factory retrain --commit`` (CI), so retraining one commit both ways starts one run per model."""
+    return f"commit-{commit.strip().lower()}"
+
+
 def head_commit(repo: Path) -> str:
     """The work tree's HEAD commit."""
     return _git(repo, "rev-parse", "HEAD")[0]

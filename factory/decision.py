@@ -17,7 +17,8 @@ import hmac
 import time
 from typing import Any
 
-from factory.approval import LinkError, verify_link
+from contract import Decision, DecisionEvent
+from factory.approval import LinkError, sig_digest, verify_link_digest
 from factory.card import clean_reason
 from factory.fields import as_dict, as_list
 
@@ -31,11 +32,14 @@ def _attestation(key: str, run_id: str, request_id: str, approver: str, reason: 
 
 def decision_event(key: str, run_id: str, decision: str, params: dict[str, str], approver: str,
                    request_id: str, reason: str = "") -> dict[str, Any]:
-    """What the approval endpoint raises for a link it verified: the link itself plus the attested approver
-    and the approver's reason (a reject's, optional; attested with the approver)."""
-    link = {"run_id": run_id, "decision": decision, **{k: params.get(k, "") for k in ("v", "d", "exp", "sig")}}
-    return {"decision": decision, "request_id": request_id, "approver": approver, "link": link,
-            "decision_reason": reason, "attestation": _attestation(key, run_id, request_id, approver, reason)}
+    """What the approval endpoint raises for a link it verified: the link's signed fields with the signature
+    kept only as its SHA-256 (``sig_sha256``: the event enters the Durable history, which must not hold a usable
+    link), the attested approver and the approver's reason (a reject's, optional; attested with the approver)."""
+    link = {"run_id": run_id, "decision": decision, **{k: params.get(k, "") for k in ("v", "d", "exp")},
+            "sig_sha256": sig_digest(params.get("sig", ""))}
+    return DecisionEvent(decision=Decision(decision), request_id=request_id, approver=approver, link=link,
+                         decision_reason=reason,
+                         attestation=_attestation(key, run_id, request_id, approver, reason)).to_dict()
 
 
 MAX_NAME = 120  # characters of a claimed approver kept in the record
@@ -75,9 +79,11 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
         return _refuse("the decision has no request id or approver", event)
     if link.get("run_id") != request["run_id"]:
         return _refuse("the link is for another run", event)
+    if "sig_sha256" not in link and isinstance(link.get("sig"), str):  # a raw signature, as raised by hand
+        link = {**link, "sig_sha256": sig_digest(str(link["sig"]))}
     try:
-        claim = verify_link(request["run_id"], str(link.get("decision")), link, keys,
-                            time.time() if now is None else now)
+        claim = verify_link_digest(request["run_id"], str(link.get("decision")), link, keys,
+                                   time.time() if now is None else now)
     except LinkError as err:
         return _refuse(f"the link was refused: {err}", event)
     if (claim.version, claim.digest) != (str(request["version"]), request["digest"]):

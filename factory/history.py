@@ -1,5 +1,5 @@
 """What the dashboard shows, as data: runs filtered, a run's stage timeline, a model's versions and gate-metric
-trend, the approvals waiting. Pure functions over run summaries (``GET /api/runs`` shape), plus
+trend, the approvals waiting. Pure functions over ``RunSummary`` records (``GET /api/runs``), plus
 ``model_history`` which reads the model registry through its port.
 """
 
@@ -9,36 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from factory.fields import as_dict
+from contract import RUNNING, STAGES, Lineage, RunStatus, RunSummary
 from factory.ports import ModelVersion
-from factory.runs import STAGES
 
-IN_FLIGHT = ("Running", "Pending", "ContinuedAsNew")
-RESULTS = ("Succeeded", "Rejected", "Failed", "RolledBack", "running")
+RESULTS = (*(s.value for s in RunStatus), RUNNING)
 
 
-def result_of(run: dict[str, Any]) -> str:
-    """Succeeded | Rejected | Failed | RolledBack, or ``running`` while in flight (a terminated instance counts as
-    Failed)."""
-    if run.get("result"):
-        return str(run["result"])
-    return "running" if run.get("runtime_status") in IN_FLIGHT else "Failed"
-
-
-def in_flight(run: dict[str, Any]) -> bool:
-    return run.get("runtime_status") in IN_FLIGHT
-
-
-def stage_of(run: dict[str, Any]) -> str:
-    """The stage a run is in, or the one it ended at."""
-    return str(run.get("ended_at_stage") or run.get("stage") or "")
-
-
-def filter_runs(runs: list[dict[str, Any]], model: str = "", result: str = "", stage: str = "") -> list[dict[str, Any]]:
-    def keep(run: dict[str, Any]) -> bool:
-        lin = as_dict(run.get("lineage"))
-        return ((not model or lin.get("model") == model) and (not result or result_of(run) == result)
-                and (not stage or stage_of(run) == stage))
+def filter_runs(runs: list[RunSummary], model: str = "", result: str = "", stage: str = "") -> list[RunSummary]:
+    def keep(run: RunSummary) -> bool:
+        return ((not model or run.lineage.model == model) and (not result or run.outcome == result)
+                and (not stage or (run.current_stage or "") == stage))
     return [r for r in runs if keep(r)]
 
 
@@ -59,17 +39,17 @@ class StageBar:
     live: bool = False
 
 
-def timeline(run: dict[str, Any], now: float) -> list[StageBar]:
+def timeline(run: RunSummary, now: float) -> list[StageBar]:
     """One entry per stage: its seconds when done, the seconds so far for the current stage of a run in flight
     (measured from the run's start plus the finished stages), None for a stage not reached."""
-    seconds = as_dict(as_dict(run.get("lineage")).get("stage_seconds"))
-    current = run.get("stage") if in_flight(run) else None
+    seconds = run.lineage.stage_seconds
+    current = run.stage if run.in_flight else None
     bars: list[StageBar] = []
     for stage in STAGES:
         if stage in seconds:
             bars.append(StageBar(stage, float(seconds[stage])))
         elif stage == current:
-            started = _time(run.get("created"))
+            started = _time(run.created)
             spent = sum(float(v) for v in seconds.values())
             live = max(0.0, now - started.timestamp() - spent) if started else 0.0
             bars.append(StageBar(stage, round(live, 1), live=True))
@@ -78,18 +58,17 @@ def timeline(run: dict[str, Any], now: float) -> list[StageBar]:
     return bars
 
 
-def lineage_chain(lineage: dict[str, Any]) -> list[tuple[str, str]]:
+def lineage_chain(lineage: Lineage) -> list[tuple[str, str]]:
     """The chain data → training job → model version → image → edge → approval → prod, as (step, value)."""
-    edge = as_dict(lineage.get("edge"))
-    decision = str(lineage.get("decision") or "")
-    if decision and lineage.get("approver"):
-        decision += f" by {lineage['approver']}"
-    if lineage.get("decision_reason"):
-        decision += f": {lineage['decision_reason']}"
-    return [("data", str(lineage.get("data_uri") or "")), ("training job", str(lineage.get("training_job") or "")),
-            ("model version", str(lineage.get("model_version") or "")), ("image", str(lineage.get("image") or "")),
-            ("edge", str(edge.get("status") or "")), ("approval", decision),
-            ("prod", str(lineage.get("prod_ref") or ""))]
+    decision = str(lineage.decision or "")
+    if decision and lineage.approver:
+        decision += f" by {lineage.approver}"
+    if lineage.decision_reason:
+        decision += f": {lineage.decision_reason}"
+    return [("data", lineage.data_uri), ("training job", lineage.training_job),
+            ("model version", lineage.model_version), ("image", lineage.image),
+            ("edge", str(lineage.edge.status) if lineage.edge else ""), ("approval", decision),
+            ("prod", lineage.prod_ref)]
 
 
 @dataclass
@@ -122,6 +101,6 @@ def model_history(name: str) -> ModelHistory:
     return ModelHistory(name, spec.key_metric, versions, production.version if production else None, limits)
 
 
-def waiting_approvals(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def waiting_approvals(runs: list[RunSummary]) -> list[RunSummary]:
     """Runs in flight at the approval stage."""
-    return [r for r in runs if in_flight(r) and r.get("stage") == "approval"]
+    return [r for r in runs if r.waiting_for_approval]

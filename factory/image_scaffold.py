@@ -64,6 +64,7 @@ def _model_yaml(name: str) -> str:
             "gate": {"metric": "accuracy", "max_regression_vs_production": 0.05,
                      "metrics": {"accuracy": {"direction": "maximize", "min": 0.8},
                                  "f1_macro": {"direction": "maximize", "min": 0.8}}},
+            "evaluate": {"metrics": ["accuracy", "f1_macro", "accuracy_fp32", "accuracy_fp16", "fp16"]},
             "training": {"timeout_seconds": 1800}, "image": {"repository": f"models/{name.replace('_', '-')}"},
             "edge": {"poll_seconds": 5, "timeout_seconds": 600}}
     head = "# yaml-language-server: $schema=../../modelkit/schema/model.schema.json\n"

@@ -42,6 +42,7 @@ SERVING = KIT / "serving"
 STANDARD_PIPELINE = KIT / "pipeline.py"
 DEFAULT_ENVIRONMENT = "sklearn"
 KIT_STAGES = ("verify_data", "score", "register")  # the stages whose component the kit provides
+SERVING_OPTIONS = "serving.json"  # in the image's model folder: model.yaml's serving options the scoring script reads
 SKIP = ("__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 
 
@@ -67,6 +68,16 @@ def environment_dir(name: str) -> Path:
         known = ", ".join(sorted(p.name for p in ENVIRONMENTS.iterdir() if (p / "conda.yml").is_file()))
         raise KitError(f"environment {name!r}: no {folder}/conda.yml; the kit's environments are {known}")
     return folder
+
+
+def serving_options(model_folder: Path) -> dict[str, Any]:
+    """What model.yaml's ``serving`` section tells the scoring script (``{"probabilities": true}``); empty when it
+    declares nothing for it. The packaging context writes it to the image's ``model/serving.json``."""
+    try:
+        raw: Any = yaml.safe_load((Path(model_folder) / "model.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {"probabilities": True} if as_dict(as_dict(raw).get("serving")).get("probabilities") is True else {}
 
 
 def serving_file(model_folder: Path, name: str) -> Path | None:

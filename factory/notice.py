@@ -29,9 +29,9 @@ def metric_line(m: MetricRow) -> str:
 def _edge_line(card: ModelCard) -> str:
     if not card.edge:
         return "not measured"
-    return "; ".join(f"{e.get('device') or 'device'} ({e.get('arch') or 'arch not measured'}) {e.get('status')}, "
-                     f"p50 {_fmt(e.get('p50_ms'))} ms, p95 {_fmt(e.get('p95_ms'))} ms, "
-                     f"{e.get('requests') if e.get('requests') is not None else '?'} requests" for e in card.edge)
+    return "; ".join(f"{e.device or 'device'} ({e.arch or 'arch not measured'}) {e.status}, "
+                     f"p50 {_fmt(e.p50_ms)} ms, p95 {_fmt(e.p95_ms)} ms, "
+                     f"{e.requests if e.requests is not None else '?'} requests" for e in card.edge)
 
 
 def _size(value: Any) -> str:
@@ -45,7 +45,7 @@ def _per_arch_size(per_arch: dict[str, int] | None) -> str:
 
 
 def _update(card: ModelCard) -> str:
-    return _per_arch_size(card.image.get("update_bytes"))
+    return _per_arch_size(card.image.update_bytes)
 
 
 def summary_text(card: ModelCard) -> str:
@@ -54,7 +54,7 @@ def summary_text(card: ModelCard) -> str:
     if key:
         parts.append(f"{key.name}: {metric_line(key)}.")
     parts.append(f"Edge: {_edge_line(card)}.")
-    parts.append(f"Image {_per_arch_size(card.image.get('size_bytes'))}, update {_update(card)}.")
+    parts.append(f"Image {_per_arch_size(card.image.size_bytes)}, update {_update(card)}.")
     if card.expires_at:
         parts.append(f"The links expire at {card.expires_at}.")
     return " ".join(parts)
@@ -62,7 +62,7 @@ def summary_text(card: ModelCard) -> str:
 
 def _facts(card: ModelCard) -> list[dict[str, str]]:
     data = card.data
-    rows = data.get("rows")
+    rows = data.rows
     return [{"title": "Model", "value": f"{card.model} version {card.version} ({card.task or 'task not known'})"},
             {"title": "Run", "value": card.run_id},
             {"title": "Gate", "value": "passed" if card.gate_passed else "failed" if card.gate_passed is False
@@ -71,10 +71,10 @@ def _facts(card: ModelCard) -> list[dict[str, str]]:
             *({"title": m.name, "value": metric_line(m)} for m in card.metrics),
             {"title": "Precision", "value": card.precision or "not measured"},
             {"title": "Edge", "value": _edge_line(card)},
-            {"title": "Image", "value": f"{card.image.get('digest') or 'not measured'}, "
-             f"{_per_arch_size(card.image.get('size_bytes'))}, update {_update(card)}"},
-            {"title": "Data", "value": f"{data.get('blob') or 'not measured'}, "
-             f"{rows if rows is not None else '?'} rows, sha256 {data.get('sha256') or 'not measured'}"},
+            {"title": "Image", "value": f"{card.image.digest or 'not measured'}, "
+             f"{_per_arch_size(card.image.size_bytes)}, update {_update(card)}"},
+            {"title": "Data", "value": f"{data.blob or 'not measured'}, "
+             f"{rows if rows is not None else '?'} rows, sha256 {data.sha256 or 'not measured'}"},
             {"title": "Source commit", "value": card.source_commit or "not measured"},
             {"title": "Expires", "value": card.expires_at or "not measured"}]
 

@@ -57,9 +57,9 @@ def fetch(store: BlobStore, model: str, data_uri: str, etag: str, max_bytes: int
         props = store.properties(uri)
     except BlobNotFound:
         raise DataRefused(f"{model} upload {name}: no such blob") from None
-    etag = etag or str(props["etag"])
-    if props["size"] > max_bytes:
-        raise DataRefused(f"{model} upload {name}: {props['size']} bytes is over the limit of {max_bytes} bytes")
+    etag = etag or props.etag
+    if props.size > max_bytes:
+        raise DataRefused(f"{model} upload {name}: {props.size} bytes is over the limit of {max_bytes} bytes")
     local = scratch / Path(ref.name).name
     try:
         store.download(uri, local, etag=etag)
@@ -68,8 +68,8 @@ def fetch(store: BlobStore, model: str, data_uri: str, etag: str, max_bytes: int
                           f"{etag}); it was not validated, and the new upload starts a run of its own") from None
     if local.stat().st_size > max_bytes:  # the size read before the download is no promise
         raise DataRefused(f"{model} upload {name}: over the limit of {max_bytes} bytes")
-    return FetchedData(local, name, uri, etag, str(props.get("version_id") or ""), local.stat().st_size,
-                       sha256_of(local), str(props.get("last_modified") or ""))
+    return FetchedData(local, name, uri, etag, props.version_id, local.stat().st_size, sha256_of(local),
+                       props.last_modified)
 
 
 def pin(store: BlobStore, run_id: str, data: FetchedData) -> str:

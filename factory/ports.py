@@ -3,48 +3,21 @@
 One small ``Protocol`` per capability, in the spirit of ZenML's stack components. Adapters live in
 ``factory/adapters/azure`` and ``factory/adapters/local``; ``factory/backends.py`` is the one place that
 chooses them from settings. Every value crossing a port is a plain dataclass that round-trips through
-``to_dict``/``from_dict`` so it can travel through Durable Functions activity inputs and outputs.
+``to_dict``/``from_dict`` (``contract.Record``) so it can travel through Durable Functions activity inputs
+and outputs; the records the orchestrators also read live in ``contract``.
 """
 
 from __future__ import annotations
 
-import functools
-import typing
-from dataclasses import asdict, dataclass, field, fields
-from enum import Enum, StrEnum
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Self, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from contract import EdgeLease, Record, TrainingJob
 
-class Record:
-    """Mixin: JSON-friendly (de)serialisation for dataclasses that cross a process boundary (activity inputs
-    and outputs, event data). ``from_dict`` ignores unknown keys, leaves missing ones at their defaults, and
-    rebuilds nested records and ``StrEnum`` members from their plain JSON forms."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        hints = _field_types(cls)
-        return cls(**{k: _coerce(hints[k], v) for k, v in data.items() if k in hints})
-
-
-@functools.cache
-def _field_types(cls: type) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
-
-
-def _coerce(hint: Any, value: Any) -> Any:
-    """``value`` as field type ``hint`` when that is a record or an enum (or either, optional)."""
-    for option in typing.get_args(hint) or (hint,):
-        if isinstance(option, type) and value is not None:
-            if issubclass(option, Enum) and not isinstance(value, option):
-                return option(value)
-            if issubclass(option, Record) and isinstance(value, dict):
-                return option.from_dict(cast(dict[str, Any], value))
-    return value
+if TYPE_CHECKING:
+    from factory.edge.pool import Device
+    from factory.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -60,14 +33,12 @@ class TrainingRequest(Record):
 
 
 @dataclass(frozen=True)
-class TrainingJob(Record):
-    """A submitted training pipeline job (AML pipeline job or local pipeline run)."""
+class JobLink(Record):
+    """Where a person sees a training job: Azure ML studio, or locally the MLflow run (``url`` empty unless an
+    MLflow UI is configured)."""
 
-    job_name: str
-    status: str  # NotStarted | Running | Completed | Failed | Canceled
-    model: str = ""
-    run_id: str = ""
-    error: str = ""
+    label: str
+    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,9 +74,37 @@ class ScoringCheck(Record):
 
     request: Any
     expected: Any
-    tolerance: float = 1e-6
+    tolerance: float = 1e-6  # numbers match within this absolute difference ...
     port: int = 5001
     path: str = "/score"
+    rel_tolerance: float = 0.0  # ... or this fraction of the larger value (math.isclose)
+
+    @property
+    def expected_document(self) -> dict[str, Any]:
+        """The ``expected-response.json`` this check reads back (``factory.serving.compare.split_expected``)."""
+        return {**self.expected, "tolerance": {"abs": self.tolerance, "rel": self.rel_tolerance}
+                if self.rel_tolerance else self.tolerance}
+
+
+@dataclass(frozen=True)
+class ImageManifest(Record):
+    """A manifest (or image index) as its registry stores it: digest, size in bytes, media type, JSON document."""
+
+    digest: str
+    size: int
+    document: dict[str, Any] = field(default_factory=dict[str, Any])
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class BlobProperties(Record):
+    """A blob's version (``etag``, ``version_id`` where versioning is on), its size in bytes and when it was last
+    written (ISO 8601, UTC; "" when not known)."""
+
+    etag: str
+    size: int
+    version_id: str = ""
+    last_modified: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,29 +123,8 @@ class BuiltImage(Record):
     ref: ImageRef
     digest: str
     log_tail: str = ""
-
-
-class EdgeStatus(StrEnum):
-    """An edge smoke test's verdict: the smoke module's pass or fail, or no report in time."""
-
-    PASS = "pass"  # noqa: S105 (a verdict, not a password)
-    FAIL = "fail"
-    TIMEOUT = "timeout"
-
-
-@dataclass(frozen=True)
-class SmokeVerdict(Record):
-    """What the edge smoke-test module reported for one run."""
-
-    run_id: str
-    status: EdgeStatus
-    cases: int = 0
-    failures: list[str] = field(default_factory=list[str])
-    p50_ms: float = 0.0
-    p95_ms: float = 0.0
-    reason: str = ""
-    bytes_pulled: int = 0  # what the device downloaded for the model image (its layers it did not have)
-    devices: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])  # per device: arch, status, ...
+    arches: list[str] = field(default_factory=list[str])  # the architectures verified
+    base_images: dict[str, str] = field(default_factory=dict[str, str])  # per arch: the base image and its id
 
 
 class BlobNotFound(LookupError):
@@ -171,9 +149,8 @@ class Trainer(Protocol):
         """Start the model's pipeline; idempotent for the same run id (same job name)."""
         ...
 
-    def job_link(self, job_name: str) -> dict[str, str]:
-        """Where a person sees the job: ``{"label", "url"}`` (Azure ML studio; locally the MLflow run, ``url``
-        empty unless an MLflow UI is configured). Reads no remote service."""
+    def job_link(self, job_name: str) -> JobLink:
+        """Where a person sees the job. Reads no remote service."""
         ...
 
 
@@ -228,9 +205,36 @@ class ImageRegistry(Protocol):
         """Copy ``source`` (by digest) into the prod registry under ``tag``; returns the prod reference."""
         ...
 
+    def manifest(self, reference: str) -> ImageManifest:
+        """The manifest (or image index) of ``host/repository[:tag][@digest]`` in the dev or prod registry
+        (``factory.packaging.layers`` reads an image's layers through it). Raises ``LookupError`` when absent."""
+        ...
+
+
+class SigningKeyError(RuntimeError):
+    """The factory's signing key is missing, unreadable or not usable; the message names it and the fix."""
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """The factory's image and attestation signing key (ECDSA P-256, SHA-256: cosign's key type)."""
+
+    def public_key_pem(self) -> bytes:
+        """The public key (PEM SubjectPublicKeyInfo): what verifiers and device policies trust."""
+        ...
+
+    def sign(self, payload: bytes) -> bytes:
+        """The ASN.1 DER ECDSA signature over SHA-256 of ``payload``; ``SigningKeyError`` without a usable key."""
+        ...
+
 
 @runtime_checkable
 class EdgeDeployer(Protocol):
+    @classmethod
+    def for_device(cls, settings: Settings, device: Device | None) -> Self:
+        """The deployer of one pool device (``factory.edge.pool``; None: the default device)."""
+        ...
+
     def current_content(self) -> dict[str, Any]:
         """The smoke-test device's current modules content (to restore later)."""
         ...
@@ -247,9 +251,9 @@ class EdgeDeployer(Protocol):
         """Put back what ``current_content`` returned (``{}``: the device had no custom modules)."""
         ...
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
-        """Take (or renew) the exclusive lease on the device: ``{"acquired": bool, "holder": str, "expires_at": str}``.
-        One smoke test at a time: parallel runs wait for it."""
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
+        """Take (or renew) the exclusive lease on the device (``factory.edge.pool.fair_lease``'s rule). One smoke
+        test at a time: parallel runs wait for it, in the order they asked."""
         ...
 
     def release(self, holder: str) -> None:
@@ -279,8 +283,8 @@ class BlobStore(Protocol):
         """Download a blob to ``dest`` (a file path); with ``etag``, only that version."""
         ...
 
-    def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag": ..., "size": ..., "version_id": ...}`` of a blob."""
+    def properties(self, uri: str) -> BlobProperties:
+        """A blob's etag, size and version id."""
         ...
 
     def upload(self, container: str, name: str, source: Path, content_type: str = "text/csv") -> str:

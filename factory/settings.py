@@ -43,6 +43,9 @@ FIELDS: tuple[Field, ...] = (
     Field("FACTORY_SOURCE_COMMIT", "source_commit", str, "", "the commit of the models; empty: the checkout's HEAD"),
     Field("FACTORY_BUILD_TIMEOUT_SECONDS", "build_timeout_s", int, 1800,
           "how long a run waits for ImagePushed after the build"),
+    Field("FACTORY_RECONCILE_SECONDS", "reconcile_after_s", int, 120,
+          "how long a run waits for ModelRegistered / ImagePushed before it asks the registry itself (and again "
+          "at that interval)"),
     Field("FACTORY_ACTIVITY_ATTEMPTS", "activity_attempts", int, 3, "tries of each run activity (they are idempotent)"),
     Field("FACTORY_ACTIVITY_RETRY_SECONDS", "activity_retry_s", float, 5.0, "the delay between those tries"),
     Field("FACTORY_EDGE_SMOKE_IMAGE", "edge_smoke_image", str, "",
@@ -68,6 +71,7 @@ class Settings:
     eventgrid_endpoint: str = ""
     source_commit: str = ""
     build_timeout_s: int = 1800
+    reconcile_after_s: int = 120
     activity_attempts: int = 3
     activity_retry_s: float = 5.0
     edge_smoke_image: str = ""

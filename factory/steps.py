@@ -13,32 +13,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from contract import (
+    ApprovalAttestation,
+    ApprovalNotice,
+    ApprovalRequest,
+    ApprovalState,
+    ArtifactFormat,
+    Attested,
+    BuildRequest,
+    Champion,
+    DataCheck,
+    DataFacts,
+    DecisionCheck,
+    DecisionToVerify,
+    EdgeAttestation,
+    GateRequest,
+    GateVerdict,
+    ImageBuild,
+    Lineage,
+    Precision,
+    Promotion,
+    PromotionRequest,
+    Reconciled,
+    ReconcileRequest,
+    RunPlan,
+    RunRequest,
+    RunSummary,
+    Stage,
+    TrainingJob,
+)
 from factory import gate
 from factory.approval import approval_links, links_base_url, signing_keys
 from factory.backends import Services, services
 from factory.catalog import ModelSpec, load_catalog
 from factory.kit import dependency_drift
-from factory.ports import ImageRef, TrainingJob, TrainingRequest, VerificationFailed
+from factory.pinning import sha256_of
+from factory.ports import BuildContext, BuiltImage, ImageRef, TrainingRequest, VerificationFailed
+from factory.reconciling import find_image, find_model_version
 from factory.rollout.spec import summary as rollout_summary
-from factory.runs import RunPlan, RunRequest
 from factory.settings import Settings
-from orchestrations.contract import (
-    ApprovalNotice,
-    ApprovalRequest,
-    BuildRequest,
-    DataCheck,
-    DecisionCheck,
-    DecisionToVerify,
-    GateRequest,
-    GateVerdict,
-    ImageBuild,
-    Promotion,
-    PromotionRequest,
-)
 
 if TYPE_CHECKING:
     from factory.packaging.layers import ImageFacts
     from factory.pinning import FetchedData
+    from factory.supplychain.statements import BuildFacts
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +99,7 @@ class RunSteps:
             activity_attempts=settings.activity_attempts,
             activity_retry_ms=int(settings.activity_retry_s * 1000),
             approvers=list(spec.approval.approvers),
+            reconcile_after_s=settings.reconcile_after_s,
             rollout=spec.rollout is not None,
             rollout_summary=rollout_summary(spec.rollout) if spec.rollout else "",
         )
@@ -130,6 +149,14 @@ class RunSteps:
             model=run.model, run_id=run.run_id, data_uri=run.data_uri, data_etag=run.data_etag,
             data_sha256=run.data_sha256, source_commit=run.source_commit))
 
+    def reconcile_model(self, req: ReconcileRequest) -> Reconciled:
+        """The model version this run registered, asked of the model registry (a late ModelRegistered)."""
+        return find_model_version(self.services.model_registry, req)
+
+    def reconcile_image(self, req: ReconcileRequest) -> Reconciled:
+        """The image this run pushed, asked of the dev registry (a late ImagePushed)."""
+        return find_image(self.services.image_registry, req)
+
     def evaluate_gate(self, req: GateRequest) -> GateVerdict:
         """The registered version against the model's gate and its production version."""
         spec = self.catalog()[req.model]
@@ -142,7 +169,8 @@ class RunSteps:
         result = gate.evaluate(challenger.metrics, spec.gate, champion)
         drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
         return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
-                           champion=result.champion, metrics=challenger.metrics)
+                           champion=Champion.maybe(result.champion), metrics=challenger.metrics,
+                           precision=kept_precision(challenger.metrics, spec.artifact.format))
 
     def build_image(self, req: BuildRequest) -> ImageBuild:
         """Assemble the context, build, verify and push to the dev registry under the run id's tag.
@@ -153,19 +181,26 @@ class RunSteps:
         ``layers_shared`` of ``layers_total`` (the layers that device has already).
         """
         from factory.packaging.context import assemble, model_labels, scoring_check
+        from factory.supplychain.steps import now, require_signer, sign_build
 
         spec = self.catalog()[req.model]
+        signer = self.services.signer
+        require_signer(signer)  # a missing or unusable key fails the run here: nothing is built, nothing pushed
+        started = now()
         work = self._run_dir(req.run_id) / "image"
         shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
         artifacts = self.services.model_registry.download(req.model, req.version, work / "artifacts")
         labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
         context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
         ref = ImageRef(registry=self.services.image_registry.dev_host(), repository=req.repository, tag=req.run_id)
+        check = scoring_check(spec.folder)
         try:
-            built = self.services.image_builder.build_verify_push(context, ref, scoring_check(spec.folder))
+            built = self.services.image_builder.build_verify_push(context, ref, check)
         except VerificationFailed as failed:
             return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
         image = ImageRef(ref.registry, ref.repository, digest=built.digest)
+        sign_build(signer, image, build_facts(req, spec.folder, context, built, started, now()), check,
+                   built.log_tail, Path(context.path) / "requirements.lock")
         facts, update_from = self._image_facts(req.model, str(image))
         if facts is None:
             return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from)
@@ -184,7 +219,7 @@ class RunSteps:
         repository = repository_of(image).split("/", 1)[1]
         held = f"{prod_registry}/{repository}:v{production.version}" if production else None
         try:
-            return image_facts(image, held), held or ""
+            return image_facts(image, held, self.services.image_registry.manifest), held or ""
         except (LookupError, OSError, ValueError, subprocess.SubprocessError) as exc:
             log.warning("size and update size of %s not measured: %s", image, exc)
             return None, held or ""
@@ -211,26 +246,63 @@ class RunSteps:
             log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
         return check
 
+    def attest_edge(self, req: EdgeAttestation) -> Attested:
+        """Sign the edge smoke verdict (per device) of exactly this digest into the image's attestations."""
+        from factory.supplychain import statements
+        from factory.supplychain.steps import attest_statement
+
+        image = _parse_image(req.image)
+        if image.digest != req.digest:
+            raise ValueError(f"run {req.run_id}: edge verdict of {req.digest} for another image {req.image}")
+        attest_statement(self.services.signer, image, statements.EDGE_SMOKE, statements.edge_smoke(
+            req.run_id, req.model, req.version, req.verdict))
+        return Attested(image=req.image, predicate_type=statements.EDGE_SMOKE)
+
+    def attest_approval(self, req: ApprovalAttestation) -> Attested:
+        """Sign an accepted approve (``verify_approval`` checked it) into the image's attestations: run, model,
+        version, exactly this digest, approver and time. Idempotent (one approval statement per digest)."""
+        from factory.supplychain import statements
+        from factory.supplychain.steps import attest_approval
+
+        image = _parse_image(req.image)
+        if image.digest != req.digest:
+            raise ValueError(f"run {req.run_id}: approval of {req.digest} for another image {req.image}")
+        attest_approval(self.services.signer, image, statements.approval(
+            req.run_id, req.model, req.version, req.digest, req.approver, req.decided_at, "approve", req.request_id))
+        return Attested(image=req.image, predicate_type=statements.APPROVAL)
+
     def promote(self, req: PromotionRequest) -> Promotion:
-        """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production."""
-        prod = self.services.image_registry.promote(_parse_image(req.image), req.repository, f"v{req.version}")
+        """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production;
+        only when the dev image carries the factory's signature, a passing edge smoke attestation and an approval
+        of exactly its digest (else ``PromotionRefused``, nothing copied). Its chain goes to prod with it."""
+        from factory.supplychain.steps import promote_signed
+
+        prod = promote_signed(self.services.signer, self.services.image_registry, _parse_image(req.image),
+                              req.repository, f"v{req.version}", req.version)
         self.services.model_registry.mark_production(req.model, req.version)
         return Promotion(prod_ref=str(prod))
 
 
-def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> dict[str, Any]:
+def data_facts(data: FetchedData, table: bool = True, per_label: dict[str, int] | None = None) -> DataFacts:
     """What the model card says about an upload: blob, bytes, sha256, upload time and, for a table, its data
     rows (the CSV's records less its header); for an image archive, its images (or boxes) per label."""
     import csv
 
-    facts: dict[str, Any] = {"blob": data.display_name, "size": data.size, "sha256": data.sha256,
-                             "uploaded_at": data.uploaded_at}
+    rows = None
     if table:
         with data.local.open(newline="", encoding="utf-8", errors="replace") as f:
-            facts["rows"] = max(0, sum(1 for record in csv.reader(f) if record) - 1)
-    elif per_label:
-        facts["per_label"] = dict(per_label)
-    return facts
+            rows = max(0, sum(1 for record in csv.reader(f) if record) - 1)
+    return DataFacts(blob=data.display_name, size=data.size, sha256=data.sha256, uploaded_at=data.uploaded_at,
+                     rows=rows, per_label=dict(per_label) if per_label and not table else None)
+
+
+def kept_precision(metrics: dict[str, float], artifact_format: str) -> Precision | None:
+    """The precision an ONNX artifact was kept in, from the ``fp16`` metric its evaluate stage registers
+    (1: the fp16 conversion was kept, 0: fp32; ``modelkit.stages.onnx_artifact.choose``); None for another
+    format or a version that does not say."""
+    if artifact_format != ArtifactFormat.ONNX or "fp16" not in metrics:
+        return None
+    return Precision.FP16 if metrics["fp16"] >= 0.5 else Precision.FP32
 
 
 def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, Any]:
@@ -240,10 +312,28 @@ def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, An
     from factory.card import assemble_card
     from factory.notice import approval_message
 
-    lineage = req.lineage or {"model": req.model, "model_version": req.version}
+    lineage = Lineage.from_dict(req.lineage) if req.lineage else Lineage(model=req.model, model_version=req.version)
     expires = datetime.fromtimestamp(req.expires_at, UTC).isoformat()
-    card = assemble_card({"run_id": req.run_id, "lineage": lineage, "stage": "approval"}, {"expires_at": expires})
+    card = assemble_card(RunSummary(req.run_id, stage=Stage.APPROVAL, lineage=lineage),
+                         ApprovalState(expires_at=expires))
     return approval_message(card, links)
+
+
+def build_facts(req: BuildRequest, model_folder: Path, context: BuildContext, built: BuiltImage, started: str,
+                finished: str) -> BuildFacts:
+    """What the provenance says about one build: the run's inputs by digest and the builder's parameters."""
+    from factory.kit import KIT
+    from factory.supplychain.statements import BuildFacts
+    from factory.supplychain.steps import tree_sha256
+
+    lock = Path(context.path) / "requirements.lock"
+    bases = ", ".join(f"{arch}: {base}" for arch, base in sorted(built.base_images.items()))
+    return BuildFacts(model=req.model, version=req.version, run_id=req.run_id, repository=req.repository,
+                      source_commit=req.source_commit, model_folder_sha256=tree_sha256(model_folder),
+                      kit_sha256=tree_sha256(KIT), context_sha256=context.sha256, data_uri=req.data_uri,
+                      data_sha256=req.data_sha256, training_job=req.training_job,
+                      lock_sha256=sha256_of(lock) if lock.is_file() else "", base_image=bases,
+                      arches=list(built.arches), started_on=started, finished_on=finished)
 
 
 def _parse_image(image: str) -> ImageRef:

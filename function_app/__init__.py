@@ -8,9 +8,21 @@ that name's stem, and this is a package); devhost imports it with ``--app-module
 import azure.durable_functions as df
 import azure.functions as func
 
-from function_app import activities, approvals, dashboard, edge, events, http, openapi, orchestrators, rollout
+from function_app import (
+    activities,
+    approvals,
+    dashboard,
+    dashboard_session,
+    edge,
+    events,
+    http,
+    openapi,
+    orchestrators,
+    rollout,
+)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for module in (http, approvals, dashboard, openapi, events, activities, orchestrators, edge, rollout):
+for module in (http, approvals, dashboard, dashboard_session, openapi, events, activities, orchestrators, edge,
+               rollout):
     app.register_functions(module.bp)
 app.register_functions(rollout.links_bp)

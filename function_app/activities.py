@@ -1,17 +1,20 @@
-"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``orchestrations.contract``
+"""Activity bindings: one call each into ``factory.steps.RunSteps``, payloads as ``contract``
 records. At-least-once: every step is idempotent. Each function's name is its ``contract.Activity`` name."""
 
 import azure.durable_functions as df
 
-from factory.steps import run_steps
-from orchestrations.contract import (
+from contract import (
+    ApprovalAttestation,
     ApprovalRequest,
     BuildRequest,
     DecisionToVerify,
+    EdgeAttestation,
     GateRequest,
     PromotionRequest,
+    ReconcileRequest,
     RunRequest,
 )
+from factory.steps import run_steps
 
 bp = df.Blueprint()
 
@@ -52,5 +55,25 @@ def verify_approval(req: dict) -> dict:
 
 
 @bp.activity_trigger(input_name="req")
+def attest_edge(req: dict) -> dict:
+    return run_steps().attest_edge(EdgeAttestation.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def attest_approval(req: dict) -> dict:
+    return run_steps().attest_approval(ApprovalAttestation.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return run_steps().promote(PromotionRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:
+    return run_steps().reconcile_model(ReconcileRequest.from_dict(req)).to_dict()
+
+
+@bp.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:
+    return run_steps().reconcile_image(ReconcileRequest.from_dict(req)).to_dict()

@@ -13,19 +13,28 @@ import logging
 import time
 import urllib.parse
 import uuid
+from dataclasses import dataclass
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from contract import (
+    ApprovalOutcomeFacts,
+    ApprovalRequest,
+    ApprovalStage,
+    ApprovalState,
+    Decision,
+    Event,
+    approval_instance_id,
+    unwrap_json,
+)
 from factory import lookups
-from factory.approval import LinkError, approval_links, verify_link
+from factory.approval import ApprovalClaim, LinkError, approval_links, verify_link
 from factory.card import clean_reason
 from factory.decision import UNAUTHENTICATED, decision_event
-from factory.runs import unwrap_json
 from function_app import pages
 from function_app.starter import RUN_ORCHESTRATOR
-from orchestrations.contract import Event, approval_instance_id
 
 bp = df.Blueprint()
 log = logging.getLogger("function_app")
@@ -51,13 +60,13 @@ def _json(body: object, status: int = 200) -> func.HttpResponse:
                              headers={"Cache-Control": "no-store"})
 
 
-async def _pending(client: df.DurableOrchestrationClient, run_id: str) -> tuple[DurableOrchestrationStatus | None,
-                                                                                  dict]:
+async def _pending(client: df.DurableOrchestrationClient, run_id: str
+                   ) -> tuple[DurableOrchestrationStatus | None, ApprovalRequest | None]:
+    """The run's approval instance and its request (its input), or None for either it does not have."""
     approval = await client.get_status(approval_instance_id(run_id), show_input=True)
     if not approval or approval.runtime_status is None:
-        return None, {}
-    pending = unwrap_json(approval.input_)
-    return approval, pending if isinstance(pending, dict) else {}
+        return None, None
+    return approval, ApprovalRequest.maybe(unwrap_json(approval.input_))
 
 
 @bp.route(route="approvals/{run_id}/{decision}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -71,9 +80,9 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     except LinkError as err:
         return pages.message(err.status, "Link refused", str(err))
     approval, pending = await _pending(client, run_id)
-    if approval is None:
+    if approval is None or pending is None:
         return pages.message(410, "Nothing to decide", f"run {run_id} has no approval request")
-    if (pending.get("version"), pending.get("digest")) != (claim.version, claim.digest):
+    if (pending.version, pending.digest) != (claim.version, claim.digest):
         return pages.message(403, "Link refused", "this link is for another model version or image")
     if approval.runtime_status != df.OrchestrationRuntimeStatus.Running:
         return _already_closed(run_id, _outcome(approval))
@@ -81,10 +90,9 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     if authentication_on() and approver == UNAUTHENTICATED:
         login = "/.auth/login/aad?post_login_redirect_uri=" + urllib.parse.quote(req.url, safe="")
         return func.HttpResponse(status_code=302, headers={"Location": login, "Cache-Control": "no-store"})
-    approvers = pending.get("approvers") or []
-    if approvers and approver not in approvers:
+    if pending.approvers and approver not in pending.approvers:
         log.warning("approval of run %s refused: %s is not one of the model's approvers", run_id, approver)
-        return pages.message(403, "Not an approver", f"{approver} may not decide on {pending.get('model')}; "
+        return pages.message(403, "Not an approver", f"{approver} may not decide on {pending.model}; "
                              "the model's approvers are listed in its model.yaml")
     if req.method == "GET":
         from function_app.dashboard import card_for  # the model card: the evidence before the button
@@ -93,10 +101,10 @@ async def approval_link(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return await _decide(client, req, claim, pending, approver)
 
 
-async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, claim, pending: dict,
-                  approver: str) -> func.HttpResponse:
+async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, claim: ApprovalClaim,
+                  pending: ApprovalRequest, approver: str) -> func.HttpResponse:
     run_id, request_id = claim.run_id, uuid.uuid4().hex
-    reason = clean_reason(_form_field(req, "reason")) if claim.decision == "reject" else ""
+    reason = clean_reason(_form_field(req, "reason")) if claim.decision == Decision.REJECT else ""
     event = decision_event(lookups.approval_keys()[0], run_id, claim.decision, dict(req.params), approver, request_id,
                            reason)
     delivery_error: Exception | None = None
@@ -112,10 +120,10 @@ async def _decide(client: df.DurableOrchestrationClient, req: func.HttpRequest, 
     if outcome is None:
         return pages.message(202, "Decision submitted", f"{claim.decision} for run {run_id} is being recorded; "
                              "the run's status shows the outcome")
-    if outcome.get("request_id") != request_id:  # another request (or the timeout) closed the approval first
+    if outcome.request_id != request_id:  # another request (or the timeout) closed the approval first
         return _already_closed(run_id, outcome)
     log.info("approval of run %s: %s by %s", run_id, claim.decision, approver)
-    return pages.message(200, "Decision recorded", f"{claim.decision} for {pending.get('model')} "
+    return pages.message(200, "Decision recorded", f"{claim.decision} for {pending.model} "
                          f"version {claim.version} ({claim.digest}) by {approver}")
 
 
@@ -127,19 +135,30 @@ def _form_field(req: func.HttpRequest, name: str) -> str:
     return values[0]
 
 
-def _outcome(status: DurableOrchestrationStatus) -> dict:
-    output = unwrap_json(status.output)
-    closed = status.runtime_status.name if status.runtime_status else "closed"
-    return output if isinstance(output, dict) else {"decision": closed}
+@dataclass(frozen=True)
+class _Closed:
+    """How a closed approval closed: its decision (or, with no outcome, the instance's runtime status)."""
+
+    decision: str
+    approver: str = ""
+    request_id: str = ""
 
 
-def _already_closed(run_id: str, outcome: dict) -> func.HttpResponse:
-    by = f" by {outcome['approver']}" if outcome.get("approver") else ""
+def _outcome(status: DurableOrchestrationStatus) -> _Closed:
+    output = ApprovalOutcomeFacts.maybe(unwrap_json(status.output))
+    if output is None or output.decision is None:
+        return _Closed(status.runtime_status.name if status.runtime_status else "closed")
+    return _Closed(output.decision, output.approver, output.request_id)
+
+
+def _already_closed(run_id: str, outcome: _Closed) -> func.HttpResponse:
+    by = f" by {outcome.approver}" if outcome.approver else ""
     return pages.message(410, "Already closed",
-                         f"the approval of run {run_id} is already closed ({outcome.get('decision', 'closed')}{by})")
+                         f"the approval of run {run_id} is already closed ({outcome.decision}{by})")
 
 
-async def _approval_outcome(client: df.DurableOrchestrationClient, instance_id: str, wait_s: float) -> dict | None:
+async def _approval_outcome(client: df.DurableOrchestrationClient, instance_id: str, wait_s: float
+                            ) -> _Closed | None:
     """The approval's output once it has closed, or None if it is still open after ``wait_s`` seconds."""
     deadline = time.monotonic() + wait_s
     while True:
@@ -162,11 +181,10 @@ async def pending_approval_links(req: func.HttpRequest, client: df.DurableOrches
     if not run or run.runtime_status is None or run.name != RUN_ORCHESTRATOR:
         return _json({"error": f"no run {run_id!r}"}, 404)
     approval, pending = await _pending(client, run_id)
-    custom = unwrap_json(approval.custom_status) if approval else None
-    if approval is None or approval.runtime_status != df.OrchestrationRuntimeStatus.Running or not (
-            isinstance(custom, dict) and custom.get("stage") == "waiting for approval"):
+    state = ApprovalState.maybe(unwrap_json(approval.custom_status)) if approval else None
+    if approval is None or pending is None or state is None or approval.runtime_status != \
+            df.OrchestrationRuntimeStatus.Running or state.stage is not ApprovalStage.WAITING:
         return _json({"error": f"run {run_id!r} has no pending approval"}, 409)
-    expires_at = int(custom.get("expires_at_unix") or 0)
-    links = approval_links(lookups.approval_base_url(), lookups.approval_keys()[0], run_id, str(pending["version"]),
-                           pending["digest"], expires_at)
-    return _json({"run_id": run_id, "expires_at": custom.get("expires_at"), "links": links})
+    links = approval_links(lookups.approval_base_url(), lookups.approval_keys()[0], run_id, pending.version,
+                           pending.digest, state.expires_at_unix)
+    return _json({"run_id": run_id, "expires_at": state.expires_at, "links": links})

@@ -1,21 +1,22 @@
-"""The dashboard's HTTP endpoints (function key, as the status API; on Azure Entra sign-in in front as
-docs/security.md says): runs, one run, one model, the approvals waiting. Bindings only: the facts come from
-``factory.history`` and ``factory.card``, the HTML from ``function_app.pages``."""
+"""The dashboard's HTTP endpoints (anonymous to the host: each takes the session cookie a function key
+started, ``dashboard_session``; on Azure Entra sign-in in front as docs/security.md says): runs, one run,
+one model, the approvals waiting. Bindings only: the facts come from ``factory.history`` and
+``factory.card``, the HTML from ``function_app.pages``."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from dataclasses import replace
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from contract import ApprovalOutcomeFacts, ApprovalState, approval_instance_id, runtime_status, unwrap_json
 from factory import history, lookups
 from factory.card import ModelCard, assemble_card, seconds_left
 from factory.catalog import CatalogError
-from factory.runs import unwrap_json
-from function_app import pages
+from function_app import dashboard_session, pages
 from function_app.http import _list_runs, _summary
 from function_app.pages.html import Links
 from function_app.starter import RUN_ORCHESTRATOR
@@ -24,19 +25,19 @@ bp = df.Blueprint()
 
 
 def _links(req: func.HttpRequest) -> Links:
-    return Links("/api/dashboard", req.params.get("code", ""))
+    return Links("/api/dashboard")  # no key in any link: the session cookie carries the visit (dashboard_session)
 
 
-async def approval_info(client: df.DurableOrchestrationClient, run_id: str) -> dict[str, Any]:
-    """The approval sub-orchestration's expiry, refused attempts and outcome, for the card."""
-    status = await client.get_status(f"{run_id}-approval")
+async def approval_info(client: df.DurableOrchestrationClient, run_id: str) -> ApprovalState:
+    """The approval sub-orchestration's expiry (while it runs), refused attempts and outcome, for the card."""
+    status = await client.get_status(approval_instance_id(run_id))
     if not status or status.runtime_status is None:
-        return {}
-    custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
-    custom = custom if isinstance(custom, dict) else {}
+        return ApprovalState()
+    state = ApprovalState.maybe(unwrap_json(status.custom_status)) or ApprovalState()
     running = status.runtime_status == df.OrchestrationRuntimeStatus.Running
-    return {"expires_at": custom.get("expires_at") if running else None, "refused": custom.get("refused") or [],
-            "outcome": output if isinstance(output, dict) else {}, "running": running}
+    return replace(state, runtime_status=runtime_status(status.runtime_status.name),
+                   expires_at=state.expires_at if running else "",
+                   outcome=ApprovalOutcomeFacts.maybe(unwrap_json(status.output)))
 
 
 async def card_for(client: df.DurableOrchestrationClient, run_id: str) -> ModelCard | None:
@@ -47,10 +48,12 @@ async def card_for(client: df.DurableOrchestrationClient, run_id: str) -> ModelC
     return await asyncio.to_thread(assemble_card, _summary(status), await approval_info(client, run_id))
 
 
-@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/dashboard[?model=&result=&stage=]``: the runs, filtered, and the model folders skipped."""
+    if (refused := dashboard_session.refused(req)) is not None:
+        return refused
     runs = await _list_runs(client)
     good, broken = await asyncio.to_thread(lookups.scan)
     p = req.params
@@ -58,10 +61,12 @@ async def dashboard(req: func.HttpRequest, client: df.DurableOrchestrationClient
                            p.get("stage", ""), broken)
 
 
-@bp.route(route="dashboard/runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard/runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/dashboard/runs/{run_id}``: the stage timeline, the lineage chain and the model card."""
+    if (refused := dashboard_session.refused(req)) is not None:
+        return refused
     run_id = req.route_params["run_id"]
     status = await client.get_status(run_id)
     if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
@@ -71,10 +76,12 @@ async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationCl
     return pages.run_page(run, card, _links(req), time.time())
 
 
-@bp.route(route="dashboard/models/{model}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard/models/{model}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def dashboard_model(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/dashboard/models/{model}``: versions, production, gate-metric trend."""
+    if (refused := dashboard_session.refused(req)) is not None:
+        return refused
     model = req.route_params["model"]
     if model not in lookups.known_models():
         return pages.message(404, "No such model", f"there is no model {model} in the catalog")
@@ -85,17 +92,16 @@ async def dashboard_model(req: func.HttpRequest, client: df.DurableOrchestration
     return pages.model_page(found, await _list_runs(client), _links(req))
 
 
-@bp.route(route="dashboard/approvals", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route="dashboard/approvals", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @bp.durable_client_input(client_name="client")
 async def dashboard_approvals(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/dashboard/approvals``: the approvals waiting, with time left."""
+    if (refused := dashboard_session.refused(req)) is not None:
+        return refused
     now, waiting = time.time(), []
     for run in history.waiting_approvals(await _list_runs(client)):
-        info = await approval_info(client, run["run_id"])
-        if not info.get("running"):
-            continue
-        lin = run.get("lineage") or {}
-        waiting.append({"run_id": run["run_id"], "model": str(lin.get("model", "")),
-                        "version": str(lin.get("model_version", "")), "expires_at": info.get("expires_at"),
-                        "seconds_left": seconds_left(info.get("expires_at"), now)})
+        info = await approval_info(client, run.run_id)
+        if info.running:
+            waiting.append(pages.Waiting(run.run_id, run.lineage.model, run.lineage.model_version,
+                                         info.expires_at, seconds_left(info.expires_at, now)))
     return pages.approvals_page(waiting, _links(req))

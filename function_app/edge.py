@@ -1,5 +1,5 @@
 """Edge smoke test activities (bindings only): each calls one ``EdgeSmokeService`` method, payloads as
-``orchestrations.contract`` records.
+``contract`` records.
 
 The ``edge_smoke`` sub-orchestration (``orchestrations/edge_smoke.py``) calls them. Importing this module has
 no side effects: services are built on the first activity call.
@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 import azure.durable_functions as df
 
-from orchestrations.contract import (
+from contract import (
     EdgeDeviceRequest,
     EdgeLeaseRequest,
-    EdgePlan,
     EdgePlanRequest,
     EdgeReleased,
     EdgeRestored,
@@ -42,7 +41,8 @@ def edge_devices(req: dict) -> dict:
     from factory.backends import services
     from factory.edge.pool import plan
 
-    return EdgePlan.from_dict(plan(services().settings, EdgePlanRequest.from_dict(req).image)).to_dict()
+    svc = services()
+    return plan(svc.settings, EdgePlanRequest.from_dict(req).image, svc.image_registry.manifest).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

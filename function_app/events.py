@@ -10,18 +10,10 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from contract import Event, ImagePushedEvent, ModelRegisteredEvent, RunRequest, TrainingFailedEvent
 from factory import events, lookups
-from factory.runs import (
-    INCOMING_CONTAINER,
-    UPLOAD_SUFFIXES,
-    RunRequest,
-    blob_in_subject,
-    is_upload,
-    model_of_blob,
-    run_id_for_blob,
-)
+from factory.runs import INCOMING_CONTAINER, UPLOAD_SUFFIXES, blob_in_subject, is_upload, model_of_blob, run_id_for_blob
 from function_app.starter import raise_on_run, start_run_once
-from orchestrations.contract import Event, ImagePushedEvent, ModelRegisteredEvent, TrainingFailedEvent
 
 bp = df.Blueprint()
 log = logging.getLogger("function_app")

@@ -6,17 +6,28 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import replace
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
+from contract import (
+    ApprovalState,
+    Lineage,
+    RunProgress,
+    RunRequest,
+    RunResult,
+    RunSummary,
+    approval_instance_id,
+    runtime_status,
+    unwrap_json,
+)
 from factory import lookups
 from factory.datasource import DataSourceError
-from factory.runs import RunRequest, run_id_for_key, unwrap_json
-from function_app import inputs
+from factory.runs import run_id_for_key
+from function_app import idempotency, inputs
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
-from orchestrations.contract import approval_instance_id
 
 bp = df.Blueprint()
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
@@ -57,41 +68,42 @@ async def start_run(req: func.HttpRequest, client: df.DurableOrchestrationClient
         return inputs.error(str(bad), bad.status)
     except DataSourceError as err:
         return inputs.error(f"field 'data': {err}")
-    key = key or str(uuid.uuid4())
+    given, key = key, key or str(uuid.uuid4())
     run = RunRequest(run_id=run_id_for_key(model, str(key)), model=model, data_uri=data_uri, trigger="manual",
                      source_commit=commit or lookups.source_commit())
+    if given and (conflict := await idempotency.key_conflict(client, run, str(key), bool(commit))):
+        return inputs.error(conflict, 422)
     await start_run_once(client, run)
-    return client.create_check_status_response(req, run.run_id)
+    return idempotency.accepted(req, run.run_id)
 
 
-def _summary(status: DurableOrchestrationStatus) -> dict:
+def _summary(status: DurableOrchestrationStatus) -> RunSummary:
+    """A run's summary from its Durable status: the stage from its custom status while in flight, its result
+    from its output once it ended, the lineage from whichever is newer."""
     custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
-    custom = custom if isinstance(custom, dict) else {}
-    output = output if isinstance(output, dict) else {}
-    return {
-        "run_id": status.instance_id,
-        "runtime_status": status.runtime_status.name if status.runtime_status else None,
-        "created": status.created_time,
-        "updated": status.last_updated_time,
-        "stage": custom.get("stage"),
-        "result": output.get("status"),
-        "ended_at_stage": output.get("stage"),
-        "reason": output.get("reason") or custom.get("reason"),
-        "lineage": output.get("lineage") or custom.get("lineage") or {},
-    }
+    progress = RunProgress.maybe(custom) or RunProgress()
+    result = RunResult.maybe(output)
+    lineage = (result.lineage if result and result.lineage else None) or progress.lineage
+    return RunSummary(run_id=status.instance_id or "",
+                      runtime_status=runtime_status(status.runtime_status.name if status.runtime_status else None),
+                      created=str(status.created_time or ""), updated=str(status.last_updated_time or ""),
+                      stage=progress.stage, result=result.status if result else None,
+                      ended_at_stage=result.stage if result else None,
+                      reason=(result.reason if result else "") or progress.reason,
+                      lineage=Lineage.from_dict(lineage))
 
 
-async def _list_runs(client: df.DurableOrchestrationClient) -> list[dict]:
+async def _list_runs(client: df.DurableOrchestrationClient) -> list[RunSummary]:
     statuses = await client.get_status_all()
     runs = [_summary(s) for s in statuses if s.name == RUN_ORCHESTRATOR]
-    return sorted(runs, key=lambda r: str(r["created"]), reverse=True)
+    return sorted(runs, key=lambda r: r.created, reverse=True)
 
 
 @bp.route(route="runs", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def list_runs(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/runs``: every run with its stage, result and lineage."""
-    return _json({"runs": await _list_runs(client)})
+    return _json({"runs": [r.to_dict() for r in await _list_runs(client)]})
 
 
 @bp.route(route="runs/{run_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -106,7 +118,8 @@ async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     approval = await client.get_status(approval_instance_id(run_id))
     approval_status = unwrap_json(approval.custom_status) if approval else None
     if approval and approval.runtime_status is not None and isinstance(approval_status, dict):
-        summary["approval"] = {"runtime_status": approval.runtime_status.name, **approval_status}
-    return _json(summary)
+        state = ApprovalState.from_dict({**approval_status, "runtime_status": approval.runtime_status.name})
+        summary = replace(summary, approval=state)
+    return _json(summary.to_dict())
 
 

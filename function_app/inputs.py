@@ -48,9 +48,10 @@ def _depth(raw: bytes) -> int:
 
 def json_object(req: func.HttpRequest, example: str) -> dict[str, Any]:
     """The request body as a JSON object; ``example`` shows the expected shape in the error."""
-    ctype = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    ctype = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if ctype != "application/json" and not ctype.endswith("+json"):
-        raise BadInput(f"the body must be application/json, not {ctype[:60]!r}", 415)
+        given = repr(ctype[:60]) if ctype else "a body without a Content-Type"
+        raise BadInput(f"the body must be application/json, not {given}", 415)
     raw = req.get_body() or b""
     if len(raw) > MAX_BODY_BYTES:
         raise BadInput(f"the body is over {MAX_BODY_BYTES} bytes", 413)

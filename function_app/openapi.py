@@ -18,6 +18,9 @@ _ERROR = {"description": "refused; `error` says why", "content": {"application/j
 _PAGE = {"description": "an HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 200}}
 _KEY = [{"functionKey": []}]
+_SESSION = [{"dashboardSession": []}]
+_VIA_DOOR = {"description": "`?code=` given: through /api/dashboard/open first"}
+_SIGN_IN = {"description": "no valid session: how to open the dashboard", **_PAGE}
 
 
 def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -40,7 +43,8 @@ def document() -> dict[str, Any]:
         "info": {"title": "Model Factory", "version": "1",
                  "description": "Runs, their status and lineage, signed approval links and fleet rollout controls."},
         "components": {"securitySchemes": {
-            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}}},
+            "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+            "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "factory_session"}}},
         "paths": {
             "/api/runs": {
                 "post": {"summary": "start a run on a blob of incoming/<model>/", "security": _KEY,
@@ -50,9 +54,11 @@ def document() -> dict[str, Any]:
                              "type": "object", "required": ["model", "data"], "properties": {
                                  "model": {"type": "string"}, "data": {"type": "string"},
                                  "idempotency_key": {"type": "string"}}}}}},
-                         "responses": {"202": _json("started (or already started): Durable check-status URLs"),
+                         "responses": {"202": _json("started (or already started): its id and status URL"),
                                        "400": _ERROR, "401": {"description": "no or wrong function key"},
-                                       "413": _ERROR, "415": _ERROR}},
+                                       "413": _ERROR, "415": _ERROR,
+                                       "422": {**_ERROR, "description": "the Idempotency-Key started another "
+                                                                        "request's run, named in `error`"}}},
                 "get": {"summary": "every run with its stage, result and lineage", "security": _KEY,
                         "responses": {"200": _json("the runs"), "401": {"description": "no or wrong key"}}}},
             "/api/runs/{run_id}": {"get": {
@@ -78,21 +84,34 @@ def document() -> dict[str, Any]:
                         "parameters": control_params, "responses": control_answers},
                 "post": {"summary": "pause, resume or abort a fleet rollout through a signed link",
                          "parameters": control_params, "responses": control_answers}},
-            "/api/dashboard": {"get": {"summary": "the runs as a page, filtered", "security": _KEY, "parameters": [
+            "/api/dashboard/open": {"get": {
+                "summary": "start a dashboard session (a signed HttpOnly cookie) and go on without the key",
+                "security": _KEY, "parameters": [{"name": "next", "in": "query", "required": False,
+                                                  "schema": {"type": "string", "maxLength": 300}}],
+                "responses": {"303": {"description": "the session cookie, and on to the dashboard"},
+                              "401": {"description": "no or wrong key"}}}},
+            "/api/dashboard/enter": {"get": {
+                "summary": "start a dashboard session from a signed session token (the CLI's link)",
+                "parameters": [{"name": n, "in": "query", "required": n == "t",
+                                "schema": {"type": "string", "maxLength": 300}} for n in ("t", "next")],
+                "responses": {"303": {"description": "the session cookie, and on to the dashboard"},
+                              "401": _SIGN_IN}}},
+            "/api/dashboard": {"get": {"summary": "the runs as a page, filtered", "security": _SESSION, "parameters": [
                 {"name": f, "in": "query", "required": False, "schema": {"type": "string"}}
                 for f in ("model", "result", "stage")],
-                                       "responses": {"200": _PAGE, "401": {"description": "no or wrong key"}}}},
+                                       "responses": {"200": _PAGE, "303": _VIA_DOOR, "401": _SIGN_IN}}},
             "/api/dashboard/runs/{run_id}": {"get": {
-                "summary": "one run: stage timeline, lineage chain, model card", "security": _KEY,
-                "parameters": [_RUN_ID], "responses": {"200": _PAGE, "404": _PAGE,
-                                                       "401": {"description": "no or wrong key"}}}},
+                "summary": "one run: stage timeline, lineage chain, model card", "security": _SESSION,
+                "parameters": [_RUN_ID], "responses": {"200": _PAGE, "303": _VIA_DOOR, "404": _PAGE,
+                                                       "401": _SIGN_IN}}},
             "/api/dashboard/models/{model}": {"get": {
-                "summary": "one model: versions, production, gate-metric trend", "security": _KEY,
+                "summary": "one model: versions, production, gate-metric trend", "security": _SESSION,
                 "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _PAGE, "404": _PAGE, "401": {"description": "no or wrong key"}}}},
-            "/api/dashboard/approvals": {"get": {"summary": "the approvals waiting, with time left", "security": _KEY,
-                                                 "responses": {"200": _PAGE,
-                                                               "401": {"description": "no or wrong key"}}}},
+                "responses": {"200": _PAGE, "303": _VIA_DOOR, "404": _PAGE, "401": _SIGN_IN}}},
+            "/api/dashboard/approvals": {"get": {"summary": "the approvals waiting, with time left",
+                                                 "security": _SESSION,
+                                                 "responses": {"200": _PAGE, "303": _VIA_DOOR,
+                                                               "401": _SIGN_IN}}},
             "/api/openapi.json": {"get": {"summary": "this document",
                                           "responses": {"200": _json("OpenAPI 3 document")}}},
         },

@@ -6,10 +6,19 @@ import logging
 
 import azure.durable_functions as df
 
-from orchestrations.contract import Event, Orchestrator, RunRequest
+from contract import Event, Orchestrator, RunRequest
+from orchestrations.retrying import RetryPlan, carry
 
 log = logging.getLogger("function_app")
 RUN_ORCHESTRATOR = Orchestrator.RUN
+
+
+def settings_retry() -> RetryPlan:
+    """The retry plan of the settings (``FACTORY_ACTIVITY_ATTEMPTS``, ``FACTORY_ACTIVITY_RETRY_SECONDS``)."""
+    from factory.backends import services
+
+    settings = services().settings
+    return RetryPlan(settings.activity_attempts, int(settings.activity_retry_s * 1000))
 
 
 async def start_run_once(client: df.DurableOrchestrationClient, run: RunRequest) -> bool:
@@ -23,7 +32,7 @@ async def start_run_once(client: df.DurableOrchestrationClient, run: RunRequest)
         log.info("run %s exists already (%s); not starting it again", run.run_id, existing.runtime_status.name)
         return False
     try:
-        await client.start_new(RUN_ORCHESTRATOR, run.run_id, run.to_dict())
+        await client.start_new(RUN_ORCHESTRATOR, run.run_id, carry(run.to_dict(), settings_retry()))
     except Exception as exc:  # the SDK raises a bare Exception when the id is taken
         log.info("run %s was started concurrently: %s", run.run_id, exc)
         return False

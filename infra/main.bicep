@@ -218,6 +218,7 @@ module aml 'modules/aml.bicep' = {
 }
 
 // The settings the factory reads (factory/settings.py and the Azure adapters); documented in docs/deploy.md.
+var signingKeyName = 'image-signing' // modules/signing.bicep: the app signs with its current version
 var keyVaultReference = '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName='
 var factorySettings = {
   FACTORY_BACKEND: 'azure'
@@ -236,6 +237,7 @@ var factorySettings = {
   FACTORY_EDGE_SMOKE_IMAGE: empty(edgeSmokeImage) ? '${devRegistry.outputs.loginServer}/factory-edge-smoke:1' : edgeSmokeImage
   INCOMING_STORAGE_ACCOUNT_URL: incomingStorage.outputs.blobEndpoint
   APPROVAL_SIGNING_KEY: '${keyVaultReference}${approvalKeySecretName})'
+  FACTORY_SIGNING_KEY_ID: 'https://${names.keyVault}${environment().suffixes.keyvaultDns}/keys/${signingKeyName}'
   APPROVAL_BASE_URL: empty(approvalBaseUrl) ? 'https://${names.functionApp}.azurewebsites.net' : approvalBaseUrl
   APPROVAL_WEBHOOK_URL: approvalWebhookUrl
 }
@@ -279,6 +281,16 @@ module roles 'modules/role-assignments.bicep' = {
   }
 }
 
+// The image signing key (EC P-256 in the factory's vault) and the app's right to sign with it, that key only.
+module signing 'modules/signing.bicep' = {
+  name: 'signing'
+  params: {
+    keyVaultName: keyVault.outputs.name
+    keyName: signingKeyName
+    appPrincipalId: functionApp.outputs.principalId
+  }
+}
+
 module eventGrid 'modules/eventgrid.bicep' = {
   name: 'eventGrid'
   params: {
@@ -302,6 +314,7 @@ output AZURE_RESOURCE_GROUP string = resourceGroup().name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
 output KEY_VAULT_NAME string = keyVault.outputs.name
+output FACTORY_SIGNING_KEY_ID string = signing.outputs.keyId
 output ACR_DEV_NAME string = devRegistry.outputs.name
 output ACR_DEV_LOGIN_SERVER string = devRegistry.outputs.loginServer
 output ACR_PROD_NAME string = prodRegistry.outputs.name

@@ -43,7 +43,7 @@ def api_handler(sim: EdgeSimulator) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"no {self.path}"})
                 return
             try:
-                self._send(200, sim.lease(str(body.get("holder", "")), float(body.get("ttl_seconds", 3600))))
+                self._send(200, sim.lease(str(body.get("holder", "")), float(body.get("ttl_seconds", 3600))).to_dict())
             except (SimulatorError, ValueError) as exc:
                 self._send(400, {"error": str(exc)})
 

@@ -67,10 +67,11 @@ class ModuleContainers:
         image store, so each must name its own variant) and the layers of it the device did not hold yet."""
         if not self.arch or "/" not in image or image.startswith("localhost/"):
             return image, 0, layers_held
+        from factory.adapters.local.registry import skopeo_manifest
         from factory.packaging.layers import read_image, repository_of
 
         try:
-            images = read_image(image)
+            images = read_image(image, skopeo_manifest)
         except (LookupError, OSError, ValueError):
             return image, 0, layers_held  # not in a readable registry (a local image): run it as it is
         if self.arch not in images:

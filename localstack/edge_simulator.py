@@ -37,13 +37,14 @@ import os
 import signal
 import sys
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from contract import EdgeLease
 from factory.adapters.local.containers import ContainerEngine, engine
 from factory.edge.manifest import ManifestError, validate_manifest
+from factory.edge.pool import LeaseState, Waiter, fair_lease
 from localstack.edge_api import api_handler
 from localstack.edge_containers import SOCKET_DIR_IN_CONTAINER, TWIN_URL_ENV, ModuleContainers, SimulatorError
 from localstack.edge_twins import ModuleSockets, merge_patch
@@ -54,7 +55,6 @@ __all__ = ["SOCKET_DIR_IN_CONTAINER", "TWIN_URL_ENV", "EdgeSimulator", "Simulato
 LOG = logging.getLogger("factory.edge_sim")
 DEFAULT_URL = "http://127.0.0.1:7075"
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
-WAITER_STALE_S = 180.0  # a run waiting for the lease that has not asked again for this long leaves the queue
 
 
 def _now() -> str:
@@ -79,7 +79,7 @@ class EdgeSimulator:
         self.content: dict[str, Any] = self._load("deployment.json", {})
         self.reported: dict[str, dict[str, Any]] = self._load("reported.json", {})
         self.lease_state: dict[str, Any] = self._load("lease.json", {})
-        self.waiting: dict[str, list[float]] = {}  # holder -> [first asked, last asked] (monotonic seconds)
+        self.lease_queue: tuple[Waiter, ...] = ()  # the runs waiting for the device, oldest first (not saved)
         self.layers_held: list[str] = self._load("layers.json", [])  # compressed layer digests pulled so far
         self.pulled: dict[str, int] = {}  # module -> bytes downloaded for it by the last deployment
         self.warnings: list[str] = []
@@ -124,34 +124,23 @@ class EdgeSimulator:
             self._save()
             return self.reported[module]
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
-        """Take or renew the device lease for ``holder`` unless another holder's lease is still valid. Runs
-        waiting for the device get it in the order they first asked (fair: none starves); a waiter that has
-        not asked again for ``WAITER_STALE_S`` is dropped from the queue."""
+    def lease(self, holder: str, ttl_seconds: float, now: dt.datetime | None = None) -> EdgeLease:
+        """Take or renew the device lease for ``holder`` by the factory's one fair-lease rule
+        (``factory.edge.pool.fair_lease``: first asked, first served; at most ``MAX_WAITERS`` waiting; a
+        waiter silent for ``WAITER_STALE_S`` leaves the queue). ``now``: the clock, for tests."""
         if not holder:
             raise SimulatorError("a lease needs a holder (the run id)")
         with self._state_lock:
-            now = dt.datetime.now(dt.UTC)
-            tick = time.monotonic()
             current = self.lease_state
-            valid = bool(current) and dt.datetime.fromisoformat(current["expires_at"]) > now
-            self.waiting = {h: t for h, t in self.waiting.items() if tick - t[1] < WAITER_STALE_S}
-            if not (valid and current["holder"] == holder):
-                self.waiting.setdefault(holder, [tick, tick])[1] = tick
-            if valid and current["holder"] != holder:
-                return {"acquired": False, "queue": self._queue(), **current}
-            first = min(self.waiting, key=lambda h: self.waiting[h][0]) if self.waiting else holder
-            if first != holder and not (valid and current["holder"] == holder):
-                return {"acquired": False, "holder": "", "expires_at": "", "queue": self._queue(),
-                        "reason": f"run {first} asked first"}
-            self.waiting.pop(holder, None)
-            self.lease_state = {"holder": holder,
-                                "expires_at": (now + dt.timedelta(seconds=ttl_seconds)).isoformat()}
-            self._save()
-            return {"acquired": True, **self.lease_state}
-
-    def _queue(self) -> list[str]:
-        return sorted(self.waiting, key=lambda h: self.waiting[h][0])
+            state = LeaseState(str(current.get("holder", "")), str(current.get("expires_at", "")),
+                               self.lease_queue)
+            new, answer = fair_lease(state, holder, ttl_seconds, now or dt.datetime.now(dt.UTC))
+            self.lease_queue = new.queue
+            held = {"holder": new.holder, "expires_at": new.expires_at} if new.holder else {}
+            if held != current:
+                self.lease_state = held
+                self._save()
+            return answer
 
     def release(self, holder: str) -> None:
         with self._state_lock:

@@ -31,6 +31,7 @@ from typing import Any
 
 from factory import events
 from factory.logrotate import LogLimits, start_rotator
+from localstack.supervision import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,13 @@ class RegistryProcess:
 
 
 def start_registry(name: str, port: int, state_dir: Path, notify_url: str | None = None,
-                   timeout: float = 20.0) -> RegistryProcess:
-    """Start a Distribution registry on ``127.0.0.1:port`` storing under ``state_dir/registries/name``."""
+                   timeout: float = 20.0, supervised: bool = False) -> RegistryProcess:
+    """Start a Distribution registry on ``127.0.0.1:port`` storing under ``state_dir/registries/name``.
+
+    ``supervised`` (the stack's wrapper, ``main``): the registry stays in the wrapper's process group, so
+    stopping the group stops it, and gets SIGKILL when the wrapper dies, however it dies: an orphan would keep
+    the port and notify a bridge that is gone. Otherwise it runs in its own session (a caller's Ctrl-C does
+    not reach it; ``RegistryProcess.stop`` ends it)."""
     binary = shutil.which("docker-registry") or "/usr/bin/docker-registry"
     root = (Path(state_dir) / "registries" / name).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -112,7 +118,8 @@ def start_registry(name: str, port: int, state_dir: Path, notify_url: str | None
     rotator = start_rotator(log_path, LogLimits.from_env(os.environ))
     try:
         process = subprocess.Popen([binary, "serve", str(config_path)], stdout=rotator.stdin,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+                                   stderr=subprocess.STDOUT, start_new_session=not supervised,
+                                   preexec_fn=die_with_parent if supervised else None)
     finally:
         rotator.stdin.close()  # type: ignore[union-attr]  # the registry holds the pipe now
     registry = RegistryProcess(name, port, process, config_path, log_path)
@@ -227,12 +234,12 @@ class RegistryWithBridge:
 
 
 def start_registry_with_events(name: str, port: int, state_dir: Path, eventgrid_endpoint: str = "",
-                               bridge_port: int = 0) -> RegistryWithBridge:
+                               bridge_port: int = 0, supervised: bool = False) -> RegistryWithBridge:
     """Start the bridge, then the registry notifying it (the dev registry of the local stack)."""
     bridge = PushEventBridge(registry=name, host=f"127.0.0.1:{port}", eventgrid_endpoint=eventgrid_endpoint,
                              port=bridge_port).start()
     try:
-        registry = start_registry(name, port, state_dir, notify_url=bridge.url)
+        registry = start_registry(name, port, state_dir, notify_url=bridge.url, supervised=supervised)
     except BaseException:
         bridge.stop()
         raise
@@ -255,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     if args.eventgrid_endpoint:
         running: RegistryWithBridge | RegistryProcess = start_registry_with_events(
-            args.name, args.port, args.state_dir, args.eventgrid_endpoint, args.bridge_port)
+            args.name, args.port, args.state_dir, args.eventgrid_endpoint, args.bridge_port, supervised=True)
     else:
-        running = start_registry(args.name, args.port, args.state_dir)
+        running = start_registry(args.name, args.port, args.state_dir, supervised=True)
     log.info("registry %s on 127.0.0.1:%d", args.name, args.port)
     stop.wait()
     running.stop()

@@ -2,8 +2,11 @@
 devhost running the Functions app, each a background process with its log under ``<state>/logs``
 (rotated by size: ``factory/logrotate.py``).
 
-``model-factory up`` starts what is not running yet, ``down`` stops everything; both remove the image
-verification containers a killed build left behind (labelled with this stack's state dir). Tests use the
+``model-factory up`` starts what is not running yet (a service counts as running only when the process this
+stack started holds its port and answers; a stale process of the stack on the port is ended, any other one
+refused by name), ``down`` stops everything and ends whatever process of the stack is left
+(``localstack/supervision.py``); both remove the image verification containers a killed build left behind
+(labelled with this stack's state dir). Tests use the
 same class with their own state dir and free ports.
 """
 
@@ -25,8 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.adapters.local.host import free_port
+from factory.adapters.local.signing import ensure_key_pair, key_paths
 from factory.logrotate import LogLimits, start_rotator
 from factory.private import private_dir, write_private
+from factory.settings import Settings
+from localstack import supervision
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -52,6 +58,7 @@ class Service:
     argv: list[str]
     ready: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
+    port: int | None = None  # the loopback port it listens on (readiness checks this service holds it)
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -166,26 +173,40 @@ class LocalStack:
         return [
             Service("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite),
                                 "--location", str(st / "azurite"), "--skipApiVersionCheck", "--loose"],
-                    _port_open(p.azurite)),
+                    _port_open(p.azurite), port=p.azurite),
             Service("dev-registry", [*registry, "--name", "dev", "--port", str(p.dev_registry),
                                      "--state-dir", str(st), "--eventgrid-endpoint",
                                      f"{self.base_url}/runtime/eventgrid/topic"],
-                    _http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/")),
+                    _http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/"), port=p.dev_registry),
             Service("prod-registry", [*registry, "--name", "prod", "--port", str(p.prod_registry),
                                       "--state-dir", str(st)],
-                    _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/")),
+                    _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/"), port=p.prod_registry),
             Service("edge-simulator", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge),
                                        "--state-dir", str(st / "edge"), "--arch", "amd64"],
-                    _http_ok(f"http://127.0.0.1:{p.edge}/health")),
+                    _http_ok(f"http://127.0.0.1:{p.edge}/health"), port=p.edge),
             Service("edge-simulator-arm64", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge_arm64),
                                              "--state-dir", str(st / "edge-arm64"), "--arch", "arm64"],
-                    _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health")),
+                    _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
                                 "--auth", "keys"],
-                    _http_ok(f"{self.base_url}/admin/host/status")),
+                    self._devhost_ours, port=p.devhost),
             Service("blob-events", [py, "-m", "localstack.blob_events"], lambda: True),
         ]
+
+    def _devhost_ours(self) -> bool:
+        """devhost is ready when the process this stack started (its pid file) answers its status with this
+        stack's master key: not whatever else holds the port."""
+        pid = self.pid("devhost")
+        if pid is None:
+            return False
+        req = urllib.request.Request(f"{self.base_url}/admin/host/status",
+                                     headers={"x-functions-key": self.function_key})  # the master key
+        try:
+            with urllib.request.urlopen(req, timeout=2) as resp:
+                return json.loads(resp.read()).get("pid") == pid
+        except (OSError, ValueError):
+            return False
 
     def _pid_file(self, name: str) -> Path:
         return self.state_dir / "pids" / f"{name}.pid"
@@ -205,9 +226,12 @@ class LocalStack:
         return self.state_dir / "logs" / f"{name}.log"
 
     def start(self, service: Service, timeout: float = 120) -> None:
-        """Start one service unless it runs already, and wait until it answers."""
-        if self.pid(service.name) and service.ready():
+        """Start one service unless it runs already, and wait until it answers (this start's process: not
+        whatever else holds its port, which is ended when it is the stack's own and refused otherwise)."""
+        if self.answers(service):
             return
+        self.stop(service.name)  # what is left of an earlier start (its group, its log writer)
+        supervision.clear_port(service.name, service.port, self.state_dir)
         private_dir(self.state_dir)
         private_dir(self.log_path(service.name).parent)
         private_dir(self._pid_file(service.name).parent)
@@ -220,8 +244,9 @@ class LocalStack:
         finally:
             rotator.stdin.close()  # type: ignore[union-attr]  # the service holds the pipe now
         self._pid_file(service.name).write_text(str(proc.pid))
+        self._pid_file(f"{service.name}.log-writer").write_text(str(rotator.pid))
         deadline = time.monotonic() + timeout
-        while not service.ready():
+        while not self.answers(service):
             if proc.poll() is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     rotator.wait(timeout=5)  # its last words reach the log first
@@ -243,19 +268,32 @@ class LocalStack:
             log.warning("could not look for leftover verification containers: %s", exc)
             return []
 
+    def signing_key_paths(self) -> tuple[Path, Path]:
+        """The factory's image signing key pair (``factory.adapters.local.signing``)."""
+        return key_paths(Settings.from_env(self.settings_env()))
+
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
         private_dir(self.state_dir)  # keys, approvals, run state and logs: the owner's only (0700)
         write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports)}))
+        if ensure_key_pair(*self.signing_key_paths()):
+            progress(f"made the image signing key pair {self.signing_key_paths()[0]} (public: .pub beside it)")
         if self.pid("devhost") is None:  # no build can be running: what verification left is an orphan
             self.remove_verification_containers()
         for service in self.services():
             progress(f"starting {service.name}")
             self.start(service)
 
+    def answers(self, service: Service) -> bool:
+        """The service this stack started is running and ready, and holds its port (its process group)."""
+        pid = self.pid(service.name)
+        return pid is not None and service.ready() and supervision.holds_port(pid, service.port)
+
     def stop(self, name: str, timeout: float = 10) -> None:
+        """End the service's process group, then its log writer (which ends once the group has)."""
         pid = self.pid(name)
         if pid is None:
+            supervision.end_writer(self._pid_file(f"{name}.log-writer"))
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
@@ -265,6 +303,7 @@ class LocalStack:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         self._pid_file(name).unlink(missing_ok=True)
+        supervision.end_writer(self._pid_file(f"{name}.log-writer"))
 
     def kill(self, name: str) -> None:
         """SIGKILL a service (crash tests)."""
@@ -282,11 +321,16 @@ class LocalStack:
         store = BlobStorage.from_settings(Settings.from_env(self.settings_env()))
         blob = f"{model}/{name or time.strftime('%Y%m%dT%H%M%S') + '-' + data.name}"
         url = store.upload(INCOMING_CONTAINER, blob, data)
-        etag = str(store.properties(url)["etag"])
+        etag = store.properties(url).etag
         return url, etag, run_id_for_blob(model, url, etag)
 
     def down(self) -> None:
-        """Stop every service, in reverse order of start."""
+        """Stop every service, in reverse order of start; then end any process of this stack still running
+        (an orphan of a service killed alone, a log writer): nothing of the stack is left."""
         for service in reversed(self.services()):
             self.stop(service.name)
+        left = supervision.stack_processes(self.state_dir)
+        if left:
+            log.warning("ending %d leftover process(es) of the stack: %s", len(left), left)
+            supervision.end(left)
         self.remove_verification_containers()

@@ -11,19 +11,25 @@ from typing import Any, cast
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TimerTask
 
-from factory.runs import unwrap_json
-from orchestrations.contract import (
+from contract import (
     Activity,
     ApprovalOutcome,
     ApprovalRequest,
+    ApprovalStage,
     Decision,
     DecisionCheck,
     DecisionToVerify,
     Event,
     RefusedDecision,
+    unwrap_json,
 )
+from orchestrations.retrying import carried
 
 MAX_REFUSED_RECORDED = 20  # refused attempts kept in the record (a flood of forged events stays bounded)
+
+
+def _dicts(refused: list[RefusedDecision]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in refused]
 
 
 def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
@@ -40,11 +46,12 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     meanwhile queue in ``inbox`` (the SDK keeps only one unawaited event per name, so none may arrive unawaited).
     """
     req = ApprovalRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input()).options()  # the run's plan: a notifier's 503 does not end the run
     deadline = context.current_utc_datetime + timedelta(seconds=req.timeout_s)
     req = replace(req, expires_at=int(deadline.timestamp()))
-    yield context.call_activity(Activity.REQUEST_APPROVAL, req.to_dict())
-    refused: list[dict[str, str]] = []
-    waiting = {"stage": "waiting for approval", "expires_at": deadline.isoformat(), "expires_at_unix": req.expires_at}
+    yield context.call_activity_with_retry(Activity.REQUEST_APPROVAL, retry, req.to_dict())
+    refused: list[RefusedDecision] = []
+    waiting = {"stage": ApprovalStage.WAITING, "expires_at": deadline.isoformat(), "expires_at_unix": req.expires_at}
     context.set_custom_status(waiting)
     timer = cast(TimerTask, context.create_timer(deadline))
     arrival = context.wait_for_external_event(Event.APPROVAL_DECISION)
@@ -52,11 +59,11 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
     check = None
     while True:
         if check is None and inbox:
-            check = context.call_activity(Activity.VERIFY_APPROVAL,
-                                          DecisionToVerify(request=req, event=inbox.pop(0)).to_dict())
+            check = context.call_activity_with_retry(Activity.VERIFY_APPROVAL, retry,  # a pure check: safe again
+                                                     DecisionToVerify(request=req, event=inbox.pop(0)).to_dict())
         winner = yield context.task_any([arrival, timer] + ([check] if check is not None else []))
         if winner is timer:
-            context.set_custom_status({"stage": "timed out", "refused": refused})
+            context.set_custom_status({"stage": ApprovalStage.TIMED_OUT, "refused": _dicts(refused)})
             return ApprovalOutcome(Decision.TIMEOUT, decided_at=deadline.isoformat(), refused=refused).to_dict()
         if winner is arrival:
             inbox.append(unwrap_json(arrival.result))
@@ -65,12 +72,13 @@ def approval(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dic
         result, check = DecisionCheck.from_dict(check.result if check is not None else {}), None
         if result.accepted:
             timer.cancel()
-            context.set_custom_status({"stage": "decided", "decision": result.decision, "refused": refused})
+            context.set_custom_status({"stage": ApprovalStage.DECIDED, "decision": result.decision,
+                                       "refused": _dicts(refused)})
             return ApprovalOutcome(Decision(result.decision), result.approver,
                                    context.current_utc_datetime.isoformat(), result.request_id, refused,
                                    result.decision_reason).to_dict()
         if len(refused) < MAX_REFUSED_RECORDED:
             refused.append(RefusedDecision(context.current_utc_datetime.isoformat(), result.reason,
                                            result.request_id, result.approver, result.attested,
-                                           result.decision).to_dict())
-        context.set_custom_status({**waiting, "refused": refused})
+                                           result.decision))
+        context.set_custom_status({**waiting, "refused": _dicts(refused)})

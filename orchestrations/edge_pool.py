@@ -14,8 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from factory.edge.verdict import combine_verdicts
-from orchestrations.contract import (
+from contract import (
     Activity,
     EdgePlan,
     EdgePlanRequest,
@@ -23,15 +22,18 @@ from orchestrations.contract import (
     EdgeStatus,
     Orchestrator,
     SmokeVerdict,
+    combine_verdicts,
 )
+from orchestrations.retrying import carried, carry
 
 
 def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
     """Smoke-test the image on one device per architecture, in parallel; pass only if all passed."""
     smoke = EdgeSmokeRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input())  # the run's plan, handed on to each device's smoke test
     try:
-        plan = EdgePlan.from_dict((yield context.call_activity(Activity.EDGE_DEVICES,
-                                                               EdgePlanRequest(smoke.image).to_dict())))
+        plan = EdgePlan.from_dict((yield context.call_activity_with_retry(
+            Activity.EDGE_DEVICES, retry.options(), EdgePlanRequest(smoke.image).to_dict())))
     except Exception as exc:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=f"could not choose edge devices: {exc}").to_dict()
     if plan.missing or not plan.devices:
@@ -39,10 +41,10 @@ def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, A
             f"no test device for architecture(s) {', '.join(plan.missing) or '?'} of {smoke.image} "
             f"(FACTORY_EDGE_DEVICES)")).to_dict()
     context.set_custom_status({"stage": "edge_smoke", "step": "testing on devices", "run_id": smoke.run_id,
-                               "devices": plan.devices})
+                               "devices": [d.to_dict() for d in plan.devices]})
     tasks = [context.call_sub_orchestrator(Orchestrator.EDGE_SMOKE,
-                                           replace(smoke, device=d["device"], arch=d["arch"]).to_dict(),
-                                           f"{context.instance_id}-{d['device'] or 'device'}")
+                                           carry(replace(smoke, device=d.device, arch=d.arch).to_dict(), retry),
+                                           f"{context.instance_id}-{d.device or 'device'}")
              for d in plan.devices]
     verdicts: list[dict[str, Any]] = yield context.task_all(tasks)
-    return combine_verdicts(smoke.run_id, plan.devices, list(verdicts)).to_dict()
+    return combine_verdicts(smoke.run_id, plan.devices, [SmokeVerdict.from_dict(v) for v in verdicts]).to_dict()

@@ -17,7 +17,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrations.contract import (
+from contract import (
     Activity,
     EdgeDeployment,
     EdgeDeviceRequest,
@@ -30,8 +30,9 @@ from orchestrations.contract import (
     ModulesContent,
     SmokeVerdict,
 )
+from orchestrations.retrying import RetryPlan, carried
 
-RESTORE_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=4)
+RESTORE_ATTEMPTS = 4  # at least: a device left with the test deployment is worse than a slower verdict
 LEASE_MARGIN_S = 900  # the lease outlives the polling window by this much: deploy (image pulls) and restore
 
 
@@ -44,6 +45,7 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     was deployed. A restore that keeps failing fails the orchestration and keeps the lease until it expires, so
     no other run takes the half-restored deployment for the device's own."""
     smoke = EdgeSmokeRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input())  # lease, snapshot, deploy and read-report: a transient error is retried
     run_id = smoke.run_id
     poll = timedelta(seconds=float(smoke.poll_seconds))
     timeout_s = float(smoke.timeout_seconds)
@@ -54,7 +56,8 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
     lease_request = EdgeLeaseRequest(run_id, ttl_seconds=timeout_s + LEASE_MARGIN_S, device=smoke.device)
     while True:
         try:
-            lease = EdgeLease.from_dict((yield context.call_activity(Activity.EDGE_LEASE, lease_request.to_dict())))
+            lease = EdgeLease.from_dict((yield context.call_activity_with_retry(
+                Activity.EDGE_LEASE, retry.options(), lease_request.to_dict())))
         except Exception as exc:
             return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"could not lease the edge device: {exc}").to_dict()
         if lease.acquired:
@@ -65,34 +68,37 @@ def edge_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, Any, d
                 f"until {lease.expires_at or '?'})")).to_dict()
         yield context.create_timer(min(context.current_utc_datetime + poll, wait_deadline))
 
-    verdict = yield from _smoke_on_leased_device(context, smoke, poll, timeout_s)
-    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, RESTORE_RETRY,
+    verdict = yield from _smoke_on_leased_device(context, smoke, poll, timeout_s, retry)
+    yield context.call_activity_with_retry(Activity.EDGE_RELEASE, retry.options(RESTORE_ATTEMPTS),
                                            EdgeDeviceRequest(run_id, smoke.device).to_dict())
     _status(context, run_id, "done", verdict=verdict.status)
     return verdict.to_dict()
 
 
 def _smoke_on_leased_device(context: df.DurableOrchestrationContext, smoke: EdgeSmokeRequest, poll: timedelta,
-                            timeout_s: float) -> Generator[Any, Any, SmokeVerdict]:
+                            timeout_s: float, retry: RetryPlan) -> Generator[Any, Any, SmokeVerdict]:
     """Snapshot → deploy → poll → restore; returns the verdict (use with ``yield from``)."""
     run_id = smoke.run_id
     device = EdgeDeviceRequest(run_id, smoke.device).to_dict()
     _status(context, run_id, "snapshot")
     try:
-        previous: ModulesContent = yield context.call_activity(Activity.EDGE_SNAPSHOT, device)
+        previous: ModulesContent = yield context.call_activity_with_retry(Activity.EDGE_SNAPSHOT, retry.options(),
+                                                                          device)
     except Exception as exc:  # the device could not be read: nothing was changed, nothing to restore
         return SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"could not read the edge device's deployment: {exc}")
 
     verdict: SmokeVerdict
     try:
         _status(context, run_id, "deploying")
-        deployed = EdgeDeployment.from_dict((yield context.call_activity(Activity.EDGE_DEPLOY, smoke.to_dict())))
+        deployed = EdgeDeployment.from_dict((yield context.call_activity_with_retry(
+            Activity.EDGE_DEPLOY, retry.options(), smoke.to_dict())))
         deadline = context.current_utc_datetime + timedelta(seconds=timeout_s)
         polls = 0
         while True:
             _status(context, run_id, "waiting for the smoke module", polls=polls, module=deployed.module)
             yield context.create_timer(min(context.current_utc_datetime + poll, deadline))
-            last = EdgeReport.from_dict((yield context.call_activity(Activity.EDGE_READ_REPORT, device)))
+            last = EdgeReport.from_dict((yield context.call_activity_with_retry(
+                Activity.EDGE_READ_REPORT, retry.options(), device)))
             polls += 1
             if last.verdict:
                 verdict = last.verdict
@@ -107,6 +113,6 @@ def _smoke_on_leased_device(context: df.DurableOrchestrationContext, smoke: Edge
         verdict = SmokeVerdict(run_id, EdgeStatus.FAIL, reason=f"edge smoke test could not run: {exc}")
 
     _status(context, run_id, "restoring", verdict=verdict.status)
-    yield context.call_activity_with_retry(Activity.EDGE_RESTORE, RESTORE_RETRY,
+    yield context.call_activity_with_retry(Activity.EDGE_RESTORE, retry.options(RESTORE_ATTEMPTS),
                                            EdgeRestoreRequest(run_id, previous, smoke.device).to_dict())
     return verdict

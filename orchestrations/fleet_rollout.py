@@ -21,7 +21,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
 
-from factory.rollout.records import (
+from contract import (
     CONTROL_EVENT,
     Control,
     Convergence,
@@ -34,10 +34,10 @@ from factory.rollout.records import (
     RolloutResult,
     RolloutStatus,
     Standing,
+    unwrap_json,
 )
-from factory.runs import unwrap_json
+from orchestrations.retrying import carried
 
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
 Steps = Generator[Any, Any, dict[str, Any]]
 
 
@@ -46,6 +46,7 @@ class _Timeline:
 
     def __init__(self, context: df.DurableOrchestrationContext, request: RolloutRequest) -> None:
         self.context, self.request = context, request
+        self.retry = carried(context.get_input()).options()  # the run's retry plan, as for its other activities
         self.verdicts: list[RingVerdict] = []
         self._control: TaskBase | None = None
 
@@ -75,7 +76,7 @@ def fleet_rollout(context: df.DurableOrchestrationContext) -> Steps:
     timeline.show("planning")
     try:
         plan = RolloutPlan.from_dict((yield context.call_activity_with_retry(
-            RolloutActivity.PLAN, RETRY, request.to_dict())))
+            RolloutActivity.PLAN, timeline.retry, request.to_dict())))
     except Exception as exc:
         return _end(timeline, RolloutStatus.FAILED, f"could not plan the rollout: {_first_line(exc)}", "")
     if plan.refused:
@@ -85,7 +86,7 @@ def fleet_rollout(context: df.DurableOrchestrationContext) -> Steps:
     except Exception as exc:  # an activity still failing after its retries (the fleet unreachable, refusing)
         reason = f"the rollout broke: {_first_line(exc)}"
         timeline.show("rolling back", reason=reason)
-        yield context.call_activity_with_retry(RolloutActivity.ROLL_BACK, RETRY, plan.to_dict())
+        yield context.call_activity_with_retry(RolloutActivity.ROLL_BACK, timeline.retry, plan.to_dict())
         return _end(timeline, RolloutStatus.FAILED, reason + "; this version's configurations were deleted",
                     plan.previous_version)
 
@@ -94,14 +95,14 @@ def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline:
     for index, ring in enumerate(plan.rings):
         step = RingStep(plan, index).to_dict()
         standing = Standing.from_dict((yield context.call_activity_with_retry(
-            RolloutActivity.STANDING, RETRY, plan.to_dict())))
+            RolloutActivity.STANDING, timeline.retry, plan.to_dict())))
         if standing.superseded_by:
             result = _end(timeline, RolloutStatus.SUPERSEDED, f"version {standing.superseded_by} superseded "
                           f"this rollout before ring {ring.name}", plan.previous_version)
-            yield context.call_activity_with_retry(RolloutActivity.FINISH, RETRY, _ending(plan, result))
+            yield context.call_activity_with_retry(RolloutActivity.FINISH, timeline.retry, _ending(plan, result))
             return result
         timeline.show("applying", ring.name)
-        yield context.call_activity_with_retry(RolloutActivity.APPLY_RING, RETRY, step)
+        yield context.call_activity_with_retry(RolloutActivity.APPLY_RING, timeline.retry, step)
         timeline.show("baking", ring.name, bake_seconds=ring.bake_seconds)
         aborted = yield from _sleep(context, ring.bake_seconds, timeline, ring.name)
         if aborted:
@@ -109,7 +110,7 @@ def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline:
         deadline = context.current_utc_datetime + timedelta(seconds=plan.apply_timeout_s)
         while True:
             verdict = RingVerdict.from_dict((yield context.call_activity_with_retry(
-                RolloutActivity.JUDGE_RING, RETRY, step)))
+                RolloutActivity.JUDGE_RING, timeline.retry, step)))
             if verdict.passed or not _only_waiting(verdict) or context.current_utc_datetime >= deadline:
                 break
             timeline.show("waiting for devices", ring.name, applied=verdict.applied, targeted=verdict.targeted)
@@ -121,7 +122,7 @@ def _rings(context: df.DurableOrchestrationContext, plan: RolloutPlan, timeline:
         if not verdict.passed:
             return (yield from _roll_back(context, plan, index, timeline, f"ring {ring.name}: {verdict.reason}"))
     result = _end(timeline, RolloutStatus.COMPLETED, "", plan.previous_version)
-    yield context.call_activity_with_retry(RolloutActivity.FINISH, RETRY, _ending(plan, result))
+    yield context.call_activity_with_retry(RolloutActivity.FINISH, timeline.retry, _ending(plan, result))
     return result
 
 
@@ -157,11 +158,11 @@ def _roll_back(context: df.DurableOrchestrationContext, plan: RolloutPlan, index
     version (or the rollback timeout: the result says which devices did not)."""
     ring = plan.rings[index].name
     timeline.show("rolling back", ring, reason=reason)
-    yield context.call_activity_with_retry(RolloutActivity.ROLL_BACK, RETRY, plan.to_dict())
+    yield context.call_activity_with_retry(RolloutActivity.ROLL_BACK, timeline.retry, plan.to_dict())
     deadline = context.current_utc_datetime + timedelta(seconds=plan.rollback_timeout_s)
     while True:
         seen = Convergence.from_dict((yield context.call_activity_with_retry(
-            RolloutActivity.CONVERGENCE, RETRY, RingStep(plan, index).to_dict())))
+            RolloutActivity.CONVERGENCE, timeline.retry, RingStep(plan, index).to_dict())))
         if seen.converged or context.current_utc_datetime >= deadline:
             break
         timeline.show("waiting for the previous version", ring, back=seen.on_previous, devices=seen.devices)
@@ -174,7 +175,7 @@ def _roll_back(context: df.DurableOrchestrationContext, plan: RolloutPlan, index
     if seen.offline:
         back += f"; offline, will converge on return: {', '.join(seen.offline)}"
     result = _end(timeline, RolloutStatus.ROLLED_BACK, reason + back, plan.previous_version, seen.on_previous)
-    yield context.call_activity_with_retry(RolloutActivity.FINISH, RETRY, _ending(plan, result))
+    yield context.call_activity_with_retry(RolloutActivity.FINISH, timeline.retry, _ending(plan, result))
     return result
 
 

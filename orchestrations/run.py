@@ -18,23 +18,20 @@ from typing import Any
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
-from factory.rollout.records import (
+from contract import (
     FLEET_ROLLOUT,
-    RolloutRequest,
-    RolloutResult,
-    RolloutStatus,
-    rollout_instance_id,
-)
-from orchestrations.contract import (
     Activity,
+    ApprovalAttestation,
     ApprovalOutcome,
     ApprovalRequest,
     BuildRequest,
     DataCheck,
     Decision,
+    EdgeAttestation,
     EdgeSmokeRequest,
     EdgeStatus,
     Event,
+    GateFacts,
     GateRequest,
     GateVerdict,
     ImageBuild,
@@ -44,7 +41,12 @@ from orchestrations.contract import (
     Orchestrator,
     Promotion,
     PromotionRequest,
+    ReconcileRequest,
+    RolloutRequest,
+    RolloutResult,
+    RolloutStatus,
     RunPlan,
+    RunProgress,
     RunRequest,
     RunResult,
     RunStatus,
@@ -54,20 +56,23 @@ from orchestrations.contract import (
     TrainingJob,
     approval_instance_id,
     edge_instance_id,
+    rollout_instance_id,
 )
-from orchestrations.waiting import wait_for_any_event
+from orchestrations.reconcile import wait_or_ask
+from orchestrations.retrying import RetryPlan, carried, carry
 
-PLAN_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5000, max_number_of_attempts=3)
 Steps = Generator[Any, Any, dict[str, Any]]
+
+
+def _retry(plan: RunPlan) -> RetryPlan:
+    return RetryPlan(plan.activity_attempts, plan.activity_retry_ms)
 
 
 def _call(context: df.DurableOrchestrationContext, plan: RunPlan, activity: Activity, payload: dict[str, Any]
           ) -> TaskBase:
     """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
     does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
-    retry = df.RetryOptions(first_retry_interval_in_milliseconds=plan.activity_retry_ms,
-                            max_number_of_attempts=plan.activity_attempts)
-    return context.call_activity_with_retry(activity, retry, payload)
+    return context.call_activity_with_retry(activity, _retry(plan).options(), payload)
 
 
 class _Tracker:
@@ -79,15 +84,16 @@ class _Tracker:
         self.stage: Stage | None = None
         self._stage_started: datetime = context.current_utc_datetime
 
-    def enter(self, stage: Stage, **extra: Any) -> None:
+    def enter(self, stage: Stage, result: RunStatus | None = None, reason: str = "") -> None:
         now = self.context.current_utc_datetime
         if self.stage:
             self.lineage.stage_seconds[self.stage] = round((now - self._stage_started).total_seconds(), 3)
         self.stage, self._stage_started = stage, now
-        self.publish(**extra)
+        self.publish(result, reason)
 
-    def publish(self, **extra: Any) -> None:
-        self.context.set_custom_status({"stage": self.stage, "lineage": self.lineage.to_dict(), **extra})
+    def publish(self, result: RunStatus | None = None, reason: str = "") -> None:
+        progress = RunProgress(stage=self.stage, lineage=self.lineage.to_dict(), result=result, reason=reason)
+        self.context.set_custom_status(progress.to_dict())
 
     def end(self, status: RunStatus, reason: str = "") -> dict[str, Any]:
         stage = self.stage or Stage.VALIDATE
@@ -102,18 +108,20 @@ def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
     at the stage it was in, with the error as the reason, rather than leaving a bare failed instance.
     """
     run = RunRequest.from_dict(context.get_input() or {})
+    retry = carried(context.get_input())  # the settings' plan, for plan_run (which reads the rest of them)
     track = _Tracker(context, Lineage(model=run.model, data_uri=run.data_uri, data_etag=run.data_etag,
                                       source_commit=run.source_commit))
     try:
-        return (yield from _stages(context, run, track))
+        return (yield from _stages(context, run, track, retry))
     except Exception as exc:
         message = str(exc).split("\n")[0]
         return track.end(RunStatus.FAILED, f"{track.stage} failed: {message}")
 
 
-def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tracker) -> Steps:
+def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tracker, retry: RetryPlan) -> Steps:
     track.enter(Stage.VALIDATE)
-    plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, PLAN_RETRY, run.to_dict())))
+    plan = RunPlan.from_dict((yield context.call_activity_with_retry(Activity.PLAN_RUN, retry.options(),
+                                                                     run.to_dict())))
     checked = DataCheck.from_dict((yield _call(context, plan, Activity.VALIDATE_DATA, run.to_dict())))
     track.lineage.data_etag = checked.etag or run.data_etag
     track.lineage.data_sha256 = checked.sha256
@@ -128,33 +136,44 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     job = TrainingJob.from_dict((yield _call(context, plan, Activity.SUBMIT_TRAINING, training.to_dict())))
     track.lineage.training_job = job.job_name
     track.publish()
-    event, payload = yield from wait_for_any_event(
-        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.MODEL_REGISTERED, Event.TRAINING_FAILED], plan.training_timeout_s, plan.reconcile_after_s,
+        Activity.RECONCILE_MODEL, ReconcileRequest(run.run_id, model=run.model).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"training did not register a model within {plan.training_timeout_s} s")
     if event == Event.TRAINING_FAILED:
         failed = TrainingFailedEvent.from_dict(payload)
         return track.end(RunStatus.FAILED, f"training failed: {failed.error or failed.status}")
     track.lineage.model_version = str(ModelRegisteredEvent.from_dict(payload).version)
+    if asked:
+        track.lineage.reconciled.append(f"ModelRegistered: no event; version {track.lineage.model_version} found "
+                                        "in the model registry by the run's run_id tag")
 
     track.enter(Stage.GATE)
     gate = GateVerdict.from_dict((yield _call(context, plan, Activity.EVALUATE_GATE,
                                               GateRequest(run.model, track.lineage.model_version).to_dict())))
     track.lineage.metrics = gate.metrics
-    track.lineage.gate = {"passed": gate.passed, "reasons": gate.reasons, "champion": gate.champion}
+    track.lineage.precision = gate.precision
+    track.lineage.gate = GateFacts(passed=gate.passed, reasons=gate.reasons, champion=gate.champion)
     if not gate.passed:
         return track.end(RunStatus.REJECTED, "quality gate: " + "; ".join(gate.reasons))
 
     track.enter(Stage.PACKAGE)
     built = ImageBuild.from_dict((yield _call(context, plan, Activity.BUILD_IMAGE, BuildRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version,
-        source_commit=run.source_commit, repository=plan.image_repository).to_dict())))
+        source_commit=run.source_commit, repository=plan.image_repository, data_uri=training.data_uri,
+        data_sha256=training.data_sha256, training_job=track.lineage.training_job).to_dict())))
     if not built.ok:
         return track.end(RunStatus.REJECTED, f"image verification failed: {built.reason}")
-    event, payload = yield from wait_for_any_event(context, [Event.IMAGE_PUSHED], plan.build_timeout_s)
+    event, payload, asked = yield from wait_or_ask(
+        context, [Event.IMAGE_PUSHED], plan.build_timeout_s, plan.reconcile_after_s, Activity.RECONCILE_IMAGE,
+        ReconcileRequest(run.run_id, repository=plan.image_repository).to_dict(), _retry(plan))
     if event is None:
         return track.end(RunStatus.FAILED, f"no ImagePushed event for {built.image} within {plan.build_timeout_s} s")
     pushed = ImagePushedEvent.from_dict(payload)
+    if asked:
+        track.lineage.reconciled.append(f"ImagePushed: no event; {pushed.repository}:{pushed.tag}@{pushed.digest} "
+                                        "found in the dev registry")
     if pushed.digest != built.digest:
         return track.end(RunStatus.FAILED, f"pushed digest {pushed.digest} differs from the verified {built.digest}")
     track.lineage.image, track.lineage.image_digest = built.image, built.digest
@@ -165,21 +184,26 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.enter(Stage.EDGE)
     smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,
                              timeout_seconds=plan.edge_timeout_s)
-    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, smoke.to_dict(),
+    raw_verdict = yield context.call_sub_orchestrator(Orchestrator.EDGE_POOL, carry(smoke.to_dict(), _retry(plan)),
                                                       edge_instance_id(run.run_id))
     verdict = SmokeVerdict.from_dict(raw_verdict)
-    track.lineage.edge = raw_verdict
+    track.lineage.edge = verdict
     if verdict.status != EdgeStatus.PASS:
         return track.end(RunStatus.REJECTED, f"edge smoke test {verdict.status}: {verdict.reason or raw_verdict}")
     if plan.edge_max_p95_ms is not None and verdict.p95_ms > plan.edge_max_p95_ms:
         return track.end(RunStatus.REJECTED, f"edge smoke test: p95 latency {verdict.p95_ms:g} ms on the device is "
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
+    yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # signed beside the image, before approval
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
+        digest=built.digest, verdict=raw_verdict).to_dict())
+
     track.enter(Stage.APPROVAL)
     track.lineage.rollout_plan = plan.rollout_summary  # the approval card says where the version will go
-    decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, ApprovalRequest(
-        run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
-        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers), lineage=track.lineage.to_dict()).to_dict(),
+    decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, carry(
+        ApprovalRequest(run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
+                        timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers),
+                        lineage=track.lineage.to_dict()).to_dict(), _retry(plan)),
         approval_instance_id(run.run_id))))
     track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
     track.lineage.approval_refused = decision.refused
@@ -190,7 +214,11 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
             why += f" ({decision.decision_reason})"
         return track.end(RunStatus.REJECTED, f"approval: {why}")
 
-    track.enter(Stage.PROMOTE)
+    track.enter(Stage.PROMOTE)  # the approve, signed into the image's attestations: promotion requires it
+    yield _call(context, plan, Activity.ATTEST_APPROVAL, ApprovalAttestation(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
+        digest=built.digest, approver=decision.approver, decided_at=decision.decided_at,
+        request_id=decision.request_id).to_dict())
     promoted = Promotion.from_dict((yield _call(context, plan, Activity.PROMOTE, PromotionRequest(
         model=run.model, version=track.lineage.model_version, image=built.image,
         repository=plan.image_repository).to_dict())))
@@ -199,11 +227,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         return track.end(RunStatus.SUCCEEDED)
 
     track.enter(Stage.ROLLOUT)
-    raw_rollout = yield context.call_sub_orchestrator(FLEET_ROLLOUT, RolloutRequest(
+    rollout = RolloutResult.from_dict((yield context.call_sub_orchestrator(FLEET_ROLLOUT, carry(RolloutRequest(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version,
-        image=promoted.prod_ref).to_dict(), rollout_instance_id(run.run_id))
-    rollout = RolloutResult.from_dict(raw_rollout)
-    track.lineage.rollout = raw_rollout
+        image=promoted.prod_ref).to_dict(), _retry(plan)), rollout_instance_id(run.run_id))))
+    track.lineage.rollout = rollout
     if rollout.status == RolloutStatus.ROLLED_BACK:
         return track.end(RunStatus.ROLLED_BACK, f"fleet rollout: {rollout.reason}")
     if rollout.status == RolloutStatus.FAILED:

@@ -16,8 +16,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" uidmap >/dev/null
+  # another apt (a second checkout's set-up, unattended upgrades) may hold the lock: wait for it, not fail
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" uidmap >/dev/null
 fi
 # arm64 binaries run through qemu's binfmt_misc handler (registered with the F flag, so containers use it too)
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then

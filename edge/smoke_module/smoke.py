@@ -11,7 +11,8 @@ Where the twin lives is decided by the environment the module finds, not by a fl
 - the factory's local edge simulator (``FACTORY_EDGE_SIM_TWIN_URL``, ``unix://`` socket or ``http://`` URL):
   its twin endpoint, ``GET <url>/twin`` and ``PATCH <url>/twin/reported``.
 
-Standard library only, so the local image needs nothing from PyPI.
+Standard library only, so the local image needs nothing from PyPI; ``compare.py`` beside it is the factory's
+one response comparison (a copy of ``factory/serving/compare.py``, kept equal by a test).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 from typing import Any, Protocol
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # compare.py beside it, also when loaded by path
+from compare import compare  # noqa: E402 (the factory's one response comparison: factory/serving/compare.py)
 
 LOG = logging.getLogger("smoketest")
 EDGE_ENV = ("IOTEDGE_WORKLOADURI", "IOTEDGE_DEVICEID", "IOTEDGE_MODULEID", "IOTEDGE_IOTHUBHOSTNAME",
@@ -131,39 +136,6 @@ def twin_client_from_environment(environ: dict[str, str]) -> TwinClient:
                      f"nor {SIM_ENV} is set")
 
 
-def compare(expected: Any, actual: Any, abs_tol: float, rel_tol: float, path: str = "$") -> list[str]:
-    """Differences between ``expected`` and ``actual``: numbers within tolerance, lists of equal length,
-    expected object keys present (extra keys in the response are allowed), everything else equal."""
-    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]
-    if isinstance(expected, int | float):
-        if isinstance(actual, bool) or not isinstance(actual, int | float):
-            return [f"{path}: expected a number {expected!r}, got {actual!r}"]
-        if math.isclose(float(actual), float(expected), rel_tol=rel_tol, abs_tol=abs_tol):
-            return []
-        return [f"{path}: expected {expected!r} (abs tol {abs_tol:g}, rel tol {rel_tol:g}), got {actual!r}"]
-    if isinstance(expected, list):
-        if not isinstance(actual, list):
-            return [f"{path}: expected a list, got {type(actual).__name__}"]
-        if len(actual) != len(expected):
-            return [f"{path}: expected {len(expected)} items, got {len(actual)}"]
-        diffs: list[str] = []
-        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            diffs += compare(e, a, abs_tol, rel_tol, f"{path}[{i}]")
-        return diffs
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return [f"{path}: expected an object, got {type(actual).__name__}"]
-        diffs = []
-        for key, value in expected.items():
-            if key not in actual:
-                diffs.append(f"{path}.{key}: missing from the response")
-            else:
-                diffs += compare(value, actual[key], abs_tol, rel_tol, f"{path}.{key}")
-        return diffs
-    return [f"{path}: cannot compare values of type {type(expected).__name__}"]
-
-
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile (0 for no values)."""
     if not values:
@@ -237,7 +209,7 @@ def run_smoke(desired: dict[str, Any]) -> dict[str, Any]:
             except json.JSONDecodeError:
                 problem = f"request {attempt + 1}: response is not JSON: {body[:200]!r}"
                 break
-            diffs = compare(expected, actual, float(case.get("absTol", 0.0)), float(case.get("relTol", 0.0)))
+            diffs = compare(expected, actual, float(case.get("absTol", 0.0)), float(case.get("relTol", 0.0)), "$")
             if diffs:
                 problem = f"request {attempt + 1}: " + "; ".join(diffs[:5]) + (" ..." if len(diffs) > 5 else "")
                 break

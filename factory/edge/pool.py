@@ -13,9 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
+from contract import EdgeDevice, EdgeLease, EdgePlan
 from factory.settings import Settings
+
+if TYPE_CHECKING:
+    from factory.packaging.layers import Manifests
 
 _ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)=(?P<arch>amd64|arm64)(?:@(?P<url>https?://\S+))?$")
 
@@ -64,24 +68,24 @@ def for_architectures(pool: list[Device], arches: list[str]) -> tuple[list[Devic
     return chosen, missing
 
 
-def image_architectures(image: str) -> list[str]:
+def image_architectures(image: str, manifests: Manifests) -> list[str]:
     """The architectures of an image (index) in a registry; ``[]`` when its manifests cannot be read here."""
     from factory.packaging.layers import read_image
 
     try:
-        return sorted(read_image(image))
+        return sorted(read_image(image, manifests))
     except (LookupError, OSError, ValueError) as exc:
         del exc
         return []
 
 
-def plan(settings: Settings, image: str) -> dict[str, Any]:
-    """``{"devices": [{"device", "arch"}], "missing": [arch], "arches": [arch]}`` for the ``edge_devices``
-    activity: the devices to smoke-test ``image`` on."""
+def plan(settings: Settings, image: str, manifests: Manifests) -> EdgePlan:
+    """The ``edge_devices`` activity's answer: the devices to smoke-test ``image`` on (one per architecture it
+    has, read through ``manifests``), the architectures no device covers, and all of them."""
     pool = devices(settings)
-    arches = image_architectures(image) or sorted({d.arch for d in pool if d.arch}) or [""]
+    arches = image_architectures(image, manifests) or sorted({d.arch for d in pool if d.arch}) or [""]
     chosen, missing = for_architectures(pool, arches)
-    return {"devices": [{"device": d.name, "arch": d.arch} for d in chosen], "missing": missing, "arches": arches}
+    return EdgePlan(devices=[EdgeDevice(d.name, d.arch) for d in chosen], missing=missing, arches=arches)
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,11 @@ class LeaseState:
 
 
 def fair_lease(state: LeaseState, holder: str, ttl_seconds: float,
-               now: dt.datetime) -> tuple[LeaseState, dict[str, Any]]:
+               now: dt.datetime) -> tuple[LeaseState, EdgeLease]:
     """Take or renew ``holder``'s lease unless another holder's lease is valid; runs waiting for the device get
-    it in the order they first asked (none starves); a waiter silent for ``WAITER_STALE_S`` leaves the queue.
-    Returns the new state and the answer ``{"acquired", "holder", "expires_at", "queue"[, "reason"]}`` (the
-    same rule as the local simulator's lease)."""
+    it in the order they first asked (none starves); a waiter silent for ``WAITER_STALE_S`` leaves the queue,
+    and at most ``MAX_WAITERS`` wait. Returns the new state and the answer. The one rule of every device: the
+    IoT Hub adapter keeps the state in the twin's tags, the local simulator in its own state."""
     if not holder:
         raise ValueError("a lease needs a holder (the run id)")
     stamp = now.isoformat()
@@ -116,24 +120,22 @@ def fair_lease(state: LeaseState, holder: str, ttl_seconds: float,
     if not mine:
         known = next((w for w in queue if w.holder == holder), None)
         if known is None and len(queue) >= MAX_WAITERS:
-            return replace_queue(state, queue), {"acquired": False, "holder": state.holder if valid else "",
-                                                 "expires_at": state.expires_at if valid else "",
-                                                 "queue": [w.holder for w in queue],
-                                                 "reason": f"{MAX_WAITERS} runs are already waiting"}
+            return replace_queue(state, queue), EdgeLease(False, state.holder if valid else "",
+                                                          state.expires_at if valid else "",
+                                                          [w.holder for w in queue],
+                                                          f"{MAX_WAITERS} runs are already waiting")
         queue = [Waiter(holder, known.first if known else stamp, stamp) if w is known else w for w in queue]
         if known is None:
             queue.append(Waiter(holder, stamp, stamp))
         queue.sort(key=lambda w: w.first)
     names = [w.holder for w in queue]
     if valid and not mine:
-        return replace_queue(state, queue), {"acquired": False, "holder": state.holder,
-                                             "expires_at": state.expires_at, "queue": names}
+        return replace_queue(state, queue), EdgeLease(False, state.holder, state.expires_at, names)
     if names and names[0] != holder and not mine:
-        return LeaseState(queue=tuple(queue)), {"acquired": False, "holder": "", "expires_at": "", "queue": names,
-                                                "reason": f"run {names[0]} asked first"}
+        return LeaseState(queue=tuple(queue)), EdgeLease(False, "", "", names, f"run {names[0]} asked first")
     rest = tuple(w for w in queue if w.holder != holder)
     new = LeaseState(holder, (now + dt.timedelta(seconds=ttl_seconds)).isoformat(), rest)
-    return new, {"acquired": True, "holder": holder, "expires_at": new.expires_at}
+    return new, EdgeLease(True, holder, new.expires_at)
 
 
 def replace_queue(state: LeaseState, queue: list[Waiter]) -> LeaseState:

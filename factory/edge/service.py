@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from contract import EdgeDeployment, EdgeLease, EdgeReport, EdgeSmokeRequest, ModulesContent
 from factory.edge.manifest import (
     SMOKE_MODULE,
     SmokeCase,
@@ -17,7 +18,6 @@ from factory.edge.manifest import (
 from factory.edge.verdict import verdict_from_reported
 from factory.ports import EdgeDeployer
 from factory.settings import Settings
-from orchestrations.contract import EdgeDeployment, EdgeLease, EdgeReport, EdgeSmokeRequest, ModulesContent
 
 
 @dataclass
@@ -29,7 +29,7 @@ class EdgeSmokeService:
 
     def lease(self, run_id: str, ttl_seconds: float) -> EdgeLease:
         """Take (or renew) the device for this run."""
-        return EdgeLease.from_dict(self.deployer.lease(run_id, ttl_seconds))
+        return self.deployer.lease(run_id, ttl_seconds)
 
     def release(self, run_id: str) -> None:
         """Give the device back (no-op when this run does not hold it)."""

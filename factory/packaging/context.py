@@ -8,7 +8,8 @@ Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` templ
     serving-prune.txt                              what that set's server never loads, when it says so
     model_server/                                  the serving package (factory/serving, stdlib only)
     model/                                         the registered model's artifacts (model.joblib or
-                                                   model.onnx, and model.json)
+                                                   model.onnx, and model.json), and serving.json when
+                                                   model.yaml declares serving options (``kit.serving_options``)
     labels.json                                    the image labels (model name, version, run id, commit)
     deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
                                                    wheels installed for that architecture; not hashed (a pure
@@ -36,7 +37,7 @@ from factory import kit, ports
 from factory.packaging import deps
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
-SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "signals.py")
+SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py", "signals.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
 MODEL_FILES = ("sample-request.json", "expected-response.json")
@@ -176,6 +177,9 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
         if "__pycache__" in path.parts or path.name.startswith("."):
             continue
         _copy(path, dest / "model" / path.relative_to(artifacts_dir))
+    options = kit.serving_options(model_folder)
+    if options:  # e.g. {"probabilities": true}: what the scoring script answers (only models that declare it)
+        (dest / "model" / kit.SERVING_OPTIONS).write_text(json.dumps(options, sort_keys=True) + "\n")
     (dest / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
     for path in [*_files(dest), *sorted(p for p in dest.rglob("*") if p.is_dir()), dest]:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
@@ -198,7 +202,7 @@ def extra_labels(context: ports.BuildContext) -> dict[str, str]:
 
 def scoring_check(model_folder: Path) -> ports.ScoringCheck:
     """The model's verification: ``model/sample-request.json`` and ``model/expected-response.json``."""
-    from factory.serving.check import split_expected
+    from factory.serving.compare import split_expected
 
     serving = Path(model_folder) / "model"
     documents: dict[str, Any] = {}
@@ -208,10 +212,11 @@ def scoring_check(model_folder: Path) -> ports.ScoringCheck:
         except (OSError, json.JSONDecodeError) as exc:
             raise ContextError(f"{serving / name}: {exc}") from None
     try:
-        expected, tolerance = split_expected(documents["expected-response.json"])
+        expected, tolerance, rel_tolerance = split_expected(documents["expected-response.json"])
     except ValueError as exc:
         raise ContextError(f"{serving / 'expected-response.json'}: {exc}") from None
-    return ports.ScoringCheck(request=documents["sample-request.json"], expected=expected, tolerance=tolerance)
+    return ports.ScoringCheck(request=documents["sample-request.json"], expected=expected, tolerance=tolerance,
+                              rel_tolerance=rel_tolerance)
 
 
 def tar_context(root: Path) -> bytes:

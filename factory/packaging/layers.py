@@ -9,16 +9,19 @@ to run ``new`` on its architecture: the compressed size of every layer of ``new`
 manifest and config. ``shared_fraction(a, b)`` is the part of ``a``'s compressed bytes that ``b`` has too.
 ``image_facts(new, held)`` gathers, per architecture, what the model card and the lineage show: the image's
 size, its update size and how many of its layers a device holding ``held`` has already.
-Images are read from a registry with ``skopeo inspect --raw`` (plain HTTP on loopback).
+Images are read through a registry's manifests: ``Manifests`` is ``ImageRegistry.manifest`` (the port), or
+locally ``factory.adapters.local.registry.skopeo_manifest``. No I/O here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from factory.ports import ImageManifest
+
+Manifests = Callable[[str], ImageManifest]  # reference -> its manifest (or index), as the registry stores it
 
 PLAN = ("dependencies", "serving code", "model code + config", "model artifact")
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
@@ -53,14 +56,6 @@ def layer_roles(count: int) -> list[str]:
     return ["base"] * (count - len(tail)) + tail
 
 
-def _raw(reference: str) -> bytes:
-    proc = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
-                          capture_output=True, timeout=120)
-    if proc.returncode != 0:
-        raise LookupError(f"{reference}: {proc.stderr.decode(errors='replace').strip()[-500:]}")
-    return proc.stdout
-
-
 def repository_of(reference: str) -> str:
     """``host[:port]/path`` of ``host[:port]/path[:tag][@digest]``."""
     name = reference.split("@", 1)[0]
@@ -68,28 +63,28 @@ def repository_of(reference: str) -> str:
     return f"{host}/{path.rsplit(':', 1)[0]}"
 
 
-def _arch_image(arch: str, manifest: bytes) -> ArchImage:
-    doc: dict[str, Any] = json.loads(manifest)
+def _arch_image(arch: str, manifest: ImageManifest) -> ArchImage:
+    doc = manifest.document
     layers: list[dict[str, Any]] = doc.get("layers") or []
     roles = layer_roles(len(layers))
-    return ArchImage(arch=arch, digest="sha256:" + hashlib.sha256(manifest).hexdigest(),
-                     manifest_bytes=len(manifest), config_bytes=int(doc["config"]["size"]),
+    return ArchImage(arch=arch, digest=manifest.digest, manifest_bytes=manifest.size,
+                     config_bytes=int(doc["config"]["size"]),
                      layers=[Layer(item["digest"], int(item["size"]), role)
                              for item, role in zip(layers, roles, strict=True)])
 
 
-def read_image(reference: str) -> dict[str, ArchImage]:
+def read_image(reference: str, manifests: Manifests) -> dict[str, ArchImage]:
     """``{arch: ArchImage}`` of an image index (or of a single-architecture image) in a registry."""
-    raw = _raw(reference)
-    doc: dict[str, Any] = json.loads(raw)
+    top = manifests(reference)
+    doc = top.document
     repo = repository_of(reference)
-    if doc.get("mediaType") in INDEX_TYPES or "manifests" in doc:
+    if doc.get("mediaType") in INDEX_TYPES or top.media_type in INDEX_TYPES or "manifests" in doc:
         images: dict[str, ArchImage] = {}
         for entry in doc["manifests"]:
             arch = entry.get("platform", {}).get("architecture", "unknown")
-            images[arch] = _arch_image(arch, _raw(f"{repo}@{entry['digest']}"))
+            images[arch] = _arch_image(arch, manifests(f"{repo}@{entry['digest']}"))
         return images
-    return {"amd64": _arch_image("amd64", raw)}
+    return {"amd64": _arch_image("amd64", top)}
 
 
 def update_bytes(new: ArchImage, held: list[ArchImage]) -> int:
@@ -105,10 +100,10 @@ def shared_fraction(image: ArchImage, other: ArchImage) -> float:
     return sum(layer.size for layer in image.layers if layer.digest in theirs) / total if total else 0.0
 
 
-def update_size(new_reference: str, held_reference: str | None) -> dict[str, int]:
+def update_size(new_reference: str, held_reference: str | None, manifests: Manifests) -> dict[str, int]:
     """``{arch: bytes}`` a device holding ``held_reference`` (None: nothing) pulls for ``new_reference``."""
-    new = read_image(new_reference)
-    held = read_image(held_reference) if held_reference else {}
+    new = read_image(new_reference, manifests)
+    held = read_image(held_reference, manifests) if held_reference else {}
     return {arch: update_bytes(image, [held[arch]] if arch in held else []) for arch, image in sorted(new.items())}
 
 
@@ -123,11 +118,11 @@ class ImageFacts:
     layers_total: dict[str, int]
 
 
-def image_facts(new_reference: str, held_reference: str | None) -> ImageFacts:
+def image_facts(new_reference: str, held_reference: str | None, manifests: Manifests) -> ImageFacts:
     """The ``ImageFacts`` of ``new_reference`` for a device holding ``held_reference`` (None: nothing), read
     from the registries' manifests."""
-    new = read_image(new_reference)
-    held = read_image(held_reference) if held_reference else {}
+    new = read_image(new_reference, manifests)
+    held = read_image(held_reference, manifests) if held_reference else {}
     size: dict[str, int] = {}
     update: dict[str, int] = {}
     shared: dict[str, int] = {}

@@ -15,9 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from contract import DeviceReport, Record
 from factory.fields import as_dict
-from factory.ports import Record
-from factory.rollout.records import DeviceReport
 
 MODEL_PORT = 5001
 LABEL_MODEL = "factoryModel"

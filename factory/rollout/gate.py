@@ -20,7 +20,7 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from factory.rollout.records import DeviceReport, RingVerdict, SignalCheck, VersionSignals
+from contract import DeviceReport, RingVerdict, SignalCheck, VersionSignals
 
 FAILING_STATES = frozenset({"backoff", "failed", "stopped", "dead", "unhealthy"})
 PSI_FLOOR = 1e-4  # a bin empty on one side counts as this share (the usual smoothing; PSI is infinite otherwise)

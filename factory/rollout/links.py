@@ -14,8 +14,8 @@ import hmac
 import time
 import urllib.parse
 
+from contract import CONTROL_ACTIONS
 from factory.approval import LinkError
-from factory.rollout.records import CONTROL_ACTIONS
 
 
 def _signature(key: str, run_id: str, action: str, expires_at: int) -> str:

@@ -8,6 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from contract import (
+    Convergence,
+    RingPlan,
+    RingStep,
+    RingVerdict,
+    RolloutPlan,
+    RolloutRequest,
+    RolloutResult,
+    RolloutStatus,
+    Standing,
+)
 from factory.edge.manifest import module_name
 from factory.rollout.fleet import (
     LABEL_MODEL,
@@ -21,17 +32,6 @@ from factory.rollout.fleet import (
     version_metric,
 )
 from factory.rollout.gate import judge
-from factory.rollout.records import (
-    Convergence,
-    RingPlan,
-    RingStep,
-    RingVerdict,
-    RolloutPlan,
-    RolloutRequest,
-    RolloutResult,
-    RolloutStatus,
-    Standing,
-)
 from factory.rollout.spec import BUCKET_TAG, RolloutSpec, bucket, ring_condition
 
 MAX_DEVICES_NAMED = 20

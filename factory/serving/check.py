@@ -4,9 +4,8 @@ Used by the local builder (imported as ``factory.serving.check``) and inside the
 test step (``python -m model_server.check --url http://serve:5001 ...``), so both backends judge an image
 the same way. Standard library only.
 
-Expected response file: ``{"predictions": [...], "tolerance": 2.5}``. Numbers match when
-``|actual - expected| <= tolerance``; strings, booleans and nulls must be equal; lists are compared
-element by element and must have the same length.
+Expected response file: ``{"predictions": [...], "tolerance": 2.5}`` (absolute) or ``"tolerance": {"abs": 0,
+"rel": 0.01}``; the comparison is ``compare.py``'s, the one the edge smoke module uses.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import math
 import os
 import sys
 import time
@@ -23,47 +21,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .compare import compare, split_expected, tolerance_text
 
-def compare(actual: Any, expected: Any, tolerance: float, where: str = "response") -> list[str]:
-    """Differences between ``actual`` and ``expected`` (numbers within ``tolerance``); empty when they match."""
-    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
-        return [] if actual == expected and type(actual) is type(expected) else [
-            f"{where}: expected {expected!r}, got {actual!r}"]
-    if isinstance(expected, int | float):
-        if isinstance(actual, bool) or not isinstance(actual, int | float) or not math.isfinite(actual):
-            return [f"{where}: expected a number near {expected!r}, got {actual!r}"]
-        if abs(actual - expected) > tolerance:
-            return [f"{where}: expected {expected!r} ± {tolerance}, got {actual!r}"]
-        return []
-    if isinstance(expected, list):
-        if not isinstance(actual, list) or len(actual) != len(expected):
-            size = len(actual) if isinstance(actual, list) else type(actual).__name__
-            return [f"{where}: expected a list of {len(expected)}, got {size}"]
-        problems: list[str] = []
-        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-            problems += compare(a, e, tolerance, f"{where}[{i}]")
-        return problems
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return [f"{where}: expected an object, got {type(actual).__name__}"]
-        problems = []
-        for key, value in expected.items():
-            if key not in actual:
-                problems.append(f"{where}.{key}: missing")
-            else:
-                problems += compare(actual[key], value, tolerance, f"{where}.{key}")
-        return problems
-    return [f"{where}: cannot compare with expected value of type {type(expected).__name__}"]
-
-
-def split_expected(document: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    """``expected-response.json`` → (the response to expect, the numeric tolerance)."""
-    if not isinstance(document, dict) or "predictions" not in document:
-        raise ValueError('expected-response.json must be an object with "predictions" (and "tolerance")')
-    tolerance = document.get("tolerance", 1e-6)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
-        raise ValueError(f'expected-response.json: "tolerance" must be a number >= 0, got {tolerance!r}')
-    return {"predictions": document["predictions"]}, float(tolerance)
+__all__ = ["compare", "http", "main", "run_check", "split_expected", "wait_ready"]
 
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -95,8 +55,9 @@ def wait_ready(base_url: str, timeout: float, alive: Any = None) -> None:
 
 
 def run_check(base_url: str, request: Any, expected: Any, tolerance: float, path: str = "/score",
-              timeout: float = 10.0) -> tuple[bool, str]:
-    """POST ``request`` to ``base_url + path`` and compare; returns (passed, a one-paragraph report)."""
+              timeout: float = 10.0, rel_tolerance: float = 0.0) -> tuple[bool, str]:
+    """POST ``request`` to ``base_url + path`` and compare (numbers within ``tolerance`` absolute or
+    ``rel_tolerance`` relative); returns (passed, a one-paragraph report)."""
     status, body = http("POST", base_url + path, json.dumps(request).encode(), timeout=timeout)
     text = body.decode(errors="replace")
     if status != 200:
@@ -105,10 +66,11 @@ def run_check(base_url: str, request: Any, expected: Any, tolerance: float, path
         actual = json.loads(text)
     except json.JSONDecodeError:
         return False, f"POST {path} answered 200 but not JSON: {text[:500]}"
-    problems = compare(actual, expected, tolerance)
+    problems = compare(expected, actual, tolerance, rel_tolerance)
     if problems:
         return False, f"POST {path} answered {text[:500]}; mismatches: " + "; ".join(problems[:10])
-    return True, f"POST {path} answered as expected (tolerance {tolerance}): {text[:300]}"
+    return True, (f"POST {path} answered as expected (tolerance {tolerance_text(tolerance, rel_tolerance)}): "
+                  f"{text[:300]}")
 
 
 def _document(path: Path | None, env: str) -> Any:
@@ -129,13 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /ready")
     args = parser.parse_args(argv)
     request = _document(args.request, "CHECK_REQUEST_B64")
-    expected, tolerance = split_expected(_document(args.expected, "CHECK_EXPECTED_B64"))
+    expected, tolerance, rel_tolerance = split_expected(_document(args.expected, "CHECK_EXPECTED_B64"))
     try:
         wait_ready(args.url.rstrip("/"), args.timeout)
     except TimeoutError as exc:
         print(f"FAIL: {exc}", file=sys.stderr)
         return 1
-    passed, report = run_check(args.url.rstrip("/"), request, expected, tolerance, args.path)
+    passed, report = run_check(args.url.rstrip("/"), request, expected, tolerance, args.path,
+                               rel_tolerance=rel_tolerance)
     print(("PASS: " if passed else "FAIL: ") + report, file=sys.stdout if passed else sys.stderr)
     return 0 if passed else 1
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from function_app.pages.approvals import approvals_page
+from function_app.pages.approvals import Waiting, approvals_page
 from function_app.pages.card import confirm
 from function_app.pages.html import esc, page
 from function_app.pages.model import model_page
 from function_app.pages.run import run_page
 from function_app.pages.runs import runs_page
 
-__all__ = ["approvals_page", "confirm", "message", "model_page", "run_page", "runs_page"]
+__all__ = ["Waiting", "approvals_page", "confirm", "message", "model_page", "run_page", "runs_page"]
 
 
 def message(status: int, title: str, text: str) -> func.HttpResponse:

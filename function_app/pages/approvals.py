@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import azure.functions as func
 
@@ -11,10 +11,20 @@ from function_app.pages.html import Links, a, duration, esc, page, table
 REFRESH_S = 10
 
 
-def approvals_page(waiting: list[dict[str, Any]], links: Links) -> func.HttpResponse:
-    """``waiting``: ``{run_id, model, version, expires_at, seconds_left}`` per pending approval."""
-    rows = [[a(links.run(w["run_id"]), w["run_id"]), a(links.model(w["model"]), w["model"]), esc(w["version"]),
-             esc(w.get("expires_at") or ""), duration(w.get("seconds_left"))] for w in waiting]
+@dataclass(frozen=True)
+class Waiting:
+    """One pending approval: its run, model version, and when its links expire."""
+
+    run_id: str
+    model: str
+    version: str
+    expires_at: str
+    seconds_left: float | None
+
+
+def approvals_page(waiting: list[Waiting], links: Links) -> func.HttpResponse:
+    rows = [[a(links.run(w.run_id), w.run_id), a(links.model(w.model), w.model), esc(w.version),
+             esc(w.expires_at), duration(w.seconds_left)] for w in waiting]
     body = (f"<p class='count'>{len(waiting)} waiting. The approve and reject links are in the notification "
             "sent to the approvers; each opens the model card.</p>"
             + table(["run", "model", "version", "link expires", "time left"], rows, cls="approvals"))

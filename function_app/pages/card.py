@@ -8,7 +8,7 @@ from __future__ import annotations
 import azure.functions as func
 
 from factory.approval import ApprovalClaim
-from factory.card import REASON_MAX, ModelCard
+from factory.card import REASON_MAX, ImageRow, ModelCard
 from function_app.pages.html import NOT_MEASURED, a, duration, esc, facts, num, or_na, page, size, table
 
 
@@ -38,32 +38,31 @@ def metrics_table(card: ModelCard) -> str:
 
 def data_facts(card: ModelCard) -> str:
     d = card.data
-    per_label = d.get("per_label")
-    labels = ", ".join(f"{k}: {v}" for k, v in per_label.items()) if isinstance(per_label, dict) and per_label else None
-    return facts([("blob", or_na(d.get("blob"))), ("size", size(d.get("size"))), ("rows", or_na(d.get("rows"))),
-                  ("images per label", or_na(labels)), ("sha256", f"<code>{or_na(d.get('sha256'))}</code>"),
-                  ("uploaded", or_na(d.get("uploaded_at")))])
+    labels = ", ".join(f"{k}: {v}" for k, v in d.per_label.items()) if d.per_label else None
+    return facts([("blob", or_na(d.blob or None)), ("size", size(d.size)), ("rows", or_na(d.rows)),
+                  ("images per label", or_na(labels)), ("sha256", f"<code>{or_na(d.sha256 or None)}</code>"),
+                  ("uploaded", or_na(d.uploaded_at or None))])
 
 
 def edge_table(card: ModelCard) -> str:
     if not card.edge:
         return f"<p>{NOT_MEASURED}</p>"
-    rows = [[or_na(e["device"]), or_na(e["arch"]),
-             f"<span class='{'pass' if e['status'] == 'pass' else 'fail'}'>{esc(e['status'])}</span>"
-             + (f" {esc(e['reason'])}" if e.get("reason") else ""),
-             or_na(e["p50_ms"], "{:.1f} ms"), or_na(e["p95_ms"], "{:.1f} ms"), or_na(e["requests"]),
-             size(e["bytes_pulled"])] for e in card.edge]
+    rows = [[or_na(e.device), or_na(e.arch),
+             f"<span class='{'pass' if e.status == 'pass' else 'fail'}'>{esc(e.status)}</span>"
+             + (f" {esc(e.reason)}" if e.reason else ""),
+             or_na(e.p50_ms, "{:.1f} ms"), or_na(e.p95_ms, "{:.1f} ms"), or_na(e.requests),
+             size(e.bytes_pulled)] for e in card.edge]
     return table(["device", "architecture", "result", "p50 latency", "p95 latency", "requests checked",
                   "bytes pulled"], rows, cls="edge")
 
 
-def update_size(image: dict) -> str:
+def update_size(image: ImageRow) -> str:
     """Per architecture, what a device holding the production image pulls for this one."""
-    per_arch = image.get("update_bytes")
+    per_arch = image.update_bytes
     if not per_arch:
         return NOT_MEASURED
     parts = [_arch_prefix(arch) + size(n) for arch, n in per_arch.items()]
-    against = (f" (against <code>{esc(image['update_from'])}</code>)" if image.get("update_from")
+    against = (f" (against <code>{esc(image.update_from)}</code>)" if image.update_from
                else " (no version in production: the whole image)")
     return ", ".join(parts) + against
 
@@ -72,17 +71,17 @@ def _arch_prefix(arch: str) -> str:
     return f"{esc(arch)}: " if arch else ""
 
 
-def image_sizes(image: dict) -> str:
+def image_sizes(image: ImageRow) -> str:
     """Per architecture, the image's compressed size (what a device with none of its layers downloads)."""
-    per_arch = image.get("size_bytes")
+    per_arch = image.size_bytes
     if not per_arch:
         return NOT_MEASURED
     return ", ".join(_arch_prefix(arch) + size(n) for arch, n in per_arch.items())
 
 
-def layers_shared(image: dict) -> str:
+def layers_shared(image: ImageRow) -> str:
     """Per architecture, how many of the image's layers a device holding the production image has already."""
-    shared, total = image.get("layers_shared"), image.get("layers_total")
+    shared, total = image.layers_shared, image.layers_total
     if not shared or not total:
         return NOT_MEASURED
     return ", ".join(_arch_prefix(arch) + esc(f"{n} of {total[arch]}") for arch, n in shared.items() if arch in total)
@@ -90,18 +89,18 @@ def layers_shared(image: dict) -> str:
 
 def image_facts(card: ModelCard) -> str:
     i = card.image
-    return facts([("digest", f"<code>{or_na(i.get('digest'))}</code>"),
-                  ("reference", f"<code>{or_na(i.get('ref'))}</code>"),
+    return facts([("digest", f"<code>{or_na(i.digest)}</code>"),
+                  ("reference", f"<code>{or_na(i.ref)}</code>"),
                   ("size", image_sizes(i)), ("update size vs production", update_size(i)),
                   ("layers shared with production", layers_shared(i))])
 
 
 def lineage_facts(card: ModelCard) -> str:
     job = card.training_job
-    if str(job.get("url", "")).startswith(("https://", "http://")):
-        training = a(job["url"], job.get("label") or job.get("name"))
+    if job.url.startswith(("https://", "http://")):
+        training = a(job.url, job.label or job.name)
     else:
-        training = or_na(job.get("label") or job.get("name"))
+        training = or_na(job.label or job.name or None)
     rows = [("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)]
     if card.rollout:
         rows.append(("after approval, rolls out to", f"<code>{esc(card.rollout)}</code>"))
@@ -111,8 +110,7 @@ def lineage_facts(card: ModelCard) -> str:
 def decisions_list(card: ModelCard) -> str:
     if not card.decisions:
         return "<p>Nobody has decided yet.</p>"
-    rows = [[esc(d["who"] or "unknown"), esc(d["decision"]), esc(d["at"]), esc(d.get("reason", ""))]
-            for d in card.decisions]
+    rows = [[esc(d.who or "unknown"), esc(d.decision), esc(d.at), esc(d.reason)] for d in card.decisions]
     return table(["who", "decision", "when", "reason"], rows, cls="decisions")
 
 

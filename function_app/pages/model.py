@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
 
+from contract import RunSummary
 from factory.history import ModelHistory
 from function_app.pages.html import Links, a, esc, line_svg, page, table
 
 
-def model_page(h: ModelHistory, runs: list[dict[str, Any]], links: Links) -> func.HttpResponse:
-    by_version = {str((r.get("lineage") or {}).get("model_version")): r["run_id"] for r in reversed(runs)
-                  if (r.get("lineage") or {}).get("model") == h.name}
+def model_page(h: ModelHistory, runs: list[RunSummary], links: Links) -> func.HttpResponse:
+    by_version = {r.lineage.model_version: r.run_id for r in reversed(runs) if r.lineage.model == h.name}
     rows = []
     for v in reversed(h.versions):
         run_id = v.tags.get("run_id") or by_version.get(v.version, "")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
 
+from contract import STAGES, RunStatus, RunSummary
 from factory import history
-from factory.runs import STAGES
 from function_app.pages.html import Links, a, esc, page, table
 
 REFRESH_S = 5
@@ -27,18 +25,16 @@ def filters_form(links: Links, models: list[str], model: str, result: str, stage
             + "<button type='submit'>Filter</button></form>")
 
 
-def run_row(run: dict[str, Any], links: Links) -> list[str]:
-    lin = run.get("lineage") or {}
-    model = str(lin.get("model") or "")
-    metrics = lin.get("metrics") or {}
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:2] if isinstance(v, int | float))
-    result = history.result_of(run)
-    klass = "pass" if result == "Succeeded" else "fail" if result in ("Rejected", "Failed", "RolledBack") else "na"
-    return [a(links.run(run["run_id"]), run["run_id"]), a(links.model(model), model) if model else "",
-            esc(str(run.get("created") or "")[:19]), esc(history.stage_of(run)),
-            f"<span class='{klass}'>{esc(result)}</span>", esc(lin.get("model_version", "")), esc(shown),
-            esc((lin.get("edge") or {}).get("status", "")), esc(lin.get("decision", "")),
-            esc(run.get("reason") or "")]
+def run_row(run: RunSummary, links: Links) -> list[str]:
+    lin = run.lineage
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in list(lin.metrics.items())[:2] if isinstance(v, int | float))
+    result = run.outcome
+    klass = "pass" if result == RunStatus.SUCCEEDED else "fail" if result in (
+        RunStatus.REJECTED, RunStatus.FAILED, RunStatus.ROLLED_BACK) else "na"
+    return [a(links.run(run.run_id), run.run_id), a(links.model(lin.model), lin.model) if lin.model else "",
+            esc(run.created[:19]), esc(run.current_stage or ""),
+            f"<span class='{klass}'>{esc(result)}</span>", esc(lin.model_version), esc(shown),
+            esc(lin.edge.status if lin.edge else ""), esc(lin.decision or ""), esc(run.reason)]
 
 
 def skipped_folders(broken: dict[str, str]) -> str:
@@ -50,7 +46,7 @@ def skipped_folders(broken: dict[str, str]) -> str:
             "(they do not load; the other models run):</p>" + table(["folder", "reason"], rows, cls="broken"))
 
 
-def runs_page(runs: list[dict[str, Any]], models: list[str], links: Links, model: str = "", result: str = "",
+def runs_page(runs: list[RunSummary], models: list[str], links: Links, model: str = "", result: str = "",
               stage: str = "", broken: dict[str, str] | None = None) -> func.HttpResponse:
     """The runs, filtered; the approvals waiting and the skipped (broken) model folders above them."""
     shown = history.filter_runs(runs, model, result, stage)
@@ -58,12 +54,12 @@ def runs_page(runs: list[dict[str, Any]], models: list[str], links: Links, model
     banner = ""
     if waiting:
         banner = (f"<p><strong>{len(waiting)} approval{'s' if len(waiting) > 1 else ''} waiting:</strong> "
-                  + ", ".join(a(links.run(r["run_id"]), f"{(r.get('lineage') or {}).get('model', '')} "
-                                f"version {(r.get('lineage') or {}).get('model_version', '')}") for r in waiting)
+                  + ", ".join(a(links.run(r.run_id), f"{r.lineage.model} version {r.lineage.model_version}")
+                              for r in waiting)
                   + f" ({a(links.url('/approvals'), 'time left')})</p>")
     body = (banner + skipped_folders(broken or {}) + filters_form(links, models, model, result, stage)
             + f"<p class='count'>{len(shown)} of {len(runs)} runs</p>"
             + table(["run", "model", "started (UTC)", "stage", "result", "version", "metrics", "edge", "decision",
                      "reason"], [run_row(r, links) for r in shown], cls="runs"))
-    refresh = REFRESH_S if any(history.in_flight(r) for r in runs) else None
+    refresh = REFRESH_S if any(r.in_flight for r in runs) else None
     return page(200, "Model Factory runs", body, nav=links.nav(), refresh_s=refresh)

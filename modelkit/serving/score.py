@@ -9,8 +9,10 @@ estimator whose ``predict()`` takes a 2-D float array, columns in ``model.json``
 
 Request: ``{"data": [[f1, f2, ...], ...]}`` or ``{"data": [{"feature": value, ...}, ...]}`` (a bare list is
 accepted too); ``null`` is a missing value, for models that handle them (others answer 400).
-Response: ``{"predictions": [...]}``. Bad input raises ``BadRequest`` (``http_status`` 400); the server
-answers it with a 400 that carries the message.
+Response: ``{"predictions": [...]}``; a classifier whose model.yaml declares ``serving.probabilities: true``
+(the image's ``model/serving.json``) answers, per row, Azure ML online-endpoint style, the label beside every
+label's probability: ``{"label": 2, "probabilities": {"0": 0.01, "1": 0.09, "2": 0.9}}``. Bad input raises
+``BadRequest`` (``http_status`` 400); the server answers it with a 400 that carries the message.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ model: Any = None
 features: list[str] = []
 feature_set: frozenset[str] = frozenset()
 meta: dict[str, Any] = {}
+options: dict[str, Any] = {}  # serving.json beside the artifact: {"probabilities": true}
 
 
 class BadRequest(ValueError):
@@ -49,13 +52,18 @@ def _model_folder(root: Path) -> Path:
 
 def init() -> None:
     """Load ``model.joblib`` and ``model.json`` from ``AZUREML_MODEL_DIR``."""
-    global model, features, feature_set, meta
-    folder = _model_folder(Path(os.environ.get("AZUREML_MODEL_DIR", ".")))
+    global model, features, feature_set, meta, options
+    root = Path(os.environ.get("AZUREML_MODEL_DIR", "."))
+    folder = _model_folder(root)
+    options_file = root / "serving.json"
+    options = json.loads(options_file.read_text()) if options_file.is_file() else {}
     meta = json.loads((folder / "model.json").read_text())
     features = list(meta["features"])
     feature_set = frozenset(features)
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
     model = joblib.load(folder / "model.joblib")
+    if options.get("probabilities") and not hasattr(model, "predict_proba"):
+        raise TypeError(f"serving.probabilities is declared, but {type(model).__name__} has no predict_proba()")
     try:  # inputs are checked below, so scikit-learn's per-call finiteness check is redundant
         import sklearn
 
@@ -145,13 +153,22 @@ def _predict(raw_data: Any) -> dict[str, Any]:
         payload = raw_data
     matrix = _matrix(payload)
     if not np.isnan(matrix).any():
-        return {"predictions": _plain(np.asarray(model.predict(matrix)))}
+        return {"predictions": _answer(matrix)}
     import sklearn
 
     with sklearn.config_context(assume_finite=False):  # let the model refuse missing values it cannot take
         try:
-            predictions = model.predict(matrix)
+            return {"predictions": _answer(matrix)}
         except ValueError as exc:
             rows = sorted({int(i) for i in np.argwhere(np.isnan(matrix))[:, 0]})[:10]
             raise BadRequest(f"row(s) {rows}: this model does not accept missing values (null): {exc}") from None
-    return {"predictions": _plain(np.asarray(predictions))}
+
+
+def _answer(matrix: np.ndarray) -> list[Any]:
+    """Each row's prediction, or (``probabilities``) its label beside every label's probability."""
+    labels = _plain(np.asarray(model.predict(matrix)))
+    if not options.get("probabilities"):
+        return labels
+    names = [str(c) for c in _plain(np.asarray(model.classes_))]
+    return [{"label": label, "probabilities": {n: round(p, 6) for n, p in zip(names, row, strict=True)}}
+            for label, row in zip(labels, np.asarray(model.predict_proba(matrix)).tolist(), strict=True)]

@@ -32,7 +32,8 @@ def _follow(url: str, timeout: float = 30) -> dict:
 
 
 def test_the_app_object_is_found_whatever_its_name_and_the_file_is_named(conformance: LaunchedHost) -> None:
-    status = requests.get(f"{conformance.base_url}/admin/host/status", timeout=10).json()
+    status = requests.get(f"{conformance.base_url}/admin/host/status", timeout=10,
+                          headers={"x-functions-key": conformance.keys.master_key}).json()
     assert status["app"].endswith("tests/devhost/conformance_app/function_app.py")
     assert {"http_start", "hello_sequence", "say_hello", "fan_out_fan_in", "monitor"} <= set(status["functions"])
     assert "model_factory_run" not in status["functions"]  # not the repo's own function_app
@@ -95,7 +96,8 @@ def test_monitor_polls_on_a_timer_until_the_job_is_done(conformance: LaunchedHos
 
 
 def test_an_unimplemented_binding_is_reported_at_startup_and_fails_clearly(conformance: LaunchedHost) -> None:
-    status = requests.get(f"{conformance.base_url}/admin/host/status", timeout=10).json()
+    status = requests.get(f"{conformance.base_url}/admin/host/status", timeout=10,
+                          headers={"x-functions-key": conformance.keys.master_key}).json()
     assert status["unsupported"] == {"enqueue": ["output binding type 'queue' (parameter 'msg')"]}
     log = conformance.log_path.read_text()
     assert "function enqueue: devhost does not implement its output binding type 'queue'" in log

@@ -46,6 +46,6 @@ def test_admin_level_auth_takes_only_the_master_key(dh1: Client) -> None:
 
 
 def test_host_status_lists_indexed_functions(dh1: Client) -> None:
-    body = requests.get(f"{dh1.base}/admin/host/status").json()
+    body = requests.get(f"{dh1.base}/admin/host/status", headers={"x-functions-key": MASTER_KEY}).json()
     assert body["state"] == "Running"
     assert {"hello", "chain", "noop", "on_blob_created"} <= set(body["functions"])

@@ -6,17 +6,23 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from factory.client import FactoryClient
+from cli.client import FactoryClient
 from factory.kit import place_kit_beside
 from localstack.stack import ROOT, LocalStack, StackPorts
-from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS
+from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS, approve, sample
 
 BROKEN_MODEL = "broken_yaml"
+REPOSITORY_MODELS = tuple(sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")))
+# Every model trains, builds and verifies at once on two cores: in `make run` beside a test run, a model took up to
+# 1,183 s (shapes_detector) to ask for approval. A bound on waiting, not a speed target.
+ALL_MODELS_TIMEOUT_S = 600.0 + 300.0 * len(REPOSITORY_MODELS)
 APPROVAL_TIMEOUT_S = 900  # the app-wide default; the timeout test uses a model whose model.yaml sets its own
 
 
@@ -117,3 +123,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="session")
 def client(stack: LocalStack) -> FactoryClient:
     return FactoryClient(stack.base_url, stack.function_key)
+
+
+@pytest.fixture(scope="session")
+def every_model_run(stack: LocalStack, client: FactoryClient) -> dict[str, tuple[str, dict[str, Any], int]]:
+    """The one end-to-end run of every repository model, shared by the tests that read its results: each model's
+    sample uploaded at once (beside the broken folder), each approved through its signed link; per model the run
+    id, the ended run and the approval's HTTP status."""
+    runs = {model: stack.upload(model, sample(stack, model))[2] for model in REPOSITORY_MODELS}
+    with ThreadPoolExecutor(len(runs)) as pool:
+        statuses = dict(zip(runs, pool.map(lambda r: approve(client, r, timeout=ALL_MODELS_TIMEOUT_S), runs.values()),
+                            strict=True))
+    return {model: (run_id, client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S), statuses[model])
+            for model, run_id in runs.items()}

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from factory.client import FactoryClient, post_link
+from cli.client import FactoryClient, post_link
 from localstack.stack import LocalStack
 
 IMPATIENT_APPROVAL_HOURS = 0.01  # 36 s: the approval timeout of the wine_impatient_approval variant

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.runs import STAGES
+from contract import STAGES
 from tests.e2e.conftest import BROKEN_MODEL
 from tests.e2e.helpers import model_versions, prod_registry, registry_digest, sample
 

@@ -14,12 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from factory import cli, events
+from cli import main as cli
+from cli.client import post_link
+from contract import STAGES
+from factory import events
 from factory.approval import ApprovalClaim, sign_link
-from factory.client import post_link
 from factory.decision import UNAUTHENTICATED
-from factory.runs import STAGES
-from localstack.stack import ROOT
+from factory.supplychain.chain import verify
+from factory.supplychain.cosign import attestation_tag, signature_tag
+from tests.e2e.conftest import ALL_MODELS_TIMEOUT_S, REPOSITORY_MODELS
 from tests.e2e.helpers import (
     IMPATIENT_APPROVAL_HOURS,
     approval_links,
@@ -34,10 +37,6 @@ from tests.e2e.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-MODELS = tuple(sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")))  # every repository model
-# Every model trains, builds and verifies on both architectures at once on two cores: in `make run` beside a test
-# run, a model took up to 1,183 s (shapes_detector) to ask for approval. A bound on waiting, not a speed target.
-ALL_MODELS_TIMEOUT_S = 600.0 + 300.0 * len(MODELS)
 
 
 def _repo(model: str) -> str:
@@ -52,13 +51,10 @@ def _expose_stack(stack):
 
 
 @pytest.mark.timeout(2 * ALL_MODELS_TIMEOUT_S)  # the approvals' wait, then the promotions' (pyproject: 900 s)
-def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, client):
-    runs = {model: stack.upload(model, sample(stack, model))[2] for model in MODELS}
-    with ThreadPoolExecutor(len(runs)) as pool:
-        statuses = list(pool.map(lambda r: approve(client, r, timeout=ALL_MODELS_TIMEOUT_S), runs.values()))
-    assert statuses == [200] * len(runs)
-    for model, run_id in runs.items():
-        run = client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S)
+def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack, every_model_run):
+    assert [status for _, _, status in every_model_run.values()] == [200] * len(REPOSITORY_MODELS)
+    public_key = stack.signing_key_paths()[1].read_bytes()
+    for model, (run_id, run, _) in every_model_run.items():
         lineage = run["lineage"]
         assert run["result"] == "Succeeded", (model, run["reason"])
         assert lineage["edge"]["status"] == "pass"
@@ -69,6 +65,9 @@ def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack,
         assert prod_digest == lineage["image_digest"], model
         assert lineage["prod_ref"].endswith(lineage["image_digest"]) or lineage["image_digest"] in lineage["prod_ref"]
         assert len(model_versions(stack, model, run_id)) == 1
+        # the prod image carries its whole signed chain: signature, provenance, verification, SBOM, approval
+        chain = verify(f"{prod_registry(stack)}/{_repo(model)}:v{lineage['model_version']}", public_key)
+        assert chain.ok and chain.digest == lineage["image_digest"], (model, chain.broken)
 
 
 def test_same_blob_created_event_three_times_starts_one_run(stack, client, capsys):
@@ -86,7 +85,12 @@ def test_same_blob_created_event_three_times_starts_one_run(stack, client, capsy
     runs_of_model = [r for r in client.runs() if r["run_id"].startswith(f"{model}-")]
     assert len(runs_of_model) == 1
     assert len(model_versions(stack, model)) == 1
-    assert registry_tags(dev_registry(stack), _repo(model)) == [run_id]
+    digest = run["lineage"]["image_digest"]  # one image, with its signature and attestations beside it
+    assert registry_tags(dev_registry(stack), _repo(model)) == sorted([run_id, signature_tag(digest),
+                                                                       attestation_tag(digest)])
+    assert cli.main(["verify", "--state-dir", str(stack.state_dir), run["lineage"]["prod_ref"]]) == 0
+    printed = capsys.readouterr().out
+    assert "BROKEN" not in printed and f"data sha256 {run['lineage']['data_sha256']}" in printed, printed
 
 
 FAILURES = {

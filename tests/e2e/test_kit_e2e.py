@@ -8,23 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from factory import cli
+from cli import main as cli
 from tests.e2e.conftest import BROKEN_MODEL
-from tests.e2e.helpers import approve, sample
+from tests.e2e.helpers import sample
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_broken_model_folder_is_reported_and_skipped_while_the_others_run(stack, client, tmp_path):
+def test_a_broken_model_folder_is_reported_and_skipped_while_the_others_run(stack, client, every_model_run,
+                                                                            tmp_path):
+    """The broken folder sits beside the repository models for the whole session: their one shared run (every
+    model at once) is the "others run" half; here, it is refused by name and an upload for it starts nothing."""
+    ended = {model: run["result"] for model, (_, run, _) in every_model_run.items()}
+    assert ended == dict.fromkeys(every_model_run, "Succeeded")
     status, body = client.start_run(BROKEN_MODEL, "latest")
     assert status == 409 and f"{BROKEN_MODEL}/model.yaml: not valid YAML" in body["error"]
     before = len(client.runs())
     stack.upload(BROKEN_MODEL, sample(stack, "wine_cultivar"))  # an upload for it starts nothing
-    run_id = stack.upload("wine_copy", sample(stack, "wine_copy"), name="beside-a-broken-one.csv")[2]
-    assert approve(client, run_id) == 200
-    run = client.wait(run_id, timeout=900)
-    assert run["result"] == "Succeeded", run["reason"]
+    bad = tmp_path / "after-the-broken-one.csv"  # listed after it, so its run proves the broken upload was seen
+    bad.write_text("alcohol,malic_acid\n1,2\n")
+    run = client.wait(stack.upload("wine_copy", bad)[2], timeout=300)
+    assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate"), run["reason"]
     assert len(client.runs()) == before + 1
+    assert not [r for r in client.runs() if r["run_id"].startswith(f"{BROKEN_MODEL}-")]
 
 
 def _git(repo: Path, *args: str) -> str:

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from factory.edge.service import EdgeSmokeService
-from orchestrations.contract import (
+from contract import (
     EdgeDeviceRequest,
     EdgeLeaseRequest,
     EdgeReleased,
@@ -16,6 +15,7 @@ from orchestrations.contract import (
     EdgeRestoreRequest,
     EdgeSmokeRequest,
 )
+from factory.edge.service import EdgeSmokeService
 
 
 def edge_activities(service: EdgeSmokeService) -> dict[str, Callable[[Any], Any]]:

@@ -67,6 +67,7 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
     timers: list[dt.datetime] = []
     seen_actions = 0
     pending_events = list(events or [])
+    next_id = 0  # the SDK's task ids: one per action, and one per retry timer and re-attempt
     for episode in range(1, max_episodes + 1):
         context = {"history": history, "input": json.dumps(orchestration_input), "instanceId": "edge-test",
                    "isReplaying": False, "parentInstanceId": None, "upperSchemaVersion": 1}
@@ -91,25 +92,43 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
             event["IsPlayed"] = True
         history.append({"EventType": 13, "EventId": -1, "IsPlayed": False, "Timestamp": _ts(now)})
         completions: list[dict[str, Any]] = []
+        first_id, next_id = next_id, next_id + len(new_actions)  # the SDK numbers this episode's tasks first
         for offset, action in enumerate(new_actions):
-            task_id = seen_actions + offset
+            task_id = first_id + offset
             kind = action["actionType"]
-            if kind in (0, 1):  # call activity (with retry: the first attempt is enough for these tests)
+            if kind in (0, 1):  # call activity; with retry (1), the attempts as the extension makes them
                 name, arg = action["functionName"], json.loads(action["input"]) if action.get("input") else None
                 history.append({"EventType": 4, "EventId": task_id, "IsPlayed": False, "Timestamp": _ts(now),
                                 "Name": name})
-                calls.append((name, arg))
-                try:
-                    result = activities[name](arg)
-                except Exception as exc:  # the activity failed: the orchestrator sees TaskFailed
-                    if kind == 1:  # the host would retry it; this driver does not: say what failed
-                        raise RuntimeError(f"activity {name} (called with retry) failed: "
-                                           f"{type(exc).__name__}: {exc}") from exc
-                    completions.append({"EventType": 6, "EventId": -1, "IsPlayed": False, "TaskScheduledId": task_id,
-                                        "Reason": f"{type(exc).__name__}: {exc}", "Details": ""})
-                else:
-                    completions.append({"EventType": 5, "EventId": -1, "IsPlayed": False, "TaskScheduledId": task_id,
-                                        "Result": json.dumps(result)})
+                options = action.get("retryOptions") or {} if kind == 1 else {}
+                attempts = int(options.get("maxNumberOfAttempts") or 1)
+                delay = dt.timedelta(milliseconds=float(options.get("firstRetryIntervalInMilliseconds") or 0))
+                for attempt in range(1, attempts + 1):
+                    calls.append((name, arg))
+                    try:
+                        result = activities[name](arg)
+                    except Exception as exc:  # the activity failed: the orchestrator sees TaskFailed
+                        completions.append({"EventType": 6, "EventId": -1, "IsPlayed": False,
+                                            "TaskScheduledId": task_id, "Reason": f"{type(exc).__name__}: {exc}",
+                                            "Details": ""})
+                        if kind == 0:
+                            break
+                        # the retry timer (the SDK allocates its id when it sees the failure), then the next
+                        # attempt (its id when the timer fires); after the last attempt one more timer, at once
+                        last = attempt == attempts
+                        fire_at = now + (dt.timedelta(0) if last else delay)
+                        if real_time:
+                            time.sleep(0 if last else delay.total_seconds())
+                        completions.append({"EventType": 11, "EventId": -1, "IsPlayed": False, "TimerId": next_id,
+                                            "FireAt": _ts(fire_at)})
+                        now, next_id = max(now, fire_at), next_id + 1
+                        if last:
+                            break
+                        task_id, next_id = next_id, next_id + 1
+                    else:
+                        completions.append({"EventType": 5, "EventId": -1, "IsPlayed": False,
+                                            "TaskScheduledId": task_id, "Result": json.dumps(result)})
+                        break
             elif kind == 5:  # durable timer
                 fire_at = _parse(action["fireAt"])
                 timers.append(fire_at)

@@ -38,7 +38,7 @@ def devhost(simulator, edge_images, tmp_path):
                             cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + "/admin/host/status", timeout=60)
+        wait_http(url + "/admin/host/ping", timeout=60)
         yield SimpleNamespace(url=url, key=(tmp_path / "devhost" / "durabletask_extension.key").read_text())
     finally:
         proc.terminate()

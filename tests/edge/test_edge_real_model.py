@@ -11,6 +11,7 @@ import pytest
 from factory import ports
 from factory.adapters.local.edge import EdgeSimulatorDeployer
 from factory.adapters.local.podman import PodmanImageBuilder
+from factory.adapters.local.registry import skopeo_manifest
 from factory.edge.service import EdgeSmokeService
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image
@@ -57,11 +58,11 @@ def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator
     ref = ports.ImageRef(registry, "models/wine-cultivar", "arm64-test")
     built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
     image = f"{registry}/{ref.repository}@{built.digest}"  # the index digest, as the edge manifest has it
-    index = read_image(image)
+    index = read_image(image, skopeo_manifest)
 
     deployer = EdgeSimulatorDeployer(arm64_simulator.url, registry=registry)  # the smoke module as an index too
     service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
-    smoke = read_image(deployer.smoke_image())
+    smoke = read_image(deployer.smoke_image(), skopeo_manifest)
     assert sorted(smoke) == ["amd64", "arm64"]
     request = {"run_id": "run-edge-arm64", "model": model, "image": image, "poll_seconds": 2,
                "timeout_seconds": 600, "ready_timeout_seconds": 480, "device": "sim-arm64", "arch": "arm64"}

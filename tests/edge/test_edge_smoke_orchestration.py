@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from contract import EdgeLease
 from factory.edge.manifest import SMOKE_MODULE
 from factory.edge.service import EdgeSmokeService
 from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
+from orchestrations.retrying import RetryPlan, carry
 
 from .activities import edge_activities
 from .replay import run_orchestrator
@@ -33,13 +35,13 @@ class MemoryDevice:
         self.applied: list[dict[str, Any]] = []
         self.busy_for, self.holder = busy_for, ""  # another run holds the device for busy_for lease attempts
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
         if self.busy_for > 0:
             self.busy_for -= 1
-            return {"acquired": False, "holder": "run-other", "expires_at": "2026-01-01T01:00:00+00:00"}
+            return EdgeLease(False, "run-other", "2026-01-01T01:00:00+00:00")
         assert self.holder in ("", holder) and ttl_seconds > 0
         self.holder = holder
-        return {"acquired": True, "holder": holder, "expires_at": "2026-01-01T01:00:00+00:00"}
+        return EdgeLease(True, holder, "2026-01-01T01:00:00+00:00")
 
     def release(self, holder: str) -> None:
         if self.holder == holder:
@@ -75,11 +77,11 @@ def smoke_input(**overrides: Any) -> dict[str, Any]:
 
 
 def test_pass_report_for_this_run_gives_pass_and_restores_the_previous_deployment():
-    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1, "failures": {}, "p50Ms": 1.5,
-                           "p95Ms": 2.5}, report_after=3)
+    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1, "requests": 5, "failures": {},
+                           "p50Ms": 1.5, "p95Ms": 2.5}, report_after=3)
     result = run_orchestrator(edge_smoke, smoke_input(), activities(device))
     assert result.output == {"run_id": "run-42", "status": "pass", "cases": 1, "failures": [], "p50_ms": 1.5,
-                             "p95_ms": 2.5, "reason": "", "bytes_pulled": 0, "devices": []}
+                             "p95_ms": 2.5, "reason": "", "bytes_pulled": 0, "devices": [], "requests": 5}
     assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_read_report",
                                        "edge_read_report", "edge_read_report", "edge_restore", "edge_release"]
     deployed = device.applied[0]
@@ -116,7 +118,10 @@ def test_deploy_failure_gives_fail_and_still_restores():
     result = run_orchestrator(edge_smoke, smoke_input(image="127.0.0.1:1/nyc_taxi:latest"), activities(device))
     assert result.output["status"] == "fail"
     assert "must be pinned by digest" in result.output["reason"]
-    assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_deploy", "edge_restore", "edge_release"]
+    # a refused manifest is retried as the plan says (3 attempts by default): the activity cannot tell a
+    # permanent error from a transient one, and a deploy is idempotent
+    assert result.activity_names() == ["edge_lease", "edge_snapshot", *["edge_deploy"] * 3, "edge_restore",
+                                       "edge_release"]
     assert device.content == PREVIOUS and device.holder == ""
 
 
@@ -125,7 +130,7 @@ def test_unreadable_device_fails_without_deploying():
     acts["edge_snapshot"] = lambda _req: (_ for _ in ()).throw(ConnectionError("edge simulator is not reachable"))
     result = run_orchestrator(edge_smoke, smoke_input(), acts)
     assert result.output["status"] == "fail" and "not reachable" in result.output["reason"]
-    assert result.activity_names() == ["edge_lease", "edge_snapshot", "edge_release"]
+    assert result.activity_names() == ["edge_lease", *["edge_snapshot"] * 3, "edge_release"]  # tried as planned
 
 
 @pytest.mark.parametrize("poll,timeout,reads", [(5, 5, 1), (7, 20, 3), (30, 10, 1)])
@@ -152,3 +157,37 @@ def test_device_busy_for_too_long_fails_without_touching_it():
     assert result.output["status"] == "fail"
     assert "stayed busy for 35 s (lease held by run run-other" in result.output["reason"]
     assert set(result.activity_names()) == {"edge_lease"} and device.applied == []
+
+
+def _flaky(fn, fails: int):
+    """``fn``, raising a transient error on its first ``fails`` calls (a device API's 503, a reset connection)."""
+    calls = {"n": 0}
+
+    def call(req):
+        calls["n"] += 1
+        if calls["n"] <= fails:
+            raise ConnectionError(f"503 Service Unavailable (call {calls['n']})")
+        return fn(req)
+    return call
+
+
+@pytest.mark.parametrize("activity", ["edge_lease", "edge_snapshot", "edge_deploy", "edge_read_report"])
+def test_a_transient_edge_failure_is_retried_as_the_run_plans_and_the_verdict_stands(activity):
+    device = MemoryDevice({"runId": "run-42", "status": "pass", "cases": 1, "failures": {}, "p50Ms": 1.5,
+                           "p95Ms": 2.5}, report_after=1)
+    acts = activities(device)
+    acts[activity] = _flaky(acts[activity], 2)  # fails twice; the plan allows three attempts
+    result = run_orchestrator(edge_smoke, carry(smoke_input(), RetryPlan(3, 1000)), acts)
+    assert result.output["status"] == "pass", result.output
+    assert result.activity_names().count(activity) == 3
+    assert device.content == PREVIOUS and device.holder == "" and len(device.applied) == 2  # deploy + restore
+
+
+def test_an_edge_call_failing_beyond_the_plan_gives_a_clear_fail_and_still_restores():
+    device = MemoryDevice(None)
+    acts = activities(device)
+    acts["edge_read_report"] = _flaky(acts["edge_read_report"], 99)
+    result = run_orchestrator(edge_smoke, carry(smoke_input(), RetryPlan(2, 1000)), acts)
+    assert result.output["status"] == "fail" and "503 Service Unavailable" in result.output["reason"]
+    assert result.activity_names().count("edge_read_report") == 2
+    assert result.activity_names()[-2:] == ["edge_restore", "edge_release"] and device.content == PREVIOUS

@@ -8,10 +8,10 @@ import datetime as dt
 
 import pytest
 
+from contract import RolloutResult, RolloutStatus, VersionSignals
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.rollout.fleet import LABEL_MODEL, LABEL_RING, LABEL_VERSION, LayeredDeployment, layered_content
-from factory.rollout.records import RolloutResult, RolloutStatus, VersionSignals
 from factory.rollout.service import RolloutService
 from factory.rollout.spec import AbortBounds, Ring, RolloutSpec, bucket
 from function_app.rollout import handlers

@@ -12,12 +12,12 @@ import requests
 import urllib3
 from azure.core.credentials import AccessToken
 
+from contract import RolloutResult, RolloutStatus, VersionSignals
 from factory.adapters.azure.iothub import IotHubFleet, configuration_of, deployment_of
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.adapters.local.iothub_query import compile_condition, where_clause
 from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
-from factory.rollout.records import RolloutResult, RolloutStatus, VersionSignals
 from factory.rollout.service import RolloutService
 from factory.rollout.spec import BUCKET_TAG, AbortBounds, Ring, RolloutSpec
 from function_app.rollout import handlers

@@ -91,34 +91,34 @@ def test_the_lease_is_an_etag_guarded_patch_of_the_device_twins_tag():
     hub = TwinService("smoke-amd64")
     device = deployer(hub, "smoke-amd64")
     answer = device.lease("run-a", 600)
-    assert answer["acquired"] and answer["holder"] == "run-a"
+    assert answer.acquired and answer.holder == "run-a"
     get, patch = hub.sent
     assert (get[0], get[1]) == ("GET", "/twins/smoke-amd64")
     assert (patch[0], patch[1]) == ("PATCH", "/twins/smoke-amd64")
     assert patch[2]["If-Match"] == '"AAAAAAAAAAE="'  # the etag of the twin it read
-    assert patch[3] == {"tags": {LEASE_TAG: {"holder": "run-a", "expires_at": answer["expires_at"], "queue": "[]"}}}
-    expires = dt.datetime.fromisoformat(answer["expires_at"])
+    assert patch[3] == {"tags": {LEASE_TAG: {"holder": "run-a", "expires_at": answer.expires_at, "queue": "[]"}}}
+    expires = dt.datetime.fromisoformat(answer.expires_at)
     assert 590 < (expires - dt.datetime.now(dt.UTC)).total_seconds() <= 600
 
 
 def test_runs_waiting_for_an_iothub_device_get_it_in_the_order_they_asked():
     hub = TwinService("smoke-amd64")
     device = deployer(hub, "smoke-amd64")
-    assert device.lease("run-a", 600)["acquired"]
-    assert not device.lease("run-b", 600)["acquired"]  # b asks first, then c
+    assert device.lease("run-a", 600).acquired
+    assert not device.lease("run-b", 600).acquired  # b asks first, then c
     refused = device.lease("run-c", 600)
-    assert not refused["acquired"] and refused["holder"] == "run-a" and refused["queue"] == ["run-b", "run-c"]
+    assert not refused.acquired and refused.holder == "run-a" and refused.queue == ["run-b", "run-c"]
     assert [w["holder"] for w in json.loads(hub.lease_tag("smoke-amd64")["queue"])] == ["run-b", "run-c"]
     device.release("run-a")
     assert hub.lease_tag("smoke-amd64")["holder"] == ""
     late = device.lease("run-c", 600)  # c asks first after the release, but b has waited longer
-    assert not late["acquired"] and "run-b asked first" in late["reason"]
-    assert device.lease("run-b", 600)["acquired"]
-    assert device.lease("run-b", 600)["acquired"]  # renewing keeps it
+    assert not late.acquired and "run-b asked first" in late.reason
+    assert device.lease("run-b", 600).acquired
+    assert device.lease("run-b", 600).acquired  # renewing keeps it
     device.release("run-c")  # not the holder: nothing changes
     assert hub.lease_tag("smoke-amd64")["holder"] == "run-b"
     device.release("run-b")
-    assert device.lease("run-c", 600)["acquired"]
+    assert device.lease("run-c", 600).acquired
     assert json.loads(hub.lease_tag("smoke-amd64")["queue"]) == []
 
 
@@ -127,13 +127,13 @@ def test_two_runs_share_the_pool_one_device_per_architecture_each_in_turn():
     so the second run gets a device as soon as the first gives that one back, and both runs finish."""
     hub = TwinService("smoke-amd64", "smoke-arm64")
     amd64, arm64 = deployer(hub, "smoke-amd64"), deployer(hub, "smoke-arm64")
-    assert amd64.lease("run-wine", 600)["acquired"] and arm64.lease("run-wine", 600)["acquired"]
-    assert not amd64.lease("run-taxi", 600)["acquired"] and not arm64.lease("run-taxi", 600)["acquired"]
+    assert amd64.lease("run-wine", 600).acquired and arm64.lease("run-wine", 600).acquired
+    assert not amd64.lease("run-taxi", 600).acquired and not arm64.lease("run-taxi", 600).acquired
     amd64.release("run-wine")  # wine's amd64 smoke test is done; its arm64 one (emulated) still runs
-    assert amd64.lease("run-taxi", 600)["acquired"]
-    assert not arm64.lease("run-taxi", 600)["acquired"]
+    assert amd64.lease("run-taxi", 600).acquired
+    assert not arm64.lease("run-taxi", 600).acquired
     arm64.release("run-wine")
-    assert arm64.lease("run-taxi", 600)["acquired"]
+    assert arm64.lease("run-taxi", 600).acquired
     assert {d: hub.lease_tag(d)["holder"] for d in hub.twins} == {"smoke-amd64": "run-taxi",
                                                                   "smoke-arm64": "run-taxi"}
 
@@ -142,11 +142,11 @@ def test_a_write_that_lost_the_race_is_retried_on_the_fresh_twin():
     hub = TwinService("smoke-amd64")
     device = deployer(hub, "smoke-amd64")
     hub.race = 2  # two other writes land between this run's read and its write
-    assert device.lease("run-a", 600)["acquired"]
+    assert device.lease("run-a", 600).acquired
     assert [m for m, *_ in hub.sent] == ["GET", "PATCH", "GET", "PATCH", "GET", "PATCH"]
     hub.race = 99  # the tag keeps changing: the run is refused this time and asks again on its next poll
     answer = device.lease("run-b", 600)
-    assert not answer["acquired"] and "kept changing" in answer["reason"]
+    assert not answer.acquired and "kept changing" in answer.reason
 
 
 def test_another_error_of_the_hub_is_raised():
@@ -165,11 +165,11 @@ def test_a_waiter_that_stopped_asking_leaves_the_queue_and_a_full_queue_refuses_
     later = now + dt.timedelta(seconds=WAITER_STALE_S + 5)  # b stopped asking (its run was cancelled)
     free = LeaseState(queue=state.queue)
     state, answer = fair_lease(free, "run-c", 600, later)
-    assert answer["acquired"] and state.holder == "run-c" and state.queue == ()
+    assert answer.acquired and state.holder == "run-c" and state.queue == ()
     crowd = LeaseState("run-a", held.expires_at, tuple(Waiter(f"run-{i}", now.isoformat(), now.isoformat())
                                                         for i in range(32)))
     same, answer = fair_lease(crowd, "run-late", 600, now)
-    assert not answer["acquired"] and "32 runs are already waiting" in answer["reason"]
+    assert not answer.acquired and "32 runs are already waiting" in answer.reason
     assert "run-late" not in [w.holder for w in same.queue]
     with pytest.raises(ValueError, match="holder"):
         fair_lease(LeaseState(), "", 600, now)

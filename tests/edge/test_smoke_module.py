@@ -153,3 +153,69 @@ def test_the_local_smoke_image_is_built_from_the_repositorys_smoke_module_folder
 
     assert Path(__file__).resolve().parents[2] / "edge" / "smoke_module" == SMOKE_MODULE_DIR
     assert (SMOKE_MODULE_DIR / "Dockerfile").is_file()
+
+
+def test_the_card_shows_the_requests_the_device_scored_not_the_cases(monkeypatch):
+    """Each case is scored ``repeat`` times: 2 cases x 4 = 8 requests, read from what the module reports, through
+    the verdict and the per-device rows, to the card's "requests checked"."""
+    from contract import EdgeDevice, Lineage, combine_verdicts
+    from factory.card import build_card
+
+    monkeypatch.setattr(test_model, "OFFSET", 0.0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), test_model.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        report = smoke.run_smoke(desired_for(f"http://127.0.0.1:{server.server_address[1]}"))
+    finally:
+        server.shutdown()
+    verdict = verdict_from_reported("run-7", report)
+    assert verdict is not None and (verdict.cases, verdict.requests) == (2, 8)
+    combined = combine_verdicts("run-7", [EdgeDevice("edge-amd64", "amd64")], [verdict])
+    [row] = build_card("run-7", Lineage(edge=combined)).edge
+    assert (row.device, row.arch, row.requests) == ("edge-amd64", "amd64", 8)
+
+
+def test_a_relative_tolerance_is_accepted_end_to_end(monkeypatch, tmp_path):
+    """``"tolerance": {"abs": 0, "rel": 0.05}`` in a model's expected response: the image's scoring check and the
+    smoke module on the device both accept an answer 1.75-4 % off, with the same comparison, and refuse it
+    without the relative part."""
+    import json
+
+    from factory.edge.manifest import load_model_cases
+    from factory.packaging.context import scoring_check
+    from factory.serving.check import run_check
+    from factory.serving.compare import split_expected
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "sample-request.json").write_text(json.dumps({"data": [[1, 2], [3, 4]]}))
+    (tmp_path / "model" / "expected-response.json").write_text(json.dumps(
+        {"predictions": [6.0, 14.0], "tolerance": {"abs": 0, "rel": 0.05}}))
+    check = scoring_check(tmp_path)
+    assert (check.tolerance, check.rel_tolerance) == (0.0, 0.05)
+    assert split_expected(check.expected_document)[1:] == (0.0, 0.05)  # what the ACR Task's check reads back
+    [case] = load_model_cases(tmp_path)
+    assert (case.abs_tol, case.rel_tol) == (0.0, 0.05)
+    monkeypatch.setattr(test_model, "OFFSET", 0.25)  # 6.25 and 14.25: 4.2 % and 1.8 % off
+    server = ThreadingHTTPServer(("127.0.0.1", 0), test_model.Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        passed, report = run_check(url, check.request, check.expected, check.tolerance, check.path,
+                                   rel_tolerance=check.rel_tolerance)
+        strict = run_check(url, check.request, check.expected, check.tolerance, check.path)
+        desired = smoke_desired_properties(SmokeDeployment("run-9", "m", f"r/m@{DIGEST}", "r/s", [case], repeat=2,
+                                                           ready_timeout_seconds=5))
+        report_on_device = smoke.run_smoke({**desired, "modelUrl": url})
+    finally:
+        server.shutdown()
+    assert passed, report
+    assert not strict[0] and "expected 6.0 ± 0, got 6.25" in strict[1]
+    assert report_on_device["status"] == "pass" and report_on_device["requests"] == 2
+
+
+def test_the_smoke_module_compares_with_the_factorys_one_comparison():
+    """The smoke image is built from its own folder, so it carries a copy of factory/serving/compare.py: the
+    same bytes."""
+    assert (ROOT / "edge" / "smoke_module" / "compare.py").read_bytes() == \
+        (ROOT / "factory" / "serving" / "compare.py").read_bytes()
+    assert smoke.compare.__module__ == "compare"

@@ -27,6 +27,7 @@ BUILT_IN = {
     "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
     "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
     "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "Key Vault Crypto User": "12338af0-0e69-4776-bea7-57ae8d297424",
 }
 NAME_OF = {guid: name for name, guid in BUILT_IN.items()}
 
@@ -47,6 +48,7 @@ EXPECTED = {
     ("app", "prodRegistry", "Container Registry Data Importer and Data Reader"),
     ("app", "iotHub", "custom:edgeDeployerRole"),
     ("app", "keyVault", "Key Vault Secrets User"),
+    ("app", "signingKey", "Key Vault Crypto User"),  # signs images and attestations with that one key
     ("app", "incomingContainer", "Storage Blob Data Reader"),
     ("app", "validatedContainer", "Storage Blob Data Contributor"),  # pins the validated bytes
     ("app", "hostStorage", "Storage Blob Data Owner"),
@@ -112,6 +114,7 @@ def test_scopes_are_the_resources_their_names_say(resources) -> None:
         "amlRegistry": "Microsoft.ContainerRegistry/registries",
         "iotHub": "Microsoft.Devices/IotHubs",
         "keyVault": "Microsoft.KeyVault/vaults",
+        "signingKey": "Microsoft.KeyVault/vaults/keys",
         "appInsights": "Microsoft.Insights/components",
         "incomingContainer": "Microsoft.Storage/storageAccounts/blobServices/containers",
         "validatedContainer": "Microsoft.Storage/storageAccounts/blobServices/containers",

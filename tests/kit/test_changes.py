@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from factory.changes import ChangesError, changed_models
-from factory.cli import main
 
 
 def _git(repo: Path, *args: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from factory.cli import main
-from factory.commands.check import SCHEMA, check_folder, schema_problems
+from cli.commands.check import SCHEMA, check_folder, schema_problems
+from cli.main import main
 from factory.kit import place_kit_beside
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contract import GateRequest
 from factory import gate
 from factory.adapters.local.environments import EnvironmentUnavailable, spec_for
 from factory.adapters.local.pipeline_plan import load_plan
@@ -20,7 +21,6 @@ from factory.kit import KIT, dependency_drift, place_kit_beside
 from factory.ports import TrainingRequest
 from factory.settings import Settings
 from factory.steps import RunSteps
-from orchestrations.contract import GateRequest
 
 REPO = Path(__file__).resolve().parents[2]
 OLD_SKLEARN = "1.6.1"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.main import main
 from factory.catalog import load_catalog, scan_catalog
-from factory.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from cli.commands.check import check_folder
+from cli.commands.new import TASKS, ScaffoldError, scaffold
+from cli.main import main
 from factory.adapters.local.pipeline_runner import run_pipeline
 from factory.catalog import load_model_spec
-from factory.cli import main
-from factory.commands.check import check_folder
-from factory.commands.new import TASKS, ScaffoldError, scaffold
 from factory.gate import evaluate
 from factory.kit import place_kit_beside
 from factory.ports import TrainingRequest

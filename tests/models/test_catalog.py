@@ -8,9 +8,9 @@ import pytest
 import yaml
 from models_testlib import ALL_MODEL_NAMES, MODEL_NAMES, MODELS, copy_model
 
+from contract import RunRequest
 from factory.backends import Services, services
 from factory.catalog import CatalogError, load_catalog, load_model_spec, metrics_from_tags, training_job_name
-from factory.runs import RunRequest
 from factory.settings import Settings
 from factory.steps import RunSteps, run_steps
 

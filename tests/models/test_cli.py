@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models_testlib import ALL_MODEL_NAMES, MODELS, copy_model
 
-from factory.cli import main
+from cli.main import main
 
 
 def test_models_lists_the_catalog_with_task_metric_and_gate(capsys, tmp_path):

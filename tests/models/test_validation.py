@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from models_testlib import MODELS
 
+from cli.commands.models import cmd_train, register
 from factory.catalog import load_catalog
-from factory.commands.models import cmd_train, register
 from factory.validation import MAX_ERRORS, validate_csv
 
 CATALOG = load_catalog(MODELS)

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from contract import RunRequest
 from devhost.server import launch
-from factory.approval import approval_links
-from factory.runs import RunRequest
+from factory.approval import approval_links, sig_digest
+from orchestrations.retrying import RetryPlan, carry
 
 APP = Path(__file__).parent / "app"
 DIGEST = "sha256:" + "cd" * 32
@@ -135,6 +136,7 @@ def test_happy_path_walks_every_stage_and_records_the_lineage(durable):
     assert (result["status"], result["stage"]) == ("Succeeded", "promote")
     assert (lineage["model_version"], lineage["image_digest"], lineage["approver"]) == ("7", DIGEST, "alice")
     assert lineage["prod_ref"].endswith(DIGEST) and lineage["edge"]["status"] == "pass"
+    assert lineage["precision"] == "fp16"  # the gate's verdict carries the kept precision into the record
     assert set(lineage["stage_seconds"]) == {"validate", "train", "gate", "package", "edge", "approval", "promote"}
 
 
@@ -241,7 +243,7 @@ def test_each_failing_stage_ends_the_run_there_with_its_reason_and_never_promote
     result = durable.result(run_id)
     assert (result["status"], result["stage"]) == (status, stage), result
     assert words in result["reason"]
-    assert result["lineage"]["prod_ref"] == "" and result["lineage"]["decision"] == ""
+    assert result["lineage"]["prod_ref"] == "" and result["lineage"]["decision"] is None
 
 
 def test_training_failure_and_training_timeout_fail_the_train_stage(durable):
@@ -333,7 +335,7 @@ def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_
     while durable.status(f"{run_id}-rollout").get("customStatus", {}).get("step") != "baking":
         assert time.monotonic() < deadline, durable.status(f"{run_id}-rollout")
         time.sleep(0.05)
-    from factory.client import FactoryClient
+    from cli.client import FactoryClient
 
     admin = FactoryClient(durable.base_url, durable.keys["master"])
     links = admin.rollout_links(run_id)  # the admin route hands out the links (as `model-factory rollout` uses)
@@ -353,3 +355,87 @@ def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_
     result = durable.result(run_id)
     assert (result["status"], result["stage"]) == ("RolledBack", "rollout")
     assert "aborted by unauthenticated link holder while paused" in result["reason"]
+def _start_with_retry(durable: Durable, model: str, attempts: int, interval_ms: int) -> str:
+    """A run started as the app's starter starts it: its input carries the settings' retry plan."""
+    run_id = f"{model}-{time.monotonic_ns()}"
+    run = RunRequest(run_id=run_id, model=model, data_uri=f"http://blob/incoming/{model}/a.csv")
+    resp = durable.http.post(f"{durable.api}/orchestrators/model_factory_run/{run_id}",
+                             json=carry(run.to_dict(), RetryPlan(attempts, interval_ms)), timeout=10)
+    assert resp.status_code == 202, resp.text
+    return run_id
+
+
+def test_plan_run_is_retried_as_the_settings_plan_carried_in_the_input_says(durable):
+    retried = _start_with_retry(durable, "flaky_plan", attempts=3, interval_ms=100)  # fails twice, then plans
+    _registered(durable, retried)
+    _pushed(durable, retried)
+    _decide(durable, retried, "approve", "alice")
+    assert durable.result(retried)["status"] == "Succeeded"
+    too_few = _start_with_retry(durable, "flaky_plan", attempts=2, interval_ms=100)  # the plan allows only two
+    result = durable.result(too_few)
+    assert (result["status"], result["stage"]) == ("Failed", "validate")
+    assert "plan_run" in result["reason"] and "attempt 2" in result["reason"]
+
+
+def test_a_notifier_503_twice_does_not_end_the_run_and_one_that_stays_down_fails_it_clearly(durable):
+    run_id = durable.start("flaky_notify")  # request_approval raises on its first two attempts (of 3)
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    assert _decide(durable, run_id, "approve", "alice").status_code == 200
+    assert durable.result(run_id)["status"] == "Succeeded"
+    down = durable.start("down_notify")
+    _registered(durable, down)
+    _pushed(durable, down)
+    result = durable.result(down)
+    assert (result["status"], result["stage"]) == ("Failed", "approval")
+    assert "request_approval" in result["reason"] and "503" in result["reason"], result["reason"]
+
+
+def test_a_transient_failure_of_the_approval_check_does_not_end_the_run(durable):
+    run_id = durable.start("flaky_verify")  # verify_approval raises on its first attempt
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    assert _decide(durable, run_id, "approve", "alice").status_code == 200
+    result = durable.result(run_id)
+    assert (result["status"], result["lineage"]["approver"]) == ("Succeeded", "alice")
+
+
+def test_a_used_links_signature_is_kept_in_the_durable_history_only_as_its_hash(durable):
+    run_id = durable.start("happy")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    link = _links(durable, run_id)["approve"]
+    sig = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)["sig"][0]
+    assert requests.post(link, headers={"x-ms-client-principal-name": "alice"}, timeout=60).status_code == 200
+    durable.result(run_id)
+    for instance in (run_id, f"{run_id}-approval"):
+        resp = durable.http.get(f"{durable.api}/instances/{instance}", timeout=10, params={
+            "showHistory": "true", "showHistoryOutput": "true", "showInput": "true"})
+        assert resp.status_code == 200 and "historyEvents" in resp.json()
+        assert sig not in resp.text, instance
+    approval = durable.http.get(f"{durable.api}/instances/{run_id}-approval", timeout=10, params={
+        "showHistory": "true", "showHistoryOutput": "true"}).text
+    assert sig_digest(sig) in approval  # what the run verified, kept as the hash
+
+
+def test_a_run_whose_events_never_arrive_asks_the_registries_and_goes_on_saying_so(durable):
+    run_id = durable.start("lost_events")  # neither ModelRegistered nor ImagePushed is ever raised
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    lineage = result["lineage"]
+    assert (result["status"], lineage["model_version"], lineage["image_digest"]) == ("Succeeded", "7", DIGEST)
+    assert [note.split(":")[0] for note in lineage["reconciled"]] == ["ModelRegistered", "ImagePushed"]
+    assert "version 7 found in the model registry" in lineage["reconciled"][0] and DIGEST in lineage["reconciled"][1]
+
+
+def test_a_registry_that_cannot_be_asked_does_not_end_the_run_and_the_late_event_still_counts(durable):
+    run_id = durable.start("ask_fails")  # every ask fails after its retries
+    durable.wait_stage(run_id, "train")
+    time.sleep(2.5)  # past the first asks (every 1 s)
+    _registered(durable, run_id)
+    durable.wait_stage(run_id, "package")
+    time.sleep(2.5)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    assert (result["status"], result["lineage"]["reconciled"]) == ("Succeeded", [])

@@ -21,7 +21,7 @@ from factory.packaging.context import (
     scoring_check,
     tar_context,
 )
-from factory.serving.check import compare, split_expected
+from factory.serving.compare import compare, split_expected
 from tests.packaging.helpers import MODELS, REPO
 
 
@@ -62,8 +62,8 @@ def test_context_layout_and_build_arguments(fake_artifacts, tmp_path):
     files = sorted(p.relative_to(ctx.path).as_posix() for p in Path(ctx.path).rglob("*") if p.is_file())
     assert files == ["Dockerfile", "expected-response.json", "labels.json", "model/model.joblib", "model/model.json",
                      "model_server/__init__.py", "model_server/__main__.py", "model_server/check.py",
-                     "model_server/server.py", "model_server/signals.py", "requirements.lock", "sample-request.json",
-                     "score.py"]
+                     "model_server/compare.py", "model_server/server.py", "model_server/signals.py",
+                     "requirements.lock", "sample-request.json", "score.py"]
     assert build_args(ctx) == {"MODEL_NAME": "wine_cultivar", "MODEL_VERSION": "2", "SOURCE_COMMIT": "deadbeef",
                                "RUN_ID": "run-9", "CONTEXT_SHA256": ctx.sha256}
     assert extra_labels(ctx)["io.modelfactory.model"] == "wine_cultivar"
@@ -93,22 +93,28 @@ def test_every_model_has_a_usable_scoring_check(model):
 
 
 def test_compare_numbers_within_tolerance_and_exact_labels():
-    assert compare({"predictions": [6.9, 13.0]}, {"predictions": [6.5, 13.0]}, 3.0) == []
-    assert compare({"predictions": [10.0]}, {"predictions": [6.5]}, 3.0) == [
-        "response.predictions[0]: expected 6.5 ± 3.0, got 10.0"]
-    assert compare({"predictions": [0, 1]}, {"predictions": [0, 2]}, 0) == [
+    assert compare({"predictions": [6.5, 13.0]}, {"predictions": [6.9, 13.0]}, 3.0) == []
+    assert compare({"predictions": [6.5]}, {"predictions": [10.0]}, 3.0) == [
+        "response.predictions[0]: expected 6.5 ± 3, got 10.0"]
+    assert compare({"predictions": [0, 2]}, {"predictions": [0, 1]}, 0) == [
         "response.predictions[1]: expected 2 ± 0, got 1"]
-    assert compare({"predictions": ["a"]}, {"predictions": ["b"]}, 0) == [
+    assert compare({"predictions": ["b"]}, {"predictions": ["a"]}, 0) == [
         "response.predictions[0]: expected 'b', got 'a'"]
-    assert compare({"predictions": [1]}, {"predictions": [1, 2]}, 0) == [
+    assert compare({"predictions": [1, 2]}, {"predictions": [1]}, 0) == [
         "response.predictions: expected a list of 2, got 1"]
-    assert compare({"error": "x"}, {"predictions": [1]}, 0) == ["response.predictions: missing"]
-    assert compare({"predictions": [None]}, {"predictions": [1.0]}, 1) == [
+    assert compare({"predictions": [1]}, {"error": "x"}, 0) == ["response.predictions: missing"]
+    assert compare({"predictions": [1.0]}, {"predictions": [None]}, 1) == [
         "response.predictions[0]: expected a number near 1.0, got None"]
+    assert compare({"predictions": [100.0]}, {"predictions": [104.0]}, 0, 0.05) == []  # 4 % off, 5 % allowed
+    assert compare({"predictions": [100.0]}, {"predictions": [110.0]}, 0, 0.05) == [
+        "response.predictions[0]: expected 100.0 ± 0 or 0.05 relative, got 110.0"]
 
 
 def test_expected_response_format_is_checked():
-    assert split_expected({"predictions": [1], "tolerance": 2}) == ({"predictions": [1]}, 2.0)
+    assert split_expected({"predictions": [1], "tolerance": 2}) == ({"predictions": [1]}, 2.0, 0.0)
+    assert split_expected({"predictions": [1], "tolerance": {"rel": 0.01}}) == ({"predictions": [1]}, 0.0, 0.01)
+    with pytest.raises(ValueError, match="unknown keys"):
+        split_expected({"predictions": [1], "tolerance": {"relative": 0.01}})
     with pytest.raises(ValueError, match='"predictions"'):
         split_expected({"prediction": [1]})
     with pytest.raises(ValueError, match="tolerance"):

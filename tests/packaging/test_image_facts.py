@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from contract import Lineage
 from factory.adapters.local.host import free_port
+from factory.adapters.local.registry import skopeo_manifest
 from factory.approval import ApprovalClaim
 from factory.card import build_card
 from factory.packaging.layers import image_facts
@@ -82,14 +84,14 @@ def test_a_new_version_with_the_same_code_costs_a_device_its_artifact_and_shares
     new_layers = _layers(b"artifact two, a little larger" * 100)
     sizes = push_index(registry, repo, "v2", new_layers)
 
-    facts = image_facts(f"{registry}/{repo}:v2", f"{registry}/{repo}:v1")
+    facts = image_facts(f"{registry}/{repo}:v2", f"{registry}/{repo}:v1", skopeo_manifest)
     for arch, blobs in new_layers.items():
         overhead = sizes[arch]["manifest"] + sizes[arch]["config"]
         assert facts.size_bytes[arch] == sum(len(b) for b in blobs) + overhead
         assert facts.update_bytes[arch] == len(b"artifact two, a little larger" * 100) + overhead
         assert (facts.layers_shared[arch], facts.layers_total[arch]) == (4, 5)
 
-    first = image_facts(f"{registry}/{repo}:v1", None)  # nothing in production: the whole image
+    first = image_facts(f"{registry}/{repo}:v1", None, skopeo_manifest)  # nothing in production: the whole image
     assert first.update_bytes == first.size_bytes and first.layers_shared == {"amd64": 0, "arm64": 0}
 
 
@@ -99,7 +101,7 @@ def test_a_code_change_also_pulls_the_model_code_layer(registry):
     changed = {arch: [*blobs[:3], b"model code, changed" * 10, blobs[4]]
                for arch, blobs in _layers(b"same artifact").items()}
     sizes = push_index(registry, repo, "v2", changed)
-    facts = image_facts(f"{registry}/{repo}:v2", f"{registry}/{repo}:v1")
+    facts = image_facts(f"{registry}/{repo}:v2", f"{registry}/{repo}:v1", skopeo_manifest)
     assert facts.update_bytes["arm64"] == len(b"model code, changed" * 10) + sum(sizes["arm64"].values())
     assert facts.layers_shared == {"amd64": 4, "arm64": 4}
 
@@ -111,8 +113,8 @@ def test_the_model_card_shows_size_update_size_and_layers_shared_per_architectur
                "image_bytes": {"amd64": 101_800_000, "arm64": 97_700_000},
                "update_bytes": {"amd64": 9_200, "arm64": 9_150},
                "layers_shared": {"amd64": 7, "arm64": 7}, "layers_total": {"amd64": 8, "arm64": 8}}
-    card = build_card("r", lineage)
-    assert card.image["size_bytes"] == {"amd64": 101_800_000, "arm64": 97_700_000}
+    card = build_card("r", Lineage.from_dict(lineage))
+    assert card.image.size_bytes == {"amd64": 101_800_000, "arm64": 97_700_000}
     page = pages.confirm(ApprovalClaim("r", "approve", "2", "sha256:" + "ab" * 32, 0), "", card).get_body().decode()
     image_section = page.split("<h2>Image", 1)[1].split("<h2>", 1)[0]
     for expected in ("amd64: 101.8 MB", "arm64: 97.7 MB", "amd64: 9.2 KB", "arm64: 9.2 KB", "amd64: 7 of 8",

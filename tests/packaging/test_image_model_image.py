@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from cli.commands.check import check_folder
+from cli.commands.new import scaffold
 from factory import ports
 from factory.adapters.local.pipeline_runner import run_pipeline
 from factory.adapters.local.podman import PodmanImageBuilder
 from factory.catalog import load_model_spec
-from factory.commands.check import check_folder
-from factory.commands.new import scaffold
 from factory.gate import evaluate
 from factory.kit import place_kit_beside
 from factory.packaging.context import assemble, model_labels, scoring_check

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from cli.client import FactoryClient
+from contract import RunRequest
 from factory import events
-from factory.client import FactoryClient
-from factory.runs import RunRequest, run_id_for_blob
+from factory.runs import run_id_for_blob
 from tests.trust.conftest import csv_file
 
 GOOD = Path(__file__).resolve().parents[2] / "models/wine_cultivar/data/wine.csv"
@@ -118,7 +119,7 @@ def test_an_overwrite_between_validate_and_train_trains_the_validated_bytes(app_
     store = _store(app_stack)
     name = f"wine_cultivar/pin-{time.monotonic_ns()}.csv"
     url = store.upload("incoming", name, GOOD)
-    etag = str(store.properties(url)["etag"])
+    etag = store.properties(url).etag
     run_id = f"wine_cultivar-pin-{time.monotonic_ns()}"
     checked = run_steps().validate_data(RunRequest(run_id, "wine_cultivar", url, etag)).to_dict()
     good_sha = hashlib.sha256(GOOD.read_bytes()).hexdigest()

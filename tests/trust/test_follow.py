@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from factory.client import FactoryClient
-from factory.follow import Follower
+from cli.client import FactoryClient
+from cli.follow import Follower
 
 
 def test_following_survives_a_devhost_restart_and_says_so(app_stack):

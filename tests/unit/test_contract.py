@@ -1,4 +1,4 @@
-"""The Durable contract (orchestrations/contract.py): every name is a registered function, every record
+"""The Durable contract (the contract/ package): every name is a registered function, every record
 round-trips through its JSON form, instance ids are derived in one place."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import MISSING, fields
 import azure.durable_functions as df
 import pytest
 
+import contract
 import function_app
-from orchestrations import contract
-from orchestrations.contract import (
+from contract import (
     Activity,
     ApprovalOutcome,
     Decision,
@@ -51,7 +51,7 @@ def _registered(trigger: str) -> set[str]:
 
 
 def test_every_activity_and_orchestrator_name_is_a_function_of_the_app():
-    from factory.rollout.records import FLEET_ROLLOUT, RolloutActivity
+    from contract import FLEET_ROLLOUT, RolloutActivity
 
     assert _registered("activityTrigger") == {a.value for a in Activity} | {a.value for a in RolloutActivity}
     assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator} | {FLEET_ROLLOUT}
@@ -78,7 +78,14 @@ def test_records_round_trip_through_json(record):
 def _sample(annotation: str):
     samples = {"str": "x", "int": 3, "float": 1.5, "bool": True, "RunStatus": "Failed", "Stage": "gate",
                "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1},
-               "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3}}
+               "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3},
+               "RolloutStatus": "RolledBack",
+               "RolloutPlan": {"run_id": "r", "model": "m", "version": "1", "image": "i", "rings": [
+                   {"name": "canary", "configuration_id": "c", "target_condition": "t", "bucket_lo": 0,
+                    "bucket_hi": 9}]},
+               "RolloutResult": {"run_id": "r", "model": "m", "version": "1", "status": "Completed", "rings": [
+                   {"ring": "canary", "passed": True, "checks": [{"signal": "s", "value": 1.0, "bound": 2.0,
+                                                                  "passed": True}]}]}}
     return samples[annotation]
 
 
@@ -111,3 +118,24 @@ def test_edge_records_read_the_activities_wire_forms():
     assert contract.EdgeLease.from_dict({"acquired": True, "holder": "r", "expires_at": "t"}).queue == []
     restore = contract.EdgeRestoreRequest("r", {"$edgeAgent": {}}, "sim-arm64")
     assert restore.to_dict() == {"run_id": "r", "content": {"$edgeAgent": {}}, "device": "sim-arm64"}
+
+
+def test_a_run_summary_answers_for_itself_from_the_wire():
+    from contract import FINISHED_STATUSES, ApprovalStage, RunSummary, RuntimeStatus
+
+    waiting = RunSummary.from_dict({"run_id": "r", "runtime_status": "Running", "stage": "approval",
+                                    "approval": {"runtime_status": "Running", "stage": "waiting for approval",
+                                                 "expires_at": "2027-01-15T09:00:00+00:00"},
+                                    "lineage": {"model": "m", "edge": {}, "decision": "", "data": {"rows": 3}}})
+    assert waiting.in_flight and waiting.waiting_for_approval and not waiting.has_ended
+    assert waiting.approval is not None and waiting.approval.waiting and waiting.approval.stage is ApprovalStage.WAITING
+    assert waiting.outcome == "running" and waiting.lineage.edge is None and waiting.lineage.decision is None
+    assert waiting.lineage.data.rows == 3
+    ended = RunSummary.from_dict({"run_id": "r", "runtime_status": "Completed", "stage": "ended", "result": "Rejected",
+                                  "ended_at_stage": "gate"})
+    assert ended.has_ended and ended.outcome == "Rejected" and ended.current_stage is Stage.GATE
+    terminated = RunSummary("r", RuntimeStatus.TERMINATED)
+    assert terminated.outcome == "Failed" and terminated.has_ended
+    assert RuntimeStatus.CONTINUED_AS_NEW.in_flight and RuntimeStatus.FAILED in FINISHED_STATUSES
+    assert RunResult.maybe({"lineage": {}}) is None and RunResult.maybe("text") is None
+    assert RunSummary.from_dict(json.loads(json.dumps(waiting.to_dict()))) == waiting

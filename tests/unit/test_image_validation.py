@@ -165,7 +165,7 @@ def test_a_valid_archive_reports_its_images_per_label_for_the_model_card(tmp_pat
     data = FetchedData(archive, "incoming/digits/up.zip", "http://x/incoming/digits/up.zip", "0x1", "",
                        archive.stat().st_size, sha256_of(archive), "2027-01-01T00:00:00+00:00")
     facts = data_facts(data, table=False, per_label=dict(counts))
-    assert facts["per_label"] == {"0": 2, "1": 3} and "rows" not in facts
+    assert facts.per_label == {"0": 2, "1": 3} and facts.rows is None
 
 
 def test_detection_counts_boxes_per_label(tmp_path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import stat
 
+from cli.main import main
 from factory.adapters.local.fleet_store import LocalFleet
-from factory.cli import main
 from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
 
 IMAGE = "r/nyc-taxi@sha256:" + "c" * 64

@@ -8,12 +8,12 @@ import hashlib
 import re
 from html.parser import HTMLParser
 
+from contract import STAGES, ApprovalState, DataFacts, Lineage, RunSummary
 from factory.approval import ApprovalClaim
 from factory.card import GateRule, build_card
 from factory.history import ModelHistory, filter_runs, timeline
 from factory.notice import ADAPTIVE_CARD, approval_message
-from factory.ports import ModelVersion
-from factory.runs import STAGES
+from factory.ports import JobLink, ModelVersion
 from function_app import pages
 from function_app.pages.html import CSP, Links
 
@@ -40,7 +40,7 @@ class Elements(HTMLParser):
         return sum(1 for t, a in self.tags if t == tag and (not cls or cls in a.get("class", "").split()))
 
 
-def lineage(**over) -> dict:
+def lineage(**over) -> Lineage:
     base = {
         "model": "wine_cultivar", "model_version": "3", "data_uri": "http://127.0.0.1:1/devstoreaccount1/incoming/w.csv",
         "data": {"blob": "incoming/wine_cultivar/w.csv", "size": 11_234, "sha256": "ab" * 32, "rows": 178,
@@ -54,17 +54,17 @@ def lineage(**over) -> dict:
         "stage_seconds": {s: float(i + 1) for i, s in enumerate(STAGES)}, "decision": "approve",
         "approver": "alice@example.com", "prod_ref": "127.0.0.1:5200/models/wine:v3@sha256:" + "cd" * 32}
     base.update(over)
-    return base
+    return Lineage.from_dict(base)
 
 
 RULES = [GateRule("accuracy", True, 0.85, None, None), GateRule("f1_macro", True, 0.85, None, 0.03)]
 
 
-def run(**over) -> dict:
+def run(**over) -> RunSummary:
     r = {"run_id": "wine_cultivar-abc", "runtime_status": "Completed", "created": "2027-01-15T07:50:00+00:00",
          "stage": "done", "result": "Succeeded", "ended_at_stage": "promote", "reason": "", "lineage": lineage()}
     r.update(over)
-    return r
+    return RunSummary.from_dict(r)
 
 
 def body(resp) -> str:
@@ -73,7 +73,7 @@ def body(resp) -> str:
 
 def test_card_lists_each_metric_with_production_value_delta_threshold_and_verdict():
     card = build_card("r1", lineage(), task="classification", rules=RULES, key_metric="f1_macro",
-                      approval={"expires_at": "2027-01-15T09:00:00+00:00"}, now=NOW)
+                      approval=ApprovalState(expires_at="2027-01-15T09:00:00+00:00"), now=NOW)
     rows = {m.name: m for m in card.metrics}
     assert list(rows) == ["accuracy", "f1_macro", "log_loss"]
     assert rows["accuracy"].production == 0.95 and abs(rows["accuracy"].delta - 0.02) < 1e-9 and rows["accuracy"].passed
@@ -97,7 +97,7 @@ def test_a_regression_beyond_the_allowance_fails_that_metric():
 
 
 def test_absent_facts_say_not_measured_and_the_reject_page_asks_for_a_reason():
-    bare = {"model": "m", "model_version": "1", "metrics": {"rmse": 2.0}}
+    bare = Lineage(model="m", model_version="1", metrics={"rmse": 2.0})
     card = build_card("r2", bare, rules=[GateRule("rmse", False, None, 6.0, 0.05)])
     page = body(pages.confirm(ApprovalClaim("r2", "reject", "1", "sha256:y", 0), "", card))
     assert page.count("not measured") >= 10
@@ -109,20 +109,22 @@ def test_absent_facts_say_not_measured_and_the_reject_page_asks_for_a_reason():
 def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
     evil = lineage(model=HOSTILE, model_version=HOSTILE, training_job=HOSTILE, source_commit=HOSTILE,
                    metrics={HOSTILE: 1.0}, data={"blob": HOSTILE, "sha256": HOSTILE, "per_label": {HOSTILE: 3}},
-                   edge={"status": HOSTILE, "devices": [{"device": HOSTILE, "arch": HOSTILE, "status": "pass"}]},
-                   decision=HOSTILE, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE, rollout_plan=HOSTILE,
-                   rollout={"status": HOSTILE, "version": HOSTILE, "reason": HOSTILE, "rings": [
-                       {"ring": HOSTILE, "offline": [HOSTILE], "checks": [
-                           {"signal": HOSTILE, "value": HOSTILE, "bound": 1, "devices": [HOSTILE], "note": HOSTILE}]}]})
-    card = build_card(HOSTILE, evil, rules=RULES, job={"label": HOSTILE, "url": "javascript:" + HOSTILE})
+                   edge={"status": "fail", "reason": HOSTILE, "failures": [HOSTILE],
+                         "devices": [{"device": HOSTILE, "arch": HOSTILE, "status": "pass", "reason": HOSTILE}]},
+                   decision=None, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE, rollout_plan=HOSTILE,
+                   rollout={"run_id": HOSTILE, "model": HOSTILE, "status": "RolledBack", "version": HOSTILE,
+                            "reason": HOSTILE, "rings": [
+                       {"ring": HOSTILE, "passed": False, "offline": [HOSTILE], "checks": [
+                           {"signal": HOSTILE, "value": 1.0, "bound": 1, "passed": False, "devices": [HOSTILE],
+                            "note": HOSTILE}]}]})
+    card = build_card(HOSTILE, evil, rules=RULES, job=JobLink(HOSTILE, "javascript:" + HOSTILE))
     links = Links(code=HOSTILE)
     evil_run = run(run_id=HOSTILE, reason=HOSTILE, lineage=evil)
     history = ModelHistory(HOSTILE, HOSTILE, [ModelVersion(HOSTILE, "1", {HOSTILE: 1.0}, {"run_id": HOSTILE})], "1")
     rendered = [pages.confirm(ApprovalClaim(HOSTILE, "reject", HOSTILE, HOSTILE, 0), HOSTILE, card),
                 pages.runs_page([evil_run], [HOSTILE], links, HOSTILE, HOSTILE, HOSTILE, {HOSTILE: HOSTILE}),
                 pages.run_page(evil_run, card, links, NOW), pages.model_page(history, [evil_run], links),
-                pages.approvals_page([{"run_id": HOSTILE, "model": HOSTILE, "version": HOSTILE,
-                                       "expires_at": HOSTILE, "seconds_left": 5}], links),
+                pages.approvals_page([pages.Waiting(HOSTILE, HOSTILE, HOSTILE, HOSTILE, 5)], links),
                 pages.message(403, HOSTILE, HOSTILE)]
     for resp in rendered:
         page = body(resp)
@@ -137,7 +139,7 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
 
 
 def test_a_training_job_url_that_is_not_http_is_not_a_link():
-    card = build_card("r", lineage(), job={"label": "job", "url": "javascript:alert(1)"})
+    card = build_card("r", lineage(), job=JobLink("job", "javascript:alert(1)"))
     page = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card))
     assert "javascript:" not in page
 
@@ -166,8 +168,9 @@ def test_the_approval_card_says_where_the_version_will_go():
 
 
 def test_run_page_shows_each_rollout_rings_signals_with_value_bound_and_devices():
-    rollout = {"status": "RolledBack", "version": "2", "previous_version": "1", "reason": "ring canary: p95",
-               "rings": [{"ring": "canary", "targeted": 4, "applied": 3, "offline": ["d4"], "checks": [
+    rollout = {"run_id": "r", "model": "wine_cultivar", "status": "RolledBack", "version": "2",
+               "previous_version": "1", "reason": "ring canary: p95",
+               "rings": [{"ring": "canary", "passed": False, "targeted": 4, "applied": 3, "offline": ["d4"], "checks": [
                    {"signal": "failed_percent", "value": 0, "bound": 20, "passed": True, "devices": []},
                    {"signal": "p95_regression", "value": 2.0, "bound": 0.5, "passed": False,
                     "devices": ["d1 (amd64)", "d2 (arm64)"], "note": "median over 3 devices"}]}]}
@@ -193,9 +196,9 @@ def test_runs_page_filters_by_model_result_and_stage_and_shows_waiting_approvals
     runs = [run(run_id="a"), run(run_id="b", result="Rejected", ended_at_stage="gate",
                                  lineage=lineage(model="nyc_taxi")),
             run(run_id="c", runtime_status="Running", result=None, stage="approval", ended_at_stage=None)]
-    assert [r["run_id"] for r in filter_runs(runs, model="nyc_taxi")] == ["b"]
-    assert [r["run_id"] for r in filter_runs(runs, result="running")] == ["c"]
-    assert [r["run_id"] for r in filter_runs(runs, stage="promote")] == ["a"]
+    assert [r.run_id for r in filter_runs(runs, model="nyc_taxi")] == ["b"]
+    assert [r.run_id for r in filter_runs(runs, result="running")] == ["c"]
+    assert [r.run_id for r in filter_runs(runs, stage="promote")] == ["a"]
     page = body(pages.runs_page(runs, ["nyc_taxi", "wine_cultivar"], Links(), result="Rejected"))
     assert "1 of 3 runs" in page and "1 approval waiting" in page
     assert "http-equiv='refresh'" in page  # a run is in flight
@@ -222,7 +225,7 @@ def test_runs_page_lists_each_broken_model_folder_with_its_reason_and_not_among_
 
 def test_notification_is_an_adaptive_card_with_the_summary_and_plain_fields():
     card = build_card("r1", lineage(), task="classification", rules=RULES, key_metric="f1_macro",
-                      approval={"expires_at": "2027-01-15T09:00:00+00:00"}, now=NOW)
+                      approval=ApprovalState(expires_at="2027-01-15T09:00:00+00:00"), now=NOW)
     links = {"approve": "https://app/api/approvals/r1/approve?sig=1", "reject": "https://app/api/approvals/r1/reject"}
     msg = approval_message(card, links)
     assert msg["type"] == "message" and msg["run_id"] == "r1" and msg["links"] == links
@@ -242,12 +245,12 @@ def test_edge_rows_per_device_and_update_size_per_architecture_as_the_lineage_ho
                   update_from="127.0.0.1:5200/models/wine:v2",
                   edge={"status": "pass", "bytes_pulled": 1_900_000, "devices": [
                       {"device": "edge-amd64", "arch": "amd64", "status": "pass", "p50_ms": 2.0, "p95_ms": 3.0,
-                       "cases": 4, "bytes_pulled": 1_900_000},
+                       "cases": 4, "requests": 20, "bytes_pulled": 1_900_000},
                       {"device": "edge-arm64", "arch": "arm64", "status": "fail", "p50_ms": 20.0, "p95_ms": 31.0,
-                       "cases": 4, "bytes_pulled": 2_100_000, "reason": "p95 over budget"}]})
+                       "cases": 4, "requests": 20, "bytes_pulled": 2_100_000, "reason": "p95 over budget"}]})
     card = build_card("r", lin, rules=RULES)
-    assert [(e["device"], e["arch"], e["requests"]) for e in card.edge] == [("edge-amd64", "amd64", 4),
-                                                                           ("edge-arm64", "arm64", 4)]
+    assert [(e.device, e.arch, e.requests) for e in card.edge] == [("edge-amd64", "amd64", 20),
+                                                                 ("edge-arm64", "arm64", 20)]
     doc = Elements(body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card)))
     text = " ".join(doc.text)
     assert doc.count("tr") >= 3 + 3  # metrics + edge rows (2 devices + header)
@@ -267,7 +270,7 @@ def test_data_facts_of_an_upload_count_rows_and_take_the_validated_hash(tmp_path
     data = FetchedData(csv, "incoming/m/up.csv", "http://x/incoming/m/up.csv", "0x1", "", csv.stat().st_size,
                        sha256_of(csv), "2027-01-01T00:00:00+00:00")
     facts = data_facts(data)
-    assert facts == {"blob": "incoming/m/up.csv", "size": csv.stat().st_size,
-                     "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
-                     "uploaded_at": "2027-01-01T00:00:00+00:00", "rows": 2}
-    assert "rows" not in data_facts(data, table=False)
+    assert facts == DataFacts(blob="incoming/m/up.csv", size=csv.stat().st_size,
+                              sha256=hashlib.sha256(csv.read_bytes()).hexdigest(),
+                              uploaded_at="2027-01-01T00:00:00+00:00", rows=2)
+    assert data_facts(data, table=False).rows is None

@@ -4,6 +4,7 @@ a claim, printable and bounded; the model card says which."""
 import time
 import urllib.parse
 
+from contract import ApprovalState, Lineage
 from factory.approval import approval_links
 from factory.card import _decisions
 from factory.decision import MAX_NAME, check_decision, decision_event
@@ -40,10 +41,10 @@ def test_events_of_any_shape_record_no_name():
 
 
 def test_the_card_says_whether_who_tried_was_verified():
-    rows = _decisions({"approval_refused": [
+    rows = _decisions(Lineage.from_dict({"approval_refused": [
         {"at": "t1", "reason": "not attested", "approver": "mallory", "attested": False, "decision": "approve"},
         {"at": "t2", "reason": "not listed", "approver": "bob@example.com", "attested": True, "decision": "reject"},
-        {"at": "t3", "reason": "not an object"}]}, {})
-    assert [(r["who"], r["decision"]) for r in rows] == [
+        {"at": "t3", "reason": "not an object"}]}), ApprovalState())
+    assert [(r.who, r.decision) for r in rows] == [
         ("mallory (claimed, not verified)", "refused approve"), ("bob@example.com", "refused reject"),
         ("unknown", "refused")]

@@ -3,8 +3,8 @@ and devices; an offline device is not counted as failed."""
 
 from __future__ import annotations
 
+from contract import DeviceReport, RingVerdict, VersionSignals
 from factory.rollout.gate import judge, psi
-from factory.rollout.records import DeviceReport, RingVerdict, VersionSignals
 
 LABELS = {"class_0": 40, "class_1": 35, "class_2": 25}
 BOUNDS = {"max_failed_percent": 20.0, "max_error_rate": 0.02, "max_p95_regression": 0.5,

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from contract import VersionSignals
 from factory.adapters.local.fleet import MAX_CONFIGURATIONS, SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.adapters.local.iothub_query import QueryError, compile_condition, where_clause
 from factory.rollout.fleet import FleetError, LayeredDeployment, layered_content, version_metric
-from factory.rollout.records import VersionSignals
 
 MODULE = "nyc-taxi"
 IMAGE = "r/nyc-taxi@sha256:" + "a" * 64

@@ -18,9 +18,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from contract import TrainingJob
+from factory import ports
 from factory.catalog import CatalogError, ModelSpec, build_pipeline_job, load_catalog, metrics_from_tags
 from factory.catalog import training_job_name as job_name_for
-from factory.ports import ModelVersion, TrainingJob, TrainingRequest
+from factory.ports import JobLink, ModelVersion, TrainingRequest
 from factory.settings import Settings
 
 PRODUCTION_STAGE = "Production"
@@ -98,14 +100,14 @@ class AmlTrainer:
                 raise create_error from None
         return self._job(created, request)
 
-    def job_link(self, job_name: str) -> dict[str, str]:
+    def job_link(self, job_name: str) -> JobLink:
         """The job's Azure ML studio page, built from the workspace's ids (the ``studio_url`` the SDK reports
         has the same shape), without a call to the service."""
         c = self.ml_client
         wsid = (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group_name}"
                 f"/providers/Microsoft.MachineLearningServices/workspaces/{c.workspace_name}")
-        return {"label": f"Azure ML job {job_name}",
-                "url": f"https://ml.azure.com/runs/{urllib.parse.quote(job_name)}?wsid={urllib.parse.quote(wsid)}"}
+        return JobLink(label=f"Azure ML job {job_name}",
+                       url=f"https://ml.azure.com/runs/{urllib.parse.quote(job_name)}?wsid={urllib.parse.quote(wsid)}")
 
     @staticmethod
     def _job(job: Any, request: TrainingRequest | None = None) -> TrainingJob:
@@ -171,3 +173,8 @@ class AmlModelRegistry:
         if target.stage != PRODUCTION_STAGE:
             target.stage = PRODUCTION_STAGE
             self.ml_client.models.create_or_update(target)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_AmlTrainer: type[ports.Trainer] = AmlTrainer
+_AmlModelRegistry: type[ports.ModelRegistry] = AmlModelRegistry

@@ -15,14 +15,14 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
+from factory import ports
 from factory.datasource import DataSourceError, blob_of_url
-from factory.ports import BlobChanged, BlobNotFound
+from factory.ports import BlobChanged, BlobNotFound, BlobProperties
 from factory.settings import Settings
 
 AZURITE_CONNECTION_STRING = (
@@ -102,16 +102,15 @@ class BlobStorage:
         tmp.replace(dest)
         return dest
 
-    def properties(self, uri: str) -> dict[str, Any]:
-        """``{"etag", "size", "version_id", "last_modified"}`` of the blob at ``uri`` (``version_id`` None without
-        versioning; ``last_modified`` ISO 8601, UTC)."""
+    def properties(self, uri: str) -> BlobProperties:
+        """The etag, size, version id ("" without versioning) and last write time of the blob at ``uri``."""
         try:
             props = self._blob(uri).get_blob_properties()
         except ResourceNotFoundError:
             raise BlobNotFound(uri) from None
         modified = props.last_modified.isoformat() if props.last_modified else ""
-        return {"etag": props.etag, "size": props.size, "version_id": props.get("version_id"),
-                "last_modified": modified}
+        return BlobProperties(etag=str(props.etag), size=int(props.size), version_id=str(props.get("version_id") or ""),
+                              last_modified=modified)
 
     def ensure_container(self, container: str) -> None:
         with contextlib.suppress(ResourceExistsError):
@@ -140,3 +139,7 @@ class BlobStorage:
         for item in client.list_blobs():
             url = client.get_blob_client(item.name).url
             yield BlobItem(item.name, url, item.etag, item.size)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_BlobStorage: type[ports.BlobStore] = BlobStorage

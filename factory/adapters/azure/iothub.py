@@ -30,8 +30,12 @@ import datetime as dt
 import json
 from typing import Any, cast
 
+from contract import DeviceReport, EdgeLease
+from factory import ports
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 from factory.edge.pool import LeaseState, Waiter, fair_lease, released
+from factory.rollout.fleet import LABEL_MODEL, QUERY_PAGE, Fleet, LayeredDeployment, id_chunks, literal, report_fields
+from factory.rollout.spec import BUCKET_TAG
 from factory.settings import SettingsError
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
@@ -211,7 +215,7 @@ class IotHubEdgeDeployer:
             raise
         return True
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
         """``fair_lease`` on the twin's lease tag, written with its etag; a write that lost the race to another
         run's is retried on the fresh twin (``LEASE_WRITE_ATTEMPTS`` times, then the run asks again later)."""
         for _ in range(LEASE_WRITE_ATTEMPTS):
@@ -219,8 +223,7 @@ class IotHubEdgeDeployer:
             new, answer = fair_lease(state, holder, ttl_seconds, dt.datetime.now(dt.UTC))
             if new == state or self._write_lease(new, etag):
                 return answer
-        return {"acquired": False, "holder": "", "expires_at": "", "queue": [],
-                "reason": f"the lease tag kept changing under {LEASE_WRITE_ATTEMPTS} writes"}
+        return EdgeLease(False, reason=f"the lease tag kept changing under {LEASE_WRITE_ATTEMPTS} writes")
 
     def release(self, holder: str) -> None:
         for _ in range(LEASE_WRITE_ATTEMPTS):
@@ -251,7 +254,7 @@ FLEET_DATA_ACTIONS = frozenset({  # the role grants these too (infra/modules/rol
 })
 
 
-def configuration_of(deployment: Any) -> Any:
+def configuration_of(deployment: LayeredDeployment) -> Any:
     """The SDK ``Configuration`` for a ``LayeredDeployment``: an IoT Edge layered deployment (modulesContent)."""
     from azure.iot.hub.models import Configuration, ConfigurationContent, ConfigurationMetrics
 
@@ -261,10 +264,8 @@ def configuration_of(deployment: Any) -> Any:
                          metrics=ConfigurationMetrics(queries=dict(deployment.metrics)))
 
 
-def deployment_of(configuration: Any) -> Any:
+def deployment_of(configuration: Any) -> LayeredDeployment:
     """A ``LayeredDeployment`` from the SDK's ``Configuration`` (as ``get_configurations`` returns it)."""
-    from factory.rollout.fleet import LayeredDeployment
-
     content = configuration.content
     return LayeredDeployment(
         id=configuration.id, target_condition=configuration.target_condition or "",
@@ -308,13 +309,11 @@ class IotHubFleet:
         return cls(IoTHubRegistryManager.from_token_credential(hostname, credential),
                    IoTHubConfigurationManager.from_token_credential(hostname, credential))
 
-    def deployments(self, model: str) -> list[Any]:
-        from factory.rollout.fleet import LABEL_MODEL
-
+    def deployments(self, model: str) -> list[LayeredDeployment]:
         found = cast(list[Any], self.configurations.get_configurations(max_count=100) or [])
         return [deployment_of(c) for c in found if (c.labels or {}).get(LABEL_MODEL) == model]
 
-    def create_deployment(self, deployment: Any) -> None:
+    def create_deployment(self, deployment: LayeredDeployment) -> None:
         from msrest.exceptions import HttpOperationError
 
         try:
@@ -339,8 +338,6 @@ class IotHubFleet:
         """Every twin a query returns, page by page."""
         from azure.iot.hub.models import QuerySpecification
 
-        from factory.rollout.fleet import QUERY_PAGE
-
         twins: list[Any] = []
         token: str | None = None
         while True:
@@ -360,10 +357,7 @@ class IotHubFleet:
         for device_id, patch in tags.items():
             self.registry.update_twin(device_id, Twin(tags=patch), "*")
 
-    def device_reports(self, condition: str, module: str) -> list[Any]:
-        from factory.rollout.fleet import id_chunks, literal, report_fields
-        from factory.rollout.spec import BUCKET_TAG
-
+    def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
         reported: dict[tuple[str, str], dict[str, Any]] = {}
         for ids in id_chunks(sorted(devices)):
@@ -376,3 +370,8 @@ class IotHubFleet:
         return [report_fields(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
                               reported.get((d, "$edgeAgent"), {}), module, reported.get((d, module), {}), BUCKET_TAG)
                 for d, t in devices.items()]
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_IotHubEdgeDeployer: type[ports.EdgeDeployer] = IotHubEdgeDeployer
+_IotHubFleet: type[Fleet] = IotHubFleet

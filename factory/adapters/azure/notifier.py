@@ -7,6 +7,7 @@ import logging
 import urllib.request
 from typing import Any
 
+from factory import ports
 from factory.private import redact_link
 from factory.settings import Settings
 
@@ -42,3 +43,7 @@ class WebhookNotifier:
         with urllib.request.urlopen(req, timeout=15) as resp:
             if resp.status >= 300:
                 raise OSError(f"approval webhook answered {resp.status}")
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_WebhookNotifier: type[ports.Notifier] = WebhookNotifier

@@ -15,6 +15,9 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from contract import EdgeLease
+from factory import ports
+
 DEFAULT_URL = "http://127.0.0.1:7075"
 
 
@@ -73,8 +76,8 @@ class EdgeSimulatorDeployer:
         else:
             self._call("DELETE", "/deployment")
 
-    def lease(self, holder: str, ttl_seconds: float) -> dict[str, Any]:
-        return self._call("POST", "/lease", {"holder": holder, "ttl_seconds": ttl_seconds})
+    def lease(self, holder: str, ttl_seconds: float) -> EdgeLease:
+        return EdgeLease.from_dict(self._call("POST", "/lease", {"holder": holder, "ttl_seconds": ttl_seconds}))
 
     def release(self, holder: str) -> None:
         self._call("DELETE", f"/lease?holder={urllib.parse.quote(holder)}")
@@ -93,3 +96,7 @@ class EdgeSimulatorDeployer:
             if "HTTP 404" in str(exc):
                 return {}
             raise
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_EdgeSimulatorDeployer: type[ports.EdgeDeployer] = EdgeSimulatorDeployer

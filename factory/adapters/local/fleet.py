@@ -25,10 +25,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from contract import DeviceReport
 from factory.adapters.local.iothub_query import compile_condition, where_clause
-from factory.rollout.fleet import LABEL_MODEL, FleetError, LayeredDeployment, id_chunks, pages, report_fields
+from factory.rollout.fleet import LABEL_MODEL, Fleet, FleetError, LayeredDeployment, id_chunks, pages, report_fields
 from factory.rollout.gate import FAILING_STATES
-from factory.rollout.records import DeviceReport
 from factory.rollout.spec import BUCKET_TAG
 
 MAX_CONFIGURATIONS = 100  # IoT Hub's limit of automatic deployments (+ configurations) per hub (S1-S3)
@@ -201,3 +201,7 @@ class SimulatedFleet:
                 docs.append({"deviceId": device.device_id, "moduleId": module, "properties": {
                     "desired": device.desired.get(module, {}), "reported": device.reported.get(module, {})}})
         return [doc for doc in docs if matches(doc)]
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_SimulatedFleet: type[Fleet] = SimulatedFleet

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from contract import VersionSignals
 from factory.adapters.local.fleet import merge_patch
-from factory.rollout.records import VersionSignals
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from contract import DeviceReport
 from factory.adapters.local.fleet import SimDevice, SimulatedFleet, merge_patch
-from factory.rollout.fleet import LayeredDeployment
-from factory.rollout.records import DeviceReport
+from factory.rollout.fleet import Fleet, LayeredDeployment
 
 
 class ReportedOnly:
@@ -132,3 +132,7 @@ class LocalFleet:
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         with self._hub(write=True) as hub:
             return hub.device_reports(condition, module)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_LocalFleet: type[Fleet] = LocalFleet

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from factory import ports
 from factory.adapters.local.host import file_lock
 from factory.catalog import metrics_from_tags
 from factory.ports import ModelVersion
@@ -98,3 +99,7 @@ class MlflowModelRegistry:
     def mark_production(self, name: str, version: str) -> None:
         self.client.get_model_version(name, str(version))  # raises when the version does not exist
         self.client.set_registered_model_alias(name, PRODUCTION_ALIAS, str(version))
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_MlflowModelRegistry: type[ports.ModelRegistry] = MlflowModelRegistry

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from factory import ports
 from factory.private import private_dir, redact_link, write_private
 from factory.settings import Settings
 
@@ -34,3 +35,7 @@ class LogNotifier:
                                         "links": links}))
         log.warning("approval needed for %s version %s (run %s): approve %s | reject %s (full links in %s)",
                     model, version, run_id, redact_link(links["approve"]), redact_link(links["reject"]), path)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_LogNotifier: type[ports.Notifier] = LogNotifier

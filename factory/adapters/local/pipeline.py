@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import factory
+from contract import TrainingJob
+from factory import ports
 from factory.adapters.local.host import file_lock
 from factory.adapters.local.mlflow_registry import default_tracking_uri
 from factory.adapters.local.pipeline_runner import (
@@ -34,7 +36,7 @@ from factory.adapters.local.pipeline_runner import (
     write_json,
 )
 from factory.catalog import CatalogError, load_catalog, training_job_name
-from factory.ports import TrainingJob, TrainingRequest
+from factory.ports import JobLink, TrainingRequest
 from factory.settings import Settings
 
 STARTING_GRACE_SECONDS = 60  # a launched runner that has not taken its lock after this is reported Failed
@@ -117,13 +119,13 @@ class LocalPipelineTrainer:
         # reap it when it ends (no zombie in a long-lived host); the run itself never depends on this process
         threading.Thread(target=process.wait, name=f"reap-{run_dir.name}", daemon=True).start()
 
-    def job_link(self, job_name: str) -> dict[str, str]:
+    def job_link(self, job_name: str) -> JobLink:
         """The job's MLflow run (the tracking store under the state dir); ``url`` when ``MLFLOW_UI_URL`` names an
         MLflow UI serving that store (``mlflow ui --backend-store-uri <tracking uri>``)."""
         try:
             request = read_json(self.run_dir(job_name) / REQUEST_FILE)
         except FileNotFoundError:
-            return {"label": f"local job {job_name} (not found)", "url": ""}
+            return JobLink(label=f"local job {job_name} (not found)")
         run_id, model = str(request.get("mlflow_run_id") or ""), str(request.get("request", {}).get("model", ""))
         ui = self.environ.get("MLFLOW_UI_URL", "").rstrip("/")
         url = ""
@@ -131,7 +133,7 @@ class LocalPipelineTrainer:
             from factory.adapters.local.mlflow_registry import ensure_experiment
 
             url = f"{ui}/#/experiments/{ensure_experiment(self.tracking_uri, self.state_dir, model)}/runs/{run_id}"
-        return {"label": f"MLflow run {run_id} (experiment {model}, tracking store {self.tracking_uri})", "url": url}
+        return JobLink(label=f"MLflow run {run_id} (experiment {model}, tracking store {self.tracking_uri})", url=url)
 
     def status(self, job_name: str) -> TrainingJob:
         """The run's state from its ``status.json``; a run whose process died before finishing is Failed."""
@@ -164,3 +166,7 @@ class LocalPipelineTrainer:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{job_name} still {job.status} after {timeout:.0f} s")
             time.sleep(interval)
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_LocalPipelineTrainer: type[ports.Trainer] = LocalPipelineTrainer

@@ -45,7 +45,7 @@ from factory.adapters.local.pipeline_plan import (  # noqa: F401 - Step, load_pl
 )
 from factory.catalog import ModelSpec, load_model_spec
 from factory.kit import KitError, snapshot
-from factory.ports import TrainingRequest
+from factory.ports import BlobNotFound, TrainingRequest
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,24 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
         return ""
 
 
-def fetch_data(uri: str, dest_dir: Path, blob_store: Any | None) -> Path:
+def gone_message(uri: str, run_id: str = "RUN") -> str:
+    """What a run says when its data (the pinned copy of the validated bytes) is gone from the blob store."""
+    return (f"the run's data {uri} is gone from the blob store (lost after validation: a local Azurite killed "
+            "within about 5 s of a write loses that write); nothing was trained. `model-factory retry "
+            f"{run_id}` starts the run again from its upload")
+
+
+def fetch_data(uri: str, dest_dir: Path, blob_store: Any | None, run_id: str = "RUN") -> Path:
     """A local path for the run's data: the path itself, or a blob/HTTP URL downloaded with ``blob_store``."""
     if uri.startswith(("http://", "https://")):
         if blob_store is None:
             raise PipelineError(f"data {uri} is a URL but no blob store is configured to download it")
         dest_dir.mkdir(parents=True, exist_ok=True)
         name = Path(uri.split("?", 1)[0]).name or "data.csv"
-        return Path(blob_store.download(uri, dest_dir / name))
+        try:
+            return Path(blob_store.download(uri, dest_dir / name))
+        except BlobNotFound:
+            raise PipelineError(gone_message(uri, run_id)) from None
     path = Path(uri.removeprefix("file://")).resolve()
     if not path.exists():
         raise PipelineError(f"data {uri}: no such file or folder")
@@ -157,7 +167,7 @@ def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, stat
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking_uri = tracking_uri or default_tracking_uri(state_dir)
-    data = fetch_data(request.data_uri, run_dir / DATA_COPY, blob_store)
+    data = fetch_data(request.data_uri, run_dir / DATA_COPY, blob_store, request.run_id)
     if request.data_sha256:  # the factory pinned the validated bytes: train on those or not at all
         from factory.pinning import DataRefused, check_pinned
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 from factory import ports
 from factory.adapters.local import emulation
-from factory.adapters.local.base_image import emulation_available, ensure_base_image, host_arch
+from factory.adapters.local.base_image import base_ref, emulation_available, ensure_base_image, host_arch
 from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
 from factory.adapters.local.containers import state_dir as containers_state_dir
 from factory.adapters.local.host import file_lock, free_port
@@ -174,7 +174,8 @@ class PodmanImageBuilder:
             digest = remote_digest(target) or existing["Digest"]
             log.info("%s already holds context %s (%s); not rebuilding", target, context.sha256[:12], digest)
             return ports.BuiltImage(ref=replace(ref, digest=digest), digest=digest,
-                                    log_tail=f"{target} already built from context {context.sha256}")
+                                    log_tail=f"{target} already built from context {context.sha256}",
+                                    arches=list(self.arches), base_images=self._bases())
         for arch in self.arches:
             if not emulation_available(arch):
                 raise BuildFailed(f"{target}: cannot verify the {arch} image on this {host_arch()} machine: "
@@ -199,7 +200,18 @@ class PodmanImageBuilder:
                 self.engine.run(["rmi", local], check=False)
         log.info("%s verified on %s and pushed as %s", target, ", ".join(self.arches), digest)
         return ports.BuiltImage(ref=replace(ref, digest=digest), digest=digest,
-                                log_tail=(build_log[-1000:] + "\n" + report + "\n" + logs[-1000:]).strip())
+                                log_tail=(build_log[-1000:] + "\n" + report + "\n" + logs[-1000:]).strip(),
+                                arches=list(self.arches), base_images=self._bases())
+
+    def _bases(self) -> dict[str, str]:
+        """Per architecture, the base image as ``name@<image id>`` (what the provenance records)."""
+        out: dict[str, str] = {}
+        for arch in self.arches:
+            base = self.base_image or base_ref(arch)
+            proc = self.engine.run(["image", "inspect", "--format", "{{.Id}}", base], check=False)
+            image_id = (proc.stdout or "").strip().removeprefix("sha256:") if proc.returncode == 0 else ""
+            out[arch] = f"{base}@sha256:{image_id}" if image_id else base
+        return out
 
     def _build(self, context: ports.BuildContext, local: str, arch: str) -> str:
         base = self.base_image or ensure_base_image(self.engine, arch=arch)
@@ -250,7 +262,7 @@ class PodmanImageBuilder:
             try:
                 wait_ready(base_url, self.ready_timeout * factor, alive=lambda: self._running(name))
                 passed, report = run_check(base_url, check.request, check.expected, check.tolerance, check.path,
-                                           timeout=SCORE_TIMEOUT_S * factor)
+                                           timeout=SCORE_TIMEOUT_S * factor, rel_tolerance=check.rel_tolerance)
             except (TimeoutError, OSError) as exc:
                 passed, report = False, str(exc)
             if passed:
@@ -315,3 +327,7 @@ class PodmanImageBuilder:
 
 def _run_of(context: ports.BuildContext) -> str:
     return context.labels.get("io.modelfactory.run-id", "") or "none"
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_PodmanImageBuilder: type[ports.ImageBuilder] = PodmanImageBuilder

@@ -1,6 +1,7 @@
 """``LocalImageRegistry``, the ``ImageRegistry`` adapter over the local dev and prod registries
 (``localstack/registry.py``): manifest digests by tag, and promotion by digest from the dev into the prod
-registry with ``skopeo copy --all --preserve-digests`` (every image of an index).
+registry with ``skopeo copy --all --preserve-digests`` (every image of an index), and manifests as stored
+(``skopeo inspect --raw``: ``skopeo_manifest``, also what the local tools read images with).
 
 Settings: ``FACTORY_DEV_REGISTRY`` (default ``127.0.0.1:5100``) and ``FACTORY_PROD_REGISTRY`` (default
 ``127.0.0.1:5200``), each ``host:port`` of a plain-HTTP registry.
@@ -8,6 +9,8 @@ Settings: ``FACTORY_DEV_REGISTRY`` (default ``127.0.0.1:5100``) and ``FACTORY_PR
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import urllib.error
 import urllib.request
@@ -41,6 +44,18 @@ def manifest_digest(registry: str, repository: str, reference: str, timeout: flo
         raise RegistryError(f"HEAD {req.full_url} answered {exc.code}") from None
 
 
+def skopeo_manifest(reference: str) -> ports.ImageManifest:
+    """The manifest (or index) of ``reference`` on a plain-HTTP registry, as stored (``skopeo inspect --raw``);
+    LookupError when skopeo cannot read it."""
+    proc = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
+                          capture_output=True, timeout=120)
+    if proc.returncode != 0:
+        raise LookupError(f"{reference}: {proc.stderr.decode(errors='replace').strip()[-500:]}")
+    document = json.loads(proc.stdout)
+    return ports.ImageManifest(digest="sha256:" + hashlib.sha256(proc.stdout).hexdigest(), size=len(proc.stdout),
+                               document=document, media_type=str(document.get("mediaType", "")))
+
+
 @dataclass(frozen=True)
 class LocalImageRegistry:
     """``ImageRegistry`` over the local dev and prod registries (plain HTTP on loopback)."""
@@ -65,6 +80,10 @@ class LocalImageRegistry:
         """The manifest digest of ``ref`` (by tag, or by digest to check it exists), or None."""
         return manifest_digest(ref.registry, ref.repository, ref.digest or ref.tag)
 
+    def manifest(self, reference: str) -> ports.ImageManifest:
+        """The manifest (or index) of ``reference``, as the registry stores it."""
+        return skopeo_manifest(reference)
+
     def promote(self, source: ports.ImageRef, target_repository: str, tag: str) -> ports.ImageRef:
         """Copy ``source`` by digest into the prod registry as ``target_repository:tag``; same digest there.
 
@@ -86,3 +105,7 @@ class LocalImageRegistry:
         if copied != digest:
             raise RegistryError(f"promotion changed the digest: {src} became {copied} in {dst}")
         return target
+
+
+# pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
+_LocalImageRegistry: type[ports.ImageRegistry] = LocalImageRegistry

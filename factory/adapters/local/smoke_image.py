@@ -32,7 +32,7 @@ def _context(dest: Path, arch: str, with_device_sdk: bool) -> Path:
     """The build context: the module's Dockerfile and script, and ``deps/<arch>`` (the IoT Hub device SDK
     for that platform, installed on this host as the ACR task does, or empty)."""
     dest.mkdir(parents=True)
-    for name in ("Dockerfile", "smoke.py"):
+    for name in ("Dockerfile", "smoke.py", "compare.py"):
         shutil.copyfile(SMOKE_MODULE_DIR / name, dest / name)
     (dest / "deps" / arch).mkdir(parents=True)
     if with_device_sdk:

@@ -5,20 +5,18 @@ model name, so every ending of the run can be driven quickly through devhost wit
 import azure.durable_functions as df
 import azure.functions as func
 
+from contract import DecisionToVerify, RolloutActivity, RunPlan, VersionSignals
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.edge.manifest import module_name
 from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
-from factory.rollout.records import RolloutActivity, VersionSignals
 from factory.rollout.service import RolloutService
 from factory.rollout.spec import AbortBounds, Ring, RolloutSpec
-from factory.runs import RunPlan
 from factory.steps import run_steps
 from function_app import approvals, http
 from function_app.rollout import handlers
 from function_app.rollout import links_bp as rollout_links
 from orchestrations.approval import approval
-from orchestrations.contract import DecisionToVerify
 from orchestrations.fleet_rollout import fleet_rollout
 from orchestrations.run import model_factory_run
 
@@ -31,7 +29,7 @@ def _plan(model: str) -> dict:
                    edge_timeout_s=30, approval_timeout_s=6 if model == "approval_timeout" else 60,
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
-                   activity_attempts=3, activity_retry_ms=200,
+                   activity_attempts=3, activity_retry_ms=200, reconcile_after_s=1,
                    approvers=["alice@example.com"] if model == "guarded" else [],
                    rollout=model.startswith("rollout_"),
                    rollout_summary="fleet tags.site = 'a': canary 30 %, all 100 %" * model.startswith("rollout_"),
@@ -45,8 +43,20 @@ app.register_functions(approvals.bp)  # the real signed approval links
 app.register_functions(rollout_links)  # the real signed rollout control links
 
 
+ATTEMPTS: dict[tuple[str, str], int] = {}  # (activity, run id) -> attempts so far (activities run in devhost)
+
+
+def _flaky(activity: str, run_id: str, fails: int) -> None:
+    """Raise a transient error on the first ``fails`` attempts of ``activity`` for this run."""
+    ATTEMPTS[(activity, run_id)] = attempt = ATTEMPTS.get((activity, run_id), 0) + 1
+    if attempt <= fails:
+        raise ConnectionError(f"{activity}: 503 Service Unavailable (attempt {attempt})")
+
+
 @app.activity_trigger(input_name="req")
 def verify_approval(req: dict) -> dict:  # the real check of every decision event
+    if req["request"]["model"] == "flaky_verify":
+        _flaky("verify_approval", req["request"]["run_id"], 1)
     return run_steps().verify_approval(DecisionToVerify.from_dict(req)).to_dict()
 
 
@@ -61,6 +71,8 @@ def edge_pool_smoke(context):  # the edge stage as the run calls it (scripted)
 
 @app.activity_trigger(input_name="req")
 def plan_run(req: dict) -> dict:
+    if req["model"] == "flaky_plan":
+        _flaky("plan_run", req["run_id"], 2)
     return _plan(req["model"])
 
 
@@ -81,7 +93,7 @@ def submit_training(req: dict) -> dict:
 def evaluate_gate(req: dict) -> dict:
     passed = req["model"] != "gate"
     return {"passed": passed, "reasons": [] if passed else ["rmse 9 is above the maximum 6"],
-            "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0}}
+            "champion": None, "metrics": {"rmse": 9.0 if not passed else 3.0, "fp16": 1.0}, "precision": "fp16"}
 
 
 BUILD_ATTEMPTS: dict[str, int] = {}  # run id -> attempts so far (activities run in the devhost process)
@@ -101,12 +113,42 @@ def build_image(req: dict) -> dict:
 
 @app.activity_trigger(input_name="req")
 def request_approval(req: dict) -> dict:
+    if req["model"] in ("flaky_notify", "down_notify"):  # a webhook answering 503: twice, or on every attempt
+        _flaky("request_approval", req["run_id"], 2 if req["model"] == "flaky_notify" else 99)
     return {"notified": True, "expires_at": req["expires_at"]}
+
+
+@app.activity_trigger(input_name="req")
+def attest_edge(req: dict) -> dict:  # scripted: no registry here (tests/supplychain sign real images)
+    return {"image": req["image"], "predicate_type": "https://model-factory.dev/attestations/edge-smoke/v1"}
+
+
+@app.activity_trigger(input_name="req")
+def attest_approval(req: dict) -> dict:  # scripted: no registry here (tests/supplychain sign real images)
+    return {"image": req["image"], "predicate_type": "https://model-factory.dev/attestations/approval/v1"}
 
 
 @app.activity_trigger(input_name="req")
 def promote(req: dict) -> dict:
     return {"prod_ref": f"127.0.0.1:2/{req['repository']}:v{req['version']}@{DIGEST}"}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_model(req: dict) -> dict:  # the model registry, as the run asks it when ModelRegistered is late
+    if req["model"] == "ask_fails":
+        raise ConnectionError("model registry: 503 Service Unavailable")
+    if req["model"] == "lost_events":  # registered, but its event was lost
+        return {"found": True, "event": {"name": "m", "version": "7", "tags": {"run_id": req["run_id"]}}}
+    return {"found": False}
+
+
+@app.activity_trigger(input_name="req")
+def reconcile_image(req: dict) -> dict:  # the dev registry, as the run asks it when ImagePushed is late
+    if req["repository"] == "models/ask_fails":
+        raise ConnectionError("dev registry: connection refused")
+    if req["repository"] == "models/lost_events":  # pushed, but the bridge died with its registry
+        return {"found": True, "event": {"repository": req["repository"], "tag": req["run_id"], "digest": DIGEST}}
+    return {"found": False}
 
 
 # --- the fleet rollout: the real activities on a simulated fleet per model (rollout_ok, rollout_arm64_crash) ----

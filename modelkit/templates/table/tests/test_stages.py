@@ -11,7 +11,8 @@ MODEL = Path(__file__).resolve().parents[1]
 
 
 def test_the_stages_train_a_model_that_passes_its_gate(tmp_path):
-    data, out = MODEL / "data" / "sample.csv", {n: tmp_path / n for n in ("p", "f", "m", "e")}
+    data = load_model_spec(MODEL).data.sample  # the sample model.yaml declares (data.sample)
+    out = {n: tmp_path / n for n in ("p", "f", "m", "e")}
     for program, *args in (("prep", "--data", data, "--prepared", out["p"]),
                            ("transform", "--prepared", out["p"], "--features", out["f"]),
                            ("train", "--features", out["f"], "--model_name", MODEL.name, "--model", out["m"]),

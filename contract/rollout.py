@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Self, TypeVar, cast
 
-from factory.ports import Record
+from contract.record import Record
 
 R = TypeVar("R", bound=Record)
 

@@ -12,14 +12,8 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from factory.follow import Follower
-
-ENDED = ("Completed", "Failed", "Terminated")  # runtime statuses of a run that will not change any more
-
-
-def has_ended(run: dict[str, Any] | None) -> bool:
-    """Whether a run summary (``GET /api/runs/{id}``) is of a run that has ended."""
-    return bool(run) and run.get("runtime_status") in ENDED
+from cli.follow import Follower
+from contract import RunSummary
 
 
 class FactoryClient:
@@ -51,18 +45,27 @@ class FactoryClient:
         return self._call("POST", "/api/runs", body, headers)
 
     def runs(self) -> list[dict[str, Any]]:
+        """``GET /api/runs`` as it answered (the wire form; ``summaries`` reads it as records)."""
         status, body = self._call("GET", "/api/runs")
         if status != 200:
             raise RuntimeError(f"GET /api/runs answered {status}: {body}")
         return body["runs"]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
+        """``GET /api/runs/{run_id}`` as it answered (the wire form; ``summary`` reads it as a record)."""
         status, body = self._call("GET", f"/api/runs/{urllib.parse.quote(run_id)}")
         if status == 404:
             return None
         if status != 200:
             raise RuntimeError(f"GET /api/runs/{run_id} answered {status}: {body}")
         return body
+
+    def summaries(self) -> list[RunSummary]:
+        return [RunSummary.from_dict(r) for r in self.runs()]
+
+    def summary(self, run_id: str) -> RunSummary | None:
+        body = self.run(run_id)
+        return None if body is None else RunSummary.from_dict(body)
 
     def approval_links(self, run_id: str) -> dict[str, str] | None:
         """The pending approval's signed links (an admin-key route; the status API never returns them), or None
@@ -85,7 +88,7 @@ class FactoryClient:
         return body["links"]
 
     def watch(self, run_ids: Iterable[str], timeout: float = 600, poll: float = 1.0,
-              follow: Follower | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+              follow: Follower | None = None) -> Iterator[tuple[str, RunSummary]]:
         """Poll the runs every ``poll`` seconds, yielding ``(run_id, summary)`` for each run that exists and had
         not ended at the last poll, until every run has ended or ``timeout`` seconds have passed. With a
         ``follow``er, a call that fails while the app restarts is ridden out (the run is asked again)."""
@@ -93,20 +96,21 @@ class FactoryClient:
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             for run_id in list(pending):
-                ok, run = follow.call(self.run, run_id) if follow else (True, self.run(run_id))
+                ok, run = follow.call(self.summary, run_id) if follow else (True, self.summary(run_id))
                 if not ok or run is None:
                     continue
                 yield run_id, run
-                if has_ended(run):
+                if run.has_ended:
                     pending.remove(run_id)
             if pending:
                 time.sleep(poll)
 
     def wait(self, run_id: str, timeout: float = 600, poll: float = 1.0) -> dict[str, Any]:
-        """Poll until the run ends (Completed/Failed/Terminated); raises TimeoutError otherwise."""
+        """Poll until the run ends (Completed/Failed/Terminated); its summary's wire form. Raises TimeoutError
+        otherwise."""
         for _, run in self.watch([run_id], timeout, poll):
-            if has_ended(run):
-                return run
+            if run.has_ended:
+                return run.to_dict()
         raise TimeoutError(f"run {run_id} did not end within {timeout:.0f} s")
 
 

@@ -7,7 +7,9 @@ azure-ai-ml; the pipeline builds and validates offline; the register contract is
 ``model``, ``metrics`` and ``registration`` outputs, the register step's lineage inputs); every step's
 environment resolves (no curated one, the local Python) and the serving dependency set agrees with the
 training environment; the sample upload passes the data rules; the sample request and expected response
-exist and match the serving contract (``{"data": [rows]}``, one prediction per row).
+exist and match the serving contract (``factory.model_contract``: the request's rows against ``serving.inputs``,
+the expected response's shape against the task, one prediction per row); every gated metric is one the
+evaluate step declares it writes (``evaluate.metrics``).
 """
 
 from __future__ import annotations
@@ -15,25 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from factory.model_contract import Problem, metric_problems, request_problems, response_problems
+
 SCHEMA = Path(__file__).resolve().parents[2] / "modelkit" / "schema" / "model.schema.json"
 LINEAGE_INPUTS = ("model_name", "run_id", "data_uri", "data_etag", "source_commit")
 PIPELINE_OUTPUTS = ("model", "metrics", "registration")
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: Path
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.message}" if self.field else f"{self.file}: {self.message}"
 
 
 def schema_problems(file: Path, raw: Any) -> list[Problem]:
@@ -186,20 +179,10 @@ def _serving(spec: Any) -> list[Problem]:
     except ContextError as exc:
         return [Problem(serving, "", str(exc))]
     request, expected = check.request, check.expected
+    problems = response_problems(spec, request, expected)
     if getattr(spec.data, "kind", "table") != "table":  # image requests: the model's own serving contract
-        return []
-    rows = request.get("data") if isinstance(request, dict) else None
-    if not isinstance(rows, list) or not rows:
-        return [Problem(serving / "sample-request.json", "data", "expected a non-empty list of rows")]
-    problems = [Problem(serving / "sample-request.json", f"data[{i}]",
-                        f"expected a row: a list of values or an object of features, got {type(row).__name__}")
-                for i, row in enumerate(rows) if not isinstance(row, list | dict) or not row]
-    predictions = expected.get("predictions") if isinstance(expected, dict) else None
-    if not isinstance(predictions, list) or len(predictions) != len(rows):
-        got = len(predictions) if isinstance(predictions, list) else "none"
-        problems.append(Problem(serving / "expected-response.json", "predictions",
-                                f"expected one prediction per request row ({len(rows)}), got {got}"))
-    return problems
+        return problems
+    return request_problems(spec, request) + problems
 
 
 def check_folder(folder: Path) -> list[Problem]:
@@ -213,7 +196,7 @@ def check_folder(folder: Path) -> list[Problem]:
     problems += pipeline_problems
     if plan is not None:
         problems += _environments(spec, plan)
-    return problems + _runtime(spec) + _data(spec) + _serving(spec)
+    return problems + _runtime(spec) + _data(spec) + _serving(spec) + metric_problems(spec)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

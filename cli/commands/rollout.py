@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from factory.client import FactoryClient, page_text, post_link
-from factory.rollout.records import CONTROL_ACTIONS
+from cli.client import FactoryClient, page_text, post_link
+from contract import CONTROL_ACTIONS
 from localstack.stack import LocalStack
 
 DEFAULT_STATE = Path(".factory")

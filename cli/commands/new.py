@@ -35,6 +35,9 @@ GATES: dict[str, dict[str, Any]] = {  # model.yaml gate: the key metric and each
                                                          "f1_macro": {"direction": "maximize", "min": 0.8}}},
     "anomaly": {"metric": "f1", "metrics": {"f1": {"direction": "maximize", "min": 0.5}}},
 }
+# what the kit's tabular.metrics writes per task (modelkit/stages/tabular.py METRICS): model.yaml evaluate.metrics
+WRITES = {"regression": ("rmse", "mae", "r2"), "classification": ("accuracy", "f1_macro"),
+          "anomaly": ("precision", "recall", "f1")}
 # serving check rows (x1..x4) and what the scaffolded model answers for them
 REQUESTS: dict[str, tuple[list[list[float]], list[Any], float]] = {
     "regression": ([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]], [3.0, -2.0, 0.0], 0.5),
@@ -69,12 +72,14 @@ def _model_yaml(name: str, task: str) -> str:
                      "columns": {"x1": "number", "x2": "number", "x3": "number", "x4": "number",
                                  "target": "number" if task == "regression" else "integer"}},
             "artifact": {"format": "joblib"},
+            "serving": {"inputs": {"x1": "number", "x2": "number", "x3": "number", "x4": "number"}},
+            "evaluate": {"metrics": list(WRITES[task])},
             "gate": {"metric": GATES[task]["metric"], "max_regression_vs_production": 0.05,
                      "metrics": GATES[task]["metrics"]},
             "training": {"timeout_seconds": 900}, "image": {"repository": f"models/{name.replace('_', '-')}"},
             "edge": {"poll_seconds": 5, "timeout_seconds": 600}}
     head = "# yaml-language-server: $schema=../../modelkit/schema/model.schema.json\n"
-    return head + yaml.safe_dump(spec, sort_keys=False)
+    return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=110)
 
 
 def scaffold(models_dir: Path, name: str, kind: str, task: str) -> Path:
@@ -128,5 +133,6 @@ def cmd_new(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.name}: scaffolded in {folder}; next: model-factory check {args.name}, "
-          f"model-factory train {args.name}, then change src/ for your data")
+          f"model-factory train {args.name}, model-factory try {args.name}; then change src/, data/, model/ and "
+          "model.yaml for your data (docs/adding-a-model.md, 'The inner loop')")
     return 0

@@ -1,6 +1,7 @@
 """``model-factory models`` (the catalog) and ``model-factory train <model> [--data PATH]`` (one local
-pipeline run in the foreground: validate the data, run each stage with progress, print metrics and the
-registered version)."""
+pipeline run in the foreground: validate the data, run each stage with progress, print metrics, the
+registered version and its artifact's path, and end with the gate against the local production version;
+exit 1 when the gate would fail)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from factory.catalog import CatalogError, ModelSpec, load_catalog, scan_catalog, training_job_name
+from cli.table import table
+from factory.catalog import CatalogError, ModelSpec, scan_catalog, training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
-from factory.table import table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     models.add_argument("--models-dir", type=Path, help="default: FACTORY_MODELS_DIR or ./models")
     models.set_defaults(func=cmd_models)
 
-    train = subparsers.add_parser("train", help="train one model locally with its pipeline (no factory run)")
+    train = subparsers.add_parser("train", help="train one model locally with its pipeline (no factory run); "
+                                  "ends with the gate")
     train.add_argument("model", help="a model of the catalog")
     train.add_argument("--data", type=Path, help="a CSV (or a folder of CSVs); default: the model's sample")
     train.add_argument("--run-id", help="the run id the version is tagged with; default: cli-<UTC time>")
@@ -87,17 +89,13 @@ def _check_data(spec: ModelSpec, data: Path, state_dir: Path) -> list[object]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from cli.commands.versions import find_model
     from factory.adapters.local.pipeline_runner import PipelineError, StepFailed, StepResult, run_pipeline
 
     settings = _settings()
-    try:
-        catalog = load_catalog(args.models_dir or settings.models_dir)
-    except CatalogError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    spec = catalog.get(args.model)
+    spec, why = find_model(args.models_dir or settings.models_dir, args.model)
     if spec is None:
-        print(f"error: unknown model {args.model!r}; the catalog holds {', '.join(catalog)}", file=sys.stderr)
+        print(f"error: {why}", file=sys.stderr)
         return 2
     data = (args.data or spec.data.sample)
     if data is None or not Path(data).exists():
@@ -133,6 +131,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
     reused = " (already registered by this run id)" if result.registered.get("reused") else ""
-    print(f"{spec.name}: registered version {result.registered['version']}{reused} in "
-          f"{time.perf_counter() - started:.1f} s; {metrics}")
-    return 0
+    version = str(result.registered["version"])
+    print(f"{spec.name}: registered version {version}{reused} in {time.perf_counter() - started:.1f} s; {metrics}")
+    return _verdict(spec, version, result.metrics, settings, result.mlflow_run_id)
+
+
+def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings: Settings, mlflow_run: str) -> int:
+    """The artifact's path, the evaluate step held to its declaration, and the gate against production, as the
+    factory's gate would judge this version; 1 when it would fail."""
+    from cli.commands.versions import artifact_path, champion_of, gate_table, registry
+    from factory.model_contract import undeclared_metrics
+
+    reg = registry(settings)
+    print(f"  artifact: {artifact_path(reg, spec.name, version)}")
+    print(f"  MLflow run {mlflow_run} in experiment {spec.name}; to browse it: mlflow ui --backend-store-uri "
+          f"{reg.tracking_uri}")
+    not_written, not_declared = undeclared_metrics(spec, metrics)
+    if not_declared:
+        print(f"  note: evaluate wrote {', '.join(not_declared)}, which model.yaml evaluate.metrics does not declare")
+    champion = champion_of(reg, spec.name)
+    if champion is not None and champion["version"] == version:
+        champion = None  # the version is production already: nothing to compare with
+    passed, report = gate_table(spec, metrics, champion)
+    print(report)
+    if not_written:
+        print(f"{spec.name}: evaluate did not write {', '.join(not_written)}, which model.yaml evaluate.metrics "
+              "declares", file=sys.stderr)
+    if not passed:
+        print(f"{spec.name}: version {version} would fail the factory's gate; a factory run would stop there",
+              file=sys.stderr)
+    return 0 if passed and not not_written else 1

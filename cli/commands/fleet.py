@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cli.table import table
 from factory.adapters.local.fleet_store import LocalFleet
-from factory.table import table
 
 DEFAULT_STATE = Path(".factory")
 

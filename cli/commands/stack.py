@@ -6,17 +6,20 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from cli.client import FactoryClient, page_text, post_link
+from cli.commands.dashboard import dashboard_url
+from cli.follow import Follower
+from cli.table import table
+from contract import STAGES, RunStatus, RunSummary
 from factory import history
 from factory.card import seconds_left
 from factory.catalog import load_catalog, scan_catalog
-from factory.client import FactoryClient, has_ended, page_text, post_link
-from factory.follow import Follower
 from factory.logrotate import tail_lines
-from factory.runs import INCOMING_CONTAINER, STAGES
-from factory.table import table
+from factory.runs import INCOMING_CONTAINER
 from localstack.stack import LocalStack
 
 DEFAULT_STATE = Path(".factory")
@@ -37,8 +40,7 @@ def _say(message: str) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     stack = _stack(args)
     stack.up(progress=_say)
-    _say(f"local stack up: Functions app at {stack.base_url} (dashboard: {stack.base_url}/api/dashboard"
-         f"?code={stack.function_key})")
+    _say(f"local stack up: Functions app at {stack.base_url} (dashboard for 30 min: {dashboard_url(stack)})")
     return 0
 
 
@@ -66,18 +68,17 @@ def _size(update: dict[str, int] | None) -> str:
     return f"{most / 1024:.1f} KB" if most < 1024 * 1024 else f"{most / 1024 / 1024:.1f} MB"
 
 
-def _summary_rows(runs: dict[str, dict[str, Any]], key_metrics: dict[str, str]) -> list[list[str]]:
+def _summary_rows(runs: dict[str, RunSummary], key_metrics: dict[str, str]) -> list[list[str]]:
     rows = []
     for model, run in runs.items():
-        lin = run.get("lineage") or {}
+        lin = run.lineage
         metric = key_metrics[model]
-        value = (lin.get("metrics") or {}).get(metric)
-        seconds = lin.get("stage_seconds") or {}
-        rows.append([model, run.get("result") or run.get("runtime_status") or "", lin.get("model_version", ""),
+        value = lin.metrics.get(metric)
+        seconds = lin.stage_seconds
+        rows.append([model, run.result or run.runtime_status or "", lin.model_version,
                      f"{metric}={value:.4g}" if isinstance(value, int | float) else "",
-                     _short(lin.get("image_digest", "")), _size(lin.get("update_bytes")),
-                     (lin.get("edge") or {}).get("status", ""),
-                     _short_ref(lin.get("prod_ref", "")) or (run.get("reason") or "")[:60],
+                     _short(lin.image_digest), _size(lin.update_bytes), lin.edge.status if lin.edge else "",
+                     _short_ref(lin.prod_ref) or run.reason[:60],
                      " ".join(f"{s}:{seconds[s]:.0f}" for s in STAGES if s in seconds)])
     return rows
 
@@ -94,10 +95,10 @@ def _changed(args: argparse.Namespace) -> list[str] | None:
 
 def _retrain(stack: LocalStack, client: FactoryClient, model: str, sample: Path | None) -> str | None:
     """A run of ``model`` on its latest upload with HEAD as source commit (the sample if it has no upload)."""
-    from factory.changes import head_commit
+    from factory.changes import head_commit, retrain_key
 
     commit = head_commit(Path.cwd())
-    status, body = client.start_run(model, "latest", idempotency_key=f"changed-{commit}", source_commit=commit)
+    status, body = client.start_run(model, "latest", idempotency_key=retrain_key(commit), source_commit=commit)
     if status == 202 and isinstance(body, dict):
         _say(f"{model}: changed since the ref; retraining on its latest upload at {commit[:12]} -> run {body['id']}")
         return str(body["id"])
@@ -150,18 +151,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         run_ids[model] = stack.upload(model, data)[2]
         _say(f"{model}: uploaded {data.name} to {INCOMING_CONTAINER}/{model}/ -> run {run_ids[model]}")
-    finished: dict[str, dict[str, Any]] = {}
+    finished: dict[str, RunSummary] = {}
+    last: dict[str, RunSummary] = {}
     stages: dict[str, str] = {}
     shown_links: set[str] = set()
     follow = Follower(_say)  # devhost may restart meanwhile: keep following
     model_of = {run_id: model for model, run_id in run_ids.items()}
     for run_id, run in client.watch(run_ids.values(), args.timeout, follow=follow):
         model = model_of[run_id]
-        if run.get("stage") != stages.get(model):
-            stages[model] = run.get("stage") or ""
+        last[model] = run
+        if (run.stage or "") != stages.get(model):
+            stages[model] = run.stage or ""
             _say(f"{model}: {stages[model]}")
-        approval = run.get("approval") or {}
-        waiting = approval.get("runtime_status") == "Running" and approval.get("stage") == "waiting for approval"
+        waiting = run.approval is not None and run.approval.waiting
         links = follow.call(client.approval_links, run_id)[1] if waiting and run_id not in shown_links else None
         if links:
             if args.auto_approve:
@@ -175,22 +177,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             else:
                 shown_links.add(run_id)
                 _say(f"{model}: waiting for approval\n  approve: {links['approve']}\n  reject:  {links['reject']}")
-        if has_ended(run):
+        if run.has_ended:
             finished[model] = run
-            _say(f"{model}: {run.get('result') or run['runtime_status']} {run.get('reason') or ''}".rstrip())
-    for model in run_ids:
-        finished.setdefault(model, {"result": "TimedOut", "reason": f"not finished within {args.timeout} s"})
+            _say(f"{model}: {run.result or run.runtime_status} {run.reason}".rstrip())
+    for model, run_id in run_ids.items():  # not finished in time: its last state, and why it is in the table
+        if model not in finished:
+            finished[model] = replace(last.get(model) or RunSummary(run_id),
+                                      reason=f"not finished within {args.timeout:g} s")
     head = ["model", "result", "version", "key metric", "image", "update size", "edge", "prod reference",
             "seconds per stage"]
     print()
     print(table(head, _summary_rows(finished, {m: catalog[m].key_metric for m in run_ids})))
-    print(f"\nThe local stack keeps running: dashboard {stack.base_url}/api/dashboard?code={stack.function_key}"
-          f" ; `model-factory status` lists runs, `model-factory down` stops it.")
-    ok = all(r.get("result") == "Succeeded" for r in finished.values())
+    print(f"\nThe local stack keeps running: dashboard {dashboard_url(stack)} (30 min; `model-factory dashboard` "
+          "prints a new link); `model-factory status` lists runs, `model-factory down` stops it.")
+    ok = all(r.result is RunStatus.SUCCEEDED for r in finished.values())
     return 0 if ok and not broken else 1
 
 
+def _needs_stack(stack: LocalStack) -> int | None:
+    """Exit code 2 with one line when devhost (what status and approve call) does not answer, else None."""
+    from factory.stackcheck import STACK_DOWN, warn_partial, why_not
+
+    if (reason := why_not(stack)) is not None:
+        print(reason, file=sys.stderr)
+        return STACK_DOWN
+    if (note := warn_partial(stack)) is not None:
+        print(note, file=sys.stderr)
+    return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
     if args.run_id:
         run = client.run(args.run_id)
@@ -199,44 +217,45 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 1
         print(json.dumps(run, indent=2, default=str))
         return 0
-    runs = client.runs()
-    rows = [[r["run_id"], r.get("runtime_status") or "", r.get("stage") or "", r.get("result") or "",
-             (r.get("lineage") or {}).get("model_version", ""), (r.get("reason") or "")[:60]] for r in runs]
+    runs = client.summaries()
+    rows = [[r.run_id, r.runtime_status or "", r.stage or "", r.result or "", r.lineage.model_version,
+             r.reason[:60]] for r in runs]
     print(table(["run", "status", "stage", "result", "version", "reason"], rows))
-    waiting = [client.run(r["run_id"]) or r for r in history.waiting_approvals(runs)]
+    waiting = [client.summary(r.run_id) or r for r in history.waiting_approvals(runs)]
     if waiting:
         print(f"\napprovals waiting (dashboard: {client.base_url}/api/dashboard/approvals):")
         print(table(["run", "model", "version", "time left", "expires"], waiting_rows(waiting, time.time())))
     return 0
 
 
-def waiting_rows(runs: list[dict[str, Any]], now: float) -> list[list[str]]:
+def waiting_rows(runs: list[RunSummary], now: float) -> list[list[str]]:
     """One row per run waiting for approval: run, model, version, time left, expiry."""
     rows = []
     for run in runs:
-        lin, approval = run.get("lineage") or {}, run.get("approval") or {}
-        left = seconds_left(approval.get("expires_at"), now)
-        rows.append([run["run_id"], str(lin.get("model", "")), str(lin.get("model_version", "")),
-                     "?" if left is None else f"{int(left) // 60} min {int(left) % 60} s",
-                     str(approval.get("expires_at") or "")])
+        expires_at = run.approval.expires_at if run.approval else ""
+        left = seconds_left(expires_at, now)
+        rows.append([run.run_id, run.lineage.model, run.lineage.model_version,
+                     "?" if left is None else f"{int(left) // 60} min {int(left) % 60} s", expires_at])
     return rows
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    if (down := _needs_stack(_stack(args))) is not None:
+        return down
     client = _client(_stack(args))
-    run = client.run(args.run_id)
+    run = client.summary(args.run_id)
     if run is None:
         print(f"no run {args.run_id}", file=sys.stderr)
         return 1
-    approval = run.get("approval") or {}
-    links = client.approval_links(args.run_id) if approval.get("runtime_status") == "Running" else None
+    approval = run.approval
+    links = client.approval_links(args.run_id) if approval is not None and approval.running else None
     if not links:
-        lineage = run.get("lineage") or {}
-        if approval.get("runtime_status") and lineage.get("decision"):
-            by = f" by {lineage['approver']}" if lineage.get("approver") else ""
-            print(f"the approval of run {args.run_id} is already closed ({lineage['decision']}{by})", file=sys.stderr)
+        lineage = run.lineage
+        if approval is not None and approval.runtime_status and lineage.decision:
+            by = f" by {lineage.approver}" if lineage.approver else ""
+            print(f"the approval of run {args.run_id} is already closed ({lineage.decision}{by})", file=sys.stderr)
         else:
-            print(f"run {args.run_id} has no pending approval (stage: {run.get('stage') or 'none'})", file=sys.stderr)
+            print(f"run {args.run_id} has no pending approval (stage: {run.stage or 'none'})", file=sys.stderr)
         return 1
     status, page = post_link(links["reject" if args.reject else "approve"])
     print(f"HTTP {status} {page_text(page)}")

@@ -1,91 +1,26 @@
-# pyright: strict, reportMissingTypeStubs=false, reportUnknownMemberType=false
-"""The Durable contract: every name and payload passing between orchestrators, activities, event triggers
-and HTTP endpoints.
-
-Orchestrators call activities and sub-orchestrations, and wait for events, only by the names below, and read
-what comes back only through these records. Records are plain dataclasses that round-trip through
-``to_dict``/``from_dict`` (Durable payloads are JSON); their dict forms are the payloads on the wire.
-Pure data: safe to use while replaying.
-"""
+"""Every activity and event payload: what passes between orchestrators, activities, event triggers and
+HTTP endpoints, as records whose dict forms are the payloads on the wire. Pure data: safe while replaying."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from factory.ports import EdgeStatus, Record, SmokeVerdict, TrainingJob
-from factory.runs import Lineage, RunPlan, RunRequest, RunResult, RunStatus, Stage
-
-__all__ = [
-    "Activity", "ApprovalNotice", "ApprovalOutcome", "ApprovalRequest", "BuildRequest", "DataCheck", "Decision",
-    "DecisionCheck", "DecisionEvent", "DecisionToVerify", "RefusedDecision", "EdgeDeployment", "EdgeDeviceRequest",
-    "EdgeLease", "EdgeLeaseRequest", "EdgePlan", "EdgePlanRequest", "EdgeReleased", "EdgeReport",
-    "EdgeRestoreRequest", "EdgeRestored", "EdgeSmokeRequest", "EdgeStatus", "Event", "GateRequest", "GateVerdict",
-    "ImageBuild", "ImagePushedEvent", "Lineage", "ModelRegisteredEvent", "ModulesContent", "Orchestrator",
-    "Promotion", "PromotionRequest", "RunPlan", "RunRequest", "RunResult", "RunStatus", "SmokeVerdict", "Stage",
-    "TrainingFailedEvent", "TrainingJob", "approval_instance_id", "edge_instance_id",
-]
+from contract.edge import EdgeDevice, SmokeVerdict
+from contract.kinds import Decision, Precision
+from contract.record import Record
+from contract.runs import Champion, DataFacts, RefusedDecision
 
 
-class Orchestrator(StrEnum):
-    """The orchestrator functions, by their registered names."""
+@dataclass(frozen=True)
+class TrainingJob(Record):
+    """A submitted training pipeline job (AML pipeline job or local pipeline run)."""
 
-    RUN = "model_factory_run"
-    EDGE_SMOKE = "edge_smoke"
-    EDGE_POOL = "edge_pool_smoke"
-    APPROVAL = "approval"
-
-
-class Activity(StrEnum):
-    """The activity functions, by their registered names (``function_app/activities.py``, ``edge.py``)."""
-
-    PLAN_RUN = "plan_run"
-    VALIDATE_DATA = "validate_data"
-    SUBMIT_TRAINING = "submit_training"
-    EVALUATE_GATE = "evaluate_gate"
-    BUILD_IMAGE = "build_image"
-    REQUEST_APPROVAL = "request_approval"
-    VERIFY_APPROVAL = "verify_approval"
-    PROMOTE = "promote"
-    EDGE_DEVICES = "edge_devices"
-    EDGE_LEASE = "edge_lease"
-    EDGE_RELEASE = "edge_release"
-    EDGE_SNAPSHOT = "edge_snapshot"
-    EDGE_DEPLOY = "edge_deploy"
-    EDGE_READ_REPORT = "edge_read_report"
-    EDGE_RESTORE = "edge_restore"
-
-
-class Event(StrEnum):
-    """External events raised on orchestrations (by the Event Grid triggers and the approval endpoint)."""
-
-    MODEL_REGISTERED = "ModelRegistered"
-    TRAINING_FAILED = "TrainingFailed"
-    IMAGE_PUSHED = "ImagePushed"
-    APPROVAL_DECISION = "ApprovalDecision"
-
-
-class Decision(StrEnum):
-    """An approval's outcome: a person's approve or reject, or no decision before the deadline."""
-
-    APPROVE = "approve"
-    REJECT = "reject"
-    TIMEOUT = "timeout"
-
-
-EDGE_SUFFIX = "-edge"
-APPROVAL_SUFFIX = "-approval"
-
-
-def edge_instance_id(run_id: str) -> str:
-    """The instance id of a run's edge smoke sub-orchestration."""
-    return f"{run_id}{EDGE_SUFFIX}"
-
-
-def approval_instance_id(run_id: str) -> str:
-    """The instance id of a run's approval sub-orchestration (decisions are raised on it)."""
-    return f"{run_id}{APPROVAL_SUFFIX}"
+    job_name: str
+    status: str  # NotStarted | Running | Completed | Failed | Canceled
+    model: str = ""
+    run_id: str = ""
+    error: str = ""
 
 
 # --- activity inputs and results, in stage order (plan_run: RunRequest → RunPlan) ---------------------------
@@ -104,7 +39,7 @@ class DataCheck(Record):
     version_id: str = ""  # the source blob's versionId, where versioning is on
     source_uri: str = ""
     pinned_uri: str = ""
-    facts: dict[str, Any] = field(default_factory=dict[str, Any])  # model card: blob, size, sha256, rows, uploaded_at
+    facts: DataFacts = field(default_factory=DataFacts)  # for the model card
 
 
 # submit_training: RunRequest (data_uri = the pinned copy, with its etag and sha256) → TrainingJob
@@ -120,12 +55,14 @@ class GateRequest(Record):
 
 @dataclass(frozen=True)
 class GateVerdict(Record):
-    """``evaluate_gate`` result; ``champion`` is ``{"version", "metrics"}`` of production, if any."""
+    """``evaluate_gate`` result: the version's metrics, the production version it was compared against (if
+    any) and, for an ONNX artifact, the precision it was kept in."""
 
     passed: bool
     reasons: list[str] = field(default_factory=list[str])
-    champion: dict[str, Any] | None = None
+    champion: Champion | None = None
     metrics: dict[str, float] = field(default_factory=dict[str, float])
+    precision: Precision | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +74,9 @@ class BuildRequest(Record):
     version: str
     repository: str
     source_commit: str = ""
+    data_uri: str = ""  # the pinned data the version was trained on, and its sha256 (the provenance's input)
+    data_sha256: str = ""
+    training_job: str = ""
 
 
 @dataclass(frozen=True)
@@ -197,7 +137,7 @@ class EdgePlan(Record):
     """``edge_devices`` result: the pool devices to test on (``{"device", "arch"}``, one per architecture of the
     image), the architectures no device covers, and all the image's architectures."""
 
-    devices: list[dict[str, str]] = field(default_factory=list[dict[str, str]])
+    devices: list[EdgeDevice] = field(default_factory=list[EdgeDevice])
     missing: list[str] = field(default_factory=list[str])
     arches: list[str] = field(default_factory=list[str])
 
@@ -324,20 +264,6 @@ class DecisionCheck(Record):
 
 
 @dataclass(frozen=True)
-class RefusedDecision(Record):
-    """A decision event the run refused (recorded in the approval's status and the lineage): when, why, the
-    decision it asked for, and who tried: ``approver`` as the endpoint attested it (``attested``), else as
-    the event claimed it (a forged event can claim any name)."""
-
-    at: str
-    reason: str
-    request_id: str = ""
-    approver: str = ""
-    attested: bool = False
-    decision: str = ""
-
-
-@dataclass(frozen=True)
 class ApprovalOutcome(Record):
     """How an approval closed; ``request_id`` names the HTTP request whose decision was taken."""
 
@@ -345,7 +271,7 @@ class ApprovalOutcome(Record):
     approver: str = ""
     decided_at: str = ""
     request_id: str = ""
-    refused: list[dict[str, str]] = field(default_factory=list[dict[str, str]])  # RefusedDecision dicts
+    refused: list[RefusedDecision] = field(default_factory=list[RefusedDecision])
     decision_reason: str = ""  # the reason a reject gave (optional)
 
 
@@ -408,3 +334,57 @@ class DecisionEvent(Record):
     link: dict[str, str] = field(default_factory=dict[str, str])
     attestation: str = ""
     decision_reason: str = ""  # the approver's reason for a reject, from the page's form
+
+
+@dataclass(frozen=True)
+class ApprovalAttestation(Record):
+    """``attest_approval`` input: an approve the run accepted (``verify_approval``), for exactly this image
+    digest, version and run; the activity signs it into the image's attestations (what promotion requires)."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    approver: str
+    decided_at: str
+    request_id: str = ""
+
+
+@dataclass(frozen=True)
+class EdgeAttestation(Record):
+    """``attest_edge`` input: the edge smoke verdict (per device) of exactly this image digest; the activity
+    signs it into the image's attestations."""
+
+    run_id: str
+    model: str
+    version: str
+    image: str  # registry/repository@digest in the dev registry
+    digest: str
+    verdict: dict[str, Any] = field(default_factory=dict[str, Any])  # the SmokeVerdict as the run got it
+
+
+@dataclass(frozen=True)
+class Attested(Record):
+    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+
+    image: str
+    predicate_type: str
+
+
+# reconcile_model / reconcile_image (a late ModelRegistered / ImagePushed: factory/reconciling.py)
+@dataclass(frozen=True)
+class ReconcileRequest(Record):
+    """What to look for: the run's model version (tag ``run_id``) or its image (``repository:<run_id>``)."""
+
+    run_id: str
+    model: str = ""
+    repository: str = ""
+
+
+@dataclass(frozen=True)
+class Reconciled(Record):
+    """``found``: ``event`` is the payload the missing event would have carried."""
+
+    found: bool
+    event: dict[str, Any] = field(default_factory=dict[str, Any])

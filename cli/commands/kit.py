@@ -42,7 +42,8 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     ``FACTORY_FUNCTION_KEY`` (never an argument: it would show in process lists and CI logs)."""
     import os
 
-    from factory.client import FactoryClient
+    from cli.client import FactoryClient
+    from factory.changes import retrain_key
 
     key = os.environ.get("FACTORY_FUNCTION_KEY", "")
     if not key:
@@ -51,7 +52,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     client = FactoryClient(args.url.rstrip("/"), key)
     failed = 0
     for model in args.models:
-        status, body = client.start_run(model, "latest", idempotency_key=f"commit-{args.commit}",
+        status, body = client.start_run(model, "latest", idempotency_key=retrain_key(args.commit),
                                         source_commit=args.commit)
         if status == 202 and isinstance(body, dict):
             print(f"{model}: run {body.get('id')} started on its latest upload at {args.commit[:12]}")

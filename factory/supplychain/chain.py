@@ -1,0 +1,196 @@
+"""The chain of an image, link by link: its signature by the factory's key, its provenance, its verification,
+its SBOM and its approval, each a signed attestation about exactly that digest. ``verify`` reads it for
+``model-factory verify``; ``promotable`` is what promotion requires before it copies anything.
+
+Every problem (missing, foreign key, another digest, corrupt or oversized blob) becomes a broken link with a
+reason; nothing read from a registry can make these functions raise anything but ``ChainBroken``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from factory.supplychain import statements
+from factory.supplychain.cosign import ChainBroken, attestations, key_id, signed_identities
+from factory.supplychain.oci import OciError, Registry
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link of the chain: its name, whether it holds, and what it says (or why it is broken)."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class ChainReport:
+    """The links of one image's chain, in order."""
+
+    image: str
+    digest: str = ""
+    links: list[Link] = field(default_factory=list[Link])
+    statements: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
+
+    @property
+    def broken(self) -> list[Link]:
+        return [link for link in self.links if not link.ok]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.links) and not self.broken
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.links.append(Link(name, ok, detail))
+
+    def predicate(self, predicate_type: str) -> dict[str, Any]:
+        return _obj(self.statements.get(predicate_type, {}).get("predicate"))
+
+
+def parse_reference(ref: str) -> tuple[str, str, str, str]:
+    """``(registry, repository, tag, digest)`` of ``registry/repository[:tag][@digest]``."""
+    name, _, digest = ref.partition("@")
+    registry, slash, rest = name.partition("/")
+    if not slash or not rest or not registry:
+        raise ValueError(f"image reference {ref!r}: expected registry/repository[:tag][@sha256:...]")
+    repository, colon, tag = rest.rpartition(":")
+    if not colon or "/" in tag:
+        repository, tag = rest, ""
+    if not tag and not digest:
+        raise ValueError(f"image reference {ref!r}: give a tag or a digest")
+    if digest and not digest.startswith("sha256:"):
+        raise ValueError(f"image reference {ref!r}: the digest must be sha256:<hex>")
+    return registry, repository, tag, digest
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else empty (statements are signed, but read them defensively)."""
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects of ``value`` if it is a list, else none."""
+    if not isinstance(value, list):
+        return []
+    return [cast(dict[str, Any], v) for v in cast(list[Any], value) if isinstance(v, dict)]
+
+
+def _signature_link(report: ChainReport, registry: Registry, repository: str, digest: str, public_pem: bytes) -> None:
+    identity = f"{registry.host}/{repository}"
+    try:
+        identities = signed_identities(registry, repository, digest, public_pem)
+    except (ChainBroken, OciError) as exc:
+        report.add("signature", False, f"signature of {digest}: {exc}")
+        return
+    if identity in identities:
+        report.add("signature", True, f"signed as {identity} by key {key_id(public_pem)}")
+    elif identities:
+        report.add("signature", False, f"signed by the factory's key for {', '.join(identities)}, not {identity}")
+    else:
+        report.add("signature", False, f"no signature of {digest} by the factory's key ({key_id(public_pem)})")
+
+
+def _attestation_links(report: ChainReport, registry: Registry, repository: str, digest: str,
+                       public_pem: bytes) -> None:
+    try:
+        found, problems = attestations(registry, repository, digest, public_pem)
+    except (ChainBroken, OciError) as exc:
+        found, problems = {}, [str(exc)]
+    report.statements = found
+    why = f" ({'; '.join(problems)})" if problems else ""
+    prov = report.predicate(statements.PROVENANCE)
+    if prov:
+        deps = {str(d.get("name")): d for d in _dicts(_obj(prov.get("buildDefinition")).get("resolvedDependencies"))}
+        commit = _obj(deps.get("source", {}).get("digest")).get("gitCommit", "?")
+        data = _obj(deps.get("training-data", {}).get("digest")).get("sha256", "?")
+        jobs = [b.get("uri") for b in _dicts(_obj(prov.get("runDetails")).get("byproducts"))
+                if b.get("name") == "training-job"]
+        report.add("provenance", True, f"commit {commit}, data sha256 {data}, training job {jobs[0] if jobs else '?'}")
+    else:
+        report.add("provenance", False, f"no signed provenance attestation{why}")
+    test = report.predicate(statements.VERIFICATION)
+    passed = [str(t).split("/")[-1] for t in test.get("passedTests") or [] if isinstance(t, str)]
+    if test.get("result") == "PASSED":
+        report.add("verification", True, f"passed on {', '.join(passed)}")
+    else:
+        report.add("verification", False, f"no signed passing verification attestation{why}")
+    spdx = report.predicate(statements.SBOM)
+    if spdx:
+        size = len(json.dumps(spdx).encode())
+        report.add("sbom", True, f"{len(_dicts(spdx.get('packages')))} Python packages ({size} bytes)")
+    else:
+        report.add("sbom", False, f"no signed SBOM attestation{why}")
+    edge = report.predicate(statements.EDGE_SMOKE)
+    devices = ", ".join(f"{d.get('arch') or d.get('device') or '?'} {d.get('status')}"
+                        for d in _dicts(edge.get("devices")))
+    if edge.get("status") == "pass":
+        report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.get('p95_ms')} ms")
+    else:
+        report.add("edge", False, f"no signed passing edge smoke attestation{why}" if not edge
+                   else f"edge smoke test {edge.get('status')}: {edge.get('reason')}")
+    approval = report.predicate(statements.APPROVAL)
+    if approval.get("digest") == digest and approval.get("decision") == "approve":
+        report.add("approval", True, f"approved by {approval.get('approver') or '?'} at {approval.get('decided_at')} "
+                                     f"(run {approval.get('run_id')}, version {approval.get('version')})")
+    elif approval:
+        report.add("approval", False, f"the approval attestation is for {approval.get('digest')} "
+                                      f"({approval.get('decision')}), not {digest}")
+    else:
+        report.add("approval", False, f"no signed approval attestation{why}")
+
+
+def verify(ref: str, public_pem: bytes, scheme: str = "http") -> ChainReport:
+    """The chain of ``ref`` (``registry/repository:tag`` or ``@digest``): every link, broken ones with why."""
+    report = ChainReport(ref)
+    try:
+        host, repository, tag, want = parse_reference(ref)
+    except ValueError as exc:
+        report.add("image", False, str(exc))
+        return report
+    registry = Registry(host, scheme)
+    try:
+        manifest = registry.manifest(repository, want or tag)
+        if tag and want and manifest is not None:
+            tagged = registry.manifest(repository, tag)
+            if tagged is None or tagged.digest != want:
+                report.add("image", False, f"{host}/{repository}:{tag} is {tagged.digest if tagged else 'missing'}, "
+                                           f"not {want}")
+                return report
+    except OciError as exc:
+        report.add("image", False, str(exc))
+        return report
+    if manifest is None:
+        report.add("image", False, f"{ref}: no such image")
+        return report
+    report.digest = manifest.digest
+    report.add("image", True, f"{host}/{repository}@{manifest.digest}")
+    _signature_link(report, registry, repository, manifest.digest, public_pem)
+    _attestation_links(report, registry, repository, manifest.digest, public_pem)
+    return report
+
+
+def promotable(registry: Registry, repository: str, digest: str, public_pem: bytes, version: str) -> ChainReport:
+    """The checks promotion makes before it copies: the dev image's signature, a passing edge smoke
+    attestation and an approval attestation bound to exactly ``digest`` (and ``version``). ``ok`` False names
+    the missing link."""
+    report = ChainReport(f"{registry.host}/{repository}@{digest}", digest)
+    _signature_link(report, registry, repository, digest, public_pem)
+    _attestation_links(report, registry, repository, digest, public_pem)
+    approval = report.predicate(statements.APPROVAL)
+    if approval and str(approval.get("version")) != str(version):
+        report.add("approval", False, f"the approval is for version {approval.get('version')}, not {version}")
+    report.links = [link for link in report.links if link.name in ("signature", "edge", "approval")]
+    return report
+
+
+def render(report: ChainReport) -> str:
+    """The chain as lines for a person: one per link, ``ok`` or ``BROKEN``."""
+    shown = f"  ({report.digest})" if report.digest and report.digest not in report.image else ""
+    lines = [report.image + shown]
+    lines += [f"  {'ok    ' if link.ok else 'BROKEN'}  {link.name:<13} {link.detail}" for link in report.links]
+    if report.broken:
+        lines.append(f"broken link: {report.broken[0].name}: {report.broken[0].detail}")
+    return "\n".join(lines)
