@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from contract import RolloutResult, RolloutStatus, VersionSignals
+from contract import RolloutActivity, RolloutResult, RolloutStatus, VersionSignals
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.rollout.fleet import LABEL_MODEL, LABEL_RING, LABEL_VERSION, LayeredDeployment, layered_content
@@ -215,3 +215,23 @@ def test_an_abort_raised_while_an_activity_runs_is_not_lost_and_stops_the_next_r
     assert result.status == RolloutStatus.ROLLED_BACK and result.reason.startswith("ring wave: aborted by erin")
     assert [v.ring for v in result.rings] == ["canary"] and scenario.versions() == {"1": 40}
     assert replay.activity_names().count("rollout_apply_ring") == 2
+
+
+def test_rollout_activities_are_tried_as_the_retry_plan_the_run_hands_on_says():
+    """The run hands its retry plan to the rollout (``carry``): a judge that keeps failing is tried that many
+    times, then the rollout deletes its configurations and ends Failed."""
+    from orchestrations.retrying import RetryPlan, carry
+
+    scenario = Scenario(lambda device, arch: healthy())
+    activities = handlers(scenario.service)
+
+    def judge_down(req):
+        raise ConnectionError("IoT Hub answered 503")
+
+    activities[RolloutActivity.JUDGE_RING] = judge_down
+    request = {"run_id": "run-2", "model": MODEL, "version": "2", "image": IMAGE}
+    result = run_orchestrator(fleet_rollout, carry(request, RetryPlan(attempts=2, interval_ms=10)), activities)
+    ended = RolloutResult.from_dict(result.output)
+    assert ended.status is RolloutStatus.FAILED and "IoT Hub answered 503" in ended.reason
+    assert [name for name, _ in result.calls].count(RolloutActivity.JUDGE_RING) == 2
+    assert scenario.versions() == {"1": 40}  # this version's configuration deleted: the fleet stays on 1

@@ -315,7 +315,7 @@ def test_a_rollout_whose_fleet_keeps_failing_deletes_its_configurations_and_fail
     _registered(durable, run_id)
     _pushed(durable, run_id)
     _decide(durable, run_id, "approve", "alice")
-    result = durable.result(run_id, timeout=60)  # the judge activity is tried 3 times, 5 s apart
+    result = durable.result(run_id, timeout=60)  # the judge activity is tried as the run's retry plan says (3 x)
     assert (result["status"], result["stage"]) == ("Failed", "rollout")
     assert "the rollout broke" in result["reason"] and "IoT Hub answered 503" in result["reason"]
     assert "configurations were deleted" in result["reason"]
