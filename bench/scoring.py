@@ -11,9 +11,11 @@ linear regression; the request is one row. It also builds two images and reports
 (``modelkit/serving/Dockerfile`` on the factory's base: the sklearn set's locked wheels in ``/opt/deps``) and
 one in the seed accelerator's style (a Debian minbase with apt, made once with a native ``debootstrap``, +
 build-essential + poetry install of the same libraries plus ``azureml-inference-server-http`` to serve).
+It also measures what the field signals (``GET /signals``, for the fleet rollout's gates) cost per request.
 Prints a table; writes ``bench/results/scoring.json``.
 
     .venv/bin/python bench/scoring.py [--seconds 10] [--requests 20000] [--skip-images]
+    .venv/bin/python bench/scoring.py --signals-only   # the field signals' cost per request (in-process)
     .venv/bin/python bench/scoring.py --model digits [--seconds 10] [--requests 20000]
 
 ``--model digits`` serves the ONNX image model (``modelkit/environments/onnx/score.py`` over the shared
@@ -248,6 +250,42 @@ def bench_raw(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
     return result
 
 
+def bench_signals(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
+    """The cost of the field signals (``factory/serving/signals.py``) on the request path: the server's
+    ``score`` (scores and counts) against its ``_score`` (scores only), in-process, interleaved in rounds so
+    drift hits both alike. Reports each one's mean and the difference in µs per request."""
+    from factory.serving.server import ScoringApp, load_scoring_script
+
+    os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
+    app = ScoringApp(load_scoring_script(SCORE))
+    app.initialise()
+    for _ in range(500):
+        app.score(body)
+    counted: list[float] = []
+    bare: list[float] = []
+    rounds = 20
+    for _ in range(rounds):
+        for fn, sink in ((app.score, counted), (app._score, bare)):  # noqa: SLF001 - the uncounted path
+            started = time.perf_counter()
+            for _ in range(n // rounds):
+                fn(body)
+            sink.append((time.perf_counter() - started) / (n // rounds))
+    with_us, without_us = statistics.median(counted) * 1e6, statistics.median(bare) * 1e6
+    result = app._score(body)[2]  # noqa: SLF001 - the counting alone, on a real answer
+    from factory.serving.signals import ServingSignals
+
+    alone = ServingSignals()
+    started = time.perf_counter()
+    for _ in range(n):
+        alone.observe(0.001, result)
+    observe_us = (time.perf_counter() - started) / n * 1e6
+    return {"requests": n, "observe_us": round(observe_us, 2), "with_signals_us": round(with_us, 2),
+            "without_signals_us": round(without_us, 2),
+            "overhead_us": round(with_us - without_us, 2),
+            "overhead_percent": round(100 * (with_us - without_us) / without_us, 2),
+            "snapshot": {k: v for k, v in app.signals.snapshot().items() if k != "histogram"}}
+
+
 # ------------------------------------------------------------------------------------------------------ images
 SEED_BASE = "localhost/model-factory-bench/seed-base:bookworm"
 
@@ -309,8 +347,11 @@ def image_sizes(model_dir: Path) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = [f"{'server':<34} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"]
+    rows = [f"{'server':<34} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"] * bool(
+        results.get("raw_run"))
     for name, label in (("ours", "ours (factory.serving)"), ("azureml", "azureml-inference-server-http")):
+        if results.get("raw_run") is None:
+            break
         if name not in results["servers"]:
             rows.append(f"{label:<34} not measured: {results.get('azureml_error', '')}")
             continue
@@ -318,9 +359,15 @@ def table(results: dict[str, Any]) -> str:
             r = results["servers"][name][conc]
             rows.append(f"{label:<34} {conc[1:]:>4} {r['rps']:>9.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} "
                         f"{r['errors']:>6}")
-    raw = results["raw_run"]
-    rows.append(f"{'raw run() in-process':<34} {'1':>4} {raw['rps']:>9.0f} {raw['p50_ms']:>8.3f} {raw['p99_ms']:>8.3f}"
-                f" {0:>6}   (mean {raw['mean_us']} µs)")
+    raw = results["raw_run"] or {}
+    if raw:
+        rows.append(f"{'raw run() in-process':<34} {'1':>4} {raw['rps']:>9.0f} {raw['p50_ms']:>8.3f} "
+                    f"{raw['p99_ms']:>8.3f} {0:>6}   (mean {raw['mean_us']} µs)")
+    signals = results.get("signals")
+    if signals:
+        rows.append(f"field signals (GET /signals): counting one answer costs {signals['observe_us']} µs; "
+                    f"score() with counting {signals['with_signals_us']} µs vs {signals['without_signals_us']} µs "
+                    f"without (A/B, interleaved: {signals['overhead_us']:+} µs, {signals['overhead_percent']:+} %)")
     if "speedup_c16" in results:
         rows.append(f"ours / azureml at concurrency 16: {results['speedup_c16']}x")
     images = results.get("images")
@@ -336,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="time limit per load run")
     parser.add_argument("--requests", type=int, default=20000, help="request limit per load run at concurrency 16")
     parser.add_argument("--skip-images", action="store_true", help="do not build images to compare sizes")
+    parser.add_argument("--signals-only", action="store_true",
+                        help="only the field signals' cost on the request path (in-process; seconds)")
     parser.add_argument("--output", type=Path, default=None, help="default: bench/results/scoring[-digits].json")
     parser.add_argument("--model", choices=("bench20", "digits"), default="bench20",
                         help="bench20: the joblib regression; digits: the ONNX image model (its score.py)")
@@ -351,6 +400,15 @@ def main(argv: list[str] | None = None) -> int:
                                "limits": {"seconds": args.seconds, "requests_c16": args.requests,
                                           "requests_c1": args.requests // 4},
                                "servers": {}}
+    if args.signals_only:
+        with tempfile.TemporaryDirectory(prefix="mf-bench-") as tmp:
+            results["signals"] = bench_signals(make_model(Path(tmp) / "model"), body, 40000)
+        args.output = args.output.with_name("scoring-signals.json")
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+        print(table({"servers": {}, "raw_run": None, **results}))
+        print(f"results: {args.output}")
+        return 0
     with tempfile.TemporaryDirectory(prefix="mf-bench-") as tmp:
         work = Path(tmp)
         model_dir = make_model(work / "model")
@@ -373,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
             ours, theirs = results["servers"]["ours"]["c16"]["rps"], results["servers"]["azureml"]["c16"]["rps"]
             results["speedup_c16"] = round(ours / theirs, 2)
         results["raw_run"] = bench_raw(model_dir, body, 20000)
+        results["signals"] = bench_signals(model_dir, body, 40000)
         if not args.skip_images:
             results["images"] = image_sizes(model_dir)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -77,6 +77,16 @@ class FactoryClient:
             raise RuntimeError(f"GET /api/runs/{run_id}/approval-links answered {status}: {body}")
         return body["links"]
 
+    def rollout_links(self, run_id: str) -> dict[str, str] | None:
+        """Signed pause / resume / abort links of the run's running fleet rollout (an admin-key route), or None
+        when none is running."""
+        status, body = self._call("GET", f"/api/runs/{urllib.parse.quote(run_id)}/rollout-links")
+        if status in (404, 409):
+            return None
+        if status != 200:
+            raise RuntimeError(f"GET /api/runs/{run_id}/rollout-links answered {status}: {body}")
+        return body["links"]
+
     def watch(self, run_ids: Iterable[str], timeout: float = 600, poll: float = 1.0,
               follow: Follower | None = None) -> Iterator[tuple[str, RunSummary]]:
         """Poll the runs every ``poll`` seconds, yielding ``(run_id, summary)`` for each run that exists and had

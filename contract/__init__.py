@@ -55,6 +55,27 @@ from contract.payloads import (
     TrainingJob,
 )
 from contract.record import Record
+from contract.rollout import (
+    CONTROL_ACTIONS,
+    CONTROL_EVENT,
+    FLEET_ROLLOUT,
+    Control,
+    Convergence,
+    DeviceReport,
+    RingPlan,
+    RingStep,
+    RingVerdict,
+    RolloutActivity,
+    RolloutEnd,
+    RolloutPlan,
+    RolloutRequest,
+    RolloutResult,
+    RolloutStatus,
+    SignalCheck,
+    Standing,
+    VersionSignals,
+    rollout_instance_id,
+)
 from contract.runs import (
     STAGES,
     ApprovalStage,
@@ -84,5 +105,9 @@ __all__ = [
     "ModulesContent", "Orchestrator", "Precision", "Promotion", "PromotionRequest", "Reconciled", "ReconcileRequest",
     "Record", "RefusedDecision", "RunPlan", "RunProgress", "RunRequest", "RunResult", "RunStatus", "RunSummary",
     "runtime_status", "RuntimeStatus", "SmokeVerdict", "Stage", "Task", "TrainingFailedEvent", "TrainingJob",
-    "unwrap_json"
+    "unwrap_json",
+    # the fleet rollout (contract.rollout)
+    "CONTROL_ACTIONS", "CONTROL_EVENT", "FLEET_ROLLOUT", "Control", "Convergence", "DeviceReport", "RingPlan",
+    "RingStep", "RingVerdict", "RolloutActivity", "RolloutEnd", "RolloutPlan", "RolloutRequest", "RolloutResult",
+    "RolloutStatus", "SignalCheck", "Standing", "VersionSignals", "rollout_instance_id",
 ]

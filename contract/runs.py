@@ -9,6 +9,7 @@ from typing import Any
 from contract.edge import SmokeVerdict
 from contract.kinds import Decision, Precision
 from contract.record import Record
+from contract.rollout import RolloutResult
 
 
 class Stage(StrEnum):
@@ -21,6 +22,7 @@ class Stage(StrEnum):
     EDGE = "edge"
     APPROVAL = "approval"
     PROMOTE = "promote"
+    ROLLOUT = "rollout"  # only for a model whose model.yaml declares rollout: (docs/edge.md, "Fleet rollout")
     DONE = "done"  # the run succeeded
     ENDED = "ended"  # the run was rejected or failed
 
@@ -37,11 +39,13 @@ class ApprovalStage(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """How a run ended: Succeeded, Rejected (the factory said no) or Failed (something broke or timed out)."""
+    """How a run ended: Succeeded, Rejected (the factory said no), Failed (something broke or timed out) or
+    RolledBack (promoted, then a fleet rollout gate stopped it and the fleet went back to the previous version)."""
 
     SUCCEEDED = "Succeeded"
     REJECTED = "Rejected"
     FAILED = "Failed"
+    ROLLED_BACK = "RolledBack"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class RunPlan(Record):
     activity_retry_ms: int = 5000  # the delay between attempts (the Python SDK has no back-off coefficient)
     approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
     reconcile_after_s: int = 120  # a late ModelRegistered / ImagePushed: ask the registry after this long
+    rollout: bool = False  # model.yaml declares rollout: the run goes on to the fleet after promote
+    rollout_summary: str = ""  # where the version will go: the fleet condition and the rings' shares
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ class Lineage(Record):
     approval_refused: list[RefusedDecision] = field(default_factory=list[RefusedDecision])  # decisions refused
     decision_reason: str = ""  # the approver's reason for a reject (optional)
     prod_ref: str = ""
+    rollout_plan: str = ""  # where the version will go after promote (the approval card shows it)
+    rollout: RolloutResult | None = None  # the fleet rollout's end (None: no rollout, or not reached)
     stage_seconds: dict[str, float] = field(default_factory=dict[str, float])
     reconciled: list[str] = field(default_factory=list[str])  # events the run did not get and asked for itself
 

@@ -75,7 +75,8 @@ class RunSummary(Record):
 
     @property
     def outcome(self) -> str:
-        """Succeeded | Rejected | Failed, or ``running`` while in flight (a terminated instance counts as Failed)."""
+        """Succeeded | Rejected | Failed | RolledBack, or ``running`` while in flight (a terminated instance counts
+        as Failed)."""
         if self.result is not None:
             return self.result.value
         return RUNNING if self.in_flight else RunStatus.FAILED.value

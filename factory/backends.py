@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 from factory import ports
+from factory.rollout.fleet import Fleet
 from factory.settings import Settings
 
 # capability -> (its port, backend -> "module:Class"); tests/unit/test_ports.py checks each class against its port
@@ -42,6 +43,10 @@ ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
     "signer": (ports.Signer, {
         "local": "factory.adapters.local.signing:LocalKeySigner",
         "azure": "factory.adapters.azure.keyvault:KeyVaultSigner",
+    }),
+    "fleet": (Fleet, {
+        "local": "factory.adapters.local.fleet_store:LocalFleet",
+        "azure": "factory.adapters.azure.iothub:IotHubFleet",
     }),
     "notifier": (ports.Notifier, {
         "local": "factory.adapters.local.notifier:LogNotifier",
@@ -105,6 +110,10 @@ class Services:
     @functools.cached_property
     def signer(self) -> ports.Signer:
         return self._build("signer")
+
+    @functools.cached_property
+    def fleet(self) -> Fleet:
+        return self._build("fleet")
 
     @functools.cached_property
     def notifier(self) -> ports.Notifier:

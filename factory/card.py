@@ -133,6 +133,7 @@ class ModelCard:
     seconds_left: float | None
     decisions: list[DecisionRow] = field(default_factory=list[DecisionRow])
     stage: str = ""
+    rollout: str = ""  # where the version goes after promote (fleet and rings); "" when the model has no rollout
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -261,7 +262,8 @@ def build_card(run_id: str, lineage: Lineage, *, task: str = "", rules: list[Gat
         precision=lineage.precision.value if lineage.precision else None, edge=_edge_rows(lineage.edge),
         image=_image_facts(lineage), source_commit=lineage.source_commit or None,
         training_job=TrainingLink(lineage.training_job, job.label, job.url) if job else TrainingLink(
-            lineage.training_job), expires_at=expires_at, seconds_left=seconds_left(expires_at, now),
+            lineage.training_job), rollout=lineage.rollout_plan, expires_at=expires_at,
+        seconds_left=seconds_left(expires_at, now),
         decisions=_decisions(lineage, approval), stage=stage)
 
 

@@ -22,6 +22,7 @@ import yaml
 from contract import ArtifactFormat, DataKind, Task
 from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
 from factory.fields import Fields, is_number
+from factory.rollout.spec import RolloutSpec, parse_rollout
 
 TASKS = tuple(t.value for t in Task)
 DATA_KINDS = tuple(k.value for k in DataKind)
@@ -229,6 +230,7 @@ class ModelSpec:
     environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
     serving: ServingSettings = ServingSettings()
     evaluate_metrics: tuple[str, ...] | None = None  # model.yaml evaluate.metrics: what evaluate writes
+    rollout: RolloutSpec | None = None  # the staged fleet rollout after promote; None: the run ends at promote
 
     @property
     def key_metric(self) -> str:
@@ -385,7 +387,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         raise CatalogError(f"{file}: not valid YAML: {exc}") from None
     f = Fields(file, raw)
     f.unknown({"name", "description", "task", "environment", "data", "artifact", "gate", "training", "image", "edge",
-               "approval", "serving", "evaluate"})
+               "approval", "serving", "evaluate", "rollout"})
     name = f.get("name", "a lower-case name of letters, digits and _ (e.g. nyc_taxi)", ...,
                  lambda v: isinstance(v, str) and _NAME.match(v) is not None)
     if name != folder.name:
@@ -424,6 +426,7 @@ def load_model_spec(folder: Path | str) -> ModelSpec:
         environment=_environment(f),
         serving=_serving(f.section("serving", {}), task),
         evaluate_metrics=_evaluate_metrics(f.section("evaluate", {})),
+        rollout=parse_rollout(f.section("rollout")) if "rollout" in f.data else None,
     )
 
 

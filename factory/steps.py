@@ -50,6 +50,7 @@ from factory.kit import dependency_drift
 from factory.pinning import sha256_of
 from factory.ports import BuildContext, BuiltImage, ImageRef, TrainingRequest, VerificationFailed
 from factory.reconciling import find_image, find_model_version
+from factory.rollout.spec import summary as rollout_summary
 from factory.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,6 +100,8 @@ class RunSteps:
             activity_retry_ms=int(settings.activity_retry_s * 1000),
             approvers=list(spec.approval.approvers),
             reconcile_after_s=settings.reconcile_after_s,
+            rollout=spec.rollout is not None,
+            rollout_summary=rollout_summary(spec.rollout) if spec.rollout else "",
         )
 
     def _check_upload(self, local: Path, spec: ModelSpec, name: str, run_id: str

@@ -18,8 +18,11 @@ from function_app import (
     http,
     openapi,
     orchestrators,
+    rollout,
 )
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
-for module in (http, approvals, dashboard, dashboard_session, openapi, events, activities, orchestrators, edge):
+for module in (http, approvals, dashboard, dashboard_session, openapi, events, activities, orchestrators, edge,
+               rollout):
     app.register_functions(module.bp)
+app.register_functions(rollout.links_bp)

@@ -33,10 +33,15 @@ def document() -> dict[str, Any]:
                    *({"name": n, "in": "query", "required": True, "schema": {"type": "string", "maxLength": 300}}
                      for n in ("v", "d", "exp", "sig"))]
     page_answers = {str(code): _PAGE for code in (200, 202, 302, 403, 410, 503)}
+    control_params = [_RUN_ID, {"name": "action", "in": "path", "required": True,
+                                "schema": {"type": "string", "enum": ["pause", "resume", "abort"]}},
+                      *({"name": n, "in": "query", "required": True, "schema": {"type": "string", "maxLength": 300}}
+                        for n in ("exp", "sig"))]
+    control_answers = {str(code): _PAGE for code in (200, 202, 403, 410)}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Model Factory", "version": "1",
-                 "description": "Runs, their status and lineage, and signed approval links."},
+                 "description": "Runs, their status and lineage, signed approval links and fleet rollout controls."},
         "components": {"securitySchemes": {
             "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
             "dashboardSession": {"type": "apiKey", "in": "cookie", "name": "factory_session"}}},
@@ -69,6 +74,16 @@ def document() -> dict[str, Any]:
                         "responses": page_answers},
                 "post": {"summary": "decide through a signed link", "parameters": link_params,
                          "responses": page_answers}},
+            "/api/runs/{run_id}/rollout-links": {"get": {
+                "summary": "signed pause / resume / abort links of the run's running fleet rollout (admin key)",
+                "security": _KEY, "parameters": [_RUN_ID],
+                "responses": {"200": _json("the links"), "409": _ERROR,
+                              "401": {"description": "no or wrong (admin) key"}}}},
+            "/api/rollouts/{run_id}/{action}": {
+                "get": {"summary": "the confirmation page of a signed rollout control link",
+                        "parameters": control_params, "responses": control_answers},
+                "post": {"summary": "pause, resume or abort a fleet rollout through a signed link",
+                         "parameters": control_params, "responses": control_answers}},
             "/api/dashboard/open": {"get": {
                 "summary": "start a dashboard session (a signed HttpOnly cookie) and go on without the key",
                 "security": _KEY, "parameters": [{"name": "next", "in": "query", "required": False,

@@ -2,9 +2,10 @@
 """The model factory run: one uploaded data file through every stage to an approved prod image.
 
 Reads like the stage list in docs/factory-run.md: validate data → train (wait for ModelRegistered) → quality
-gate → package + verify (wait for ImagePushed) → edge smoke test → approval → promote. Every ending is a
-``RunResult``: Succeeded, Rejected (bad data, gate, edge verdict, approver) or Failed (something broke or
-timed out); nothing is promoted unless every stage passed.
+gate → package + verify (wait for ImagePushed) → edge smoke test → approval → promote → (for a model that
+declares ``rollout:``) the fleet rollout in rings. Every ending is a ``RunResult``: Succeeded, Rejected (bad
+data, gate, edge verdict, approver), Failed (something broke or timed out) or RolledBack (a ring's gate stopped
+the rollout); nothing is promoted unless every stage passed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase
 
 from contract import (
+    FLEET_ROLLOUT,
     Activity,
     ApprovalAttestation,
     ApprovalOutcome,
@@ -40,6 +42,9 @@ from contract import (
     Promotion,
     PromotionRequest,
     ReconcileRequest,
+    RolloutRequest,
+    RolloutResult,
+    RolloutStatus,
     RunPlan,
     RunProgress,
     RunRequest,
@@ -51,6 +56,7 @@ from contract import (
     TrainingJob,
     approval_instance_id,
     edge_instance_id,
+    rollout_instance_id,
 )
 from orchestrations.reconcile import wait_or_ask
 from orchestrations.retrying import RetryPlan, carried, carry
@@ -193,6 +199,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         digest=built.digest, verdict=raw_verdict).to_dict())
 
     track.enter(Stage.APPROVAL)
+    track.lineage.rollout_plan = plan.rollout_summary  # the approval card says where the version will go
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, carry(
         ApprovalRequest(run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
                         timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers),
@@ -216,4 +223,17 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         model=run.model, version=track.lineage.model_version, image=built.image,
         repository=plan.image_repository).to_dict())))
     track.lineage.prod_ref = promoted.prod_ref
-    return track.end(RunStatus.SUCCEEDED)
+    if not plan.rollout:
+        return track.end(RunStatus.SUCCEEDED)
+
+    track.enter(Stage.ROLLOUT)
+    rollout = RolloutResult.from_dict((yield context.call_sub_orchestrator(FLEET_ROLLOUT, carry(RolloutRequest(
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version,
+        image=promoted.prod_ref).to_dict(), _retry(plan)), rollout_instance_id(run.run_id))))
+    track.lineage.rollout = rollout
+    if rollout.status == RolloutStatus.ROLLED_BACK:
+        return track.end(RunStatus.ROLLED_BACK, f"fleet rollout: {rollout.reason}")
+    if rollout.status == RolloutStatus.FAILED:
+        return track.end(RunStatus.FAILED, f"fleet rollout: {rollout.reason}")
+    return track.end(RunStatus.SUCCEEDED, f"fleet rollout {rollout.status}" + (
+        f": {rollout.reason}" if rollout.reason else ""))

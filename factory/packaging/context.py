@@ -37,7 +37,7 @@ from factory import kit, ports
 from factory.packaging import deps
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
-SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py")
+SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py", "signals.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
 MODEL_FILES = ("sample-request.json", "expected-response.json")

@@ -1,4 +1,5 @@
-"""The HTTP server: ``GET /`` (liveness), ``GET /ready`` (200 once ``init()`` finished), ``POST /score``.
+"""The HTTP server: ``GET /`` (liveness), ``GET /ready`` (200 once ``init()`` finished), ``POST /score``,
+``GET /signals`` (the field signals the fleet rollout gates on: ``signals.py``).
 
 Bad input never gets a 500: a body over the size limit, not UTF-8, not JSON, or rejected by the scoring
 script (an exception carrying ``http_status`` in 400..499, as ``score.py``'s ``BadRequest`` does) is
@@ -26,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from . import DEFAULT_MAX_BODY, DEFAULT_PORT
+from .signals import ServingSignals
 
 log = logging.getLogger("model_server")
 
@@ -81,6 +83,7 @@ class ScoringApp:
         self.raw = bool(getattr(module, "RAW_HTTP", False))
         self.max_body = max_body
         self.ready = False
+        self.signals = ServingSignals()
 
     def initialise(self) -> None:
         started = time.perf_counter()
@@ -99,37 +102,51 @@ class ScoringApp:
             if method not in ("GET", "HEAD"):
                 return error(405, f"{method} / is not supported; use GET")
             return 200, b'{"status":"alive"}'
+        if path == "/signals":
+            if method not in ("GET", "HEAD"):
+                return error(405, f"{method} /signals is not supported; use GET")
+            return 200, json.dumps(self.signals.snapshot(), separators=(",", ":")).encode()
         if path == "/ready":
             if method not in ("GET", "HEAD"):
                 return error(405, f"{method} /ready is not supported; use GET")
             return (200, b'{"status":"ready"}') if self.ready else error(503, "init() has not finished yet")
-        return error(404, f"no route {path}; use GET /, GET /ready or POST /score")
+        return error(404, f"no route {path}; use GET /, GET /ready, GET /signals or POST /score")
 
     def score(self, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        """Score one request and count it in ``signals`` (its latency, its predictions or its error)."""
+        started = time.perf_counter()
+        status, payload, result = self._score(body, headers)
+        if status == 200:
+            self.signals.observe(time.perf_counter() - started, result)
+        elif status != 503:  # not loaded yet: nothing was served
+            self.signals.failed(time.perf_counter() - started, status)
+        return status, payload
+
+    def _score(self, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
         if not self.ready:
-            return error(503, "the model is not loaded yet (init() has not finished)")
+            return (*error(503, "the model is not loaded yet (init() has not finished)"), None)
         if self.raw:
             argument: Any = RawRequest("POST", headers or {}, body)
         else:
             try:
                 argument = body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return error(400, f"request body is not UTF-8 text: {exc}")
+                return (*error(400, f"request body is not UTF-8 text: {exc}"), None)
         try:
             result = self.run(argument)
         except json.JSONDecodeError as exc:
-            return error(400, f"request body is not JSON: {exc}")
+            return (*error(400, f"request body is not JSON: {exc}"), None)
         except Exception as exc:  # noqa: BLE001 - the boundary between the scoring script and HTTP
             status = getattr(exc, "http_status", None)
             if isinstance(status, int) and 400 <= status < 500:
-                return error(status, str(exc))
+                return (*error(status, str(exc)), None)
             log.exception("run() failed")
-            return error(500, f"run() failed: {type(exc).__name__}: {str(exc)[:300]}")
+            return (*error(500, f"run() failed: {type(exc).__name__}: {str(exc)[:300]}"), None)
         try:
-            return 200, json.dumps(result, separators=(",", ":"), allow_nan=False).encode()
+            return 200, json.dumps(result, separators=(",", ":"), allow_nan=False).encode(), result
         except (TypeError, ValueError) as exc:
             log.error("run() returned a value that is not JSON-serialisable: %s", exc)
-            return error(500, f"run() returned a value that is not JSON-serialisable: {exc}")
+            return (*error(500, f"run() returned a value that is not JSON-serialisable: {exc}"), None)
 
 
 def error(status: int, message: str) -> tuple[int, bytes]:

@@ -101,7 +101,10 @@ def lineage_facts(card: ModelCard) -> str:
         training = a(job.url, job.label or job.name)
     else:
         training = or_na(job.label or job.name or None)
-    return facts([("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)])
+    rows = [("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)]
+    if card.rollout:
+        rows.append(("after approval, rolls out to", f"<code>{esc(card.rollout)}</code>"))
+    return facts(rows)
 
 
 def decisions_list(card: ModelCard) -> str:

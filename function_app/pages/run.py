@@ -1,5 +1,6 @@
 """One run: its stage timeline (a bar per stage with its seconds, the current stage live), the lineage chain
-with links, and the model card of what it produced."""
+with links, the fleet rollout's rings and signals (when the model has one), and the model card of what it
+produced."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from factory import history
 from factory.card import ModelCard
 from function_app.pages.card import card_body
 from function_app.pages.html import Links, a, bars_svg, esc, facts, page
+from function_app.pages.rollout import rollout_section
 
 REFRESH_S = 3
 
@@ -32,7 +34,7 @@ def run_page(run: RunSummary, card: ModelCard | None, links: Links, now: float) 
                   ("result", esc(run.outcome)), ("stage", esc(run.current_stage or "")),
                   ("started (UTC)", esc(run.created[:19])), ("reason", esc(run.reason))])
     body = (head + "<h2>Stage timeline</h2>" + bars_svg([(b.stage, b.seconds, b.live) for b in bars])
-            + "<h2>Lineage chain</h2>" + _chain(lineage, links)
+            + "<h2>Lineage chain</h2>" + _chain(lineage, links) + rollout_section(lineage.rollout)
             + ("<h2>Model card</h2>" + card_body(card) if card and lineage.model_version else ""))
     refresh = REFRESH_S if run.in_flight else None
     return page(200, f"Run {run.run_id}", body, nav=links.nav(), refresh_s=refresh)

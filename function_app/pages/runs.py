@@ -29,8 +29,8 @@ def run_row(run: RunSummary, links: Links) -> list[str]:
     lin = run.lineage
     shown = ", ".join(f"{k}={v:.4g}" for k, v in list(lin.metrics.items())[:2] if isinstance(v, int | float))
     result = run.outcome
-    klass = "pass" if result == RunStatus.SUCCEEDED else "fail" if result in (RunStatus.REJECTED,
-                                                                              RunStatus.FAILED) else "na"
+    klass = "pass" if result == RunStatus.SUCCEEDED else "fail" if result in (
+        RunStatus.REJECTED, RunStatus.FAILED, RunStatus.ROLLED_BACK) else "na"
     return [a(links.run(run.run_id), run.run_id), a(links.model(lin.model), lin.model) if lin.model else "",
             esc(run.created[:19]), esc(run.current_stage or ""),
             f"<span class='{klass}'>{esc(result)}</span>", esc(lin.model_version), esc(shown),

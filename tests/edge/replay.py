@@ -4,7 +4,10 @@ It does what the Durable extension does for an orchestrator that calls activitie
 time: keeps the history (ExecutionStarted, OrchestratorStarted/Completed, TaskScheduled/Completed/Failed,
 TimerCreated/Fired), replays the generator through ``df.Orchestrator`` from the start on every episode,
 runs the activities it asks for (plain Python callables given by the test), and fires timers either on a
-virtual clock (fast unit tests) or on the wall clock (tests against real containers).
+virtual clock (fast unit tests) or on the wall clock (tests against real containers). External events: a wait
+(``wait_for_external_event``) takes no task id; ``events`` raises ``(name, payload)`` pairs in order, each in
+the first episode that waits for its name (``(name, payload, activity)``: and after ``activity`` was called),
+instead of firing that episode's timers.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ class ReplayResult:
 
 def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activities: dict[str, Callable[[Any], Any]],
                      *, real_time: bool = False, start: dt.datetime | None = None,
-                     max_episodes: int = 500) -> ReplayResult:
+                     max_episodes: int = 500, events: list[tuple[Any, ...]] | None = None) -> ReplayResult:
     """Run ``fn`` to completion; raises ``RuntimeError`` with the orchestrator's error if it failed."""
     handle = df.Orchestrator.create(fn)
     now = start or (dt.datetime.now(dt.UTC) if real_time else dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
@@ -63,6 +66,7 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
     calls: list[tuple[str, Any]] = []
     timers: list[dt.datetime] = []
     seen_actions = 0
+    pending_events = list(events or [])
     next_id = 0  # the SDK's task ids: one per action, and one per retry timer and re-attempt
     for episode in range(1, max_episodes + 1):
         context = {"history": history, "input": json.dumps(orchestration_input), "instanceId": "edge-test",
@@ -75,9 +79,14 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
             raise RuntimeError(f"orchestrator failed: {state['error']}")
         if state.get("isDone"):
             return ReplayResult(state.get("output"), calls, timers, state.get("customStatus"), episode, history)
-        actions = _atomic([a for group in state["actions"] for a in (group if isinstance(group, list) else [group])])
+        every = _atomic([a for group in state["actions"] for a in (group if isinstance(group, list) else [group])])
+        actions = [a for a in every if a["actionType"] != 6]  # event waits are matched by name, not task id
+        waiting_for = {a["externalEventName"] for a in every if a["actionType"] == 6}
         new_actions = actions[seen_actions:]
-        if not new_actions:
+        due = pending_events and pending_events[0][0] in waiting_for and (
+            len(pending_events[0]) < 3 or pending_events[0][2] in {name for name, _ in calls})
+        raised = pending_events[0] if due else None
+        if not new_actions and raised is None:
             raise RuntimeError("orchestrator is waiting but scheduled nothing new")
         for event in history:
             event["IsPlayed"] = True
@@ -125,6 +134,8 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
                 timers.append(fire_at)
                 history.append({"EventType": 10, "EventId": task_id, "IsPlayed": False, "Timestamp": _ts(now),
                                 "FireAt": _ts(fire_at)})
+                if raised is not None:  # the event comes first; this timer never fires
+                    continue
                 if real_time:
                     time.sleep(max(0.0, (fire_at - dt.datetime.now(dt.UTC)).total_seconds()))
                 now = max(now, fire_at)
@@ -132,6 +143,10 @@ def run_orchestrator(fn: Callable[..., Any], orchestration_input: Any, activitie
                                     "FireAt": _ts(fire_at)})
             else:
                 raise RuntimeError(f"replay driver does not support action type {kind}: {action}")
+        if raised is not None:
+            pending_events.pop(0)
+            completions.insert(0, {"EventType": 15, "EventId": -1, "IsPlayed": False, "Name": raised[0],
+                                   "Input": json.dumps(raised[1])})
         seen_actions = len(actions)
         if real_time:
             now = max(now, dt.datetime.now(dt.UTC))

@@ -63,6 +63,17 @@ def test_model_yaml_against_the_schema_and_the_catalog(folder):
     assert any(m.startswith(f"{folder / 'model.yaml'}: gate: 'metric' is a required property") for m in found)
 
 
+def test_a_bad_rollout_is_named_by_the_schema_and_the_catalog(folder):
+    rollout = {"fleet": "tags.site = 'a'", "rings": [{"name": "canary", "percent": 10}, {"name": "all", "percent": 5}]}
+    _edit_yaml(folder / "model.yaml", lambda raw: raw.update(rollout=rollout))
+    found = _messages(folder)
+    expected = "model.yaml: rollout.rings[1].percent: expected an integer above the previous ring's 10"
+    assert any(expected in m for m in found)
+    rollout["rings"][1]["percent"] = 100
+    _edit_yaml(folder / "model.yaml", lambda raw: raw.update(rollout=rollout))
+    assert _messages(folder) == []
+
+
 def test_a_component_that_does_not_load(folder):
     (folder / "mlops" / "components" / "train.yml").write_text("type: command\ncommand: [not, a, string\n")
     assert any(m.startswith(f"{folder / 'mlops/components/train.yml'}: does not load") for m in _messages(folder))

@@ -288,6 +288,73 @@ def test_an_activity_that_fails_transiently_is_retried_and_the_run_goes_on(durab
     assert (result["status"], result["lineage"]["image_digest"]) == ("Succeeded", DIGEST)
 
 
+@pytest.mark.parametrize(("model", "status"), [("rollout_ok", "Succeeded"), ("rollout_arm64_crash", "RolledBack")])
+def test_a_model_with_a_rollout_goes_on_to_the_fleet_after_promote(durable, model, status):
+    """The real fleet_rollout sub-orchestration after promote, on a simulated fleet of 12 devices (a third arm64):
+    a healthy version reaches every device; one that crashes on arm64 is stopped and the run ends RolledBack."""
+    run_id = durable.start(model)
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == (status, "rollout")
+    rollout = result["lineage"]["rollout"]
+    assert rollout["version"] == "7" and rollout["previous_version"] == "1"
+    assert result["lineage"]["rollout_plan"] == "fleet tags.site = 'a': canary 30 %, all 100 %"  # on the card
+    if status == "RolledBack":
+        assert "ring canary: failed_percent" in result["reason"] and "(arm64): module backoff" in result["reason"]
+        assert [r["ring"] for r in rollout["rings"]] == ["canary"]
+        assert rollout["rolled_back_devices"] == rollout["rings"][0]["targeted"] > 0  # all back on version 1
+    else:
+        assert [r["ring"] for r in rollout["rings"]] == ["canary", "all"]
+        assert sum(r["applied"] for r in rollout["rings"]) == 12  # every device runs and reports version 7
+
+
+def test_a_rollout_whose_fleet_keeps_failing_deletes_its_configurations_and_fails_the_run(durable):
+    run_id = durable.start("rollout_broken")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    result = durable.result(run_id, timeout=60)  # the judge activity is tried as the run's retry plan says (3 x)
+    assert (result["status"], result["stage"]) == ("Failed", "rollout")
+    assert "the rollout broke" in result["reason"] and "IoT Hub answered 503" in result["reason"]
+    assert "configurations were deleted" in result["reason"]
+
+
+def test_rollout_links_pause_and_abort_a_rollout_and_a_tampered_or_expired_link_is_refused(durable):
+    """The signed control links through the real endpoint: a GET only confirms, a tampered or expired link is
+    refused; pause, then abort while paused, and the run ends RolledBack naming the abort."""
+    from factory.rollout.links import control_links
+
+    run_id = durable.start("rollout_control")
+    _registered(durable, run_id)
+    _pushed(durable, run_id)
+    _decide(durable, run_id, "approve", "alice")
+    durable.wait_stage(run_id, "rollout")
+    deadline = time.monotonic() + 20
+    while durable.status(f"{run_id}-rollout").get("customStatus", {}).get("step") != "baking":
+        assert time.monotonic() < deadline, durable.status(f"{run_id}-rollout")
+        time.sleep(0.05)
+    from cli.client import FactoryClient
+
+    admin = FactoryClient(durable.base_url, durable.keys["master"])
+    links = admin.rollout_links(run_id)  # the admin route hands out the links (as `model-factory rollout` uses)
+    assert links is not None and set(links) == {"pause", "resume", "abort"}
+    assert admin.rollout_links("no-such-run") is None
+    assert requests.post(links["abort"].replace("sig=", "sig=0"), timeout=10).status_code == 403
+    expired = control_links(durable.base_url, SIGNING_KEY, run_id, int(time.time()) - 1)
+    assert requests.post(expired["abort"], timeout=10).status_code == 410
+    assert requests.get(links["pause"], timeout=10).status_code == 200  # a confirmation page: nothing happens
+    assert durable.status(f"{run_id}-rollout")["customStatus"]["step"] == "baking"
+    assert requests.post(links["pause"], timeout=10).status_code == 202
+    deadline = time.monotonic() + 20
+    while durable.status(f"{run_id}-rollout")["customStatus"]["step"] != "paused":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert requests.post(links["abort"], timeout=10).status_code == 202
+    result = durable.result(run_id)
+    assert (result["status"], result["stage"]) == ("RolledBack", "rollout")
+    assert "aborted by unauthenticated link holder while paused" in result["reason"]
 def _start_with_retry(durable: Durable, model: str, attempts: int, interval_ms: int) -> str:
     """A run started as the app's starter starts it: its input carries the settings' retry plan."""
     run_id = f"{model}-{time.monotonic_ns()}"

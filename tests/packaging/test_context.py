@@ -62,8 +62,8 @@ def test_context_layout_and_build_arguments(fake_artifacts, tmp_path):
     files = sorted(p.relative_to(ctx.path).as_posix() for p in Path(ctx.path).rglob("*") if p.is_file())
     assert files == ["Dockerfile", "expected-response.json", "labels.json", "model/model.joblib", "model/model.json",
                      "model_server/__init__.py", "model_server/__main__.py", "model_server/check.py",
-                     "model_server/compare.py", "model_server/server.py", "requirements.lock", "sample-request.json",
-                     "score.py"]
+                     "model_server/compare.py", "model_server/server.py", "model_server/signals.py",
+                     "requirements.lock", "sample-request.json", "score.py"]
     assert build_args(ctx) == {"MODEL_NAME": "wine_cultivar", "MODEL_VERSION": "2", "SOURCE_COMMIT": "deadbeef",
                                "RUN_ID": "run-9", "CONTEXT_SHA256": ctx.sha256}
     assert extra_labels(ctx)["io.modelfactory.model"] == "wine_cultivar"

@@ -233,3 +233,20 @@ def test_a_result_that_is_not_json_is_a_500_not_invalid_json(model_dir, tmp_path
         assert status == 500 and "not JSON-serialisable" in answer["error"]
     finally:
         srv.stop()
+
+
+def test_signals_count_requests_errors_latency_and_the_predictions_histogram(model_dir, tmp_path):
+    srv = Server(SCORE, model_dir, tmp_path / "server.log")
+    try:
+        wait_ready(f"http://127.0.0.1:{srv.port}", 30)
+        for row in ([1, 1, 1], [0, 0, 0.5], [1, 1, 1]):
+            assert srv.request("POST", "/score", json.dumps({"data": [row]}).encode())[0] == 200
+        assert srv.request("POST", "/score", b"{not json")[0] == 400
+        status, signals = srv.request("GET", "/signals")
+        assert status == 200
+        assert (signals["requests"], signals["errors"], signals["refused"], signals["window"]) == (4, 0, 1, 4)
+        assert signals["histogram"] == {"10": 2, "6": 1}  # 10.0, 5.5 -> one significant digit
+        assert 0 < signals["p50_ms"] <= signals["p95_ms"]
+        assert srv.request("POST", "/signals")[0] == 405
+    finally:
+        srv.stop()

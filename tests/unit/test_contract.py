@@ -51,8 +51,10 @@ def _registered(trigger: str) -> set[str]:
 
 
 def test_every_activity_and_orchestrator_name_is_a_function_of_the_app():
-    assert _registered("activityTrigger") == {a.value for a in Activity}
-    assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator}
+    from contract import FLEET_ROLLOUT, RolloutActivity
+
+    assert _registered("activityTrigger") == {a.value for a in Activity} | {a.value for a in RolloutActivity}
+    assert _registered("orchestrationTrigger") == {o.value for o in Orchestrator} | {FLEET_ROLLOUT}
 
 
 def test_instance_ids_of_a_runs_sub_orchestrations():
@@ -76,7 +78,14 @@ def test_records_round_trip_through_json(record):
 def _sample(annotation: str):
     samples = {"str": "x", "int": 3, "float": 1.5, "bool": True, "RunStatus": "Failed", "Stage": "gate",
                "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1},
-               "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3}}
+               "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3},
+               "RolloutStatus": "RolledBack",
+               "RolloutPlan": {"run_id": "r", "model": "m", "version": "1", "image": "i", "rings": [
+                   {"name": "canary", "configuration_id": "c", "target_condition": "t", "bucket_lo": 0,
+                    "bucket_hi": 9}]},
+               "RolloutResult": {"run_id": "r", "model": "m", "version": "1", "status": "Completed", "rings": [
+                   {"ring": "canary", "passed": True, "checks": [{"signal": "s", "value": 1.0, "bound": 2.0,
+                                                                  "passed": True}]}]}}
     return samples[annotation]
 
 

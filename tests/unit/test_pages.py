@@ -111,7 +111,12 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
                    metrics={HOSTILE: 1.0}, data={"blob": HOSTILE, "sha256": HOSTILE, "per_label": {HOSTILE: 3}},
                    edge={"status": "fail", "reason": HOSTILE, "failures": [HOSTILE],
                          "devices": [{"device": HOSTILE, "arch": HOSTILE, "status": "pass", "reason": HOSTILE}]},
-                   decision=None, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE)
+                   decision=None, approver=HOSTILE, decision_reason=HOSTILE, image=HOSTILE, rollout_plan=HOSTILE,
+                   rollout={"run_id": HOSTILE, "model": HOSTILE, "status": "RolledBack", "version": HOSTILE,
+                            "reason": HOSTILE, "rings": [
+                       {"ring": HOSTILE, "passed": False, "offline": [HOSTILE], "checks": [
+                           {"signal": HOSTILE, "value": 1.0, "bound": 1, "passed": False, "devices": [HOSTILE],
+                            "note": HOSTILE}]}]})
     card = build_card(HOSTILE, evil, rules=RULES, job=JobLink(HOSTILE, "javascript:" + HOSTILE))
     links = Links(code=HOSTILE)
     evil_run = run(run_id=HOSTILE, reason=HOSTILE, lineage=evil)
@@ -152,6 +157,28 @@ def test_run_page_has_one_timeline_bar_per_stage_and_refreshes_only_in_flight():
     doc = Elements(body(pages.run_page(flying, None, Links(), NOW)))
     assert doc.count("rect", "bar") == 4 and doc.count("rect", "live") == 1
     assert any(t == "meta" and a.get("http-equiv") == "refresh" for t, a in doc.tags)
+
+
+def test_the_approval_card_says_where_the_version_will_go():
+    card = build_card("r", lineage(rollout_plan="fleet tags.site = 'a': canary 10 %, all 100 %"), rules=RULES)
+    page = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card))
+    assert "after approval, rolls out to" in page and "fleet tags.site = &#x27;a&#x27;: canary 10 %, all 100 %" in page
+    plain = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", build_card("r", lineage(), rules=RULES)))
+    assert "rolls out to" not in plain
+
+
+def test_run_page_shows_each_rollout_rings_signals_with_value_bound_and_devices():
+    rollout = {"run_id": "r", "model": "wine_cultivar", "status": "RolledBack", "version": "2",
+               "previous_version": "1", "reason": "ring canary: p95",
+               "rings": [{"ring": "canary", "passed": False, "targeted": 4, "applied": 3, "offline": ["d4"], "checks": [
+                   {"signal": "failed_percent", "value": 0, "bound": 20, "passed": True, "devices": []},
+                   {"signal": "p95_regression", "value": 2.0, "bound": 0.5, "passed": False,
+                    "devices": ["d1 (amd64)", "d2 (arm64)"], "note": "median over 3 devices"}]}]}
+    page = body(pages.run_page(run(lineage=lineage(rollout=rollout)), None, Links(), NOW))
+    assert "<h2>Fleet rollout</h2>" in page and "RolledBack: version 2 over 1" in page
+    assert page.count("<tr><td>canary (3/4 applied; offline: d4)</td>") == 2
+    assert "<td class='fail'>2</td><td>0.5</td><td>d1 (amd64), d2 (arm64)</td>" in page
+    assert "Fleet rollout" not in body(pages.run_page(run(), None, Links(), NOW))
 
 
 def test_model_page_has_one_chart_point_per_version_and_names_production():

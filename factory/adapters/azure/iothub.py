@@ -30,10 +30,12 @@ import datetime as dt
 import json
 from typing import Any, cast
 
-from contract import EdgeLease
+from contract import DeviceReport, EdgeLease
 from factory import ports
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 from factory.edge.pool import LeaseState, Waiter, fair_lease, released
+from factory.rollout.fleet import LABEL_MODEL, QUERY_PAGE, Fleet, LayeredDeployment, id_chunks, literal, report_fields
+from factory.rollout.spec import BUCKET_TAG
 from factory.settings import SettingsError
 
 SYSTEM_TWINS = ("$edgeAgent", "$edgeHub")
@@ -242,5 +244,134 @@ class IotHubEdgeDeployer:
         return desired_only(twin.properties.reported if twin.properties else {})
 
 
+# --- Fleet: the rollout's layered deployments and the fleet's twins ----------------------------------------------
+FLEET_DATA_ACTIONS = frozenset({  # the role grants these too (infra/modules/role-assignments.bicep)
+    "Microsoft.Devices/IotHubs/configurations/read",
+    "Microsoft.Devices/IotHubs/configurations/write",
+    "Microsoft.Devices/IotHubs/configurations/delete",
+    "Microsoft.Devices/IotHubs/twins/read",
+    "Microsoft.Devices/IotHubs/twins/write",
+})
+
+
+def configuration_of(deployment: LayeredDeployment) -> Any:
+    """The SDK ``Configuration`` for a ``LayeredDeployment``: an IoT Edge layered deployment (modulesContent)."""
+    from azure.iot.hub.models import Configuration, ConfigurationContent, ConfigurationMetrics
+
+    return Configuration(id=deployment.id, schema_version="1.0", labels=dict(deployment.labels),
+                         content=ConfigurationContent(modules_content=deployment.modules_content),
+                         target_condition=deployment.target_condition, priority=deployment.priority,
+                         metrics=ConfigurationMetrics(queries=dict(deployment.metrics)))
+
+
+def deployment_of(configuration: Any) -> LayeredDeployment:
+    """A ``LayeredDeployment`` from the SDK's ``Configuration`` (as ``get_configurations`` returns it)."""
+    content = configuration.content
+    return LayeredDeployment(
+        id=configuration.id, target_condition=configuration.target_condition or "",
+        priority=int(configuration.priority or 0),
+        modules_content=dict((content.modules_content if content else None) or {}),
+        labels=dict(configuration.labels or {}),
+        metrics=dict((configuration.metrics.queries if configuration.metrics else None) or {}))
+
+
+def metrics_of(configuration: Any) -> dict[str, int]:
+    """System metrics and custom metric counts of an SDK ``Configuration``."""
+    results: dict[str, int] = {}
+    for metrics in (configuration.system_metrics, configuration.metrics):
+        results.update({k: int(v) for k, v in ((metrics.results if metrics else None) or {}).items()})
+    return results
+
+
+def _quoted(value: str) -> str:
+    return "'" + value + "'"
+
+
+class IotHubFleet:
+    """``Fleet`` on Azure IoT Hub: configurations through ``IoTHubConfigurationManager``, twins through
+    ``IoTHubRegistryManager`` (paged queries; one twin update per device only for its one-time bucket tag)."""
+
+    def __init__(self, registry: Any, configurations: Any) -> None:
+        self.registry, self.configurations = registry, configurations
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> IotHubFleet:
+        """``IOTHUB_HOSTNAME`` (token credential) or ``IOTHUB_CONNECTION_STRING`` (a Key Vault reference)."""
+        from azure.iot.hub import IoTHubConfigurationManager, IoTHubRegistryManager
+
+        connection_string = settings.env("IOTHUB_CONNECTION_STRING", "")
+        if connection_string:
+            return cls(IoTHubRegistryManager.from_connection_string(connection_string),
+                       IoTHubConfigurationManager.from_connection_string(connection_string))
+        from azure.identity import DefaultAzureCredential
+
+        hostname, credential = settings.env("IOTHUB_HOSTNAME"), DefaultAzureCredential()
+        return cls(IoTHubRegistryManager.from_token_credential(hostname, credential),
+                   IoTHubConfigurationManager.from_token_credential(hostname, credential))
+
+    def deployments(self, model: str) -> list[LayeredDeployment]:
+        found = cast(list[Any], self.configurations.get_configurations(max_count=100) or [])
+        return [deployment_of(c) for c in found if (c.labels or {}).get(LABEL_MODEL) == model]
+
+    def create_deployment(self, deployment: LayeredDeployment) -> None:
+        from msrest.exceptions import HttpOperationError
+
+        try:
+            self.configurations.create_configuration(configuration_of(deployment))
+        except HttpOperationError as exc:
+            if getattr(exc.response, "status_code", None) != 409:  # 409: it exists (a retried activity)
+                raise
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        from msrest.exceptions import HttpOperationError
+
+        try:
+            self.configurations.delete_configuration(deployment_id)
+        except HttpOperationError as exc:
+            if getattr(exc.response, "status_code", None) != 404:
+                raise
+
+    def deployment_metrics(self, deployment_id: str) -> dict[str, int]:
+        return metrics_of(self.configurations.get_configuration(deployment_id))
+
+    def _query(self, query: str) -> list[Any]:
+        """Every twin a query returns, page by page."""
+        from azure.iot.hub.models import QuerySpecification
+
+        twins: list[Any] = []
+        token: str | None = None
+        while True:
+            page = self.registry.query_iot_hub(QuerySpecification(query=query), token, QUERY_PAGE)
+            twins += list(page.items or [])
+            token = page.continuation_token
+            if not token:
+                return twins
+
+    def untagged_devices(self, condition: str, tag: str) -> list[str]:
+        return [t.device_id for t in self._query(f"SELECT * FROM devices WHERE ({condition}) "  # noqa: S608
+                                                 f"AND NOT IS_DEFINED(tags.{tag})")]
+
+    def tag_devices(self, tags: dict[str, dict[str, Any]]) -> None:
+        from azure.iot.hub.models import Twin
+
+        for device_id, patch in tags.items():
+            self.registry.update_twin(device_id, Twin(tags=patch), "*")
+
+    def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
+        devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
+        reported: dict[tuple[str, str], dict[str, Any]] = {}
+        for ids in id_chunks(sorted(devices)):
+            chunk = ", ".join(_quoted(i) for i in ids)
+            query = (f"SELECT * FROM devices.modules WHERE (moduleId = '$edgeAgent' OR "  # noqa: S608
+                     f"moduleId = {_quoted(literal(module, 'module'))}) AND deviceId IN [{chunk}]")
+            for twin in self._query(query):
+                reported[(twin.device_id, twin.module_id)] = desired_only(
+                    twin.properties.reported if twin.properties else {})
+        return [report_fields(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
+                              reported.get((d, "$edgeAgent"), {}), module, reported.get((d, module), {}), BUCKET_TAG)
+                for d, t in devices.items()]
+
+
 # pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
 _IotHubEdgeDeployer: type[ports.EdgeDeployer] = IotHubEdgeDeployer
+_IotHubFleet: type[Fleet] = IotHubFleet

@@ -5,10 +5,19 @@ model name, so every ending of the run can be driven quickly through devhost wit
 import azure.durable_functions as df
 import azure.functions as func
 
-from contract import DecisionToVerify, RunPlan
+from contract import DecisionToVerify, RolloutActivity, RunPlan, VersionSignals
+from factory.adapters.local.fleet import SimulatedFleet
+from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
+from factory.edge.manifest import module_name
+from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
+from factory.rollout.service import RolloutService
+from factory.rollout.spec import AbortBounds, Ring, RolloutSpec
 from factory.steps import run_steps
 from function_app import approvals, http
+from function_app.rollout import handlers
+from function_app.rollout import links_bp as rollout_links
 from orchestrations.approval import approval
+from orchestrations.fleet_rollout import fleet_rollout
 from orchestrations.run import model_factory_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -21,13 +30,17 @@ def _plan(model: str) -> dict:
                    image_repository=f"models/{model}", key_metric="rmse",
                    edge_max_p95_ms=1.0 if model == "edge_slow" else None,
                    activity_attempts=3, activity_retry_ms=200, reconcile_after_s=1,
-                   approvers=["alice@example.com"] if model == "guarded" else []).to_dict()
+                   approvers=["alice@example.com"] if model == "guarded" else [],
+                   rollout=model.startswith("rollout_"),
+                   rollout_summary="fleet tags.site = 'a': canary 30 %, all 100 %" * model.startswith("rollout_"),
+                   ).to_dict()
 
 
-for orchestrator in (model_factory_run, approval):  # the real ones, under their real names
+for orchestrator in (model_factory_run, approval, fleet_rollout):  # the real ones, under their real names
     app.orchestration_trigger(context_name="context")(orchestrator)
 app.register_functions(http.bp)  # the real HTTP endpoints: runs
 app.register_functions(approvals.bp)  # the real signed approval links
+app.register_functions(rollout_links)  # the real signed rollout control links
 
 
 ATTEMPTS: dict[tuple[str, str], int] = {}  # (activity, run id) -> attempts so far (activities run in devhost)
@@ -136,3 +149,43 @@ def reconcile_image(req: dict) -> dict:  # the dev registry, as the run asks it 
     if req["repository"] == "models/lost_events":  # pushed, but the bridge died with its registry
         return {"found": True, "event": {"repository": req["repository"], "tag": req["run_id"], "digest": DIGEST}}
     return {"found": False}
+
+
+# --- the fleet rollout: the real activities on a simulated fleet per model (rollout_ok, rollout_arm64_crash) ----
+ROLLOUT = RolloutSpec("tags.site = 'a'", (Ring("canary", 30, min_devices=1), Ring("all", 100)), AbortBounds())
+SLOW_BAKE = RolloutSpec("tags.site = 'a'", (Ring("canary", 30, min_devices=1, bake_minutes=10), Ring("all", 100)),
+                        AbortBounds())  # rollout_control: a person acts while its canary bakes
+FLEETS: dict[str, RolloutService] = {}
+
+
+def _fleet(model: str) -> RolloutService:
+    if model not in FLEETS:
+        module = module_name(model)
+
+        def behaviour(device: str, arch: str, version: str) -> Outcome:
+            if model == "rollout_arm64_crash" and version != "1" and arch == "arm64":
+                return Outcome(status="backoff")
+            return Outcome(signals=VersionSignals(requests=20, p95_ms=5.0, histogram={"a": 10, "b": 10}))
+
+        sim = SimulatedFleet(SimulatedRuntime(module, behaviour))
+        for i in range(12):
+            sim.add_device(f"{model}-{i}", "arm64" if i % 3 == 2 else "amd64", {"site": "a"})
+        sim.create_deployment(LayeredDeployment(f"{module}-v1", "tags.site = 'a'", 1, layered_content(
+            model, module, "1", f"127.0.0.1:2/m@{DIGEST}", "run-1"), {LABEL_MODEL: model, LABEL_VERSION: "1"}))
+        spec = SLOW_BAKE if model == "rollout_control" else ROLLOUT
+        FLEETS[model] = RolloutService(sim, lambda _model: spec, poll_seconds=1, rollback_timeout_s=10)
+    return FLEETS[model]
+
+
+def _rollout_activity(name: RolloutActivity):
+    def activity(req: dict):
+        model = req.get("model") or req["plan"]["model"]
+        if model == "rollout_broken" and name == RolloutActivity.JUDGE_RING:
+            raise ConnectionError("IoT Hub answered 503 (attempt after attempt)")
+        return handlers(_fleet(model))[name](req)
+    activity.__name__ = str(name)
+    return activity
+
+
+for _name in RolloutActivity:
+    app.activity_trigger(input_name="req")(_rollout_activity(_name))

@@ -1,0 +1,51 @@
+"""The local backend's fleet: the simulated hub kept in a 0600 state file that every call (every activity
+process) reads and writes under a lock, and ``model-factory fleet`` reading it."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+from cli.main import main
+from factory.adapters.local.fleet_store import LocalFleet
+from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
+
+IMAGE = "r/nyc-taxi@sha256:" + "c" * 64
+
+
+def test_two_handles_share_one_hub_and_a_device_reports_only_what_its_runtime_wrote(tmp_path):
+    path = tmp_path / "fleet" / "fleet.json"
+    writer, reader = LocalFleet(path), LocalFleet(path)
+    writer.register("edge-1", "arm64", {"site": "a"})
+    writer.register("edge-2", "amd64", {"site": "a"})
+    writer.create_deployment(LayeredDeployment("mf-nyc-taxi-v3-all", "tags.site = 'a'", 1,
+                                               layered_content("nyc_taxi", "nyc-taxi", "3", IMAGE, "run-3"),
+                                               {LABEL_MODEL: "nyc_taxi", LABEL_VERSION: "3"}))
+    assert [d.id for d in reader.deployments("nyc_taxi")] == ["mf-nyc-taxi-v3-all"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    reports = {r.device: r for r in reader.device_reports("tags.site = 'a'", "nyc-taxi")}
+    assert reports["edge-1"].version == "" and reports["edge-1"].module_status == ""  # nobody runs it yet
+    assert reader.desired("edge-1")["$edgeAgent"]["modules"]["nyc-taxi"]["settings"]["image"] == IMAGE
+    writer.report("edge-1", "nyc-taxi", {"factory": {"version": "3", "health": "ok",
+                                                     "signals": {"3": {"requests": 5, "p95_ms": 2.0}}}})
+    writer.report("edge-1", "$edgeAgent", {"modules": {"nyc-taxi": {"runtimeStatus": "running"}}})
+    edge1 = next(r for r in reader.device_reports("*", "nyc-taxi") if r.device == "edge-1")
+    assert (edge1.version, edge1.module_status, edge1.signals["3"].requests) == ("3", "running", 5)
+    assert reader.deployment_metrics("mf-nyc-taxi-v3-all")["reportedSuccessfulCount"] == 1
+
+
+def test_model_factory_fleet_prints_every_device_as_a_table_or_json(tmp_path, capsys):
+    fleet = LocalFleet(tmp_path / "fleet" / "fleet.json")
+    assert main(["fleet", "--state-dir", str(tmp_path)]) == 0
+    assert "no devices" in capsys.readouterr().out
+    fleet.register("edge-1", "arm64", {"site": "a", "factoryRolloutBucket": 7})
+    fleet.create_deployment(LayeredDeployment("v3", "*", 1, layered_content("nyc_taxi", "nyc-taxi", "3", IMAGE, "r"),
+                                              {LABEL_MODEL: "nyc_taxi", LABEL_VERSION: "3"}))
+    fleet.report("edge-1", "nyc-taxi", {"factory": {"version": "2", "health": "ok"}})
+    assert main(["fleet", "--state-dir", str(tmp_path), "--json"]) == 0
+    [device] = json.loads(capsys.readouterr().out)
+    assert device["bucket"] == 7 and device["modules"]["nyc-taxi"] == {"desired": "3", "reported": "2",
+                                                                        "status": "", "health": "ok"}
+    assert main(["fleet", "--state-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "edge-1" in out and "arm64" in out and "nyc-taxi" in out
