@@ -24,6 +24,17 @@ def run_id_for_key(model: str, idempotency_key: str) -> str:
     return f"{model}-m{_digest(model, idempotency_key, length=19)}"
 
 
+# A run id as the factory makes them (``<model>-<hex>``, ``<model>-m<hex>``): letters, digits, ``_ . -``. A route's
+# run id is checked against it before it goes into a Durable client URL, where ``#``, ``?`` or ``/`` would change
+# which resource is asked for.
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` can be a run id (the factory's alphabet and length)."""
+    return RUN_ID.fullmatch(text) is not None
+
+
 def blob_in_subject(subject: str) -> tuple[str, str] | None:
     """``(container, blob name)`` of a Blob Storage event subject, or None when it is not one."""
     match = _SUBJECT.match(subject)

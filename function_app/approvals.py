@@ -33,6 +33,7 @@ from factory import lookups
 from factory.approval import ApprovalClaim, LinkError, approval_links, verify_link
 from factory.card import clean_reason
 from factory.decision import UNAUTHENTICATED, decision_event
+from factory.runs import is_run_id
 from function_app import pages
 from function_app.starter import RUN_ORCHESTRATOR
 
@@ -177,7 +178,7 @@ async def pending_approval_links(req: func.HttpRequest, client: df.DurableOrches
     """``GET /api/runs/{run_id}/approval-links`` (admin key): the pending approval's signed links, made again
     from its request. The run status API never returns them."""
     run_id = req.route_params["run_id"]
-    run = await client.get_status(run_id)
+    run = await client.get_status(run_id) if is_run_id(run_id) else None
     if not run or run.runtime_status is None or run.name != RUN_ORCHESTRATOR:
         return _json({"error": f"no run {run_id!r}"}, 404)
     approval, pending = await _pending(client, run_id)

@@ -16,6 +16,7 @@ from contract import ApprovalOutcomeFacts, ApprovalState, approval_instance_id, 
 from factory import history, lookups
 from factory.card import ModelCard, assemble_card, seconds_left
 from factory.catalog import CatalogError
+from factory.runs import is_run_id
 from function_app import dashboard_session, pages
 from function_app.http import _list_runs, _summary
 from function_app.pages.html import Links
@@ -68,7 +69,7 @@ async def dashboard_run(req: func.HttpRequest, client: df.DurableOrchestrationCl
     if (refused := dashboard_session.refused(req)) is not None:
         return refused
     run_id = req.route_params["run_id"]
-    status = await client.get_status(run_id)
+    status = await client.get_status(run_id) if is_run_id(run_id) else None
     if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
         return pages.message(404, "No such run", f"there is no run {run_id}")
     run = _summary(status)

@@ -25,7 +25,7 @@ from contract import (
 )
 from factory import lookups
 from factory.datasource import DataSourceError
-from factory.runs import run_id_for_key
+from factory.runs import is_run_id, run_id_for_key
 from function_app import idempotency, inputs
 from function_app.starter import RUN_ORCHESTRATOR, start_run_once
 
@@ -111,7 +111,7 @@ async def list_runs(req: func.HttpRequest, client: df.DurableOrchestrationClient
 async def get_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """``GET /api/runs/{run_id}``: stage, lineage, and the pending approval's links if any."""
     run_id = req.route_params["run_id"]
-    status = await client.get_status(run_id)
+    status = await client.get_status(run_id) if is_run_id(run_id) else None
     if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
         return _json({"error": f"no run {run_id!r}"}, 404)
     summary = _summary(status)

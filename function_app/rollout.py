@@ -26,6 +26,7 @@ from contract import (
     RolloutRequest,
     rollout_instance_id,
 )
+from factory.runs import is_run_id
 from orchestrations.fleet_rollout import fleet_rollout
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ async def rollout_links(req: func.HttpRequest, client: df.DurableOrchestrationCl
     from factory.rollout.links import control_links
 
     run_id = req.route_params["run_id"]
-    status = await client.get_status(rollout_instance_id(run_id))
+    status = await client.get_status(rollout_instance_id(run_id)) if is_run_id(run_id) else None
     headers = {"Cache-Control": "no-store"}
     if not status or status.runtime_status != df.OrchestrationRuntimeStatus.Running:
         return func.HttpResponse(json.dumps({"error": f"run {run_id!r} has no running fleet rollout"}),

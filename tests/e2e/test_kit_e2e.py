@@ -27,7 +27,7 @@ def test_a_broken_model_folder_is_reported_and_skipped_while_the_others_run(stac
     stack.upload(BROKEN_MODEL, sample(stack, "wine_cultivar"))  # an upload for it starts nothing
     bad = tmp_path / "after-the-broken-one.csv"  # listed after it, so its run proves the broken upload was seen
     bad.write_text("alcohol,malic_acid\n1,2\n")
-    run = client.wait(stack.upload("wine_copy", bad)[2], timeout=300)
+    run = client.wait(stack.upload("wine_beside_broken", bad)[2], timeout=300)
     assert (run["result"], run["ended_at_stage"]) == ("Rejected", "validate"), run["reason"]
     assert len(client.runs()) == before + 1
     assert not [r for r in client.runs() if r["run_id"].startswith(f"{BROKEN_MODEL}-")]

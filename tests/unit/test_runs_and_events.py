@@ -90,3 +90,12 @@ def test_aml_events_are_read_in_the_docs_casing_and_in_the_sdks_casing():
         assert events.training_failure(shape({**failed, "RunStatus": "Running"})) is None
         assert events.training_failure(shape({**failed, "RunTags": {}})) is None
         assert events.model_registration(shape(_sample("model_registered")["data"])) is None  # not the factory's
+
+
+def test_a_route_run_id_that_would_change_the_durable_url_is_not_a_run_id():
+    from factory.runs import is_run_id
+
+    made = [run_id_for_blob("wine_cultivar", "http://x/incoming/wine_cultivar/a.csv", '"0x1"'),
+            run_id_for_key("nyc_taxi", "key-1"), "wine_cultivar-lost-123"]
+    assert all(is_run_id(run_id) for run_id in made)
+    assert not any(is_run_id(bad) for bad in ["#;V~bgF`lrqS", "a?b", "a/b", "", " x", "x y", "ü", "-x", "x" * 201])
