@@ -24,6 +24,8 @@ def slow_group(path: Path) -> str:
     return f"{folder}/{rel.stem}" if folder in SPLIT_BY_MODULE else folder
 
 
+# first: xdist's worker reads the groups in its own pytest_collection_modifyitems, so they must be set before it
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") is None or item.get_closest_marker("xdist_group") is not None:
