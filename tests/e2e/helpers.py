@@ -9,8 +9,11 @@ import urllib.request
 from pathlib import Path
 
 from cli.client import FactoryClient, post_link
+from contract import STAGES, Stage
 from localstack.stack import LocalStack
 
+# the stages a run of a model without ``rollout:`` goes through (every model here): all but the fleet rollout
+STAGES_WITHOUT_ROLLOUT = tuple(s for s in STAGES if s is not Stage.ROLLOUT)
 IMPATIENT_APPROVAL_HOURS = 0.01  # 36 s: the approval timeout of the wine_impatient_approval variant
 
 MANIFEST_TYPES = ", ".join([

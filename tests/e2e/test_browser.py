@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from contract import STAGES
 from tests.e2e.conftest import BROKEN_MODEL
-from tests.e2e.helpers import model_versions, prod_registry, registry_digest, sample
+from tests.e2e.helpers import STAGES_WITHOUT_ROLLOUT, model_versions, prod_registry, registry_digest, sample
 
 pytestmark = pytest.mark.slow
 MODEL = "wine_card"  # a copy of wine_cultivar of this test's own, so the version count is this test's
@@ -148,11 +147,11 @@ def test_an_approver_decides_from_the_model_card_and_the_dashboard_shows_runs_ve
     # 4. the run page: one timeline bar per stage, the lineage chain with the reason, links that work
     tab.page.click(f"table.runs a:text-is('{second}')")
     tab.page.wait_for_load_state()
-    assert tab.page.locator("svg.timeline rect.bar").count() == len(STAGES) - 1  # promote not reached
+    assert tab.page.locator("svg.timeline rect.bar").count() == len(STAGES_WITHOUT_ROLLOUT) - 1  # no promote
     assert REASON in tab.page.inner_text("ol.chain")
     tab.open(f"{stack.base_url}/api/dashboard/runs/{first}?code={key}")
     tab.shot("run")
-    assert tab.page.locator("svg.timeline rect.bar").count() == len(STAGES)
+    assert tab.page.locator("svg.timeline rect.bar").count() == len(STAGES_WITHOUT_ROLLOUT)
 
     # 5. the model page: one chart point per registered version, production marked
     tab.page.click(f"ol.chain a:has-text('{MODEL} version')")
