@@ -90,7 +90,7 @@ VARIANTS: dict[str, dict] = {
     "wine_serving_drift": {"change_folder": _serving_drift},
     "wine_copy": {},
     "wine_card": {},
-    "wine_beside_broken": {},  # its bad upload (the broken-folder test) stays out of the other tests' latest data
+    "wine_beside_broken": {},  # takes the bad uploads, so no other model's latest upload is a bad one
 }
 
 
