@@ -4,6 +4,8 @@ example models plus variants made by copying one, which also proves a new folder
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ import yaml
 from cli.client import FactoryClient
 from factory.kit import place_kit_beside
 from localstack.stack import ROOT, LocalStack, StackPorts
-from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS, approve, sample
+from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS, approval_links, approve, sample
 
 BROKEN_MODEL = "broken_yaml"
 REPOSITORY_MODELS = tuple(sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml")))
@@ -137,3 +139,24 @@ def every_model_run(stack: LocalStack, client: FactoryClient) -> dict[str, tuple
                             strict=True))
     return {model: (run_id, client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S), statuses[model])
             for model, run_id in runs.items()}
+
+
+@pytest.fixture(scope="session")
+def wine_copy_triple_run(stack: LocalStack, client: FactoryClient) -> tuple[str, dict[str, Any], int, str]:
+    """wine_copy's one upload, its BlobCreated event published three more times at once, approved with the CLI:
+    (run id, the ended run, the CLI's exit code, what it printed). Shared by the at-least-once test and by
+    ``run --changed`` (which retrains on the model's latest upload, so it needs this good one)."""
+    from cli import main as cli
+    from factory import events
+
+    model = "wine_copy"
+    url, etag, run_id = stack.upload(model, sample(stack, model), name="triple.csv")
+    event = events.blob_created("devstoreaccount1", "incoming", f"{model}/triple.csv", url, etag, 100)
+    endpoint = stack.settings_env()["FACTORY_EVENTGRID_ENDPOINT"]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: events.publish([event], endpoint, key=stack.eventgrid_key), range(3)))
+    approval_links(client, run_id)  # waits until the run asks for approval; then decide with the CLI
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = cli.main(["approve", "--state-dir", str(stack.state_dir), run_id])
+    return run_id, client.wait(run_id, timeout=900), code, printed.getvalue()

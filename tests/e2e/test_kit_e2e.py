@@ -39,7 +39,10 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def test_run_changed_retrains_only_the_touched_models_with_the_commit(stack, client, monkeypatch, capsys):
+def test_run_changed_retrains_only_the_touched_models_with_the_commit(stack, client, wine_copy_triple_run,
+                                                                      monkeypatch, capsys):
+    """``run --changed`` retrains on each touched model's latest upload: wine_copy's is the good one of
+    ``wine_copy_triple_run``, so that run is made first, whatever order the tests run in."""
     models = stack.models_dir
     repo = models.parent
     (repo / ".gitignore").write_text("state/\n")
