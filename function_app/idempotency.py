@@ -28,12 +28,12 @@ async def key_conflict(client: df.DurableOrchestrationClient, run: RunRequest, k
         status = await client.get_status(run_id_for_key(model, key), show_input=True)
         if not status or status.runtime_status is None or status.name != RUN_ORCHESTRATOR:
             continue
-        first = unwrap_json(status.input_)
-        first = first if isinstance(first, dict) else {}
-        asked = {"model": run.model, "data_uri": run.data_uri}
-        had = {"model": first.get("model"), "data_uri": first.get("data_uri")}
+        first = RunRequest.maybe(unwrap_json(status.input_))
+        asked: dict[str, str | None] = {"model": run.model, "data_uri": run.data_uri}
+        had: dict[str, str | None] = ({"model": first.model, "data_uri": first.data_uri} if first
+                                      else {"model": None, "data_uri": None})
         if commit_given:
-            asked["source_commit"], had["source_commit"] = run.source_commit, first.get("source_commit")
+            asked["source_commit"], had["source_commit"] = run.source_commit, first.source_commit if first else None
         if asked != had:
             differ = ", ".join(k for k in asked if asked[k] != had[k])
             return (f"Idempotency-Key was used for run {status.instance_id} with another request ({differ} "
