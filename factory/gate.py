@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+from contract import Champion
 from factory.catalog import Gate, GatedMetric
 
 
@@ -18,31 +19,32 @@ from factory.catalog import Gate, GatedMetric
 class GateResult:
     passed: bool
     reasons: list[str] = field(default_factory=list[str])
-    champion: dict[str, Any] | None = None
+    champion: Champion | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "reasons": list(self.reasons), "champion": self.champion}
+        return {"passed": self.passed, "reasons": list(self.reasons),
+                "champion": self.champion.to_dict() if self.champion else None}
 
 
 def _usable(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
-def _regression(spec: GatedMetric, ours: float, champion: dict[str, Any]) -> str | None:
+def _regression(spec: GatedMetric, ours: float, champion: Champion) -> str | None:
     """Why ``ours`` is worse than the champion's value beyond the metric's allowance, or None."""
-    theirs = champion.get("metrics", {}).get(spec.name)
+    theirs = champion.metrics.get(spec.name)
     if spec.max_regression is None or not _usable(theirs):
         return None
     worse = (theirs - ours) if spec.higher_is_better else (ours - theirs)
     if worse <= abs(theirs) * spec.max_regression:
         return None
-    return (f"{spec.name} {ours:.4g} is worse than production version {champion.get('version')} ({theirs:.4g}) "
+    return (f"{spec.name} {ours:.4g} is worse than production version {champion.version} ({theirs:.4g}) "
             f"by more than {spec.max_regression:.0%} ({'higher' if spec.higher_is_better else 'lower'} is better)")
 
 
-def evaluate(metrics: dict[str, float], gate: Gate, champion: dict[str, Any] | None = None) -> GateResult:
+def evaluate(metrics: dict[str, float], gate: Gate, champion: Champion | None = None) -> GateResult:
     """Check every gated metric of ``gate`` in ``metrics``: present, within ``min``/``max``, and (when a
-    ``champion`` ``{"version", "metrics"}`` is given) not worse than the champion's beyond its allowance."""
+    ``champion`` is given) not worse than the champion's beyond its allowance."""
     reasons: list[str] = []
     for spec in gate.metrics.values():
         value = metrics.get(spec.name)

@@ -165,11 +165,11 @@ class RunSteps:
         production = registry.production(req.model)
         champion = None
         if production is not None and production.version != challenger.version:
-            champion = {"version": production.version, "metrics": production.metrics}
+            champion = Champion(production.version, production.metrics)
         result = gate.evaluate(challenger.metrics, spec.gate, champion)
         drift = dependency_drift(spec.folder)  # training and serving library versions must be the same
         return GateVerdict(passed=result.passed and not drift, reasons=[*result.reasons, *drift],
-                           champion=Champion.maybe(result.champion), metrics=challenger.metrics,
+                           champion=result.champion, metrics=challenger.metrics,
                            precision=kept_precision(challenger.metrics, spec.artifact.format))
 
     def build_image(self, req: BuildRequest) -> ImageBuild:

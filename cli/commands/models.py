@@ -150,7 +150,7 @@ def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings:
     if not_declared:
         print(f"  note: evaluate wrote {', '.join(not_declared)}, which model.yaml evaluate.metrics does not declare")
     champion = champion_of(reg, spec.name)
-    if champion is not None and champion["version"] == version:
+    if champion is not None and champion.version == version:
         champion = None  # the version is production already: nothing to compare with
     passed, report = gate_table(spec, metrics, champion)
     print(report)

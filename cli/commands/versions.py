@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from cli.table import table
+from contract import Champion
 from factory.catalog import CatalogError, ModelSpec, scan_catalog
 from factory.settings import Settings
 
@@ -52,14 +53,14 @@ def _bound(metric: Any) -> str:
     return " and ".join(parts) or "-"
 
 
-def gate_table(spec: ModelSpec, metrics: dict[str, float], champion: dict[str, Any] | None) -> tuple[bool, str]:
+def gate_table(spec: ModelSpec, metrics: dict[str, float], champion: Champion | None) -> tuple[bool, str]:
     """(passed, the gate as a table: each gated metric, its value, its bounds, production's value, pass/fail,
     then the verdict's reasons), judged by ``factory.gate.evaluate`` as the factory's gate judges."""
     from factory.gate import evaluate
 
     result = evaluate(metrics, spec.gate, champion)
     rows = []
-    theirs = (champion or {}).get("metrics", {})
+    theirs = champion.metrics if champion else {}
     for metric in spec.gate.metrics.values():
         value = metrics.get(metric.name)
         own = [r for r in result.reasons if r.startswith((f"{metric.name} ", f"metric {metric.name} "))]
@@ -67,16 +68,16 @@ def gate_table(spec: ModelSpec, metrics: dict[str, float], champion: dict[str, A
         rows.append([metric.name + (" (key)" if metric.name == spec.key_metric else ""),
                      "missing" if value is None else f"{value:.4f}", _bound(metric),
                      "-" if prod is None else f"{prod:.4f}", "FAIL" if own else "pass"])
-    against = f"production version {champion['version']}" if champion else "no production version"
+    against = f"production version {champion.version}" if champion else "no production version"
     lines = [table(["gated metric", "value", "bound", "production", "result"], rows)]
     lines += [f"  - {reason}" for reason in result.reasons]
     lines.append(f"gate: {'PASSED' if result.passed else 'FAILED'} (against {against})")
     return result.passed, "\n".join(lines)
 
 
-def champion_of(reg: Any, name: str) -> dict[str, Any] | None:
+def champion_of(reg: Any, name: str) -> Champion | None:
     found = reg.production(name)
-    return None if found is None else {"version": found.version, "metrics": found.metrics}
+    return None if found is None else Champion(found.version, found.metrics)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,5 +1,6 @@
 """The quality gate: each gated metric's bounds and its regression against production, in its own direction."""
 
+from contract import Champion
 from factory.catalog import Gate, GatedMetric
 from factory.gate import evaluate
 
@@ -27,7 +28,7 @@ def test_missing_or_nan_metric_fails_the_gate():
 
 
 def test_regression_against_production_beyond_allowance_fails():
-    champion = {"version": "2", "metrics": {"rmse": 4.0, "r2": 0.8}}
+    champion = Champion("2", {"rmse": 4.0, "r2": 0.8})
     assert evaluate({"rmse": 4.1, "r2": 0.8}, TAXI, champion).passed
     worse = evaluate({"rmse": 4.5, "r2": 0.8}, TAXI, champion)
     assert not worse.passed and "production version 2" in worse.reasons[0] and "lower is better" in worse.reasons[0]
@@ -41,11 +42,11 @@ def test_a_custom_metric_gates_in_both_directions():
     down = Gate(metric="mse", metrics={"mse": GatedMetric("mse", False, max=2.0, max_regression=0.02)})
     assert evaluate({"map_50": 0.7}, up).passed and not evaluate({"map_50": 0.4}, up).passed
     assert evaluate({"mse": 1.0}, down).passed and not evaluate({"mse": 2.5}, down).passed
-    champ_up = {"version": "3", "metrics": {"map_50": 0.8}}
+    champ_up = Champion("3", {"map_50": 0.8})
     assert evaluate({"map_50": 0.79}, up, champ_up).passed        # 1.25 % worse: allowed
     assert not evaluate({"map_50": 0.75}, up, champ_up).passed    # 6 % lower: worse
     assert evaluate({"map_50": 0.95}, up, champ_up).passed        # higher: better
-    champ_down = {"version": "3", "metrics": {"mse": 1.0}}
+    champ_down = Champion("3", {"mse": 1.0})
     assert evaluate({"mse": 1.01}, down, champ_down).passed
     assert not evaluate({"mse": 1.2}, down, champ_down).passed    # higher mse: worse
     assert evaluate({"mse": 0.5}, down, champ_down).passed        # lower mse: better
@@ -54,11 +55,11 @@ def test_a_custom_metric_gates_in_both_directions():
 def test_every_gated_metric_is_compared_with_production_not_only_the_key_one():
     gate = Gate(metric="f1", metrics={"f1": GatedMetric("f1", True, max_regression=0.1),
                                       "recall": GatedMetric("recall", True, max_regression=0.1)})
-    champion = {"version": "1", "metrics": {"f1": 0.9, "recall": 0.9}}
+    champion = Champion("1", {"f1": 0.9, "recall": 0.9})
     result = evaluate({"f1": 0.9, "recall": 0.7}, gate, champion)
     assert not result.passed and result.reasons[0].startswith("recall 0.7 is worse than production version 1")
 
 
 def test_a_metric_the_champion_lacks_is_not_compared():
-    champion = {"version": "1", "metrics": {"r2": 0.9}}
+    champion = Champion("1", {"r2": 0.9})
     assert evaluate({"rmse": 5.0, "r2": 0.9}, TAXI, champion).passed
