@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 from factory.adapters.local.mlflow_registry import default_tracking_uri, ensure_experiment  # noqa: E402
 from factory.adapters.local.pipeline import LocalPipelineTrainer  # noqa: E402
 from factory.adapters.local.pipeline_runner import load_plan, output_dir, resolve_command, run_pipeline  # noqa: E402
-from factory.catalog import ModelSpec, load_catalog  # noqa: E402
+from factory.catalog import load_catalog  # noqa: E402
+from factory.model_spec import ModelSpec  # noqa: E402
 from factory.ports import TrainingRequest  # noqa: E402
 
 

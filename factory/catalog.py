@@ -7,13 +7,8 @@ format is documented in ``docs/adding-a-model.md``.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import importlib.util
-import inspect
 import logging
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +17,23 @@ import yaml
 from contract import ArtifactFormat, DataKind, Task
 from factory.fields import CatalogError as CatalogError  # re-exported: callers catch catalog.CatalogError
 from factory.fields import Fields, is_number
-from factory.rollout.spec import RolloutSpec, parse_rollout
+from factory.model_spec import (
+    SERVING_INPUT_TYPES,
+    ApprovalSettings,
+    ArtifactSettings,
+    ColumnSpec,
+    DataSchema,
+    EdgeSettings,
+    Gate,
+    GatedMetric,
+    ImageDataSchema,
+    ImageSettings,
+    ImageSpec,
+    ModelSpec,
+    ServingSettings,
+    TrainingSettings,
+)
+from factory.rollout.spec import parse_rollout
 
 TASKS = tuple(t.value for t in Task)
 DATA_KINDS = tuple(k.value for k in DataKind)
@@ -31,233 +42,9 @@ IMAGE_MODES = ("L", "RGB", "RGBA")
 
 log = logging.getLogger(__name__)
 COLUMN_TYPES = ("number", "integer", "string", "datetime", "boolean")
-# The tag of a registered version that lists its metric tags (comma-separated names), as the register stage
-# writes it: a version carries whatever metrics its evaluate stage wrote, one tag each.
-METRICS_TAG = "metrics"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 _METRIC = re.compile(r"^[A-Za-z][A-Za-z0-9_.@-]{0,62}$")
 _MODEL_MARKERS = ("model.yaml", "model.yml", "src", "mlops")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One column an uploaded CSV must (``required``) or may hold.
-
-    ``type`` is one of ``number``, ``integer``, ``string``, ``datetime`` (ISO 8601), ``boolean``. A required
-    column must be in the header and have a value in every row; an optional one may be absent or empty.
-    ``aliases`` are other header names accepted for the same column (e.g. the green and yellow taxi files).
-    """
-
-    name: str
-    type: str
-    required: bool = True
-    aliases: tuple[str, ...] = ()
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Every header name accepted for this column, canonical name first."""
-        return (self.name, *self.aliases)
-
-
-@dataclass(frozen=True)
-class DataSchema:
-    """``data.kind: table``: what an uploaded CSV must meet before any training: columns, at least
-    ``min_rows`` data rows, at most ``max_mb`` megabytes (10^6 bytes). ``sample`` is the model's sample upload
-    (``data/...``), absolute."""
-
-    columns: tuple[ColumnSpec, ...]
-    min_rows: int
-    max_mb: float
-    sample: Path | None = None
-    kind: DataKind = DataKind.TABLE
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.max_mb * 1_000_000)
-
-
-@dataclass(frozen=True)
-class ImageSpec:
-    """What every image of an upload must be, where the model says so (None = any)."""
-
-    width: int | None = None
-    height: int | None = None
-    mode: str | None = None  # a Pillow mode: L, RGB, RGBA
-
-
-@dataclass(frozen=True)
-class ImageDataSchema:
-    """``data.kind: images``: an upload is one ``.zip`` or ``.tar.gz``.
-
-    Classification (``annotations`` unset): an ImageFolder, ``<label>/<name>.png|jpg``. Detection: the images
-    plus the JSONL member ``annotations`` in Azure ML's image format. ``max_mb`` bounds the archive,
-    ``max_members`` / ``max_uncompressed_mb`` what it unpacks to; ``labels`` the allowed labels;
-    ``min_per_label`` the images (classification) or boxes (detection) each label needs.
-    """
-
-    labels: tuple[str, ...]
-    max_mb: float
-    max_members: int
-    max_uncompressed_mb: float
-    min_per_label: int = 1
-    image: ImageSpec = ImageSpec()
-    annotations: str | None = None
-    sample: Path | None = None
-    kind: DataKind = DataKind.IMAGES
-
-    @property
-    def max_bytes(self) -> int:
-        return int(self.max_mb * 1_000_000)
-
-    @property
-    def max_uncompressed_bytes(self) -> int:
-        return int(self.max_uncompressed_mb * 1_000_000)
-
-
-@dataclass(frozen=True)
-class ArtifactSettings:
-    """The trained artifact: its ``format`` (``joblib`` or ``onnx``), which the scoring server loads; for
-    ONNX, ``fp16_tolerance`` (optional): the fp16 conversion is kept only if the key metric is at most this
-    much worse than the fp32 model's, otherwise the fp32 model is kept."""
-
-    format: ArtifactFormat = ArtifactFormat.JOBLIB
-    fp16_tolerance: float | None = None
-
-
-@dataclass(frozen=True)
-class GatedMetric:
-    """One metric the gate checks, as ``model.yaml`` declares it under ``gate.metrics``.
-
-    ``higher_is_better`` from ``direction: maximize|minimize`` (required: the factory knows no metric names);
-    ``min``/``max`` fixed bounds (optional); ``max_regression`` the relative worsening allowed against the
-    production version in the metric's direction (0.05 = at most 5 % worse; None = not compared).
-    """
-
-    name: str
-    higher_is_better: bool
-    min: float | None = None
-    max: float | None = None
-    max_regression: float | None = None
-
-
-@dataclass(frozen=True)
-class Gate:
-    """The quality gate a registered version must pass before it is packaged: every gated metric within its
-    bounds and no worse than production beyond its allowance. ``metric`` is the key metric (one of them)."""
-
-    metric: str
-    metrics: dict[str, GatedMetric] = field(default_factory=dict[str, GatedMetric])
-
-    @property
-    def key(self) -> GatedMetric:
-        return self.metrics[self.metric]
-
-    @property
-    def higher_is_better(self) -> bool:
-        """The key metric's direction."""
-        return self.key.higher_is_better
-
-    @property
-    def thresholds(self) -> dict[str, dict[str, float | None]]:
-        """``{metric: {"min", "max"}}`` of the gated metrics that have bounds."""
-        return {m.name: {"min": m.min, "max": m.max} for m in self.metrics.values()
-                if m.min is not None or m.max is not None}
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """How long the factory waits for a training pipeline before it fails the run."""
-
-    timeout_seconds: int = 1800
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    """Where the model's serving image goes: ``repository`` inside the dev/prod registries."""
-
-    repository: str
-
-
-@dataclass(frozen=True)
-class EdgeSettings:
-    """The edge smoke test: poll the smoke module's twin every ``poll_seconds`` for up to ``timeout_seconds``;
-    ``max_p95_ms`` (optional) is the latency budget: a p95 on the device above it fails the edge stage."""
-
-    poll_seconds: int = 15
-    timeout_seconds: int = 1200
-    max_p95_ms: float | None = None
-
-
-@dataclass(frozen=True)
-class ApprovalSettings:
-    """How long a human has to decide: ``timeout_hours``; None = the app's ``APPROVAL_TIMEOUT_SECONDS``.
-    ``approvers``: the identities (App Service Authentication principal names) allowed to decide; empty =
-    any holder of the signed link."""
-
-    timeout_hours: float | None = None
-    approvers: tuple[str, ...] = ()
-
-
-SERVING_INPUT_TYPES = ("number", "integer", "boolean")
-
-
-@dataclass(frozen=True)
-class ServingSettings:
-    """What the serving image answers. ``inputs``: a table model's request features (name -> type, in
-    ``model.json``'s ``features`` order; empty = not declared); ``probabilities``: a classifier answers
-    ``{"label", "probabilities": {label: p}}`` per row instead of the bare label."""
-
-    inputs: dict[str, str] = field(default_factory=dict[str, str])
-    probabilities: bool = False
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model of the catalog, from ``<folder>/model.yaml``."""
-
-    name: str
-    description: str
-    task: Task
-    folder: Path
-    data: DataSchema | ImageDataSchema
-    gate: Gate
-    training: TrainingSettings
-    image: ImageSettings
-    edge: EdgeSettings
-    approval: ApprovalSettings = ApprovalSettings()
-    artifact: ArtifactSettings = ArtifactSettings()
-    environment: str = "sklearn"  # the kit environment: modelkit/environments/<name>/
-    serving: ServingSettings = ServingSettings()
-    evaluate_metrics: tuple[str, ...] | None = None  # model.yaml evaluate.metrics: what evaluate writes
-    rollout: RolloutSpec | None = None  # the staged fleet rollout after promote; None: the run ends at promote
-
-    @property
-    def key_metric(self) -> str:
-        """The metric that sums the model up (the gate's primary metric)."""
-        return self.gate.metric
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The gated metrics ``model.yaml`` declares (the evaluate stage may write more)."""
-        return tuple(self.gate.metrics)
-
-    @property
-    def src_dir(self) -> Path:
-        return self.folder / "src"
-
-    @property
-    def components_dir(self) -> Path:
-        return self.folder / "mlops" / "components"
-
-    @property
-    def pipeline_file(self) -> Path:
-        """The model's own pipeline wiring; when absent the kit's standard pipeline is used."""
-        return self.folder / "mlops" / "pipeline.py"
-
-    @property
-    def serving_dir(self) -> Path:
-        return self.folder / "model"
 
 
 def _column(file: Path, name: str, raw: Any, path: str) -> ColumnSpec:
@@ -465,63 +252,3 @@ def load_catalog(models_dir: Path | str) -> dict[str, ModelSpec]:
     for name, reason in broken.items():
         log.error("model folder %s skipped: %s", name, reason)
     return good
-
-
-def metrics_from_tags(tags: dict[str, str]) -> dict[str, float]:
-    """A registered version's metrics: the tags its ``metrics`` tag names (``"accuracy,f1_macro"``), as floats.
-    Names the tag lists but that are missing or not numbers are left out (the gate then says it is missing)."""
-    found: dict[str, float] = {}
-    for name in filter(None, (n.strip() for n in tags.get(METRICS_TAG, "").split(","))):
-        with contextlib.suppress(KeyError, ValueError):
-            found[name] = float(tags[name])
-    return found
-
-
-def training_job_name(model: str, run_id: str) -> str:
-    """The job name of a model's training for one factory run: the same for the same run (idempotent submits)
-    and safe as an Azure ML job name and a folder name (letters, digits, ``_``, ``-``; at most 100 chars)."""
-    safe = _UNSAFE.sub("-", run_id).strip("-") or "run"
-    name = f"{model}-{safe}"
-    if len(name) > 100 or safe != run_id:
-        name = f"{name[:90]}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
-    return name
-
-
-def _load_module(file: Path, prefix: str) -> Any:
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()[:12]
-    module_spec = importlib.util.spec_from_file_location(f"{prefix}_{digest}", file)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    # azure-ai-ml warns once per "experimental" class it touches while building a job; not actionable here
-    logging.getLogger("azure.ai.ml._utils._experimental").setLevel(logging.ERROR)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-def training_pipeline_of(spec: ModelSpec) -> Any:
-    """The model's ``@dsl.pipeline`` function: ``training_pipeline`` of its ``mlops/pipeline.py``, or the kit's
-    standard wiring (``modelkit/pipeline.py``) when the model has none."""
-    file = spec.pipeline_file
-    if not file.is_file():
-        from factory.kit import STANDARD_PIPELINE
-
-        module = _load_module(STANDARD_PIPELINE, "model_factory_standard_pipeline")
-        if spec.artifact.format == "onnx":
-            return module.standard_pipeline(spec.folder, spec.name, spec.description, onnx=True,
-                                            fp16_tolerance=spec.artifact.fp16_tolerance, key_metric=spec.key_metric)
-        return module.standard_pipeline(spec.folder, spec.name, spec.description)
-    pipeline_fn = getattr(_load_module(file, f"model_factory_pipeline_{spec.name}"), "training_pipeline", None)
-    if pipeline_fn is None:
-        raise CatalogError(f"{file}: expected a @dsl.pipeline function named training_pipeline")
-    if "data_sha256" not in inspect.signature(pipeline_fn).parameters:
-        raise CatalogError(f"{file}: training_pipeline takes no data_sha256; every pipeline starts with the kit's "
-                           "verify_data stage on it (the hash of the validated data), as modelkit/pipeline.py does")
-    return pipeline_fn
-
-
-def build_pipeline_job(spec: ModelSpec, data: Any, run_id: str, **lineage: str | None) -> Any:
-    """The model's training pipeline (``training_pipeline_of``) called with ``data`` (an ``azure.ai.ml.Input``),
-    the model name and ``run_id``; returns the ``azure.ai.ml`` ``PipelineJob``. ``lineage``: ``data_uri``,
-    ``data_etag``, ``data_sha256``, ``source_commit`` (empty values are left out: those inputs are optional)."""
-    pipeline_fn = training_pipeline_of(spec)
-    return pipeline_fn(data=data, model_name=spec.name, run_id=run_id, **{k: v for k, v in lineage.items() if v})

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from contract import Champion
-from factory.catalog import Gate, GatedMetric
+from factory.model_spec import Gate, GatedMetric
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from factory.archives import ArchiveError, Limits, extract
-from factory.catalog import ImageDataSchema, ModelSpec
 from factory.fields import as_dict, as_list
+from factory.model_spec import ImageDataSchema, ModelSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}

@@ -8,7 +8,8 @@ import subprocess
 
 from factory.approval import links_base_url, signing_keys
 from factory.backends import services
-from factory.catalog import ModelSpec, load_catalog, scan_catalog
+from factory.catalog import load_catalog, scan_catalog
+from factory.model_spec import ModelSpec
 from factory.runs import INCOMING_CONTAINER
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from factory.catalog import ModelSpec
+from factory.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)

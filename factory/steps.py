@@ -45,8 +45,9 @@ from contract import (
 from factory import gate
 from factory.approval import approval_links, links_base_url, signing_keys
 from factory.backends import Services, services
-from factory.catalog import ModelSpec, load_catalog
+from factory.catalog import load_catalog
 from factory.kit import dependency_drift
+from factory.model_spec import ModelSpec
 from factory.pinning import sha256_of
 from factory.ports import BuildContext, BuiltImage, ImageRef, TrainingRequest, VerificationFailed
 from factory.reconciling import find_image, find_model_version

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from factory.catalog import ColumnSpec, DataSchema, ModelSpec
+from factory.model_spec import ColumnSpec, DataSchema, ModelSpec
 
 MAX_ERRORS = 20
 SNIFF_BYTES = 64 * 1024

@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cli.table import table
-from factory.catalog import CatalogError, ModelSpec, scan_catalog, training_job_name
+from factory.catalog import CatalogError, scan_catalog
+from factory.model_spec import ModelSpec
 from factory.ports import TrainingRequest
 from factory.settings import Settings
+from factory.training_pipeline import training_job_name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,7 +12,8 @@ from urllib.parse import unquote, urlparse
 
 from cli.table import table
 from contract import Champion
-from factory.catalog import CatalogError, ModelSpec, scan_catalog
+from factory.catalog import CatalogError, scan_catalog
+from factory.model_spec import ModelSpec
 from factory.settings import Settings
 
 

@@ -7,9 +7,10 @@ import pytest
 from models_testlib import ALL_MODEL_NAMES, MODELS
 
 from factory.adapters.azure.aml import AmlModelRegistry, AmlTrainer, pipeline_job_for
-from factory.catalog import CatalogError, load_catalog, training_job_name
+from factory.catalog import CatalogError, load_catalog
 from factory.ports import ModelRegistry, Trainer, TrainingRequest
 from factory.settings import Settings, SettingsError
+from factory.training_pipeline import training_job_name
 
 CATALOG = load_catalog(MODELS)
 BLOB = "https://factorydata.blob.core.windows.net/incoming/{}/2026-11.csv"

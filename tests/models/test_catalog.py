@@ -10,9 +10,10 @@ from models_testlib import ALL_MODEL_NAMES, MODEL_NAMES, MODELS, copy_model
 
 from contract import RunRequest
 from factory.backends import Services, services
-from factory.catalog import CatalogError, load_catalog, load_model_spec, metrics_from_tags, training_job_name
+from factory.catalog import CatalogError, load_catalog, load_model_spec
 from factory.settings import Settings
 from factory.steps import RunSteps, run_steps
+from factory.training_pipeline import metrics_from_tags, training_job_name
 
 
 def test_catalog_holds_the_five_models_with_their_settings():

@@ -1,8 +1,8 @@
 """The quality gate: each gated metric's bounds and its regression against production, in its own direction."""
 
 from contract import Champion
-from factory.catalog import Gate, GatedMetric
 from factory.gate import evaluate
+from factory.model_spec import Gate, GatedMetric
 
 TAXI = Gate(metric="rmse", metrics={
     "rmse": GatedMetric("rmse", higher_is_better=False, max=6.0, max_regression=0.05),

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from factory.catalog import ImageDataSchema, ImageSpec, ModelSpec, load_model_spec
+from factory.catalog import load_model_spec
 from factory.image_validation import validate_image_archive
+from factory.model_spec import ImageDataSchema, ImageSpec, ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ Settings (through ``Settings.env``):
 A run's pipeline job is named ``training_job_name(model, run_id)``: submitting twice finds the first job.
 The production version of a model is the one whose ``stage`` is ``Production`` (the previous one is moved
 back to ``Development`` when another is promoted). Metrics are read from the version's tags, as the
-register stage writes them (``factory.catalog.metrics_from_tags``).
+register stage writes them (``factory.training_pipeline.metrics_from_tags``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from typing import Any
 
 from contract import TrainingJob
 from factory import ports
-from factory.catalog import CatalogError, ModelSpec, build_pipeline_job, load_catalog, metrics_from_tags
-from factory.catalog import training_job_name as job_name_for
+from factory.catalog import CatalogError, load_catalog
+from factory.model_spec import ModelSpec
 from factory.ports import JobLink, ModelVersion, TrainingRequest
 from factory.settings import Settings
+from factory.training_pipeline import build_pipeline_job, metrics_from_tags
+from factory.training_pipeline import training_job_name as job_name_for
 
 PRODUCTION_STAGE = "Production"
 DEMOTED_STAGE = "Development"

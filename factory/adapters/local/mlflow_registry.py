@@ -17,9 +17,9 @@ from typing import Any
 
 from factory import ports
 from factory.adapters.local.host import file_lock
-from factory.catalog import metrics_from_tags
 from factory.ports import ModelVersion
 from factory.settings import Settings
+from factory.training_pipeline import metrics_from_tags
 
 PRODUCTION_ALIAS = "production"
 

@@ -35,9 +35,10 @@ from factory.adapters.local.pipeline_runner import (
     start_mlflow_run,
     write_json,
 )
-from factory.catalog import CatalogError, load_catalog, training_job_name
+from factory.catalog import CatalogError, load_catalog
 from factory.ports import JobLink, TrainingRequest
 from factory.settings import Settings
+from factory.training_pipeline import training_job_name
 
 STARTING_GRACE_SECONDS = 60  # a launched runner that has not taken its lock after this is reported Failed
 

@@ -25,7 +25,8 @@ from typing import Any
 import yaml
 
 from factory import kit
-from factory.catalog import ModelSpec, build_pipeline_job
+from factory.model_spec import ModelSpec
+from factory.training_pipeline import build_pipeline_job
 
 PLAN_VERSION = 3
 PRIMITIVE_TYPES = ("string", "integer", "number", "boolean")

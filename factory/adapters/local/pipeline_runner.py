@@ -43,8 +43,9 @@ from factory.adapters.local.pipeline_plan import (  # noqa: F401 - Step, load_pl
     prepare_outputs,
     resolve_command,
 )
-from factory.catalog import ModelSpec, load_model_spec
+from factory.catalog import load_model_spec
 from factory.kit import KitError, snapshot
+from factory.model_spec import ModelSpec
 from factory.ports import BlobNotFound, TrainingRequest
 
 log = logging.getLogger(__name__)
