@@ -62,6 +62,8 @@ from contract.rollout import (
     Control,
     Convergence,
     DeviceReport,
+    FleetDevice,
+    ModuleView,
     RingPlan,
     RingStep,
     RingVerdict,
@@ -107,7 +109,8 @@ __all__ = [
     "runtime_status", "RuntimeStatus", "SmokeVerdict", "Stage", "Task", "TrainingFailedEvent", "TrainingJob",
     "unwrap_json",
     # the fleet rollout (contract.rollout)
-    "CONTROL_ACTIONS", "CONTROL_EVENT", "FLEET_ROLLOUT", "Control", "Convergence", "DeviceReport", "RingPlan",
+    "CONTROL_ACTIONS", "CONTROL_EVENT", "FLEET_ROLLOUT", "Control", "Convergence", "DeviceReport", "FleetDevice",
+    "ModuleView", "RingPlan",
     "RingStep", "RingVerdict", "RolloutActivity", "RolloutEnd", "RolloutPlan", "RolloutRequest", "RolloutResult",
     "RolloutStatus", "SignalCheck", "Standing", "VersionSignals", "rollout_instance_id",
 ]

@@ -235,3 +235,35 @@ class RolloutEnd(Record):
 
     plan: RolloutPlan
     result: RolloutResult
+
+
+@dataclass(frozen=True)
+class ModuleView(Record):
+    """One module on one device as the fleet page and ``model-factory fleet`` show it: the model it serves (from
+    its twin's desired ``factory`` section), the version the deployments want and the one it reports, edgeAgent's
+    runtime status, its own health, and the ring its device falls in for that model's rollout (``""``: none)."""
+
+    module: str
+    model: str = ""
+    desired: str = ""
+    reported: str = ""
+    status: str = ""
+    health: str = ""
+    ring: str = ""
+
+
+@dataclass(frozen=True)
+class FleetDevice(Record):
+    """One device of the fleet: its ring bucket (-1: not tagged yet), architecture, connection, when it last
+    reported (ISO 8601 UTC; ``""``: never), and its model modules."""
+
+    device: str
+    arch: str = ""
+    bucket: int = -1
+    connected: bool = True
+    last_report: str = ""
+    modules: list[ModuleView] = field(default_factory=list[ModuleView])
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return replace(super().from_dict(data), modules=_records(ModuleView, data.get("modules")))

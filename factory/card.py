@@ -24,9 +24,10 @@ from contract import (
     SmokeVerdict,
 )
 from factory.ports import JobLink, ModelVersion
+from factory.rollout.inventory import RingSize, ring_sizes
 
 if TYPE_CHECKING:
-    from factory.catalog import Gate
+    from factory.model_spec import Gate
 
 _LOWER_IS_BETTER_FALLBACK = frozenset({"rmse", "mae", "mse", "log_loss"})  # only for catalogs without directions
 
@@ -134,6 +135,8 @@ class ModelCard:
     decisions: list[DecisionRow] = field(default_factory=list[DecisionRow])
     stage: str = ""
     rollout: str = ""  # where the version goes after promote (fleet and rings); "" when the model has no rollout
+    fleet: str = ""  # the declared rollout's fleet condition ("" when the model declares no rollout)
+    rings: list[RingSize] | None = None  # devices per ring now; None: no rollout, or the fleet could not be read
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -274,6 +277,7 @@ def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: f
 
     from factory import lookups
     from factory.backends import services
+    from factory.edge.manifest import module_name
 
     lineage = run.lineage
     model = lineage.model
@@ -288,7 +292,15 @@ def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: f
             job = services().trainer.job_link(lineage.training_job)
         except Exception:  # noqa: BLE001
             job = None
-    return build_card(run.run_id, lineage, task=spec.task if spec else "",
+    card = build_card(run.run_id, lineage, task=spec.task if spec else "",
                       rules=gate_rules(spec.gate) if spec else [], key_metric=spec.key_metric if spec else "",
                       production=production, job=job, approval=approval,
                       now=time.time() if now is None else now, stage=run.stage or "")
+    if spec is None or spec.rollout is None:
+        return card
+    try:
+        reports = services().fleet.device_reports(spec.rollout.fleet, module_name(model))
+        rings = ring_sizes(spec.rollout, reports)
+    except Exception:  # noqa: BLE001 - the fleet could not be read: the card says the ring sizes are not known
+        rings = None
+    return replace(card, fleet=spec.rollout.fleet, rings=rings)

@@ -6,10 +6,13 @@ from __future__ import annotations
 import functools
 import subprocess
 
+from contract import FleetDevice
 from factory.approval import links_base_url, signing_keys
 from factory.backends import services
 from factory.catalog import load_catalog, scan_catalog
+from factory.edge.manifest import module_name
 from factory.model_spec import ModelSpec
+from factory.rollout.inventory import fleet_inventory, rollout_specs, version_counts
 from factory.runs import INCOMING_CONTAINER
 
 
@@ -95,3 +98,16 @@ def resolve_data(model: str, data: str) -> str:
     store = services().blob_store
     ref = resolve(data, model, store.account_url)
     return store.url_of(ref.container, ref.name)
+
+
+def fleet_devices() -> list[FleetDevice]:
+    """Every device of the fleet (``Fleet.inventory``) with its ring in each model's declared rollout."""
+    return fleet_inventory(services().fleet, rollout_specs(catalog()))
+
+
+def versions_on_devices(model: str) -> dict[str, int] | None:
+    """Reported version -> devices running it, over the model's declared fleet (None: no ``rollout:``)."""
+    spec = catalog().get(model)
+    if spec is None or spec.rollout is None:
+        return None
+    return version_counts(services().fleet.device_reports(spec.rollout.fleet, module_name(model)))

@@ -1,6 +1,6 @@
 """The dashboard's HTTP endpoints (anonymous to the host: each takes the session cookie a function key
 started, ``dashboard_session``; on Azure Entra sign-in in front as docs/security.md says): runs, one run,
-one model, the approvals waiting. Bindings only: the facts come from ``factory.history`` and
+one model, the approvals waiting, the fleet. Bindings only: the facts come from ``factory.history`` and
 ``factory.card``, the HTML from ``function_app.pages``."""
 
 from __future__ import annotations
@@ -90,7 +90,23 @@ async def dashboard_model(req: func.HttpRequest, client: df.DurableOrchestration
         found = await asyncio.to_thread(history.model_history, model)
     except CatalogError as err:
         return pages.message(500, "Catalog error", str(err))
-    return pages.model_page(found, await _list_runs(client), _links(req))
+    try:
+        running = await asyncio.to_thread(lookups.versions_on_devices, model)
+    except Exception:  # noqa: BLE001 - a view: the page says the fleet could not be read
+        running = None
+    return pages.model_page(found, await _list_runs(client), _links(req), running)
+
+
+@bp.route(route="dashboard/fleet", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def dashboard_fleet(req: func.HttpRequest) -> func.HttpResponse:
+    """``GET /api/dashboard/fleet``: every device, its rings, versions, health and last report."""
+    if (refused := dashboard_session.refused(req)) is not None:
+        return refused
+    try:
+        devices = lookups.fleet_devices()
+    except Exception as err:  # noqa: BLE001 - the fleet (IoT Hub, the local hub file) could not be read
+        return pages.message(503, "Fleet not available", f"the fleet could not be read: {type(err).__name__}")
+    return pages.fleet_page(devices, _links(req))
 
 
 @bp.route(route="dashboard/approvals", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -59,13 +59,15 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
     from factory.backends import services
     from factory.catalog import load_model_spec
     from factory.rollout.service import RolloutService
+    from factory.supplychain.steps import RollbackMarker
 
     svc = services()
 
     def spec_of(model: str) -> Any:
         return load_model_spec(svc.settings.models_dir / model).rollout
 
-    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry))[name](req)
+    marker = RollbackMarker(svc.signer, svc.image_registry)
+    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry, marker=marker))[name](req)
 
 
 @bp.activity_trigger(input_name="req")
@@ -106,7 +108,8 @@ def rollout_convergence(req: dict) -> dict:
 
 @bp.activity_trigger(input_name="req")
 def rollout_finish(req: dict) -> int:
-    """Clean up older versions' configurations after a completed rollout."""
+    """After a completed rollout, clean up older versions' configurations; after a rollback, mark the prod image
+    rolled back and put production back on the previous version."""
     return _call(RolloutActivity.FINISH, req)
 
 
@@ -126,16 +129,22 @@ async def rollout_link(req: func.HttpRequest, client: df.DurableOrchestrationCli
         verify_control(run_id, action, dict(req.params), lookups.approval_keys())
     except LinkError as err:
         return pages.message(err.status, "Link refused", str(err))
-    status = await client.get_status(rollout_instance_id(run_id))
-    if not status or status.runtime_status != df.OrchestrationRuntimeStatus.Running:
+    if not await _running(client, run_id):
         return pages.message(410, "Nothing to control", f"run {run_id} has no running fleet rollout")
     if req.method == "GET":
         return page(200, f"{action.capitalize()} the fleet rollout of run {run_id}?",
                     f"<p>Run <code>{esc(run_id)}</code>.</p><form method='post'><button type='submit'>"
                     f"{esc(action.capitalize())} the rollout</button></form>")
-    by = approver_of(req)
+    by = approver_of(req)  # the link's signature is the credential; the principal is recorded when there is one
     await client.raise_event(rollout_instance_id(run_id), CONTROL_EVENT, Control(action, by).to_dict())
     return pages.message(202, "Sent", f"{action} for the fleet rollout of run {run_id} ({by})")
+
+
+async def _running(client: df.DurableOrchestrationClient, run_id: str) -> bool:
+    """Whether the run has a fleet rollout running (a run id outside the factory's alphabet never has one, and
+    never goes into a Durable client URL)."""
+    status = await client.get_status(rollout_instance_id(run_id)) if is_run_id(run_id) else None
+    return bool(status) and status.runtime_status == df.OrchestrationRuntimeStatus.Running
 
 
 LINKS_VALID_S = 3600  # a control link handed out by the admin route is valid this long
@@ -153,9 +162,8 @@ async def rollout_links(req: func.HttpRequest, client: df.DurableOrchestrationCl
     from factory.rollout.links import control_links
 
     run_id = req.route_params["run_id"]
-    status = await client.get_status(rollout_instance_id(run_id)) if is_run_id(run_id) else None
     headers = {"Cache-Control": "no-store"}
-    if not status or status.runtime_status != df.OrchestrationRuntimeStatus.Running:
+    if not await _running(client, run_id):
         return func.HttpResponse(json.dumps({"error": f"run {run_id!r} has no running fleet rollout"}),
                                  status_code=409, mimetype="application/json", headers=headers)
     expires_at = int(time.time()) + LINKS_VALID_S

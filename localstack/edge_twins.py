@@ -14,21 +14,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Protocol
 
+from factory.edge.twin_patch import merge_patch as merge_patch  # re-exported for edge_simulator
+
 LOG = logging.getLogger("factory.edge_sim")
 MAX_SOCKET_PATH = 100  # AF_UNIX paths are at most 107 bytes; a deep state folder (a test's tmp dir) is more
-
-
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7396), as IoT Hub applies reported-property patches: ``None`` deletes a key."""
-    result = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(result[key], value)
-        else:
-            result[key] = value
-    return result
 
 
 class Twins(Protocol):

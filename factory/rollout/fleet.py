@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from contract import DeviceReport, Record
+from contract import DeviceReport, FleetDevice, ModuleView, Record
 from factory.fields import as_dict
 
 MODEL_PORT = 5001
@@ -75,6 +75,11 @@ class Fleet(Protocol):
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         """Every device matching ``condition``: connection, bucket, the module's runtime status (edgeAgent) and
         its reported ``factory`` section (version, health, signals per version)."""
+        ...
+
+    def inventory(self) -> list[FleetDevice]:
+        """Every device of the hub with its modules (desired and reported version, runtime status, health) and
+        when it last reported; a read for people (the fleet page, ``model-factory fleet``), never for a gate."""
         ...
 
 
@@ -154,3 +159,26 @@ def report_fields(device: str, tags: dict[str, Any], connected: bool, agent_repo
         "arch": str(tags.get("arch", "")), "connected": connected, "version": str(factory.get("version", "")),
         "module_status": str(status), "health": str(factory.get("health", "ok")),
         "signals": as_dict(factory.get("signals"))})
+
+
+def device_view(device: str, tags: dict[str, Any], connected: bool, last_report: str,
+                desired: dict[str, dict[str, Any]], reported: dict[str, dict[str, Any]],
+                bucket_tag: str) -> FleetDevice:
+    """A ``FleetDevice`` from a device's twin tags and connection and its module twins' desired and reported
+    properties (``$edgeAgent``'s included); the modules are the ones edgeAgent is told to run (both adapters read
+    the same shapes)."""
+    wanted = as_dict(as_dict(desired.get("$edgeAgent")).get("modules"))
+    running = as_dict(as_dict(reported.get("$edgeAgent")).get("modules"))
+    views: list[ModuleView] = []
+    for module in sorted(wanted):
+        want = as_dict(as_dict(desired.get(module)).get("factory"))
+        have = as_dict(as_dict(reported.get(module)).get("factory"))
+        views.append(ModuleView(
+            module=module, model=str(want.get("model", "")),
+            desired=str(want.get("version", "") or as_dict(wanted[module]).get("version", "")),
+            reported=str(have.get("version", "")), status=str(as_dict(running.get(module)).get("runtimeStatus", "")),
+            health=str(have.get("health", ""))))
+    bucket = tags.get(bucket_tag, -1)
+    return FleetDevice(device=device, arch=str(tags.get("arch", "")),
+                       bucket=bucket if isinstance(bucket, int) and not isinstance(bucket, bool) else -1,
+                       connected=connected, last_report=last_report, modules=views)

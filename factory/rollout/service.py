@@ -5,8 +5,10 @@ creates no second configuration and deletes nothing twice that matters)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from contract import (
     Convergence,
@@ -33,6 +35,7 @@ from factory.rollout.fleet import (
 )
 from factory.rollout.gate import judge
 from factory.rollout.spec import BUCKET_TAG, RolloutSpec, bucket, ring_condition
+from factory.supplychain.statements import rolled_back
 
 MAX_DEVICES_NAMED = 20
 
@@ -43,12 +46,19 @@ class Production(Protocol):
     def mark_production(self, name: str, version: str) -> None: ...
 
 
+class RollbackMark(Protocol):
+    """Marks the prod image of a rolled-back version in its registry (``supplychain.steps.RollbackMarker``)."""
+
+    def mark_rolled_back(self, image: str, predicate: dict[str, Any]) -> None: ...
+
+
 class RolloutService:
     """The rollout steps on one fleet; ``spec_of(model)`` gives a model's ``rollout:`` (None: no rollout)."""
 
     def __init__(self, fleet: Fleet, spec_of: Callable[[str], RolloutSpec | None], poll_seconds: float = 30.0,
-                 rollback_timeout_s: float = 1800.0, registry: Production | None = None) -> None:
-        self.fleet, self.spec_of, self.registry = fleet, spec_of, registry
+                 rollback_timeout_s: float = 1800.0, registry: Production | None = None,
+                 marker: RollbackMark | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.fleet, self.spec_of, self.registry, self.marker, self.clock = fleet, spec_of, registry, marker, clock
         self.poll_seconds, self.rollback_timeout_s = poll_seconds, rollback_timeout_s
 
     def plan(self, request: RolloutRequest) -> RolloutPlan:
@@ -129,12 +139,17 @@ class RolloutService:
                            pending=pending[:MAX_DEVICES_NAMED])
 
     def finish(self, plan: RolloutPlan, result: RolloutResult) -> int:
-        """After a rollback, production in the model registry goes back to the previous version. After a
+        """After a rollback, production in the model registry goes back to the previous version and the prod
+        image is marked rolled back (it stays in prod; ``RollbackMark``). After a
         completed rollout, delete the configurations of the model's older versions (lower priority): this
         version's layer covers the fleet and stays as the next rollout's previous layer; a newer rollout's
         configurations are left alone. Returns how many were deleted."""
         if result.status == RolloutStatus.ROLLED_BACK and plan.previous_version and self.registry is not None:
             self.registry.mark_production(plan.model, plan.previous_version)
+        if result.status == RolloutStatus.ROLLED_BACK and self.marker is not None:  # a retry marks it again: one mark
+            when = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="seconds")
+            self.marker.mark_rolled_back(plan.image, rolled_back(plan.run_id, plan.model, plan.version,
+                                                                 plan.previous_version, result.reason, when))
         if result.status != RolloutStatus.COMPLETED:
             return 0
         stale = [c.id for c in self.fleet.deployments(plan.model)

@@ -199,6 +199,11 @@ def render(report: ChainReport) -> str:
     shown = f"  ({report.digest})" if report.digest and report.digest not in report.image else ""
     lines = [report.image + shown]
     lines += [f"  {'ok    ' if link.ok else 'BROKEN'}  {link.name:<13} {link.detail}" for link in report.links]
+    back = report.predicate(statements.ROLLED_BACK)
+    if back:  # a mark, not a link: the chain is intact, but the fleet rollout took this version back
+        previous = back.get("previous_version") or "(none)"
+        lines.append(f"  MARKED  rolled back   by run {back.get('run_id')} at {back.get('rolled_back_at')}: "
+                     f"{back.get('reason')}; production went back to version {previous}")
     if report.broken:
         lines.append(f"broken link: {report.broken[0].name}: {report.broken[0].detail}")
     return "\n".join(lines)

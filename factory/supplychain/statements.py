@@ -17,6 +17,7 @@ VERIFICATION = "https://in-toto.io/attestation/test-result/v0.1"
 SBOM = "https://spdx.dev/Document"
 APPROVAL = "https://model-factory.dev/attestations/approval/v1"
 EDGE_SMOKE = "https://model-factory.dev/attestations/edge-smoke/v1"
+ROLLED_BACK = "https://model-factory.dev/attestations/rolled-back/v1"
 BUILD_TYPE = "https://model-factory.dev/build/image/v1"
 BUILDER_ID = "https://model-factory.dev/builder/local-podman"
 LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)((?:\s+--hash=sha256:[0-9a-f]{64})*)")
@@ -124,3 +125,11 @@ def edge_smoke(run_id: str, model: str, version: str, verdict: dict[str, Any]) -
     devices = [d for d in verdict.get("devices") or [] if isinstance(d, dict)]
     return {"run_id": run_id, "model": model, "version": version, **{k: verdict.get(k) for k in keep},
             "devices": devices}
+
+
+def rolled_back(run_id: str, model: str, version: str, previous_version: str, reason: str,
+                rolled_back_at: str) -> dict[str, Any]:
+    """The rolled-back predicate: the fleet rollout of ``run_id`` took this version back off the fleet, why, when,
+    and the version production went back to (``""``: none before it)."""
+    return {"run_id": run_id, "model": model, "version": version, "previous_version": previous_version,
+            "reason": reason[:1000], "rolled_back_at": rolled_back_at}

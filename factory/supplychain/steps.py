@@ -12,7 +12,7 @@ from typing import Any
 
 from factory import ports
 from factory.supplychain import statements
-from factory.supplychain.chain import promotable
+from factory.supplychain.chain import parse_reference, promotable
 from factory.supplychain.cosign import ChainBroken, attest, copy_attachments, sign_image, verify_bytes
 from factory.supplychain.oci import OciError
 
@@ -99,3 +99,20 @@ def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: po
         raise PromotionRefused(f"not promoting {source}: copying its signatures and attestations failed: {exc}"
                                ) from None
     return images.promote(source, repository, tag)
+
+
+class RollbackMarker:
+    """Marks a prod image rolled back (``RolloutService``'s ``RollbackMark``): a signed ``rolled-back``
+    statement in the image's attestations, in the registry beside it. The image and its tag stay; a retried
+    call replaces the statement (one mark per image)."""
+
+    def __init__(self, signer: ports.Signer, images: ports.ImageRegistry) -> None:
+        self.signer, self.images = signer, images
+
+    def mark_rolled_back(self, image: str, predicate: dict[str, Any]) -> None:
+        """``image`` is ``registry/repository[:tag]@sha256:...`` (the prod reference the rollout deployed)."""
+        host, repository, tag, digest = parse_reference(image)
+        if not digest:
+            raise ValueError(f"image reference {image!r}: a rolled-back mark needs the digest")
+        attest_statement(self.signer, self.images, ports.ImageRef(host, repository, tag, digest),
+                         statements.ROLLED_BACK, predicate)

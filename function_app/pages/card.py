@@ -107,6 +107,21 @@ def lineage_facts(card: ModelCard) -> str:
     return facts(rows)
 
 
+def rollout_facts(card: ModelCard) -> str:
+    """Where the version goes after approval: the fleet condition and each ring's devices now, or that the model
+    declares no rollout (the run ends at promote)."""
+    if not card.fleet:
+        return "<p>No rollout declared: after approval the version goes to the prod registry only.</p>"
+    if card.rings is None:
+        sizes = f"<p>Ring sizes: {NOT_MEASURED} (the fleet could not be read).</p>"
+    else:
+        total = sum(r.devices for r in card.rings)
+        rows = [[esc(r.name), esc(f"{r.percent} %"), esc(r.devices)] for r in card.rings]
+        sizes = (f"<p>{total} device{'s' * (total != 1)} in the fleet now.</p>"
+                 + table(["ring", "share of the fleet (cumulative)", "devices in the ring now"], rows, cls="rings"))
+    return facts([("fleet", f"<code>{esc(card.fleet)}</code>")]) + sizes
+
+
 def decisions_list(card: ModelCard) -> str:
     if not card.decisions:
         return "<p>Nobody has decided yet.</p>"
@@ -127,7 +142,8 @@ def card_body(card: ModelCard) -> str:
         f"<p>Champion: {esc(card.champion or 'none, this is the first version')}</p>", metrics_table(card),
         f"<p>Precision: {or_na(card.precision)}</p>",
         "<h2>Data</h2>", data_facts(card), "<h2>Edge smoke test</h2>", edge_table(card),
-        "<h2>Image</h2>", image_facts(card), "<h2>Lineage</h2>", lineage_facts(card),
+        "<h2>Image</h2>", image_facts(card), "<h2>Rollout</h2>", rollout_facts(card),
+        "<h2>Lineage</h2>", lineage_facts(card),
         "<h2>Decisions so far</h2>", decisions_list(card)])
 
 

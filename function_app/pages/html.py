@@ -81,7 +81,7 @@ class Links:
 
     def nav(self) -> str:
         return (f"<nav><a href='{esc(self.url())}'>Runs</a><a href='{esc(self.url('/approvals'))}'>"
-                "Approvals waiting</a></nav>")
+                f"Approvals waiting</a><a href='{esc(self.url('/fleet'))}'>Fleet</a></nav>")
 
 
 def a(href: str, text: object) -> str:

@@ -62,13 +62,14 @@ class IotHubRest(requests.adapters.BaseAdapter):
         matches = compile_condition(condition)
         twins = []
         for device in self.fleet.devices.values():
-            doc = {**device.doc(), "properties": {"desired": {}, "reported": {}}}
+            doc = {**device.doc(), "properties": {"desired": {}, "reported": {}},
+                   "lastActivityTime": device.last_report or "0001-01-01T00:00:00Z"}
             if collection == "devices":
                 twins.append(doc)
                 continue
-            for module in device.reported:
+            for module in set(device.reported) | set(device.desired):
                 twins.append({"deviceId": device.device_id, "moduleId": module, "properties": {
-                    "desired": device.desired.get(module, {}), "reported": device.reported[module]}})
+                    "desired": device.desired.get(module, {}), "reported": device.reported.get(module, {})}})
         return [t for t in twins if matches(t)]
 
     def send(self, request, **kwargs):
@@ -198,3 +199,19 @@ def test_rollout_through_the_sdk_rolls_back_a_slow_version_and_retried_calls_are
     fleet.create_deployment(deployment_of(_deserialize_configuration(
         configuration_of(sim.configurations["mf-nyc-taxi-v4-all"][1]).serialize())))  # exists: 409 is not either
     assert fleet.deployment_metrics("mf-nyc-taxi-v4-all")["targetedCount"] == 30
+
+
+def test_the_inventory_through_the_sdk_reads_every_device_with_its_modules_and_last_activity():
+    sim = simulated(lambda device, arch, version: signals(10.0) if arch == "amd64" else Outcome(status="backoff"))
+    sim.add_device("parked", "amd64", {"site": "plant-b"})
+    sim.set_connected("parked", False)  # never connected: IoT Hub's lastActivityTime is year 1
+    rest = IotHubRest(sim, page=7)
+    devices = {d.device: d for d in adapter(rest).inventory()}
+    assert len(devices) == 31 and rest.continued >= 4  # 31 device twins in pages of 7
+    amd, arm = devices["truck-01"], devices["truck-00"]
+    assert [(m.module, m.model, m.desired, m.reported, m.status) for m in amd.modules] == [
+        (MODULE, MODEL, "4", "4", "running")]
+    assert (arm.modules[0].status, arm.modules[0].reported) == ("backoff", "")  # crashed: reports nothing
+    assert amd.last_report == sim.devices["truck-01"].last_report != ""
+    assert devices["parked"].last_report == "" and not devices["parked"].connected
+    assert devices == {d.device: d for d in sim.inventory()}  # the same records as the simulated hub's own

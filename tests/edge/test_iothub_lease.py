@@ -17,7 +17,7 @@ from azure.core.credentials import AccessToken
 
 from factory.adapters.azure.iothub import LEASE_TAG, IotHubEdgeDeployer, lease_from_tag
 from factory.edge.pool import WAITER_STALE_S, LeaseState, Waiter, fair_lease
-from localstack.edge_twins import merge_patch
+from factory.edge.twin_patch import merge_patch
 
 HUB = "factory-hub.azure-devices.net"
 

@@ -30,11 +30,20 @@ import datetime as dt
 import json
 from typing import Any, cast
 
-from contract import DeviceReport, EdgeLease
+from contract import DeviceReport, EdgeLease, FleetDevice
 from factory import ports
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
 from factory.edge.pool import LeaseState, Waiter, fair_lease, released
-from factory.rollout.fleet import LABEL_MODEL, QUERY_PAGE, Fleet, LayeredDeployment, id_chunks, literal, report_fields
+from factory.rollout.fleet import (
+    LABEL_MODEL,
+    QUERY_PAGE,
+    Fleet,
+    LayeredDeployment,
+    device_view,
+    id_chunks,
+    literal,
+    report_fields,
+)
 from factory.rollout.spec import BUCKET_TAG
 from factory.settings import SettingsError
 
@@ -287,6 +296,14 @@ def _quoted(value: str) -> str:
     return "'" + value + "'"
 
 
+def last_activity(value: Any) -> str:
+    """A twin's ``lastActivityTime`` as ISO 8601 UTC to the second; ``""`` for IoT Hub's "never"
+    (``0001-01-01``) or no value."""
+    if not isinstance(value, dt.datetime) or value.year < 2000:
+        return ""
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
 class IotHubFleet:
     """``Fleet`` on Azure IoT Hub: configurations through ``IoTHubConfigurationManager``, twins through
     ``IoTHubRegistryManager`` (paged queries; one twin update per device only for its one-time bucket tag)."""
@@ -370,6 +387,22 @@ class IotHubFleet:
         return [report_fields(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
                               reported.get((d, "$edgeAgent"), {}), module, reported.get((d, module), {}), BUCKET_TAG)
                 for d, t in devices.items()]
+
+    def inventory(self) -> list[FleetDevice]:
+        """The devices query, then every module twin of those devices (one query per ``id_chunks`` list)."""
+        devices = {t.device_id: t for t in self._query("SELECT * FROM devices")}
+        desired: dict[str, dict[str, dict[str, Any]]] = {}
+        reported: dict[str, dict[str, dict[str, Any]]] = {}
+        for ids in id_chunks(sorted(devices)):
+            chunk = ", ".join(_quoted(i) for i in ids)
+            for twin in self._query(f"SELECT * FROM devices.modules WHERE deviceId IN [{chunk}]"):  # noqa: S608
+                props = twin.properties
+                desired.setdefault(twin.device_id, {})[twin.module_id] = desired_only(props.desired if props else {})
+                reported.setdefault(twin.device_id, {})[twin.module_id] = desired_only(
+                    props.reported if props else {})
+        return [device_view(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
+                            last_activity(t.last_activity_time), desired.get(d, {}), reported.get(d, {}), BUCKET_TAG)
+                for d, t in sorted(devices.items())]
 
 
 # pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)

@@ -21,13 +21,26 @@ from __future__ import annotations
 
 import copy
 import itertools
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from contract import DeviceReport
+from contract import DeviceReport, FleetDevice
 from factory.adapters.local.iothub_query import compile_condition, where_clause
-from factory.rollout.fleet import LABEL_MODEL, Fleet, FleetError, LayeredDeployment, id_chunks, pages, report_fields
+from factory.edge.twin_patch import merge_patch as merge_patch  # re-exported for fleet_store, fleet_runtime
+from factory.rollout.fleet import (
+    LABEL_MODEL,
+    Fleet,
+    FleetError,
+    LayeredDeployment,
+    device_view,
+    id_chunks,
+    pages,
+    report_fields,
+)
 from factory.rollout.gate import FAILING_STATES
 from factory.rollout.spec import BUCKET_TAG
 
@@ -35,17 +48,9 @@ MAX_CONFIGURATIONS = 100  # IoT Hub's limit of automatic deployments (+ configur
 Twin = dict[str, Any]
 
 
-def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """JSON merge patch (RFC 7396), as IoT Hub merges twin patches: ``None`` deletes a key."""
-    result = dict(target)
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge_patch(cast(dict[str, Any], result[key]), cast(dict[str, Any], value))
-        else:
-            result[key] = copy.deepcopy(cast(object, value))
-    return result
+def iso_time(seconds: float) -> str:
+    """ISO 8601 UTC, to the second (how the fleet records a device's last report)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
 def _set_path(target: dict[str, Any], dotted: str, value: Any) -> None:
@@ -74,6 +79,7 @@ class SimDevice:
     desired: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     reported: dict[str, dict[str, Any]] = field(default_factory=dict[str, dict[str, Any]])
     winners: set[str] = field(default_factory=set[str])  # the configurations that win a path here
+    last_report: str = ""  # when its runtime last reported (ISO 8601 UTC)
 
     def doc(self) -> Twin:
         return {"deviceId": self.device_id, "tags": self.tags,
@@ -83,8 +89,8 @@ class SimDevice:
 class SimulatedFleet:
     """IoT Hub's configurations and twins for a fleet of simulated devices (see the module docstring)."""
 
-    def __init__(self, runtime: DeviceRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self, runtime: DeviceRuntime, clock: Callable[[], float] = time.time) -> None:
+        self.runtime, self.clock = runtime, clock
         self.devices: dict[str, SimDevice] = {}
         self.configurations: dict[str, tuple[int, LayeredDeployment]] = {}  # id -> (creation order, config)
         self.operations: Counter[str] = Counter()
@@ -161,6 +167,14 @@ class SimulatedFleet:
         return [report_fields(d.device_id, d.tags, d.connected, d.reported.get("$edgeAgent", {}), module,
                               d.reported.get(module, {}), BUCKET_TAG) for d in selected]
 
+    def inventory(self) -> list[FleetDevice]:
+        self.sync()
+        twins = {i: len(set(d.desired) | set(d.reported)) for i, d in self.devices.items()}  # module twins per device
+        self.operations["query"] += pages(len(self.devices)) + sum(  # the devices, then every module twin of them
+            pages(sum(twins[i] for i in chunk)) for chunk in id_chunks(sorted(self.devices)))
+        return [device_view(d.device_id, d.tags, d.connected, d.last_report, d.desired, d.reported, BUCKET_TAG)
+                for _, d in sorted(self.devices.items())]
+
     # --- the devices ----------------------------------------------------------------------------------------
     def _merged(self, device: SimDevice) -> dict[str, dict[str, Any]]:
         """The device's desired properties per module: its base, then each targeting layer by priority."""
@@ -187,8 +201,10 @@ class SimulatedFleet:
             desired = self._merged(device)
             if desired != device.desired or not device.reported:
                 device.desired = desired
-                device.reported = self.runtime.apply(device.device_id, device.arch, copy.deepcopy(desired),
-                                                     copy.deepcopy(device.reported))
+                reported = self.runtime.apply(device.device_id, device.arch, copy.deepcopy(desired),
+                                              copy.deepcopy(device.reported))
+                if reported != device.reported:
+                    device.reported, device.last_report = reported, iso_time(self.clock())
 
     def _select(self, collection: str, condition: str) -> list[Twin]:
         matches = compile_condition(condition)

@@ -14,12 +14,13 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
-from contract import DeviceReport
-from factory.adapters.local.fleet import SimDevice, SimulatedFleet, merge_patch
+from contract import DeviceReport, FleetDevice
+from factory.adapters.local.fleet import SimDevice, SimulatedFleet, iso_time, merge_patch
 from factory.rollout.fleet import Fleet, LayeredDeployment
 
 
@@ -51,7 +52,8 @@ class LocalFleet:
                 state = json.loads(self.path.read_text())
                 for raw in state.get("devices", []):
                     device = SimDevice(raw["device_id"], raw["arch"], raw["tags"], raw["connected"], raw["base"],
-                                       raw["desired"], raw["reported"], set(raw["winners"]))
+                                       raw["desired"], raw["reported"], set(raw["winners"]),
+                                       str(raw.get("last_report", "")))
                     hub.devices[device.device_id] = device
                 for order, raw in state.get("configurations", []):
                     hub.configurations[raw["id"]] = (order, LayeredDeployment.from_dict(raw))
@@ -79,6 +81,7 @@ class LocalFleet:
             device = hub.devices[device_id]
             device.connected = connected
             device.reported[module] = merge_patch(device.reported.get(module, {}), patch)
+            device.last_report = iso_time(time.time())
 
     def devices(self) -> list[dict[str, Any]]:
         """Every device as ``model-factory fleet`` shows it: id, arch, bucket, connected, and per model module
@@ -132,6 +135,10 @@ class LocalFleet:
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         with self._hub(write=True) as hub:
             return hub.device_reports(condition, module)
+
+    def inventory(self) -> list[FleetDevice]:
+        with self._hub(write=False) as hub:  # a read for people: the merged desired state is not written back
+            return hub.inventory()
 
 
 # pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
