@@ -25,9 +25,9 @@ from factory.adapters.azure.acr import (
     AcrData,
     AcrImageRegistry,
     AcrTaskImageBuilder,
-    render_task,
     run_request,
 )
+from factory.adapters.azure.acr_tasks import render_task
 from factory.adapters.local.host import free_port
 from factory.packaging.context import assemble, lock_file, model_labels, scoring_check, tar_context
 from factory.packaging.deps import prune_patterns
@@ -306,7 +306,7 @@ def test_an_image_already_built_from_the_same_context_is_not_rebuilt(context):
 
 
 def test_the_smoke_module_task_builds_checks_and_pushes_an_amd64_and_arm64_index():
-    from factory.adapters.azure.acr import SMOKE_TASK_FILE, render_smoke_task
+    from factory.adapters.azure.acr_tasks import SMOKE_TASK_FILE, render_smoke_task
 
     assert SMOKE_TASK_FILE.read_text() == render_smoke_task()  # the checked-in task is the rendered one
     steps = steps_of(SMOKE_TASK_FILE.read_text())

@@ -3,7 +3,7 @@
 (one architecture).
 
 On Azure the same Dockerfile is built for both platforms by the ACR task ``edge/smoke_module/acr-task.yaml``
-(``factory.adapters.azure.acr.render_smoke_task``) with the public ``BASE_IMAGE`` and the IoT Hub device
+(``factory.adapters.azure.acr_tasks.render_smoke_task``) with the public ``BASE_IMAGE`` and the IoT Hub device
 SDK; locally on the offline base image of each architecture, without the SDK (the simulator's twin endpoint
 needs only the standard library).
 """
