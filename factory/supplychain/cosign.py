@@ -59,18 +59,35 @@ def attestation_tag(digest: str) -> str:
     return digest.replace(":", "-", 1) + ".att"
 
 
-def key_id(public_pem: bytes) -> str:
+def public_pem(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
+    """The PEM SubjectPublicKeyInfo of a key (or of a private key's public half): the one way the factory
+    writes a public key (local key pair, Key Vault key)."""
+    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
+    """The ECDSA P-256 public key of a PEM (``ChainBroken`` for anything else): the one way the factory reads
+    a public key (verify, promotion, the devices' pull policy)."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise ChainBroken("the public key is not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ChainBroken("the public key is not an ECDSA P-256 key")
+    return key
+
+
+def key_id(public: bytes) -> str:
     """The key's id: ``sha256:`` of its DER SubjectPublicKeyInfo (what ``model-factory verify`` prints)."""
-    key = serialization.load_pem_public_key(public_pem)
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = load_public_key(public).public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-def verify_bytes(public_pem: bytes, payload: bytes, signature: bytes) -> bool:
+def verify_bytes(public: bytes, payload: bytes, signature: bytes) -> bool:
     """Whether ``signature`` (ASN.1 DER ECDSA over SHA-256) is the key's over ``payload``."""
-    key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ChainBroken("the factory's public key is not an EC key")
+    key = load_public_key(public)
     try:
         key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:

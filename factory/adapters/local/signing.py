@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.ports import SigningKeyError
 from factory.settings import Settings
+from factory.supplychain.cosign import public_pem
 
 
 def key_paths(settings: Settings) -> tuple[Path, Path]:
@@ -36,7 +37,7 @@ def ensure_key_pair(private: Path, public: Path) -> bool:
     is missing. The private key is written 0600 from the start (no window where others can read it)."""
     if private.exists():
         if not public.exists():
-            public.write_bytes(_public_pem(_load_private(private)))
+            public.write_bytes(public_pem(_load_private(private)))
         return False
     private.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(private.parent, 0o700)
@@ -46,13 +47,9 @@ def ensure_key_pair(private: Path, public: Path) -> bool:
     fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    public.write_bytes(_public_pem(key))
+    public.write_bytes(public_pem(key))
     os.chmod(public, 0o644)
     return True
-
-
-def _public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _load_private(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -93,7 +90,7 @@ class LocalKeySigner:
         try:
             return self.public_key.read_bytes()
         except FileNotFoundError:
-            return _public_pem(_load_private(self.private_key))
+            return public_pem(_load_private(self.private_key))
 
     def sign(self, payload: bytes) -> bytes:
         """ECDSA P-256 over SHA-256 of ``payload``, DER-encoded."""
