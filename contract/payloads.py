@@ -135,11 +135,13 @@ class EdgePlanRequest(Record):
 @dataclass(frozen=True)
 class EdgePlan(Record):
     """``edge_devices`` result: the pool devices to test on (``{"device", "arch"}``, one per architecture of the
-    image), the architectures no device covers, and all the image's architectures."""
+    image), the architectures no device covers, and all the image's architectures; ``refused`` says why no
+    device may be targeted (the image's signature did not verify)."""
 
     devices: list[EdgeDevice] = field(default_factory=list[EdgeDevice])
     missing: list[str] = field(default_factory=list[str])
     arches: list[str] = field(default_factory=list[str])
+    refused: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from contract import (
     Standing,
 )
 from factory.edge.manifest import module_name
+from factory.ports import ArtifactStore
 from factory.rollout.fleet import (
     LABEL_MODEL,
     LABEL_RING,
@@ -43,18 +44,40 @@ class Production(Protocol):
     def mark_production(self, name: str, version: str) -> None: ...
 
 
+def signature_check(public: bytes, artifacts: Callable[[str], ArtifactStore]) -> Callable[[str], str]:
+    """The rollout's ``image_check``: the factory's signature of the image for its repository, by the same
+    verifier the devices run (``factory.supplychain.policy.require_signature``); "" when it verifies."""
+    from factory.supplychain.policy import PullRefused, require_signature
+
+    def check(image: str) -> str:
+        try:
+            require_signature(image, public, artifacts)
+        except PullRefused as exc:
+            return str(exc)
+        return ""
+
+    return check
+
+
 class RolloutService:
     """The rollout steps on one fleet; ``spec_of(model)`` gives a model's ``rollout:`` (None: no rollout)."""
 
     def __init__(self, fleet: Fleet, spec_of: Callable[[str], RolloutSpec | None], poll_seconds: float = 30.0,
-                 rollback_timeout_s: float = 1800.0, registry: Production | None = None) -> None:
+                 rollback_timeout_s: float = 1800.0, registry: Production | None = None,
+                 image_check: Callable[[str], str] | None = None) -> None:
         self.fleet, self.spec_of, self.registry = fleet, spec_of, registry
+        self.image_check = image_check  # the image's signature check: "" or why no device may run it
         self.poll_seconds, self.rollback_timeout_s = poll_seconds, rollback_timeout_s
 
     def plan(self, request: RolloutRequest) -> RolloutPlan:
         """The rings, the previous version (the highest-priority configuration of another version) and the
-        priority above it; tags every fleet device that has no ring bucket yet."""
+        priority above it; tags every fleet device that has no ring bucket yet. Refused, before any device is
+        touched, when the image's signature does not verify (``image_check``)."""
         spec = self.spec_of(request.model)
+        why = self.image_check(request.image) if self.image_check is not None else ""
+        if why:
+            return RolloutPlan(request.run_id, request.model, request.version, request.image,
+                               refused=f"not rolling out {request.image}: {why}")
         try:
             if spec is None:
                 raise FleetError(f"model {request.model} declares no rollout: in its model.yaml")

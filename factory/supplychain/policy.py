@@ -189,6 +189,12 @@ def write_policy(path: Path, key_path: Path, signed_scopes: list[str]) -> None:
     tmp.replace(path)
 
 
+def require_signature(image: str, public: bytes, artifacts: Callable[[str], ArtifactStore]) -> str:
+    """``check_pull`` under a policy that requires the key's signature for the image's own repository, whatever
+    the registry: what the edge smoke stage and the rollout check before they target any device."""
+    return check_pull(PullPolicy((Requirement(SIGSTORE, public, "matchRepository"),)), image, artifacts)
+
+
 def check_pull(policy: PullPolicy, image: str, artifacts: Callable[[str], ArtifactStore]) -> str:
     """The reference to pull for ``image`` under ``policy``: the image unchanged when its scope accepts
     anything, else ``registry/repository@digest`` of the manifest whose signature the policy's key made for an
