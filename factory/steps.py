@@ -191,7 +191,8 @@ class RunSteps:
         shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
         artifacts = self.services.model_registry.download(req.model, req.version, work / "artifacts")
         labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
-        context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
+        context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment,  # model.yaml's
+                           signer=signer)  # the model folder signed (OpenSSF model-signing) into the image
         ref = ImageRef(registry=self.services.image_registry.dev_host(), repository=req.repository, tag=req.run_id)
         check = scoring_check(spec.folder)
         try:

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.ports import ArtifactStore
+from factory.serving.modelsig import pae  # DSSE's pre-authentication encoding (one copy, stdlib only)
 from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -102,12 +103,6 @@ def simple_signing_payload(identity: str, digest: str) -> bytes:
                                     "image": {"docker-manifest-digest": digest},
                                     "type": COSIGN_SIGNATURE_TYPE},
                        "optional": {"creator": "model-factory"}}, separators=(",", ":")).encode()
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what a DSSE signature signs."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
 def envelope(statement: dict[str, Any], signer: SignerLike) -> bytes:
