@@ -9,7 +9,7 @@ from typing import Any
 from contract.edge import EdgeDevice, SmokeVerdict
 from contract.kinds import Decision, Precision
 from contract.record import Record
-from contract.runs import Champion, DataFacts, RefusedDecision
+from contract.runs import AttestationRef, Champion, DataFacts, RefusedDecision, SignatureFacts
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ class ImageBuild(Record):
     image_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: compressed size
     layers_shared: dict[str, int] = field(default_factory=dict[str, int])  # per arch: layers update_from has
     layers_total: dict[str, int] = field(default_factory=dict[str, int])  # per arch: the image's layers
+    signature: SignatureFacts | None = None  # what signing and attesting the pushed image made
 
 
 @dataclass(frozen=True)
@@ -368,10 +369,15 @@ class EdgeAttestation(Record):
 
 @dataclass(frozen=True)
 class Attested(Record):
-    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``,
+    and the digest of its envelope there."""
 
     image: str
     predicate_type: str
+    envelope_digest: str = ""
+
+    def ref(self) -> AttestationRef:
+        return AttestationRef(self.predicate_type, self.envelope_digest)
 
 
 # reconcile_model / reconcile_image (a late ModelRegistered / ImagePushed: factory/reconciling.py)

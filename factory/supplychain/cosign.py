@@ -249,15 +249,17 @@ def signed_identities(registry: ArtifactStore, repository: str, digest: str, pub
 
 
 def attest(registry: ArtifactStore, repository: str, digest: str, statement: dict[str, Any],
-           signer: SignerLike) -> None:
+           signer: SignerLike) -> str:
     """Store ``statement`` (about ``digest``) signed in a DSSE envelope in the ``.att`` manifest, replacing an
-    earlier statement of the same predicate type (a retried activity writes one)."""
+    earlier statement of the same predicate type (a retried activity writes one); returns the envelope's
+    digest."""
     tag = attestation_tag(digest)
     predicate_type = str(statement["predicateType"])
     layers = [layer for layer in _layers(registry, repository, tag)
               if layer.annotations.get(PREDICATE_ANNOTATION) != predicate_type]
     layer = Layer(envelope(statement, signer), DSSE_ENVELOPE, {PREDICATE_ANNOTATION: predicate_type})
     put_layers(registry, repository, tag, [*layers, layer])
+    return "sha256:" + hashlib.sha256(layer.data).hexdigest()
 
 
 def attestations(registry: ArtifactStore, repository: str, digest: str, public_pem: bytes

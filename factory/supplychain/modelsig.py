@@ -58,8 +58,17 @@ def sign_model(model_dir: Path, signer: SignerLike, name: str) -> bytes:
 def write_signature(model_dir: Path, dest: Path, signer: SignerLike, name: str) -> str:
     """Sign ``model_dir`` into ``dest/model.sig`` with the public key beside it (``dest/model-signing.pub``),
     outside the folder it signs; returns the model's digest (``sha256:`` of its files' digests)."""
-    bundle = sign_model(model_dir, signer, name)
-    (dest / SIGNATURE_FILE).write_bytes(bundle)
+    (dest / SIGNATURE_FILE).write_bytes(sign_model(model_dir, signer, name))
     (dest / PUBLIC_KEY_FILE).write_bytes(public_pem(load_public_key(signer.public_key_pem())))
-    subject = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))["subject"][0]
-    return "sha256:" + str(subject["digest"]["sha256"])
+    return signed_model_digest(dest)
+
+
+def signed_model_digest(context: Path) -> str:
+    """The model digest (``sha256:``, the bundle's subject) of the signature in a build context; "" when the
+    context holds none."""
+    try:
+        bundle = json.loads((context / SIGNATURE_FILE).read_bytes())
+        subject = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))["subject"][0]
+        return "sha256:" + str(subject["digest"]["sha256"])
+    except FileNotFoundError:
+        return ""

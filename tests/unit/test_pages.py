@@ -274,3 +274,38 @@ def test_data_facts_of_an_upload_count_rows_and_take_the_validated_hash(tmp_path
                               sha256=hashlib.sha256(csv.read_bytes()).hexdigest(),
                               uploaded_at="2027-01-01T00:00:00+00:00", rows=2)
     assert data_facts(data, table=False).rows is None
+
+
+SIGNATURE = {"key_id": "sha256:" + "ee" * 32, "signed_as": "127.0.0.1:5100/models/wine",
+             "signature_ref": "127.0.0.1:5100/models/wine:sha256-" + "cd" * 32 + ".sig",
+             "attestation_ref": "127.0.0.1:5100/models/wine:sha256-" + "cd" * 32 + ".att",
+             "attestations": [{"predicate_type": "https://slsa.dev/provenance/v1",
+                               "envelope_digest": "sha256:" + "01" * 32},
+                              {"predicate_type": "https://model-factory.dev/attestations/approval/v1",
+                               "envelope_digest": "sha256:" + "02" * 32}],
+             "model_digest": "sha256:" + "03" * 32}
+
+
+def test_the_approval_card_and_the_run_page_show_the_signature_key_and_each_attestation():
+    card = build_card("r", lineage(signature=SIGNATURE), rules=RULES)
+    for page in (body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card)),
+                 body(pages.run_page(run(lineage=lineage(signature=SIGNATURE)), card, Links(), NOW))):
+        doc = Elements(page)
+        assert "Signature and attestations" in page and f"<code>{SIGNATURE['key_id']}</code>" in page
+        assert SIGNATURE["signature_ref"] in page and SIGNATURE["attestation_ref"] in page
+        assert doc.count("table", "attestations") == 1
+        assert "SLSA provenance" in page and "approval" in page
+        assert all(a["envelope_digest"] in page for a in SIGNATURE["attestations"])
+        assert SIGNATURE["model_digest"] in page
+        assert f"model-factory verify 127.0.0.1:5100/models/wine@sha256:{'cd' * 32}" in page
+    unsigned = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", build_card("r", lineage())))
+    assert "<span class='fail'>not signed</span>" in unsigned
+
+
+def test_an_attestation_signed_later_replaces_its_earlier_reference_in_the_facts():
+    from contract import AttestationRef, SignatureFacts
+
+    facts = SignatureFacts.from_dict(SIGNATURE)
+    later = facts.with_attestation(AttestationRef("https://model-factory.dev/attestations/approval/v1", "sha256:new"))
+    assert [a.envelope_digest for a in later.attestations] == ["sha256:" + "01" * 32, "sha256:new"]
+    assert len(facts.attestations) == 2  # unchanged: records are frozen
