@@ -20,7 +20,6 @@ from contract import (
     Standing,
 )
 from factory.edge.manifest import module_name
-from factory.ports import ArtifactStore
 from factory.rollout.fleet import (
     LABEL_MODEL,
     LABEL_RING,
@@ -42,21 +41,6 @@ class Production(Protocol):
     """The part of the model registry a rollback needs (``ports.ModelRegistry`` has it)."""
 
     def mark_production(self, name: str, version: str) -> None: ...
-
-
-def signature_check(public: bytes, artifacts: Callable[[str], ArtifactStore]) -> Callable[[str], str]:
-    """The rollout's ``image_check``: the factory's signature of the image for its repository, by the same
-    verifier the devices run (``factory.supplychain.policy.require_signature``); "" when it verifies."""
-    from factory.supplychain.policy import PullRefused, require_signature
-
-    def check(image: str) -> str:
-        try:
-            require_signature(image, public, artifacts)
-        except PullRefused as exc:
-            return str(exc)
-        return ""
-
-    return check
 
 
 class RolloutService:

@@ -195,6 +195,20 @@ def require_signature(image: str, public: bytes, artifacts: Callable[[str], Arti
     return check_pull(PullPolicy((Requirement(SIGSTORE, public, "matchRepository"),)), image, artifacts)
 
 
+def signature_check(public: bytes, artifacts: Callable[[str], ArtifactStore]) -> Callable[[str], str]:
+    """``require_signature`` as a check that answers "" or why not: the edge smoke stage's ``edge_devices``
+    and the rollout's ``RolloutService(image_check=...)``."""
+
+    def check(image: str) -> str:
+        try:
+            require_signature(image, public, artifacts)
+        except PullRefused as exc:
+            return str(exc)
+        return ""
+
+    return check
+
+
 def check_pull(policy: PullPolicy, image: str, artifacts: Callable[[str], ArtifactStore]) -> str:
     """The reference to pull for ``image`` under ``policy``: the image unchanged when its scope accepts
     anything, else ``registry/repository@digest`` of the manifest whose signature the policy's key made for an

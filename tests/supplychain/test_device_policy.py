@@ -15,7 +15,7 @@ from contract import RolloutStatus
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import SimulatedRuntime
 from factory.adapters.local.signing import LocalKeySigner
-from factory.rollout.service import RolloutService, signature_check
+from factory.rollout.service import RolloutService
 from factory.rollout.spec import Ring, RolloutSpec
 from factory.supplychain.chain import verify
 from factory.supplychain.cosign import (
@@ -34,6 +34,7 @@ from factory.supplychain.policy import (
     PullRefused,
     check_pull,
     require_signature,
+    signature_check,
     write_policy,
 )
 from function_app.rollout import handlers
@@ -68,8 +69,34 @@ def rollout(image: str, signer: LocalKeySigner) -> tuple[RolloutStatus, str, Sim
     return RolloutStatus(result.output["status"]), str(result.output.get("reason", "")), fleet
 
 
+def edge_stage(image: str, signer: LocalKeySigner) -> dict:
+    """The run's edge stage (``edge_pool_smoke``) with its real ``edge_devices`` plan over a one-device pool; a
+    refused image ends it before any device's smoke test (a sub-orchestration the replay would not run)."""
+    from contract import Activity, EdgePlanRequest, EdgeSmokeRequest
+    from factory.adapters.local.registry import LocalImageRegistry
+    from factory.edge.pool import plan
+    from factory.settings import Settings
+    from orchestrations.edge_pool import edge_pool_smoke
+
+    settings = Settings.from_env({"FACTORY_EDGE_DEVICES": "sim-amd64=amd64@http://127.0.0.1:9"})
+    check = signature_check(signer.public_key_pem(), Registry)
+    devices = {Activity.EDGE_DEVICES.value: lambda req: plan(settings, EdgePlanRequest.from_dict(req).image,
+                                                             LocalImageRegistry().manifest, check).to_dict()}
+    result = run_orchestrator(edge_pool_smoke, EdgeSmokeRequest("run-2", "tiny", image).to_dict(), devices)
+    return result.output
+
+
 def test_a_signed_prod_image_is_pulled_by_the_digest_its_signature_names(tmp_path, registries, signer):
     digest = signed_prod_image(registries, signer)
+    check = signature_check(signer.public_key_pem(), Registry)
+    assert check(f"{registries.prod_host}/{REPO}:v1") == ""
+    from factory.adapters.local.registry import LocalImageRegistry
+    from factory.edge.pool import plan
+    from factory.settings import Settings
+
+    pool = Settings.from_env({"FACTORY_EDGE_DEVICES": "sim-amd64=amd64@http://127.0.0.1:9"})
+    chosen = plan(pool, f"{registries.prod_host}/{REPO}@{digest}", LocalImageRegistry().manifest, check)
+    assert chosen.refused == "" and [d.device for d in chosen.devices] == ["sim-amd64"]
     policy = device_policy(tmp_path, registries, signer)
     pinned = f"{registries.prod_host}/{REPO}@{digest}"
     assert check_pull(policy, f"{registries.prod_host}/{REPO}:v1", Registry) == pinned
@@ -105,6 +132,10 @@ def test_a_bad_prod_image_is_refused_by_verify_the_device_and_the_rollout(tmp_pa
     assert reason.startswith(f"not rolling out {ref}:") and bad in reason and factory_key in reason
     assert fleet.configurations == {}  # no ring was created, no device targeted
 
+    verdict = edge_stage(ref, signer)  # the smoke stage: no device leased or deployed to
+    assert verdict["status"] == "fail" and verdict["reason"].startswith("not targeting a device: ")
+    assert factory_key in verdict["reason"] and verdict["devices"] == []
+
 
 def test_a_signature_of_another_repository_is_refused(tmp_path, registries, signer):
     digest = signed_prod_image(registries, signer)
@@ -135,6 +166,7 @@ def test_a_corrupt_or_oversized_signature_blob_is_refused_without_a_crash(tmp_pa
         require_signature(ref, signer.public_key_pem(), Registry)
     status, reason, _ = rollout(ref, signer)
     assert status == RolloutStatus.FAILED and why.split(" of ")[0] in reason
+    assert why.split(" of ")[0] in edge_stage(ref, signer)["reason"]
 
 
 def test_a_missing_image_and_an_unreachable_registry_are_refused_by_name(tmp_path, registries, signer):
@@ -186,3 +218,22 @@ def test_an_oversized_policy_file_is_refused(tmp_path):
     path.write_bytes(b" " * (64 * 1024 + 1))
     with pytest.raises(PolicyError, match="over 65536 bytes"):
         PullPolicy.load(path)
+
+
+def test_the_stack_gives_every_simulated_device_a_policy_requiring_the_factorys_key_for_prod(tmp_path):
+    from factory.adapters.local.signing import ensure_key_pair
+    from localstack.stack import LocalStack, StackPorts
+
+    stack = LocalStack(tmp_path / "state", ports=StackPorts.free())
+    ensure_key_pair(*stack.signing_key_paths())
+    stack.write_device_policy()
+    policy = PullPolicy.load(stack.device_policy_path())
+    prod = f"127.0.0.1:{stack.ports.prod_registry}"
+    (required,) = policy.requirements(prod, "models/wine-cultivar", "v3")
+    assert required.kind == "sigstoreSigned" and required.identity == "matchRepository"
+    assert required.public_pem == stack.signing_key_paths()[1].read_bytes()
+    assert policy.requirements(f"127.0.0.1:{stack.ports.dev_registry}", "model-factory/smoketest")[0].kind == \
+        "insecureAcceptAnything"
+    simulators = [s for s in stack.services() if s.name.startswith("edge-simulator")]
+    assert len(simulators) == 2
+    assert all(s.argv[s.argv.index("--policy") + 1] == str(stack.device_policy_path()) for s in simulators)
