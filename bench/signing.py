@@ -86,7 +86,7 @@ def model_signature(root: Path, signer: LocalKeySigner, version: int, megabytes:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--versions", type=int, default=5)
     parser.add_argument("--lock", type=Path, default=REPO / "modelkit/environments/sklearn/requirements.lock")
     parser.add_argument("--model-mb", type=float, default=1.0, help="size of the signed model artifact")

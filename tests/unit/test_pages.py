@@ -76,7 +76,9 @@ def test_card_lists_each_metric_with_production_value_delta_threshold_and_verdic
                       approval=ApprovalState(expires_at="2027-01-15T09:00:00+00:00"), now=NOW)
     rows = {m.name: m for m in card.metrics}
     assert list(rows) == ["accuracy", "f1_macro", "log_loss"]
-    assert rows["accuracy"].production == 0.95 and abs(rows["accuracy"].delta - 0.02) < 1e-9 and rows["accuracy"].passed
+    delta = rows["accuracy"].delta
+    assert rows["accuracy"].production == 0.95 and delta is not None and abs(delta - 0.02) < 1e-9
+    assert rows["accuracy"].passed
     assert rows["f1_macro"].better is False and rows["f1_macro"].passed  # 0.5 % worse, 3 % allowed
     assert rows["log_loss"].gated is False and rows["log_loss"].production is None
     assert card.champion == "version 2" and card.seconds_left == 3600
@@ -132,7 +134,9 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
         assert resp.headers["Content-Security-Policy"] == CSP
         assert "script-src" not in CSP and "default-src 'none'" in CSP and "unsafe-inline" not in CSP
         assert not [a for t, a in Elements(page).tags if t == "a" and not a["href"].startswith("/api/dashboard")]
-        style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+        found = re.search(r"<style>(.*?)</style>", page, re.S)
+        assert found is not None
+        style = found.group(1)
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in resp.headers["Content-Security-Policy"]
         assert " style=" not in page and "<script" not in page
@@ -153,7 +157,7 @@ def test_run_page_has_one_timeline_bar_per_stage_and_refreshes_only_in_flight():
                  created="2027-01-15T07:59:00+00:00", lineage=lineage(stage_seconds=seconds))
     bars = timeline(flying, NOW)
     assert [b.stage for b in bars if b.seconds is not None] == ["validate", "train", "gate", "package"]
-    assert bars[3].live and abs(bars[3].seconds - 38.5) < 0.01
+    assert bars[3].live and bars[3].seconds is not None and abs(bars[3].seconds - 38.5) < 0.01
     doc = Elements(body(pages.run_page(flying, None, Links(), NOW)))
     assert doc.count("rect", "bar") == 4 and doc.count("rect", "live") == 1
     assert any(t == "meta" and a.get("http-equiv") == "refresh" for t, a in doc.tags)
