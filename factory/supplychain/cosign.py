@@ -1,5 +1,6 @@
 """Signatures and attestations stored beside an image the way cosign stores them, so any registry works
-(no referrers API needed) and skopeo/podman/cosign read them:
+(no referrers API needed) and cosign and containers/image's sigstore support can read them (Debian's
+skopeo/podman are built with that support disabled, so the devices use ``policy``):
 
 - ``<repo>:sha256-<hex>.sig``: an OCI manifest whose layers are simple-signing payloads
   (``application/vnd.dev.cosign.simplesigning.v1+json``: "this docker-reference is this manifest digest"),

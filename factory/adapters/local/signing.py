@@ -5,7 +5,8 @@ The private key is an ECDSA P-256 key in PKCS#8 PEM, mode 0600 in a 0700 folder,
 the public key beside it (0644) is what ``model-factory verify``, promotion and the devices' ``policy.json``
 trust. Signatures are cosign's: ASN.1 DER ECDSA over SHA-256, written into the registry by
 ``factory.supplychain.cosign`` (not by skopeo: the same code path signs with the Key Vault key on Azure, and
-the DSSE attestations need the key from Python anyway; skopeo and podman read and check what it writes).
+the DSSE attestations need the key from Python anyway). The devices check it with the factory's own verifier
+(``factory.supplychain.policy``): Debian's skopeo and podman are built with sigstore checks disabled.
 
 Settings: ``FACTORY_SIGNING_KEY`` (default ``<state dir>/keys/signing.key``; the public key is the same path
 with ``.pub``).
