@@ -81,6 +81,7 @@ from contract.rollout import (
 from contract.runs import (
     STAGES,
     ApprovalStage,
+    AttestationRef,
     Champion,
     DataFacts,
     GateFacts,
@@ -91,6 +92,7 @@ from contract.runs import (
     RunRequest,
     RunResult,
     RunStatus,
+    SignatureFacts,
     Stage,
 )
 from contract.summary import RUNNING, ApprovalOutcomeFacts, ApprovalState, RunSummary
@@ -99,6 +101,7 @@ __all__ = [
     "APPROVAL_SUFFIX", "EDGE_SUFFIX", "FINISHED_STATUSES", "IN_FLIGHT_STATUSES", "LINK_DECISIONS", "RUNNING",
     "STAGES", "Activity", "approval_instance_id", "ApprovalAttestation", "ApprovalNotice", "ApprovalOutcome",
     "ApprovalOutcomeFacts", "ApprovalRequest", "ApprovalStage", "ApprovalState", "ArtifactFormat", "Attested",
+    "AttestationRef", "SignatureFacts",
     "BuildRequest", "Champion", "combine_verdicts", "DataCheck", "DataFacts", "DataKind", "Decision", "DecisionCheck",
     "DecisionEvent", "DecisionToVerify", "DeviceVerdict", "edge_instance_id", "EdgeAttestation", "EdgeDeployment",
     "EdgeDevice", "EdgeDeviceRequest", "EdgeLease", "EdgeLeaseRequest", "EdgePlan", "EdgePlanRequest", "EdgeReleased",

@@ -9,7 +9,7 @@ from typing import Any
 from contract.edge import EdgeDevice, SmokeVerdict
 from contract.kinds import Decision, Precision
 from contract.record import Record
-from contract.runs import Champion, DataFacts, RefusedDecision
+from contract.runs import AttestationRef, Champion, DataFacts, RefusedDecision, SignatureFacts
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,7 @@ class ImageBuild(Record):
     image_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: compressed size
     layers_shared: dict[str, int] = field(default_factory=dict[str, int])  # per arch: layers update_from has
     layers_total: dict[str, int] = field(default_factory=dict[str, int])  # per arch: the image's layers
+    signature: SignatureFacts | None = None  # what signing and attesting the pushed image made
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,13 @@ class EdgePlanRequest(Record):
 @dataclass(frozen=True)
 class EdgePlan(Record):
     """``edge_devices`` result: the pool devices to test on (``{"device", "arch"}``, one per architecture of the
-    image), the architectures no device covers, and all the image's architectures."""
+    image), the architectures no device covers, and all the image's architectures; ``refused`` says why no
+    device may be targeted (the image's signature did not verify)."""
 
     devices: list[EdgeDevice] = field(default_factory=list[EdgeDevice])
     missing: list[str] = field(default_factory=list[str])
     arches: list[str] = field(default_factory=list[str])
+    refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -366,10 +369,15 @@ class EdgeAttestation(Record):
 
 @dataclass(frozen=True)
 class Attested(Record):
-    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``."""
+    """``attest_edge``/``attest_approval`` result: the attestation's predicate type, stored beside ``image``,
+    and the digest of its envelope there."""
 
     image: str
     predicate_type: str
+    envelope_digest: str = ""
+
+    def ref(self) -> AttestationRef:
+        return AttestationRef(self.predicate_type, self.envelope_digest)
 
 
 # reconcile_model / reconcile_image (a late ModelRegistered / ImagePushed: factory/reconciling.py)

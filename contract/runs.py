@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -112,6 +112,34 @@ class GateFacts(Record):
 
 
 @dataclass(frozen=True)
+class AttestationRef(Record):
+    """One signed attestation beside the image: its predicate type and the digest of its DSSE envelope blob in
+    the image's ``.att`` manifest."""
+
+    predicate_type: str = ""
+    envelope_digest: str = ""
+
+
+@dataclass(frozen=True)
+class SignatureFacts(Record):
+    """The image's signature as the factory made it: the key (``sha256:`` of its public key), the name it signed
+    the digest for, the ``.sig`` and ``.att`` references beside the image, the attestations, and the model
+    folder's own signature (model-signing subject digest; "" when the image carries none)."""
+
+    key_id: str = ""
+    signed_as: str = ""
+    signature_ref: str = ""
+    attestation_ref: str = ""
+    attestations: list[AttestationRef] = field(default_factory=list[AttestationRef])
+    model_digest: str = ""
+
+    def with_attestation(self, ref: AttestationRef) -> SignatureFacts:
+        """These facts with ``ref`` in place of an earlier attestation of its predicate type."""
+        kept = [a for a in self.attestations if a.predicate_type != ref.predicate_type]
+        return replace(self, attestations=[*kept, ref])
+
+
+@dataclass(frozen=True)
 class RefusedDecision(Record):
     """A decision event the run refused (recorded in the approval's status and the lineage): when, why, the
     decision it asked for, and who tried: ``approver`` as the endpoint attested it (``attested``), else as
@@ -148,6 +176,7 @@ class Lineage(Record):
     image_bytes: dict[str, int] = field(default_factory=dict[str, int])  # per arch: compressed size
     layers_shared: dict[str, int] = field(default_factory=dict[str, int])  # per arch: layers update_from has
     layers_total: dict[str, int] = field(default_factory=dict[str, int])  # per arch: the image's layers
+    signature: SignatureFacts | None = None  # the image's signature and attestations (None: not signed yet)
     edge: SmokeVerdict | None = None
     approver: str = ""
     decision: Decision | None = None

@@ -21,6 +21,7 @@ from contract import (
     DeviceVerdict,
     Lineage,
     RunSummary,
+    SignatureFacts,
     SmokeVerdict,
 )
 from factory.ports import JobLink, ModelVersion
@@ -137,6 +138,7 @@ class ModelCard:
     rollout: str = ""  # where the version goes after promote (fleet and rings); "" when the model has no rollout
     fleet: str = ""  # the declared rollout's fleet condition ("" when the model declares no rollout)
     rings: list[RingSize] | None = None  # devices per ring now; None: no rollout, or the fleet could not be read
+    signature: SignatureFacts | None = None  # the image's signature and attestations (None: not signed yet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,7 +269,7 @@ def build_card(run_id: str, lineage: Lineage, *, task: str = "", rules: list[Gat
         training_job=TrainingLink(lineage.training_job, job.label, job.url) if job else TrainingLink(
             lineage.training_job), rollout=lineage.rollout_plan, expires_at=expires_at,
         seconds_left=seconds_left(expires_at, now),
-        decisions=_decisions(lineage, approval), stage=stage)
+        decisions=_decisions(lineage, approval), stage=stage, signature=lineage.signature)
 
 
 def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: float | None = None) -> ModelCard:

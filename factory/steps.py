@@ -182,6 +182,7 @@ class RunSteps:
         ``layers_shared`` of ``layers_total`` (the layers that device has already).
         """
         from factory.packaging.context import assemble, model_labels, scoring_check
+        from factory.supplychain.modelsig import signed_model_digest
         from factory.supplychain.steps import now, require_signer, sign_build
 
         spec = self.catalog()[req.model]
@@ -192,7 +193,8 @@ class RunSteps:
         shutil.rmtree(work, ignore_errors=True)  # a retried activity starts from a clean folder
         artifacts = self.services.model_registry.download(req.model, req.version, work / "artifacts")
         labels = model_labels(req.model, req.version, req.run_id, req.source_commit)
-        context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment)  # model.yaml's
+        context = assemble(spec.folder, artifacts, work / "context", labels, spec.environment,  # model.yaml's
+                           signer=signer)  # the model folder signed (OpenSSF model-signing) into the image
         ref = ImageRef(registry=self.services.image_registry.dev_host(), repository=req.repository, tag=req.run_id)
         check = scoring_check(spec.folder)
         try:
@@ -200,15 +202,17 @@ class RunSteps:
         except VerificationFailed as failed:
             return ImageBuild(ok=False, reason=str(failed), logs=failed.logs[-4000:])
         image = ImageRef(ref.registry, ref.repository, digest=built.digest)
-        sign_build(signer, self.services.image_registry, image,
-                   build_facts(req, spec.folder, context, built, started, now()), check,
-                   built.log_tail, Path(context.path) / "requirements.lock")
+        signature = sign_build(signer, self.services.image_registry, image,
+                               build_facts(req, spec.folder, context, built, started, now()), check,
+                               built.log_tail, Path(context.path) / "requirements.lock",
+                               model_digest=signed_model_digest(Path(context.path)))
         facts, update_from = self._image_facts(req.model, str(image))
         if facts is None:
-            return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from)
+            return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from,
+                              signature=signature)
         return ImageBuild(ok=True, image=str(image), digest=built.digest, update_from=update_from,
                           image_bytes=facts.size_bytes, update_bytes=facts.update_bytes,
-                          layers_shared=facts.layers_shared, layers_total=facts.layers_total)
+                          layers_shared=facts.layers_shared, layers_total=facts.layers_total, signature=signature)
 
     def _image_facts(self, model: str, image: str) -> tuple[ImageFacts | None, str]:
         """``(facts, prod reference)``: ``image``'s size, update size and layers shared with the prod version,
@@ -256,9 +260,9 @@ class RunSteps:
         image = _parse_image(req.image)
         if image.digest != req.digest:
             raise ValueError(f"run {req.run_id}: edge verdict of {req.digest} for another image {req.image}")
-        attest_statement(self.services.signer, self.services.image_registry, image, statements.EDGE_SMOKE,
-                         statements.edge_smoke(req.run_id, req.model, req.version, req.verdict))
-        return Attested(image=req.image, predicate_type=statements.EDGE_SMOKE)
+        envelope = attest_statement(self.services.signer, self.services.image_registry, image, statements.EDGE_SMOKE,
+                                    statements.edge_smoke(req.run_id, req.model, req.version, req.verdict))
+        return Attested(image=req.image, predicate_type=statements.EDGE_SMOKE, envelope_digest=envelope)
 
     def attest_approval(self, req: ApprovalAttestation) -> Attested:
         """Sign an accepted approve (``verify_approval`` checked it) into the image's attestations: run, model,
@@ -269,9 +273,9 @@ class RunSteps:
         image = _parse_image(req.image)
         if image.digest != req.digest:
             raise ValueError(f"run {req.run_id}: approval of {req.digest} for another image {req.image}")
-        attest_approval(self.services.signer, self.services.image_registry, image, statements.approval(
+        envelope = attest_approval(self.services.signer, self.services.image_registry, image, statements.approval(
             req.run_id, req.model, req.version, req.digest, req.approver, req.decided_at, "approve", req.request_id))
-        return Attested(image=req.image, predicate_type=statements.APPROVAL)
+        return Attested(image=req.image, predicate_type=statements.APPROVAL, envelope_digest=envelope)
 
     def promote(self, req: PromotionRequest) -> Promotion:
         """Copy the tested image by digest into the prod registry, tag it ``v<version>``, mark production;

@@ -37,12 +37,15 @@ def _service(device: str) -> EdgeSmokeService:
 
 @bp.activity_trigger(input_name="req")
 def edge_devices(req: dict) -> dict:
-    """The pool devices to smoke-test ``image`` on: one per architecture of its index."""
+    """The pool devices to smoke-test ``image`` on: one per architecture of its index; none (``refused``) unless
+    the factory's signature of the image verifies (``factory.supplychain.policy.require_signature``)."""
     from factory.backends import services
     from factory.edge.pool import plan
+    from factory.supplychain.policy import signature_check
 
     svc = services()
-    return plan(svc.settings, EdgePlanRequest.from_dict(req).image, svc.image_registry.manifest).to_dict()
+    check = signature_check(svc.signer.public_key_pem(), svc.image_registry.artifacts)
+    return plan(svc.settings, EdgePlanRequest.from_dict(req).image, svc.image_registry.manifest, check).to_dict()
 
 
 @bp.activity_trigger(input_name="req")

@@ -59,6 +59,7 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
     from factory.backends import services
     from factory.catalog import load_model_spec
     from factory.rollout.service import RolloutService
+    from factory.supplychain.policy import signature_check
     from factory.supplychain.steps import RollbackMarker
 
     svc = services()
@@ -67,7 +68,9 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
         return load_model_spec(svc.settings.models_dir / model).rollout
 
     marker = RollbackMarker(svc.signer, svc.image_registry)
-    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry, marker=marker))[name](req)
+    image_check = signature_check(svc.signer.public_key_pem(), svc.image_registry.artifacts)
+    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry, marker=marker,
+                                   image_check=image_check))[name](req)
 
 
 @bp.activity_trigger(input_name="req")

@@ -11,6 +11,7 @@ from typing import Any
 from factory.adapters.local import emulation
 from factory.adapters.local.containers import ContainerEngine, ContainerError
 from factory.edge.manifest import join_create_options
+from factory.supplychain.policy import PullPolicy, PullRefused, check_pull
 
 SOCKET_DIR_IN_CONTAINER = "/run/factory-edge"
 TWIN_URL_ENV = "FACTORY_EDGE_SIM_TWIN_URL"
@@ -24,8 +25,10 @@ class SimulatorError(RuntimeError):
 class ModuleContainers:
     """The containers, network and image pulls of one simulated device (``instance``), all labelled with it."""
 
-    def __init__(self, container_engine: ContainerEngine, state_dir: Path, instance: str, arch: str = "") -> None:
+    def __init__(self, container_engine: ContainerEngine, state_dir: Path, instance: str, arch: str = "",
+                 policy: PullPolicy | None = None) -> None:
         self.engine = container_engine
+        self.policy = policy  # the device's policy.json; None: pull anything (a device without a policy)
         self.state_dir = state_dir
         self.arch = arch  # "" runs images for the host; amd64/arm64 pulls and runs that variant of an index
         self.network = f"mfedge-{instance}"
@@ -60,6 +63,19 @@ class ModuleContainers:
 
     def remove_network(self) -> None:
         self.engine.run(["network", "rm", "-f", self.network], check=False)
+
+    def admit(self, module: str, image: str) -> str:
+        """The reference to pull for ``image`` under the device's policy (``registry/repo@digest`` once its
+        signature verified), checked before every deployment, cached image or not. ``SimulatorError`` with the
+        policy's reason when refused."""
+        if self.policy is None:
+            return image
+        from factory.supplychain.oci import Registry
+
+        try:
+            return check_pull(self.policy, image, Registry)
+        except PullRefused as exc:
+            raise SimulatorError(f"module {module}: refused by the device's signature policy: {exc}") from None
 
     def resolve(self, image: str, layers_held: list[str]) -> tuple[str, int, list[str]]:
         """The reference to run, the compressed bytes it costs the device and the layers it holds after: for a

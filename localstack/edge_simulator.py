@@ -22,6 +22,11 @@ The simulator (``python -m localstack.edge_simulator --port P --state-dir D``):
   ``pulledBytes`` the compressed bytes each module's image cost it (layers it did not hold before).
 - images come from local storage or are pulled (plain-http ``--tls-verify=false`` for 127.0.0.1/localhost
   registries, ``--creds`` from the manifest's registryCredentials otherwise).
+- ``--policy policy.json`` (containers-policy.json format, ``factory.supplychain.policy``): before each
+  deployment runs a module, an image under a ``sigstoreSigned`` scope must carry the key's cosign signature for
+  its repository; it is then pulled and run by that digest. A refused module is not run: ``$edgeAgent``
+  reports it ``failed`` with the reason in ``statusDescription`` (podman's own policy check cannot do this on
+  Debian, whose podman is built with sigstore disabled).
 
 """
 
@@ -45,6 +50,7 @@ from contract import EdgeLease
 from factory.adapters.local.containers import ContainerEngine, engine
 from factory.edge.manifest import ManifestError, validate_manifest
 from factory.edge.pool import LeaseState, Waiter, fair_lease
+from factory.supplychain.policy import PolicyError, PullPolicy
 from localstack.edge_api import api_handler
 from localstack.edge_containers import SOCKET_DIR_IN_CONTAINER, TWIN_URL_ENV, ModuleContainers, SimulatorError
 from localstack.edge_twins import ModuleSockets, merge_patch
@@ -64,13 +70,14 @@ def _now() -> str:
 class EdgeSimulator:
     """One simulated IoT Edge device, its containers, network and module twins, persisted under ``state_dir``."""
 
-    def __init__(self, state_dir: Path, container_engine: ContainerEngine | None = None, arch: str = "") -> None:
+    def __init__(self, state_dir: Path, container_engine: ContainerEngine | None = None, arch: str = "",
+                 policy: PullPolicy | None = None) -> None:
         self.arch = arch  # "" runs images for the host; amd64/arm64 pulls and runs that variant of an index
         self.state_dir = Path(state_dir).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.engine = container_engine or engine()
         self.instance = hashlib.sha256(str(self.state_dir).encode()).hexdigest()[:10]
-        self.containers = ModuleContainers(self.engine, self.state_dir, self.instance, arch)
+        self.containers = ModuleContainers(self.engine, self.state_dir, self.instance, arch, policy)
         self.network = self.containers.network
         self.label = self.containers.label
         self._apply_lock = threading.Lock()
@@ -82,6 +89,7 @@ class EdgeSimulator:
         self.lease_queue: tuple[Waiter, ...] = ()  # the runs waiting for the device, oldest first (not saved)
         self.layers_held: list[str] = self._load("layers.json", [])  # compressed layer digests pulled so far
         self.pulled: dict[str, int] = {}  # module -> bytes downloaded for it by the last deployment
+        self.refused: dict[str, dict[str, Any]] = self._load("refused.json", {})  # module -> image, reason
         self.warnings: list[str] = []
         self.last_applied = ""
         for module in self._custom_modules(self.content):
@@ -94,7 +102,8 @@ class EdgeSimulator:
 
     def _save(self) -> None:
         for name, value in (("deployment.json", self.content), ("reported.json", self.reported),
-                            ("lease.json", self.lease_state), ("layers.json", self.layers_held)):
+                            ("lease.json", self.lease_state), ("layers.json", self.layers_held),
+                            ("refused.json", self.refused)):
             tmp = self.state_dir / f".{name}.tmp"
             tmp.write_text(json.dumps(value, indent=1))
             tmp.replace(self.state_dir / name)
@@ -154,8 +163,14 @@ class EdgeSimulator:
 
     # ---- containers (edge_containers) -------------------------------------------------------------------
     def module_status(self) -> dict[str, Any]:
-        """Each simulator container's module name, runtime status and exit code (``podman ps -a``)."""
-        return self.containers.status()
+        """Each simulator container's module name, runtime status and exit code (``podman ps -a``); a module
+        the device's policy refused is ``failed`` with the reason in ``statusDescription``."""
+        status = self.containers.status()
+        with self._state_lock:
+            refused = dict(self.refused)
+        return {**status, **{module: {"runtimeStatus": "failed", "exitCode": 0, "image": r["image"],
+                                      "statusDescription": r["reason"], "container": ""}
+                             for module, r in refused.items()}}
 
     def apply(self, content: dict[str, Any]) -> dict[str, Any]:
         """Apply a deployment's modules content: validate, remove the previous deployment's containers, run the
@@ -173,6 +188,7 @@ class EdgeSimulator:
                 self.content = content
                 self.reported = {m: r for m, r in self.reported.items() if m in modules}
                 self.warnings = []
+                self.refused = {}
                 self.last_applied = _now()
                 self._save()
             if not modules:
@@ -184,8 +200,15 @@ class EdgeSimulator:
             self.pulled = {}
             for module, spec in sorted(modules.items(), key=lambda kv: kv[1].get("startupOrder", 4294967295)):
                 self._start_socket(module)
-                image, self.pulled[module], self.layers_held = self.containers.resolve(spec["settings"]["image"],
-                                                                                       self.layers_held)
+                try:
+                    pinned = self.containers.admit(module, spec["settings"]["image"])
+                except SimulatorError as exc:  # not run; the device reports why in $edgeAgent, as a failed module
+                    LOG.warning("%s", exc)
+                    with self._state_lock:
+                        self.refused[module] = {"image": spec["settings"]["image"], "reason": str(exc)}
+                        self._save()
+                    continue
+                image, self.pulled[module], self.layers_held = self.containers.resolve(pinned, self.layers_held)
                 self.containers.pull(module, image, spec.get("imagePullPolicy", "on-create"), credentials)
                 spec = {**spec, "settings": {**spec["settings"], "image": image}}
                 args = self.containers.run_args(module, spec, warnings)
@@ -214,9 +237,10 @@ class EdgeSimulator:
         self._sockets.stop_all()
 
 
-def serve(port: int, state_dir: Path, host: str = "127.0.0.1", arch: str = "") -> None:
+def serve(port: int, state_dir: Path, host: str = "127.0.0.1", arch: str = "",
+          policy: PullPolicy | None = None) -> None:
     """Run the simulator's HTTP API until SIGTERM/SIGINT (containers keep running, as on a real device)."""
-    sim = EdgeSimulator(state_dir, arch=arch)
+    sim = EdgeSimulator(state_dir, arch=arch, policy=policy)
     server = ThreadingHTTPServer((host, port), api_handler(sim))
     server.daemon_threads = True
     url = f"http://{host}:{server.server_address[1]}"
@@ -240,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", choices=["amd64", "arm64"], default=None,
                         help="the device's architecture: pull and run that variant of an image index (arm64 under "
                              "qemu emulation on an amd64 host); default: the host's images as they are")
+    parser.add_argument("--policy", type=Path, default=None,
+                        help="the device's containers-policy.json: images under a sigstoreSigned scope are pulled "
+                             "only by digest after their cosign signature verified with its keyPath")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     if args.remove_all:
@@ -247,7 +274,12 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.closing(sim):
             sim.remove_all()
         return 0
-    serve(args.port, args.state_dir, arch=args.arch or "")
+    try:
+        policy = PullPolicy.load(args.policy) if args.policy else None
+    except PolicyError as exc:
+        print(f"edge simulator: {exc}", file=sys.stderr)
+        return 2
+    serve(args.port, args.state_dir, arch=args.arch or "", policy=policy)
     return 0
 
 

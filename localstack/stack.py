@@ -32,6 +32,7 @@ from factory.adapters.local.signing import ensure_key_pair, key_paths
 from factory.logrotate import LogLimits, start_rotator
 from factory.private import private_dir, write_private
 from factory.settings import Settings
+from factory.supplychain.policy import write_policy
 from localstack import supervision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,10 +183,12 @@ class LocalStack:
                                       "--state-dir", str(st)],
                     _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/"), port=p.prod_registry),
             Service("edge-simulator", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge),
-                                       "--state-dir", str(st / "edge"), "--arch", "amd64"],
+                                       "--state-dir", str(st / "edge"), "--arch", "amd64",
+                                       "--policy", str(self.device_policy_path())],
                     _http_ok(f"http://127.0.0.1:{p.edge}/health"), port=p.edge),
             Service("edge-simulator-arm64", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge_arm64),
-                                             "--state-dir", str(st / "edge-arm64"), "--arch", "arm64"],
+                                             "--state-dir", str(st / "edge-arm64"), "--arch", "arm64",
+                                             "--policy", str(self.device_policy_path())],
                     _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
@@ -272,12 +275,21 @@ class LocalStack:
         """The factory's image signing key pair (``factory.adapters.local.signing``)."""
         return key_paths(Settings.from_env(self.settings_env()))
 
+    def device_policy_path(self) -> Path:
+        """The simulated devices' ``policy.json`` (``factory.supplychain.policy``), written by ``up``."""
+        return self.state_dir / "edge-policy.json"
+
+    def write_device_policy(self) -> None:
+        """Images from the prod registry need the factory's signature for their repository on every device."""
+        write_policy(self.device_policy_path(), self.signing_key_paths()[1], [f"127.0.0.1:{self.ports.prod_registry}"])
+
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
         private_dir(self.state_dir)  # keys, approvals, run state and logs: the owner's only (0700)
         write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports)}))
         if ensure_key_pair(*self.signing_key_paths()):
             progress(f"made the image signing key pair {self.signing_key_paths()[0]} (public: .pub beside it)")
+        self.write_device_policy()
         if self.pid("devhost") is None:  # no build can be running: what verification left is an orphan
             self.remove_verification_containers()
         for service in self.services():

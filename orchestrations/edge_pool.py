@@ -36,6 +36,8 @@ def edge_pool_smoke(context: df.DurableOrchestrationContext) -> Generator[Any, A
             Activity.EDGE_DEVICES, retry.options(), EdgePlanRequest(smoke.image).to_dict())))
     except Exception as exc:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=f"could not choose edge devices: {exc}").to_dict()
+    if plan.refused:
+        return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=plan.refused).to_dict()
     if plan.missing or not plan.devices:
         return SmokeVerdict(smoke.run_id, EdgeStatus.FAIL, reason=(
             f"no test device for architecture(s) {', '.join(plan.missing) or '?'} of {smoke.image} "

@@ -24,6 +24,7 @@ from contract import (
     ApprovalAttestation,
     ApprovalOutcome,
     ApprovalRequest,
+    Attested,
     BuildRequest,
     DataCheck,
     Decision,
@@ -73,6 +74,12 @@ def _call(context: df.DurableOrchestrationContext, plan: RunPlan, activity: Acti
     """An activity call retried as the plan says: a transient failure (an API's 503, a registry restarting)
     does not end the run; the activities are idempotent, so a retry after a partial attempt is safe."""
     return context.call_activity_with_retry(activity, _retry(plan).options(), payload)
+
+
+def _attested(track: _Tracker, result: dict[str, Any]) -> None:
+    """Add an attestation the run signed (edge smoke, approval) to the image's signature facts."""
+    if track.lineage.signature is not None:
+        track.lineage.signature = track.lineage.signature.with_attestation(Attested.from_dict(result).ref())
 
 
 class _Tracker:
@@ -180,6 +187,7 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
     track.lineage.update_bytes, track.lineage.update_from = built.update_bytes, built.update_from
     track.lineage.image_bytes, track.lineage.layers_shared = built.image_bytes, built.layers_shared
     track.lineage.layers_total = built.layers_total
+    track.lineage.signature = built.signature
 
     track.enter(Stage.EDGE)
     smoke = EdgeSmokeRequest(run_id=run.run_id, model=run.model, image=built.image, poll_seconds=plan.edge_poll_s,
@@ -194,9 +202,9 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         return track.end(RunStatus.REJECTED, f"edge smoke test: p95 latency {verdict.p95_ms:g} ms on the device is "
                                              f"over the budget of {plan.edge_max_p95_ms:g} ms")
 
-    yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # signed beside the image, before approval
-        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
-        digest=built.digest, verdict=raw_verdict).to_dict())
+    _attested(track, (yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # beside the image,
+        run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,  # before approval
+        digest=built.digest, verdict=raw_verdict).to_dict())))
 
     track.enter(Stage.APPROVAL)
     track.lineage.rollout_plan = plan.rollout_summary  # the approval card says where the version will go
@@ -215,10 +223,10 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
         return track.end(RunStatus.REJECTED, f"approval: {why}")
 
     track.enter(Stage.PROMOTE)  # the approve, signed into the image's attestations: promotion requires it
-    yield _call(context, plan, Activity.ATTEST_APPROVAL, ApprovalAttestation(
+    _attested(track, (yield _call(context, plan, Activity.ATTEST_APPROVAL, ApprovalAttestation(
         run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,
         digest=built.digest, approver=decision.approver, decided_at=decision.decided_at,
-        request_id=decision.request_id).to_dict())
+        request_id=decision.request_id).to_dict())))
     promoted = Promotion.from_dict((yield _call(context, plan, Activity.PROMOTE, PromotionRequest(
         model=run.model, version=track.lineage.model_version, image=built.image,
         repository=plan.image_repository).to_dict())))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -79,9 +80,15 @@ def image_architectures(image: str, manifests: Manifests) -> list[str]:
         return []
 
 
-def plan(settings: Settings, image: str, manifests: Manifests) -> EdgePlan:
+def plan(settings: Settings, image: str, manifests: Manifests,
+         signature: Callable[[str], str] | None = None) -> EdgePlan:
     """The ``edge_devices`` activity's answer: the devices to smoke-test ``image`` on (one per architecture it
-    has, read through ``manifests``), the architectures no device covers, and all of them."""
+    has, read through ``manifests``), the architectures no device covers, and all of them. None, ``refused``
+    with the reason, when ``signature(image)`` (the factory's signature check) says why the image may not be
+    put on any device."""
+    why = signature(image) if signature is not None else ""
+    if why:
+        return EdgePlan(refused=f"not targeting a device: {why}")
     pool = devices(settings)
     arches = image_architectures(image, manifests) or sorted({d.arch for d in pool if d.arch}) or [""]
     chosen, missing = for_architectures(pool, arches)

@@ -11,12 +11,16 @@ Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` templ
                                                    model.onnx, and model.json), and serving.json when
                                                    model.yaml declares serving options (``kit.serving_options``)
     labels.json                                    the image labels (model name, version, run id, commit)
+    model.sig, model-signing.pub                   the model folder's OpenSSF model-signing signature and the
+                                                   key that checks it (with a signer; the server verifies the
+                                                   folder at start: ``factory/serving/modelsig.py``)
     deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
                                                    wheels installed for that architecture; not hashed (a pure
                                                    function of requirements.lock) and not uploaded to ACR
 
 The hash is SHA-256 over every file's relative path, executable bit and content, in sorted order, so the
-same model files, artifacts and labels give the same hash wherever and whenever they are assembled. Files
+same model files, artifacts and labels give the same hash wherever and whenever they are assembled (``model.sig``
+is left out: an ECDSA signature differs each time it is made; what it signs, the model folder, is in). Files
 are written with a fixed mtime and mode, and ``tar_context`` packs the folder reproducibly (ACR upload).
 """
 
@@ -37,7 +41,7 @@ from factory import kit, ports
 from factory.packaging import deps
 
 SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
-SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py", "signals.py")
+SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py", "signals.py", "modelsig.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
 MODEL_FILES = ("sample-request.json", "expected-response.json")
@@ -58,6 +62,7 @@ LABEL_ARGS = {
     "io.modelfactory.run-id": "RUN_ID",
 }
 CONTEXT_LABEL = "io.modelfactory.context-sha256"
+MODEL_SIGNATURE = "model.sig"  # factory.supplychain.modelsig.SIGNATURE_FILE
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9 ._:/@+=,-]{0,200}$")
 
 
@@ -123,6 +128,8 @@ def context_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
+        if rel == MODEL_SIGNATURE:
+            continue
         executable = "x" if os.access(path, os.X_OK) else "-"
         digest.update(f"{rel}\0{executable}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -130,12 +137,13 @@ def context_hash(root: Path) -> str:
 
 
 def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[str, str],
-             environment: str | None = None) -> ports.BuildContext:
+             environment: str | None = None, signer: ports.Signer | None = None) -> ports.BuildContext:
     """Write the build context for ``models/<name>`` (``model_folder``) plus registered artifacts into ``dest``.
 
     ``dest`` must not exist or be empty. ``labels`` (see ``model_labels``) are stored in ``labels.json``
     and so are part of the hash, as is the ``environment``'s lock. Returns the context with its SHA-256 and
-    the labels to set (including ``io.modelfactory.context-sha256``).
+    the labels to set (including ``io.modelfactory.context-sha256``). With ``signer``, the finished ``model/``
+    folder is signed (OpenSSF model-signing format) into ``model.sig`` beside it.
     """
     model_folder, artifacts_dir, dest = Path(model_folder), Path(artifacts_dir), Path(dest)
     serving = model_folder / "model"
@@ -181,6 +189,10 @@ def assemble(model_folder: Path, artifacts_dir: Path, dest: Path, labels: dict[s
     if options:  # e.g. {"probabilities": true}: what the scoring script answers (only models that declare it)
         (dest / "model" / kit.SERVING_OPTIONS).write_text(json.dumps(options, sort_keys=True) + "\n")
     (dest / "labels.json").write_text(json.dumps(dict(sorted(labels.items())), indent=2) + "\n")
+    if signer is not None:
+        from factory.supplychain.modelsig import write_signature
+
+        write_signature(dest / "model", dest, signer, model_folder.name)
     for path in [*_files(dest), *sorted(p for p in dest.rglob("*") if p.is_dir()), dest]:
         os.utime(path, (FIXED_MTIME, FIXED_MTIME))
     sha = context_hash(dest)
@@ -191,6 +203,8 @@ def build_args(context: ports.BuildContext) -> dict[str, str]:
     """Dockerfile build arguments for the labels the Dockerfile sets itself, plus ``CONTEXT_SHA256``."""
     args = {arg: context.labels[label] for label, arg in LABEL_ARGS.items() if label in context.labels}
     args["CONTEXT_SHA256"] = context.sha256
+    if (Path(context.path) / MODEL_SIGNATURE).is_file():  # the server checks the model folder against it at start
+        args["MODEL_SIGNATURE"] = f"/app/{MODEL_SIGNATURE}"
     return args
 
 

@@ -57,14 +57,21 @@ class RolloutService:
 
     def __init__(self, fleet: Fleet, spec_of: Callable[[str], RolloutSpec | None], poll_seconds: float = 30.0,
                  rollback_timeout_s: float = 1800.0, registry: Production | None = None,
-                 marker: RollbackMark | None = None, clock: Callable[[], float] = time.time) -> None:
+                 marker: RollbackMark | None = None, clock: Callable[[], float] = time.time,
+                 image_check: Callable[[str], str] | None = None) -> None:
         self.fleet, self.spec_of, self.registry, self.marker, self.clock = fleet, spec_of, registry, marker, clock
+        self.image_check = image_check  # the image's signature check: "" or why no device may run it
         self.poll_seconds, self.rollback_timeout_s = poll_seconds, rollback_timeout_s
 
     def plan(self, request: RolloutRequest) -> RolloutPlan:
         """The rings, the previous version (the highest-priority configuration of another version) and the
-        priority above it; tags every fleet device that has no ring bucket yet."""
+        priority above it; tags every fleet device that has no ring bucket yet. Refused, before any device is
+        touched, when the image's signature does not verify (``image_check``)."""
         spec = self.spec_of(request.model)
+        why = self.image_check(request.image) if self.image_check is not None else ""
+        if why:
+            return RolloutPlan(request.run_id, request.model, request.version, request.image,
+                               refused=f"not rolling out {request.image}: {why}")
         try:
             if spec is None:
                 raise FleetError(f"model {request.model} declares no rollout: in its model.yaml")

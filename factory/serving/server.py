@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 from . import DEFAULT_MAX_BODY, DEFAULT_PORT
+from .modelsig import check_from_env
 from .signals import ServingSignals
 
 log = logging.getLogger("model_server")
@@ -86,7 +87,12 @@ class ScoringApp:
         self.signals = ServingSignals()
 
     def initialise(self) -> None:
+        """Check the model folder against its signature (when the image declares one), then ``init()``; a
+        folder that does not match raises before anything is loaded, so ``/ready`` never answers 200."""
         started = time.perf_counter()
+        checked = check_from_env()
+        if checked:
+            log.info("model signature: %s", checked)
         self.module.init()
         self.ready = True
         log.info("init() finished in %.2f s; ready", time.perf_counter() - started)

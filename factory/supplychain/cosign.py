@@ -1,5 +1,6 @@
 """Signatures and attestations stored beside an image the way cosign stores them, so any registry works
-(no referrers API needed) and skopeo/podman/cosign read them:
+(no referrers API needed) and cosign and containers/image's sigstore support can read them (Debian's
+skopeo/podman are built with that support disabled, so the devices use ``policy``):
 
 - ``<repo>:sha256-<hex>.sig``: an OCI manifest whose layers are simple-signing payloads
   (``application/vnd.dev.cosign.simplesigning.v1+json``: "this docker-reference is this manifest digest"),
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.ports import ArtifactStore
+from factory.serving.modelsig import pae  # DSSE's pre-authentication encoding (one copy, stdlib only)
 from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -59,18 +61,35 @@ def attestation_tag(digest: str) -> str:
     return digest.replace(":", "-", 1) + ".att"
 
 
-def key_id(public_pem: bytes) -> str:
+def public_pem(key: ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) -> bytes:
+    """The PEM SubjectPublicKeyInfo of a key (or of a private key's public half): the one way the factory
+    writes a public key (local key pair, Key Vault key)."""
+    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
+    """The ECDSA P-256 public key of a PEM (``ChainBroken`` for anything else): the one way the factory reads
+    a public key (verify, promotion, the devices' pull policy)."""
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        raise ChainBroken("the public key is not a PEM public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise ChainBroken("the public key is not an ECDSA P-256 key")
+    return key
+
+
+def key_id(public: bytes) -> str:
     """The key's id: ``sha256:`` of its DER SubjectPublicKeyInfo (what ``model-factory verify`` prints)."""
-    key = serialization.load_pem_public_key(public_pem)
-    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = load_public_key(public).public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-def verify_bytes(public_pem: bytes, payload: bytes, signature: bytes) -> bool:
+def verify_bytes(public: bytes, payload: bytes, signature: bytes) -> bool:
     """Whether ``signature`` (ASN.1 DER ECDSA over SHA-256) is the key's over ``payload``."""
-    key = serialization.load_pem_public_key(public_pem)
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ChainBroken("the factory's public key is not an EC key")
+    key = load_public_key(public)
     try:
         key.verify(signature, payload, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
@@ -85,12 +104,6 @@ def simple_signing_payload(identity: str, digest: str) -> bytes:
                                     "image": {"docker-manifest-digest": digest},
                                     "type": COSIGN_SIGNATURE_TYPE},
                        "optional": {"creator": "model-factory"}}, separators=(",", ":")).encode()
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: what a DSSE signature signs."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
 def envelope(statement: dict[str, Any], signer: SignerLike) -> bytes:
@@ -237,15 +250,17 @@ def signed_identities(registry: ArtifactStore, repository: str, digest: str, pub
 
 
 def attest(registry: ArtifactStore, repository: str, digest: str, statement: dict[str, Any],
-           signer: SignerLike) -> None:
+           signer: SignerLike) -> str:
     """Store ``statement`` (about ``digest``) signed in a DSSE envelope in the ``.att`` manifest, replacing an
-    earlier statement of the same predicate type (a retried activity writes one)."""
+    earlier statement of the same predicate type (a retried activity writes one); returns the envelope's
+    digest."""
     tag = attestation_tag(digest)
     predicate_type = str(statement["predicateType"])
     layers = [layer for layer in _layers(registry, repository, tag)
               if layer.annotations.get(PREDICATE_ANNOTATION) != predicate_type]
     layer = Layer(envelope(statement, signer), DSSE_ENVELOPE, {PREDICATE_ANNOTATION: predicate_type})
     put_layers(registry, repository, tag, [*layers, layer])
+    return "sha256:" + hashlib.sha256(layer.data).hexdigest()
 
 
 def attestations(registry: ArtifactStore, repository: str, digest: str, public_pem: bytes

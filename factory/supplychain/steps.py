@@ -10,10 +10,20 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from contract import AttestationRef, SignatureFacts
 from factory import ports
 from factory.supplychain import statements
 from factory.supplychain.chain import parse_reference, promotable
-from factory.supplychain.cosign import ChainBroken, attest, copy_attachments, sign_image, verify_bytes
+from factory.supplychain.cosign import (
+    ChainBroken,
+    attest,
+    attestation_tag,
+    copy_attachments,
+    key_id,
+    sign_image,
+    signature_tag,
+    verify_bytes,
+)
 from factory.supplychain.oci import OciError
 
 KEY_CHECK = b"model-factory signing key check"
@@ -51,33 +61,39 @@ def now() -> str:
 
 
 def sign_build(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef, facts: statements.BuildFacts,
-               check: ports.ScoringCheck, report: str, lock: Path | None) -> None:
+               check: ports.ScoringCheck, report: str, lock: Path | None, model_digest: str = "") -> SignatureFacts:
     """Sign the verified image index ``image`` (``registry/repository@digest``) and attest its provenance,
-    its verification and (with a lock) its SBOM. Idempotent."""
+    its verification and (with a lock) its SBOM. Idempotent. Returns what it made (the run's lineage keeps it
+    for the approval card and the run page); ``model_digest``: the model folder's own signature, if any."""
     registry, name = images.artifacts(image.registry), f"{image.registry}/{image.repository}"
     sign_image(registry, image.repository, image.digest, signer)
-    attest(registry, image.repository, image.digest,
-           statements.statement(name, image.digest, statements.PROVENANCE, statements.provenance(facts)), signer)
-    attest(registry, image.repository, image.digest,
-           statements.statement(name, image.digest, statements.VERIFICATION, statements.verification(
-               facts.arches, check.request, check.expected, check.tolerance, report)), signer)
+    predicates = [(statements.PROVENANCE, statements.provenance(facts)),
+                  (statements.VERIFICATION, statements.verification(facts.arches, check.request, check.expected,
+                                                                    check.tolerance, report))]
     if lock is not None and lock.is_file():
-        attest(registry, image.repository, image.digest,
-               statements.statement(name, image.digest, statements.SBOM, statements.sbom(lock, name)), signer)
+        predicates.append((statements.SBOM, statements.sbom(lock, name)))
+    refs = [AttestationRef(kind, attest(registry, image.repository, image.digest,
+                                        statements.statement(name, image.digest, kind, predicate), signer))
+            for kind, predicate in predicates]
+    return SignatureFacts(key_id=key_id(signer.public_key_pem()), signed_as=name,
+                          signature_ref=f"{name}:{signature_tag(image.digest)}",
+                          attestation_ref=f"{name}:{attestation_tag(image.digest)}", attestations=refs,
+                          model_digest=model_digest)
 
 
 def attest_statement(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef, predicate_type: str,
-                     predicate: dict[str, Any]) -> None:
-    """Sign a statement of ``predicate_type`` about ``image``'s digest into its attestations."""
+                     predicate: dict[str, Any]) -> str:
+    """Sign a statement of ``predicate_type`` about ``image``'s digest into its attestations; returns the
+    envelope's digest."""
     name = f"{image.registry}/{image.repository}"
-    attest(images.artifacts(image.registry), image.repository, image.digest,
-           statements.statement(name, image.digest, predicate_type, predicate), signer)
+    return attest(images.artifacts(image.registry), image.repository, image.digest,
+                  statements.statement(name, image.digest, predicate_type, predicate), signer)
 
 
 def attest_approval(signer: ports.Signer, images: ports.ImageRegistry, image: ports.ImageRef,
-                    predicate: dict[str, Any]) -> None:
-    """Sign the approval of ``image``'s digest into its attestations."""
-    attest_statement(signer, images, image, statements.APPROVAL, predicate)
+                    predicate: dict[str, Any]) -> str:
+    """Sign the approval of ``image``'s digest into its attestations; returns the envelope's digest."""
+    return attest_statement(signer, images, image, statements.APPROVAL, predicate)
 
 
 def promote_signed(signer: ports.Signer, images: ports.ImageRegistry, source: ports.ImageRef, repository: str,

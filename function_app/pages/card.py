@@ -9,6 +9,7 @@ import azure.functions as func
 
 from factory.approval import ApprovalClaim
 from factory.card import REASON_MAX, ImageRow, ModelCard
+from factory.supplychain import statements
 from function_app.pages.html import NOT_MEASURED, a, duration, esc, facts, num, or_na, page, size, table
 
 
@@ -95,6 +96,30 @@ def image_facts(card: ModelCard) -> str:
                   ("layers shared with production", layers_shared(i))])
 
 
+ATTESTATION_NAMES = {statements.PROVENANCE: "SLSA provenance", statements.VERIFICATION: "verification",
+                     statements.SBOM: "SBOM (SPDX)", statements.EDGE_SMOKE: "edge smoke test",
+                     statements.APPROVAL: "approval"}
+
+
+def signature_facts(card: ModelCard) -> str:
+    """Who signed the image (key id), for which name, where the signature and attestations are, and the
+    digest of each attestation's envelope; ``model-factory verify`` checks them all."""
+    sig = card.signature
+    if sig is None:
+        return "<p><span class='fail'>not signed</span> (the run has not signed an image yet)</p>"
+    rows = [[esc(ATTESTATION_NAMES.get(att.predicate_type, att.predicate_type)),
+             f"<code>{esc(att.envelope_digest)}</code>"] for att in sig.attestations]
+    model = (f"<code>{esc(sig.model_digest)}</code> (OpenSSF model-signing, checked by the server at start)"
+             if sig.model_digest else "<span class='na'>not signed</span>")
+    verify = f"model-factory verify {sig.signed_as}@{card.image.digest or ''}"
+    return facts([("signed by key", f"<code>{esc(sig.key_id)}</code>"),
+                  ("signed as", f"<code>{esc(sig.signed_as)}</code>"),
+                  ("signature", f"<code>{esc(sig.signature_ref)}</code>"),
+                  ("attestations", f"<code>{esc(sig.attestation_ref)}</code>"), ("model files", model),
+                  ("check it", f"<code>{esc(verify)}</code>")]) + table(
+        ["attestation", "envelope digest"], rows, cls="attestations")
+
+
 def lineage_facts(card: ModelCard) -> str:
     job = card.training_job
     if job.url.startswith(("https://", "http://")):
@@ -142,7 +167,8 @@ def card_body(card: ModelCard) -> str:
         f"<p>Champion: {esc(card.champion or 'none, this is the first version')}</p>", metrics_table(card),
         f"<p>Precision: {or_na(card.precision)}</p>",
         "<h2>Data</h2>", data_facts(card), "<h2>Edge smoke test</h2>", edge_table(card),
-        "<h2>Image</h2>", image_facts(card), "<h2>Rollout</h2>", rollout_facts(card),
+        "<h2>Image</h2>", image_facts(card), "<h2>Signature and attestations</h2>", signature_facts(card),
+        "<h2>Rollout</h2>", rollout_facts(card),
         "<h2>Lineage</h2>", lineage_facts(card),
         "<h2>Decisions so far</h2>", decisions_list(card)])
 

@@ -103,13 +103,14 @@ def arm64_simulator(tmp_path: Path) -> Iterator[RunningSimulator]:
     yield from _simulator(tmp_path / "edge-sim-arm64", "arm64")
 
 
-def _simulator(state_dir: Path, arch: str = "") -> Iterator[RunningSimulator]:
+def _simulator(state_dir: Path, arch: str = "", policy: Path | None = None) -> Iterator[RunningSimulator]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     state_dir.parent.mkdir(parents=True, exist_ok=True)
     log = (state_dir.parent / f"{state_dir.name}.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "localstack.edge_simulator", "--port", str(port),
-                             "--state-dir", str(state_dir), *(["--arch", arch] if arch else [])],
+                             "--state-dir", str(state_dir), *(["--arch", arch] if arch else []),
+                             *(["--policy", str(policy)] if policy else [])],
                             cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:

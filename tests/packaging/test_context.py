@@ -62,14 +62,32 @@ def test_context_layout_and_build_arguments(fake_artifacts, tmp_path):
     files = sorted(p.relative_to(ctx.path).as_posix() for p in Path(ctx.path).rglob("*") if p.is_file())
     assert files == ["Dockerfile", "expected-response.json", "labels.json", "model/model.joblib", "model/model.json",
                      "model_server/__init__.py", "model_server/__main__.py", "model_server/check.py",
-                     "model_server/compare.py", "model_server/server.py", "model_server/signals.py",
-                     "requirements.lock", "sample-request.json", "score.py"]
+                     "model_server/compare.py", "model_server/modelsig.py", "model_server/server.py",
+                     "model_server/signals.py", "requirements.lock", "sample-request.json", "score.py"]
     assert build_args(ctx) == {"MODEL_NAME": "wine_cultivar", "MODEL_VERSION": "2", "SOURCE_COMMIT": "deadbeef",
                                "RUN_ID": "run-9", "CONTEXT_SHA256": ctx.sha256}
     assert extra_labels(ctx)["io.modelfactory.model"] == "wine_cultivar"
     assert CONTEXT_LABEL not in extra_labels(ctx)
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(tar_context(Path(ctx.path))))) as tar:
         assert tar.getnames() == files
+
+
+def test_a_signed_context_carries_the_model_signature_beside_the_model_and_keeps_its_hash(fake_artifacts, tmp_path):
+    from factory.serving.modelsig import verify_model
+    from tests.supplychain.helpers import make_signer
+
+    signer = make_signer(tmp_path / "keys")
+    labels = model_labels("wine_cultivar", "2", "run-9", "deadbeef")
+    unsigned = assemble(REPO / "models" / "wine_cultivar", fake_artifacts, tmp_path / "plain", labels)
+    first = assemble(REPO / "models" / "wine_cultivar", fake_artifacts, tmp_path / "one", labels, signer=signer)
+    second = assemble(REPO / "models" / "wine_cultivar", fake_artifacts, tmp_path / "two", labels, signer=signer)
+    root = Path(first.path)
+    assert (root / "model.sig").read_bytes() != (Path(second.path) / "model.sig").read_bytes()  # ECDSA: random
+    assert first.sha256 == second.sha256 != unsigned.sha256  # the signature is left out, the public key is in
+    digest = verify_model(root / "model", (root / "model.sig").read_bytes(), signer.public_key_pem())
+    assert digest.startswith("sha256:")
+    assert (root / "model-signing.pub").read_bytes() == signer.public_key_pem()
+    assert build_args(first)["MODEL_SIGNATURE"] == "/app/model.sig" and "MODEL_SIGNATURE" not in build_args(unsigned)
 
 
 def test_missing_files_and_unsafe_labels_are_named(fake_artifacts, tmp_path):

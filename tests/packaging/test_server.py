@@ -24,13 +24,14 @@ FEATURES = ["a", "b", "c"]
 
 
 class Server:
-    def __init__(self, score: Path, model_dir: Path, log: Path, max_body: int = 4096) -> None:
+    def __init__(self, score: Path, model_dir: Path, log: Path, max_body: int = 4096,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "factory.serving", "--score", str(score), "--host", "127.0.0.1",
              "--port", str(self.port), "--max-body", str(max_body)],
-            cwd=REPO, env={"AZUREML_MODEL_DIR": str(model_dir), "PATH": "/usr/bin:/bin"},
+            cwd=REPO, env={"AZUREML_MODEL_DIR": str(model_dir), "PATH": "/usr/bin:/bin", **(env or {})},
             stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
     def connect(self) -> http.client.HTTPConnection:
@@ -177,11 +178,11 @@ def test_expect_100_continue(server):
         assert b'"predictions":[10.0' in sock.recv(4096)
 
 
-def _serve(score_py: str, model_dir: Path, tmp_path: Path) -> Server:
+def _serve(score_py: str, model_dir: Path, tmp_path: Path, env: dict[str, str] | None = None) -> Server:
     """Start the server on a score.py with this source (its log: ``tmp_path/server.log``)."""
     script = tmp_path / "score.py"
     script.write_text(score_py)
-    return Server(script, model_dir, tmp_path / "server.log")
+    return Server(script, model_dir, tmp_path / "server.log", env=env)
 
 
 def test_run_exception_is_a_500_with_a_short_message_and_logged(model_dir, tmp_path):
@@ -250,3 +251,40 @@ def test_signals_count_requests_errors_latency_and_the_predictions_histogram(mod
         assert srv.request("POST", "/signals")[0] == 405
     finally:
         srv.stop()
+
+
+def test_a_tampered_model_file_in_a_signed_layout_is_never_loaded_and_ready_never_answers(tmp_path):
+    """The image's layout: /app/model (the folder), /app/model.sig and /app/model-signing.pub beside it,
+    MODEL_SIGNATURE set (the Dockerfile sets it when the context was signed)."""
+    from factory.supplychain.modelsig import SIGNATURE_FILE, write_signature
+    from tests.supplychain.helpers import make_signer
+
+    app = tmp_path / "app"
+    folder = app / "model"
+    folder.mkdir(parents=True)
+    (folder / "model.joblib").write_bytes(b"weights v1")
+    (folder / "model.json").write_text('{"task": "regression"}')
+    write_signature(folder, app, make_signer(tmp_path / "keys"), "tiny")
+    loaded = tmp_path / "loaded"
+    score = (f"import os\nfrom pathlib import Path\n\ndef init():\n    Path({str(loaded)!r}).write_bytes("
+             "(Path(os.environ['AZUREML_MODEL_DIR']) / 'model.joblib').read_bytes())\n\n"
+             "def run(raw):\n    return {'ok': True}\n")
+    env = {"MODEL_SIGNATURE": str(app / SIGNATURE_FILE)}
+    srv = _serve(score, folder, tmp_path, env)
+    try:  # intact: verified, loaded, ready
+        wait_ready(f"http://127.0.0.1:{srv.port}", 30)
+        assert loaded.read_bytes() == b"weights v1"
+    finally:
+        srv.stop()
+    loaded.unlink()
+    (folder / "model.joblib").write_bytes(b"weights v2")  # changed after signing
+    srv = _serve(score, folder, tmp_path, env)
+    ready: list[int] = []
+    while srv.proc.poll() is None:
+        try:
+            ready.append(srv.request("GET", "/ready")[0])
+        except OSError:
+            time.sleep(0.05)
+    assert srv.proc.returncode == 3
+    assert 200 not in ready and not loaded.exists()  # never ready, init() never ran
+    assert "does not match its signature (changed: model.joblib)" in (tmp_path / "server.log").read_text()

@@ -29,13 +29,16 @@ def catalog(registry: str) -> list[str]:
         return json.load(resp).get("repositories") or []
 
 
-@pytest.mark.parametrize("problem", ["missing", "group-readable", "garbage"])
+@pytest.mark.parametrize("problem", ["missing", "group-readable", "garbage", "unreadable"])
 def test_build_fails_at_packaging_naming_the_key_and_pushes_nothing(tmp_path, registries, signer, problem):
     key = signer.private_key
     if problem == "missing":
         key.unlink()
     elif problem == "group-readable":
         key.chmod(0o640)
+    elif problem == "unreadable":  # an OS error on read (the tests run as root, so a mode cannot stop a read)
+        key.unlink()
+        key.mkdir(mode=0o700)
     else:
         key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
     settings = Settings.from_env({"FACTORY_ROOT": str(ROOT), "FACTORY_STATE_DIR": str(tmp_path / "state"),

@@ -20,6 +20,7 @@ from factory.supplychain.cosign import (
     SIMPLE_SIGNING,
     Layer,
     attestation_tag,
+    key_id,
     put_layers,
     signature_tag,
 )
@@ -234,3 +235,21 @@ def test_signing_and_attesting_again_is_idempotent(registries, signer):
     att_after = dev.manifest(REPO, attestation_tag(image.digest))
     assert att_before is not None and att_after is not None
     assert len(att_after.json()["layers"]) == len(att_before.json()["layers"]) == 3
+
+
+def test_signing_reports_the_key_the_references_and_each_attestations_envelope_digest(registries, signer):
+    digest = push_tiny_image(registries.dev_host, REPO, "run-1", payload=b"facts")
+    image = ImageRef(registries.dev_host, REPO, digest=digest)
+    made = sign_build(signer, LOCAL, image, facts(), CHECK, "amd64: ok", LOCK, model_digest="sha256:ab")
+    name = f"{registries.dev_host}/{REPO}"
+    assert made.key_id == key_id(signer.public_key_pem()) and made.signed_as == name
+    assert made.signature_ref == f"{name}:{signature_tag(digest)}" and made.model_digest == "sha256:ab"
+    att = Registry(registries.dev_host).manifest(REPO, attestation_tag(digest))
+    assert att is not None
+    stored = {layer["annotations"]["predicateType"]: layer["digest"] for layer in att.json()["layers"]}
+    assert {a.predicate_type: a.envelope_digest for a in made.attestations} == stored
+    assert set(stored) == {statements.PROVENANCE, statements.VERIFICATION, statements.SBOM}
+    edge = attest_statement(signer, LOCAL, image, statements.EDGE_SMOKE,
+                            statements.edge_smoke("run-1", "tiny", "1", EDGE_PASS))
+    att = Registry(registries.dev_host).manifest(REPO, attestation_tag(digest))
+    assert att is not None and edge in [layer["digest"] for layer in att.json()["layers"]]

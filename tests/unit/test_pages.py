@@ -76,7 +76,9 @@ def test_card_lists_each_metric_with_production_value_delta_threshold_and_verdic
                       approval=ApprovalState(expires_at="2027-01-15T09:00:00+00:00"), now=NOW)
     rows = {m.name: m for m in card.metrics}
     assert list(rows) == ["accuracy", "f1_macro", "log_loss"]
-    assert rows["accuracy"].production == 0.95 and abs(rows["accuracy"].delta - 0.02) < 1e-9 and rows["accuracy"].passed
+    delta = rows["accuracy"].delta
+    assert rows["accuracy"].production == 0.95 and delta is not None and abs(delta - 0.02) < 1e-9
+    assert rows["accuracy"].passed
     assert rows["f1_macro"].better is False and rows["f1_macro"].passed  # 0.5 % worse, 3 % allowed
     assert rows["log_loss"].gated is False and rows["log_loss"].production is None
     assert card.champion == "version 2" and card.seconds_left == 3600
@@ -132,7 +134,9 @@ def test_hostile_strings_are_escaped_everywhere_and_pages_carry_the_csp():
         assert resp.headers["Content-Security-Policy"] == CSP
         assert "script-src" not in CSP and "default-src 'none'" in CSP and "unsafe-inline" not in CSP
         assert not [a for t, a in Elements(page).tags if t == "a" and not a["href"].startswith("/api/dashboard")]
-        style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+        found = re.search(r"<style>(.*?)</style>", page, re.S)
+        assert found is not None
+        style = found.group(1)
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in resp.headers["Content-Security-Policy"]
         assert " style=" not in page and "<script" not in page
@@ -153,7 +157,7 @@ def test_run_page_has_one_timeline_bar_per_stage_and_refreshes_only_in_flight():
                  created="2027-01-15T07:59:00+00:00", lineage=lineage(stage_seconds=seconds))
     bars = timeline(flying, NOW)
     assert [b.stage for b in bars if b.seconds is not None] == ["validate", "train", "gate", "package"]
-    assert bars[3].live and abs(bars[3].seconds - 38.5) < 0.01
+    assert bars[3].live and bars[3].seconds is not None and abs(bars[3].seconds - 38.5) < 0.01
     doc = Elements(body(pages.run_page(flying, None, Links(), NOW)))
     assert doc.count("rect", "bar") == 4 and doc.count("rect", "live") == 1
     assert any(t == "meta" and a.get("http-equiv") == "refresh" for t, a in doc.tags)
@@ -274,3 +278,38 @@ def test_data_facts_of_an_upload_count_rows_and_take_the_validated_hash(tmp_path
                               sha256=hashlib.sha256(csv.read_bytes()).hexdigest(),
                               uploaded_at="2027-01-01T00:00:00+00:00", rows=2)
     assert data_facts(data, table=False).rows is None
+
+
+SIGNATURE = {"key_id": "sha256:" + "ee" * 32, "signed_as": "127.0.0.1:5100/models/wine",
+             "signature_ref": "127.0.0.1:5100/models/wine:sha256-" + "cd" * 32 + ".sig",
+             "attestation_ref": "127.0.0.1:5100/models/wine:sha256-" + "cd" * 32 + ".att",
+             "attestations": [{"predicate_type": "https://slsa.dev/provenance/v1",
+                               "envelope_digest": "sha256:" + "01" * 32},
+                              {"predicate_type": "https://model-factory.dev/attestations/approval/v1",
+                               "envelope_digest": "sha256:" + "02" * 32}],
+             "model_digest": "sha256:" + "03" * 32}
+
+
+def test_the_approval_card_and_the_run_page_show_the_signature_key_and_each_attestation():
+    card = build_card("r", lineage(signature=SIGNATURE), rules=RULES)
+    for page in (body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", card)),
+                 body(pages.run_page(run(lineage=lineage(signature=SIGNATURE)), card, Links(), NOW))):
+        doc = Elements(page)
+        assert "Signature and attestations" in page and f"<code>{SIGNATURE['key_id']}</code>" in page
+        assert SIGNATURE["signature_ref"] in page and SIGNATURE["attestation_ref"] in page
+        assert doc.count("table", "attestations") == 1
+        assert "SLSA provenance" in page and "approval" in page
+        assert all(a["envelope_digest"] in page for a in SIGNATURE["attestations"])
+        assert SIGNATURE["model_digest"] in page
+        assert f"model-factory verify 127.0.0.1:5100/models/wine@sha256:{'cd' * 32}" in page
+    unsigned = body(pages.confirm(ApprovalClaim("r", "approve", "3", "d", 0), "", build_card("r", lineage())))
+    assert "<span class='fail'>not signed</span>" in unsigned
+
+
+def test_an_attestation_signed_later_replaces_its_earlier_reference_in_the_facts():
+    from contract import AttestationRef, SignatureFacts
+
+    facts = SignatureFacts.from_dict(SIGNATURE)
+    later = facts.with_attestation(AttestationRef("https://model-factory.dev/attestations/approval/v1", "sha256:new"))
+    assert [a.envelope_digest for a in later.attestations] == ["sha256:" + "01" * 32, "sha256:new"]
+    assert len(facts.attestations) == 2  # unchanged: records are frozen

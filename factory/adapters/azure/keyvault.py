@@ -17,12 +17,12 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from factory.ports import SigningKeyError
 from factory.settings import Settings
+from factory.supplychain.cosign import public_pem
 
 ES256_SIGNATURE_BYTES = 64
 
@@ -49,8 +49,8 @@ def public_pem_from_jwk(crv: str, x: bytes, y: bytes) -> bytes:
     """The PEM public key of a JSON Web Key's P-256 point."""
     if crv != "P-256":
         raise SigningKeyError(f"the Key Vault signing key is on curve {crv!r}; expected P-256 (cosign's ES256)")
-    key = ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()).public_key()
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public_pem(ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"),
+                                                    ec.SECP256R1()).public_key())
 
 
 @dataclass

@@ -5,7 +5,8 @@ The private key is an ECDSA P-256 key in PKCS#8 PEM, mode 0600 in a 0700 folder,
 the public key beside it (0644) is what ``model-factory verify``, promotion and the devices' ``policy.json``
 trust. Signatures are cosign's: ASN.1 DER ECDSA over SHA-256, written into the registry by
 ``factory.supplychain.cosign`` (not by skopeo: the same code path signs with the Key Vault key on Azure, and
-the DSSE attestations need the key from Python anyway; skopeo and podman read and check what it writes).
+the DSSE attestations need the key from Python anyway). The devices check it with the factory's own verifier
+(``factory.supplychain.policy``): Debian's skopeo and podman are built with sigstore checks disabled.
 
 Settings: ``FACTORY_SIGNING_KEY`` (default ``<state dir>/keys/signing.key``; the public key is the same path
 with ``.pub``).
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.ports import SigningKeyError
 from factory.settings import Settings
+from factory.supplychain.cosign import public_pem
 
 
 def key_paths(settings: Settings) -> tuple[Path, Path]:
@@ -36,7 +38,7 @@ def ensure_key_pair(private: Path, public: Path) -> bool:
     is missing. The private key is written 0600 from the start (no window where others can read it)."""
     if private.exists():
         if not public.exists():
-            public.write_bytes(_public_pem(_load_private(private)))
+            public.write_bytes(public_pem(_load_private(private)))
         return False
     private.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(private.parent, 0o700)
@@ -46,13 +48,9 @@ def ensure_key_pair(private: Path, public: Path) -> bool:
     fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
-    public.write_bytes(_public_pem(key))
+    public.write_bytes(public_pem(key))
     os.chmod(public, 0o644)
     return True
-
-
-def _public_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _load_private(path: Path) -> ec.EllipticCurvePrivateKey:
@@ -93,7 +91,7 @@ class LocalKeySigner:
         try:
             return self.public_key.read_bytes()
         except FileNotFoundError:
-            return _public_pem(_load_private(self.private_key))
+            return public_pem(_load_private(self.private_key))
 
     def sign(self, payload: bytes) -> bytes:
         """ECDSA P-256 over SHA-256 of ``payload``, DER-encoded."""
