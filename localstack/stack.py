@@ -215,13 +215,14 @@ class LocalStack:
         return self.state_dir / "pids" / f"{name}.pid"
 
     def pid(self, name: str) -> int | None:
-        path = self._pid_file(name)
-        if not path.exists():
-            return None
-        pid = int(path.read_text())
+        """The pid of the service this stack started, while that very process runs (the pid file holds its pid
+        and start time: a reused pid is another process, never signalled as the service); else None."""
         try:
-            os.kill(pid, 0)
-        except OSError:
+            pid_text, _, started = self._pid_file(name).read_text().partition(" ")
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if not supervision.alive(pid) or not started or supervision.started_at(pid) != started.strip():
             return None
         return pid
 
@@ -246,7 +247,7 @@ class LocalStack:
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             rotator.stdin.close()  # type: ignore[union-attr]  # the service holds the pipe now
-        self._pid_file(service.name).write_text(str(proc.pid))
+        self._pid_file(service.name).write_text(f"{proc.pid} {supervision.started_at(proc.pid)}")
         self._pid_file(f"{service.name}.log-writer").write_text(str(rotator.pid))
         deadline = time.monotonic() + timeout
         while not self.answers(service):

@@ -124,6 +124,18 @@ def end(pids: list[int], timeout: float = 10) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def started_at(pid: int) -> str:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), "" when it is gone:
+    with the pid, it names one process. A pid alone is reused (``pid_max`` can be 32768): a pid file whose
+    process is gone may name another process later, and ending its group would end a stranger's."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie, dead but not yet reaped by its parent, is not)."""
     try:

@@ -110,3 +110,23 @@ def test_down_ends_every_service_group_and_its_log_writer(stack):
     stack.down()
     assert supervision.stack_processes(stack.state_dir) == []
     assert not [p for p in running if supervision.alive(p)]
+
+
+def test_a_pid_file_whose_pid_was_reused_by_another_process_group_is_never_signalled(stack):
+    """pids wrap (``pid_max`` 32768 here): after a service died, its pid file may name a stranger that leads its
+    own process group (a shell, another stack's service). ``pid`` does not take it for the service, and
+    ``stop``/``down`` end nothing of it (before, ``down`` sent its whole group SIGTERM and SIGKILL)."""
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        pid_file = stack.state_dir / "pids" / "dev-registry.pid"
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text(f"{stranger.pid} 1")  # the pid of a service that ended, now reused by the stranger
+        assert stack.pid("dev-registry") is None
+        pid_file.write_text(str(stranger.pid))  # a pid file of an older stack, without the start time
+        assert stack.pid("dev-registry") is None
+        stack.stop("dev-registry")
+        stack.down()
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait(10)
