@@ -112,6 +112,10 @@ def document() -> dict[str, Any]:
                                                  "security": _SESSION,
                                                  "responses": {"200": _PAGE, "303": _VIA_DOOR,
                                                                "401": _SIGN_IN}}},
+            "/api/dashboard/fleet": {"get": {"summary": "every device: ring, architecture, desired and reported "
+                                                        "version, health, last report", "security": _SESSION,
+                                             "responses": {"200": _PAGE, "303": _VIA_DOOR, "401": _SIGN_IN,
+                                                           "503": _PAGE}}},
             "/api/openapi.json": {"get": {"summary": "this document",
                                           "responses": {"200": _json("OpenAPI 3 document")}}},
         },
