@@ -35,6 +35,17 @@ def registry(settings: Settings) -> Any:
     return MlflowModelRegistry.from_settings(settings)
 
 
+def model_and_registry(name: str, models_dir: Path | None) -> tuple[ModelSpec, Any, Settings] | None:
+    """What ``versions`` and ``try`` start from: the model (``find_model``), the local model registry and the
+    settings; None, after saying why on stderr, when the model is not there."""
+    settings = Settings.from_env()
+    spec, why = find_model(models_dir or settings.models_dir, name)
+    if spec is None:
+        print(f"error: {why}", file=sys.stderr)
+        return None
+    return spec, registry(settings), settings
+
+
 def artifact_path(reg: Any, name: str, version: str) -> str:
     """Where a local version's artifact folder is on disk (its ``runs:/<run>/model`` source resolved)."""
     mv = reg.client.get_model_version(name, version)
@@ -87,12 +98,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    spec, why = find_model(args.models_dir or settings.models_dir, args.model)
-    if spec is None:
-        print(f"error: {why}", file=sys.stderr)
+    opened = model_and_registry(args.model, args.models_dir)
+    if opened is None:
         return 2
-    reg = registry(settings)
+    spec, reg, _ = opened
     found = reg.versions(spec.name)
     if not found:
         print(f"{spec.name}: no local versions yet; `model-factory train {spec.name}` registers one")
