@@ -19,11 +19,12 @@ from contract import (
     Champion,
     DataFacts,
     DeviceVerdict,
+    JobLink,
     Lineage,
     RunSummary,
     SmokeVerdict,
 )
-from factory.ports import JobLink, ModelVersion
+from factory.ports import ModelVersion
 
 if TYPE_CHECKING:
     from factory.catalog import Gate
@@ -105,11 +106,13 @@ class DecisionRow:
 
 @dataclass(frozen=True)
 class TrainingLink:
-    """The training job by name, and where a person sees it (``JobLink``; empty when not looked up)."""
+    """The training job by name, where a person sees it and the version it registered (``JobLink``; empty when
+    not looked up)."""
 
     name: str = ""
     label: str = ""
     url: str = ""
+    version_url: str = ""
 
 
 @dataclass
@@ -261,7 +264,7 @@ def build_card(run_id: str, lineage: Lineage, *, task: str = "", rules: list[Gat
         champion=f"version {champion.version}" if champion else None,
         precision=lineage.precision.value if lineage.precision else None, edge=_edge_rows(lineage.edge),
         image=_image_facts(lineage), source_commit=lineage.source_commit or None,
-        training_job=TrainingLink(lineage.training_job, job.label, job.url) if job else TrainingLink(
+        training_job=TrainingLink(lineage.training_job, job.label, job.url, job.version_url) if job else TrainingLink(
             lineage.training_job), rollout=lineage.rollout_plan, expires_at=expires_at,
         seconds_left=seconds_left(expires_at, now),
         decisions=_decisions(lineage, approval), stage=stage)
@@ -285,7 +288,7 @@ def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: f
         production = None
     if lineage.training_job:
         try:
-            job = services().trainer.job_link(lineage.training_job)
+            job = services().trainer.job_link(lineage.training_job, lineage.model_version)
         except Exception:  # noqa: BLE001
             job = None
     return build_card(run.run_id, lineage, task=spec.task if spec else "",
