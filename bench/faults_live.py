@@ -150,6 +150,7 @@ def main() -> int:
                 extra["FACTORY_EDGE_DEVICES"] = f"sim-amd64=amd64@http://127.0.0.1:{ports.edge}"
         stack = LocalStack(state, ports, extra_env=extra)
         left: list[int] = []
+        ended: list[str] = []
         try:
             stack.up(progress=lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True))
             client = FactoryClient(stack.base_url, stack.function_key)
@@ -158,6 +159,10 @@ def main() -> int:
                 rows.append(case(stack, client, name, args.model, Path(data), spec.image.repository))
                 print(json.dumps(rows[-1]), flush=True)
         finally:
+            for service in reversed(stack.services()):  # as `down` does first; then what it still has to end
+                stack.stop(service.name)
+            _reap()
+            ended = [" ".join(supervision.command_line(p))[:300] for p in supervision.stack_processes(stack.state_dir)]
             stack.down()
             _reap()
             left = supervision.stack_processes(stack.state_dir)
@@ -168,8 +173,11 @@ def main() -> int:
                  "run s", "reason"], [[str(r[k]) for k in keys] for r in rows]))
     out = REPO / "bench" / "results" / "faults_live.json"
     out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"processes of the stack that outlived their service and `down` ended: {len(ended)}")
+    for line in ended:
+        print(f"  {line}")
     out.write_text(json.dumps({"model": args.model, "arches": args.arches or "default", "rows": rows,
-                               "left_after_down": left}, indent=2))
+                               "ended_by_down": ended, "left_after_down": left}, indent=2))
     ok = all(r["result"] == "Succeeded" or r["reason"] for r in rows)
     return 0 if ok and not left and all(r["versions"] == 1 and r["images"] == 1 for r in rows) else 1
 
