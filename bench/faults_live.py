@@ -124,6 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cases", default="", help=f"comma-separated services (default: all: {', '.join(CASES)})")
     parser.add_argument("--model", default="wine_cultivar")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "faults_live.json")
     parser.add_argument("--arches", default="", help="FACTORY_IMAGE_ARCHES; amd64 also leaves the arm64 device out")
     args = parser.parse_args()
     names = [n for n in args.cases.split(",") if n] or list(CASES)
@@ -171,7 +172,7 @@ def main() -> int:
     keys = ("service", "killed_at", "result", "ended_at", "versions", "images", "left_after_down", "run_s", "reason")
     print(table(["service", "killed during", "result", "ended at", "versions", "images", "left after down",
                  "run s", "reason"], [[str(r[k]) for k in keys] for r in rows]))
-    out = REPO / "bench" / "results" / "faults_live.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"processes of the stack that outlived their service and `down` ended: {len(ended)}")
     for line in ended:

@@ -46,6 +46,26 @@ def model_and_registry(name: str, models_dir: Path | None) -> tuple[ModelSpec, A
     return spec, registry(settings), settings
 
 
+def mlflow_ui_links(reg: Any, settings: Settings, name: str, version: str, mlflow_run: str) -> tuple[str, str] | None:
+    """(the run's page, the version's page) in the MLflow UI serving this store: ``MLFLOW_UI_URL`` or the local
+    stack's (its saved port), when it answers for this run; None otherwise."""
+    import urllib.request
+
+    from factory.adapters.local.mlflow_registry import ui_run_url, ui_version_url
+    from localstack.stack import LocalStack
+
+    ui = settings.env("MLFLOW_UI_URL", "") or f"http://127.0.0.1:{LocalStack(settings.state_dir).ports.mlflow}"
+    try:  # the UI serves this store only if it knows this run
+        with urllib.request.urlopen(f"{ui.rstrip('/')}/ajax-api/2.0/mlflow/runs/get?run_id={mlflow_run}",
+                                    timeout=2) as resp:
+            if resp.status != 200:
+                return None
+    except (OSError, ValueError):
+        return None
+    experiment = str(reg.client.get_run(mlflow_run).info.experiment_id)
+    return ui_run_url(ui, experiment, mlflow_run), ui_version_url(ui, name, version)
+
+
 def artifact_path(reg: Any, name: str, version: str) -> str:
     """Where a local version's artifact folder is on disk (its ``runs:/<run>/model`` source resolved)."""
     mv = reg.client.get_model_version(name, version)

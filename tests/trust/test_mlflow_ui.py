@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from contract import Lineage
+from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry
 from factory.adapters.local.pipeline import LocalPipelineTrainer
 from factory.card import build_card
@@ -86,6 +87,14 @@ def test_the_ui_serves_the_factory_store_and_the_card_links_to_the_run_and_versi
         assert link.version_url == f"{ui}/#/models/{MODEL}/versions/{version}"
         status, body = _get(f"{ui}/ajax-api/2.0/mlflow/model-versions/get?name={MODEL}&version={version}")
         assert status == 200 and json.loads(body)["model_version"]["run_id"] == run_id
+
+        # `train` prints the same two links when the UI serving its store answers for the run
+        from cli.commands.versions import mlflow_ui_links
+
+        registry = MlflowModelRegistry.from_settings(settings)
+        assert mlflow_ui_links(registry, settings, MODEL, version, run_id) == (link.url, link.version_url)
+        elsewhere = Settings.from_env({**stack.settings_env(), "MLFLOW_UI_URL": f"http://127.0.0.1:{free_port()}"})
+        assert mlflow_ui_links(registry, elsewhere, MODEL, version, run_id) is None  # nothing answers there
 
         # the card (also on the run page) links both
         card = build_card("ui-run-1", Lineage(model=MODEL, model_version=version, training_job=job), job=link)
