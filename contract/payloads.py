@@ -23,6 +23,16 @@ class TrainingJob(Record):
     error: str = ""
 
 
+@dataclass(frozen=True)
+class JobLink(Record):
+    """Where a person sees a training job (Azure ML studio, or locally the run's page in the stack's MLflow UI)
+    and the model version it registered (``version_url``); a url is empty when there is no page for it."""
+
+    label: str
+    url: str = ""
+    version_url: str = ""
+
+
 # --- activity inputs and results, in stage order (plan_run: RunRequest → RunPlan) ---------------------------
 
 

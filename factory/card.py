@@ -19,12 +19,13 @@ from contract import (
     Champion,
     DataFacts,
     DeviceVerdict,
+    JobLink,
     Lineage,
     RunSummary,
     SignatureFacts,
     SmokeVerdict,
 )
-from factory.ports import JobLink, ModelVersion
+from factory.ports import ModelVersion
 from factory.rollout.inventory import RingSize, ring_sizes
 
 if TYPE_CHECKING:
@@ -107,11 +108,13 @@ class DecisionRow:
 
 @dataclass(frozen=True)
 class TrainingLink:
-    """The training job by name, and where a person sees it (``JobLink``; empty when not looked up)."""
+    """The training job by name, where a person sees it and the version it registered (``JobLink``; empty when
+    not looked up)."""
 
     name: str = ""
     label: str = ""
     url: str = ""
+    version_url: str = ""
 
 
 @dataclass
@@ -266,7 +269,7 @@ def build_card(run_id: str, lineage: Lineage, *, task: str = "", rules: list[Gat
         champion=f"version {champion.version}" if champion else None,
         precision=lineage.precision.value if lineage.precision else None, edge=_edge_rows(lineage.edge),
         image=_image_facts(lineage), source_commit=lineage.source_commit or None,
-        training_job=TrainingLink(lineage.training_job, job.label, job.url) if job else TrainingLink(
+        training_job=TrainingLink(lineage.training_job, job.label, job.url, job.version_url) if job else TrainingLink(
             lineage.training_job), rollout=lineage.rollout_plan, expires_at=expires_at,
         seconds_left=seconds_left(expires_at, now),
         decisions=_decisions(lineage, approval), stage=stage, signature=lineage.signature)
@@ -291,7 +294,7 @@ def assemble_card(run: RunSummary, approval: ApprovalState | None = None, now: f
         production = None
     if lineage.training_job:
         try:
-            job = services().trainer.job_link(lineage.training_job)
+            job = services().trainer.job_link(lineage.training_job, lineage.model_version)
         except Exception:  # noqa: BLE001
             job = None
     card = build_card(run.run_id, lineage, task=spec.task if spec else "",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
-from contract import EdgeLease, Record, TrainingJob
+from contract import EdgeLease, JobLink, Record, TrainingJob
 
 if TYPE_CHECKING:
     from factory.edge.pool import Device
@@ -31,15 +31,6 @@ class TrainingRequest(Record):
     data_etag: str = ""
     data_sha256: str = ""  # the validated bytes' hash; the training step checks it
     source_commit: str = ""
-
-
-@dataclass(frozen=True)
-class JobLink(Record):
-    """Where a person sees a training job: Azure ML studio, or locally the MLflow run (``url`` empty unless an
-    MLflow UI is configured)."""
-
-    label: str
-    url: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,8 +141,9 @@ class Trainer(Protocol):
         """Start the model's pipeline; idempotent for the same run id (same job name)."""
         ...
 
-    def job_link(self, job_name: str) -> JobLink:
-        """Where a person sees the job. Reads no remote service."""
+    def job_link(self, job_name: str, model_version: str = "") -> JobLink:
+        """Where a person sees the job (and ``model_version``, the version it registered). Reads no remote
+        service."""
         ...
 
 

@@ -1,6 +1,6 @@
-"""The local stack: Azurite, the dev and prod registries, the edge simulator, the BlobCreated watcher and
-devhost running the Functions app, each a background process with its log under ``<state>/logs``
-(rotated by size: ``factory/logrotate.py``).
+"""The local stack: Azurite, the dev and prod registries, the edge simulators, the MLflow UI (over the local
+tracking store: ``localstack/mlflow_ui.py``), the BlobCreated watcher and devhost running the Functions app,
+each a background process with its log under ``<state>/logs`` (rotated by size: ``factory/logrotate.py``).
 
 ``model-factory up`` starts what is not running yet (a service counts as running only when the process this
 stack started holds its port and answers; a stale process of the stack on the port is ended, any other one
@@ -47,6 +47,7 @@ class StackPorts:
     prod_registry: int = 5200
     edge: int = 5300
     edge_arm64: int = 5301
+    mlflow: int = 5400
 
     @classmethod
     def free(cls) -> StackPorts:
@@ -163,6 +164,7 @@ class LocalStack:
                                      f"sim-arm64=arm64@http://127.0.0.1:{p.edge_arm64}"),
             "APPROVAL_SIGNING_KEY": self._secret("approval-signing-key", 48),
             "APPROVAL_BASE_URL": self.base_url,
+            "MLFLOW_UI_URL": f"http://127.0.0.1:{p.mlflow}",
             **self.extra_env,
         }
 
@@ -190,6 +192,8 @@ class LocalStack:
                                              "--state-dir", str(st / "edge-arm64"), "--arch", "arm64",
                                              "--policy", str(self.device_policy_path())],
                     _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
+            Service("mlflow-ui", [py, "-m", "localstack.mlflow_ui", "--port", str(p.mlflow), "--state-dir", str(st)],
+                    _http_ok(f"http://127.0.0.1:{p.mlflow}/health"), port=p.mlflow),
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
                                 "--auth", "keys"],

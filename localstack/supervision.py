@@ -88,8 +88,12 @@ def _ancestors() -> set[int]:
 
 
 def belongs_to(pid: int, state_dir: Path) -> bool:
-    """Whether one of the process's arguments is a path inside ``state_dir`` (relative ones from its cwd)."""
-    root = state_dir.resolve()
+    """Whether one of the process's arguments is a path inside ``state_dir`` (relative ones from its cwd).
+
+    Paths are compared as written (normalised, no symlink followed): resolving ``/dev/fd/3`` here would follow
+    *this* process's fd 3 (``/proc/self``), which may be a file of the state folder, and take a stranger's
+    ``bash /dev/fd/3`` for the stack's (``down`` ended such shells)."""
+    root = Path(os.path.normpath(state_dir.resolve()))
     try:
         cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
@@ -98,10 +102,11 @@ def belongs_to(pid: int, state_dir: Path) -> bool:
         for part in arg.split("=")[-1:]:
             if "/" not in part and not part.startswith("."):
                 continue
-            path = Path(part) if part.startswith("/") else cwd / part
-            with contextlib.suppress(OSError, ValueError, RuntimeError):
-                if path.resolve().is_relative_to(root):
-                    return True
+            path = Path(os.path.normpath(part if part.startswith("/") else cwd / part))
+            if path.parts[1:2] in (("dev",), ("proc",)):  # descriptors and /proc: never a state file
+                continue
+            if path.is_relative_to(root):
+                return True
     return False
 
 

@@ -141,13 +141,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _verdict(spec: ModelSpec, version: str, metrics: dict[str, float], settings: Settings, mlflow_run: str) -> int:
     """The artifact's path, the evaluate step held to its declaration, and the gate against production, as the
     factory's gate would judge this version; 1 when it would fail."""
-    from cli.commands.versions import artifact_path, champion_of, gate_table, registry
+    from cli.commands.versions import artifact_path, champion_of, gate_table, mlflow_ui_links, registry
     from factory.model_contract import undeclared_metrics
 
     reg = registry(settings)
     print(f"  artifact: {artifact_path(reg, spec.name, version)}")
-    print(f"  MLflow run {mlflow_run} in experiment {spec.name}; to browse it: mlflow ui --backend-store-uri "
-          f"{reg.tracking_uri}")
+    links = mlflow_ui_links(reg, settings, spec.name, version, mlflow_run)
+    if links:
+        print(f"  MLflow run {mlflow_run}: {links[0]}\n  model version {version}: {links[1]}")
+    else:
+        print(f"  MLflow run {mlflow_run} in experiment {spec.name}; to browse it: `model-factory up` (its MLflow "
+              f"UI) or mlflow ui --backend-store-uri {reg.tracking_uri}")
     not_written, not_declared = undeclared_metrics(spec, metrics)
     if not_declared:
         print(f"  note: evaluate wrote {', '.join(not_declared)}, which model.yaml evaluate.metrics does not declare")

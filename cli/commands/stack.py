@@ -41,6 +41,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     stack = _stack(args)
     stack.up(progress=_say)
     _say(f"local stack up: Functions app at {stack.base_url} (dashboard for 30 min: {dashboard_url(stack)})")
+    _say(f"MLflow UI (training runs, model versions) at {stack.settings_env()['MLFLOW_UI_URL']}")
     return 0
 
 
@@ -221,6 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [[r.run_id, r.runtime_status or "", r.stage or "", r.result or "", r.lineage.model_version,
              r.reason[:60]] for r in runs]
     print(table(["run", "status", "stage", "result", "version", "reason"], rows))
+    print(f"MLflow UI (training runs, model versions): {_stack(args).settings_env()['MLFLOW_UI_URL']}")
     waiting = [client.summary(r.run_id) or r for r in history.waiting_approvals(runs)]
     if waiting:
         print(f"\napprovals waiting (dashboard: {client.base_url}/api/dashboard/approvals):")
@@ -284,7 +286,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=func)
         return parser
 
-    add("up", cmd_up, "start the local stack (Azurite, registries, edge simulator, devhost)")
+    add("up", cmd_up, "start the local stack (Azurite, registries, edge simulators, MLflow UI, devhost)")
     add("down", cmd_down, "stop the local stack")
     run = add("run", cmd_run, "upload each model's data and follow its factory run to the end")
     run.add_argument("models", nargs="*", help="models to run (default: all)")

@@ -8,6 +8,9 @@ the same scoring script, ``model_server`` package, artifact folder and serving f
 pins ``check`` proves agree with the image's dependency set). No stack, no container. It posts the sample
 request (or ``--request FILE``) and, for the sample, compares the answer with ``expected-response.json`` as
 the image's verification does (``factory.serving.check``). Exit 1 when it does not match.
+
+``--image``: the version's real image instead, pulled from the dev registry and run with podman
+(``cli/tryimage.py``); the same request, the same comparison, the same output.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
-
-from factory.settings import Settings
 
 
 def _free_port() -> int:
@@ -78,59 +79,97 @@ def serve_and_ask(model_folder: Path, artifacts: Path, work: Path, request: Any,
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     tryout = subparsers.add_parser("try", help="serve a local version as its image does and answer the sample "
-                                   "request (no stack, no container)")
+                                   "request (no stack, no container; --image: the real image, with podman)")
     tryout.add_argument("model", help="a model of the catalog")
     tryout.add_argument("--version", help="a local version (default: the newest; see `model-factory versions`)")
     tryout.add_argument("--request", type=Path, help="a request JSON file (default: model/sample-request.json, "
                         "compared with model/expected-response.json)")
+    tryout.add_argument("--image", action="store_true",
+                        help="run the version's real image (built and pushed by a factory run to the dev "
+                        "registry) with podman on a free loopback port, instead of serving it in-process")
     tryout.add_argument("--models-dir", type=Path, help="default: FACTORY_MODELS_DIR or ./models")
     tryout.set_defaults(func=cmd_try)
 
 
 def cmd_try(args: argparse.Namespace) -> int:
-    from cli.commands.versions import find_model, registry
+    from cli.commands.versions import model_and_registry
+    from factory.adapters.local.containers import ContainerEngine, ContainerError, engine
     from factory.packaging.context import ContextError, scoring_check
-    from factory.serving.compare import compare, tolerance_text
 
-    settings = Settings.from_env()
-    spec, why = find_model(args.models_dir or settings.models_dir, args.model)
-    if spec is None:
-        print(f"error: {why}", file=sys.stderr)
+    opened = model_and_registry(args.model, args.models_dir)
+    if opened is None:
         return 2
+    spec, reg, settings = opened
     try:
         check = scoring_check(spec.folder)
         request = check.request if args.request is None else json.loads(args.request.read_text())
     except (ContextError, OSError, json.JSONDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    reg = registry(settings)
-    versions = [v.version for v in reg.versions(spec.name)]
-    version = args.version or (versions[-1] if versions else None)
-    if version is None or version not in versions:
-        known = ", ".join(versions) or f"none; `model-factory train {spec.name}` registers one"
+    eng: ContainerEngine | None = None
+    if args.image:
+        try:
+            eng = engine()
+        except ContainerError as exc:
+            print(f"error: --image needs a container engine: {exc}", file=sys.stderr)
+            return 2
+    versions = list(reg.versions(spec.name))
+    version = args.version or (versions[-1].version if versions else None)
+    chosen = next((v for v in versions if v.version == version), None)
+    if chosen is None:
+        known = ", ".join(v.version for v in versions) or f"none; `model-factory train {spec.name}` registers one"
         print(f"error: {spec.name} has no local version {version!r}; local versions: {known}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix=f"try-{spec.name}-") as tmp:
-        work = Path(tmp)
+    if eng is not None:
+        from cli.tryimage import ImageTryError, dev_registry, find_image, serve_image_and_ask
+
         try:
-            artifacts = reg.download(spec.name, version, work / "download")
-            status, text = serve_and_ask(spec.folder, _artifact_root(artifacts), work, request, version)
-        except (ContextError, TimeoutError) as exc:
-            print(f"{spec.name} version {version}: the server did not answer: {exc}", file=sys.stderr)
+            image = find_image(dev_registry(settings), spec.image.repository, spec.name, chosen.version,
+                               chosen.tags.get("run_id", ""))
+            print(f"{spec.name} version {chosen.version}: running its image {image.pinned}", flush=True)
+            status, text = serve_image_and_ask(eng, image, spec.name, chosen.version, request, check.port,
+                                               float(settings.env("FACTORY_VERIFY_TIMEOUT", "120")))
+        except ImageTryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except ContainerError as exc:
+            print(f"{spec.name} version {chosen.version}: podman failed: {exc}", file=sys.stderr)
             return 1
-    print(f"{spec.name} version {version} answered {status}: {text[:2000]}")
+    else:
+        with tempfile.TemporaryDirectory(prefix=f"try-{spec.name}-") as tmp:
+            work = Path(tmp)
+            try:
+                artifacts = reg.download(spec.name, chosen.version, work / "download")
+                status, text = serve_and_ask(spec.folder, _artifact_root(artifacts), work, request, chosen.version)
+            except (ContextError, TimeoutError) as exc:
+                print(f"{spec.name} version {chosen.version}: the server did not answer: {exc}", file=sys.stderr)
+                return 1
+    return _judge(spec.name, chosen.version, status, text, None if args.request is not None else check)
+
+
+def _judge(model: str, version: str, status: int, text: str, check: Any) -> int:
+    """Print the answer and, for the sample request (``check``), compare it with the expected response as the
+    image's verification does (``factory.serving.compare``); 1 when it is not 200 or not as expected."""
+    from factory.serving.compare import compare, tolerance_text
+
+    print(f"{model} version {version} answered {status}: {text[:2000]}")
     if status != 200:
         return 1
-    if args.request is not None:
+    if check is None:
         return 0
-    problems = compare(check.expected, json.loads(text), check.tolerance, check.rel_tolerance)
+    try:
+        answer = json.loads(text)
+    except json.JSONDecodeError:
+        print(f"{model}: the answer is not JSON", file=sys.stderr)
+        return 1
+    problems = compare(check.expected, answer, check.tolerance, check.rel_tolerance)
     tolerance = tolerance_text(check.tolerance, check.rel_tolerance)
     if problems:
-        print(f"{spec.name}: not the expected response (tolerance {tolerance}):", file=sys.stderr)
+        print(f"{model}: not the expected response (tolerance {tolerance}):", file=sys.stderr)
         for problem in problems[:10]:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"{spec.name}: as expected-response.json expects (tolerance {tolerance}); the image's verification "
+    print(f"{model}: as expected-response.json expects (tolerance {tolerance}); the image's verification "
           "would pass")
     return 0
 

@@ -37,6 +37,37 @@ def registry(settings: Settings) -> Any:
     return MlflowModelRegistry.from_settings(settings)
 
 
+def model_and_registry(name: str, models_dir: Path | None) -> tuple[ModelSpec, Any, Settings] | None:
+    """What ``versions`` and ``try`` start from: the model (``find_model``), the local model registry and the
+    settings; None, after saying why on stderr, when the model is not there."""
+    settings = Settings.from_env()
+    spec, why = find_model(models_dir or settings.models_dir, name)
+    if spec is None:
+        print(f"error: {why}", file=sys.stderr)
+        return None
+    return spec, registry(settings), settings
+
+
+def mlflow_ui_links(reg: Any, settings: Settings, name: str, version: str, mlflow_run: str) -> tuple[str, str] | None:
+    """(the run's page, the version's page) in the MLflow UI serving this store: ``MLFLOW_UI_URL`` or the local
+    stack's (its saved port), when it answers for this run; None otherwise."""
+    import urllib.request
+
+    from factory.adapters.local.mlflow_registry import ui_run_url, ui_version_url
+    from localstack.stack import LocalStack
+
+    ui = settings.env("MLFLOW_UI_URL", "") or f"http://127.0.0.1:{LocalStack(settings.state_dir).ports.mlflow}"
+    try:  # the UI serves this store only if it knows this run
+        with urllib.request.urlopen(f"{ui.rstrip('/')}/ajax-api/2.0/mlflow/runs/get?run_id={mlflow_run}",
+                                    timeout=2) as resp:
+            if resp.status != 200:
+                return None
+    except (OSError, ValueError):
+        return None
+    experiment = str(reg.client.get_run(mlflow_run).info.experiment_id)
+    return ui_run_url(ui, experiment, mlflow_run), ui_version_url(ui, name, version)
+
+
 def artifact_path(reg: Any, name: str, version: str) -> str:
     """Where a local version's artifact folder is on disk (its ``runs:/<run>/model`` source resolved)."""
     mv = reg.client.get_model_version(name, version)
@@ -89,12 +120,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    spec, why = find_model(args.models_dir or settings.models_dir, args.model)
-    if spec is None:
-        print(f"error: {why}", file=sys.stderr)
+    opened = model_and_registry(args.model, args.models_dir)
+    if opened is None:
         return 2
-    reg = registry(settings)
+    spec, reg, _ = opened
     found = reg.versions(spec.name)
     if not found:
         print(f"{spec.name}: no local versions yet; `model-factory train {spec.name}` registers one")

@@ -11,6 +11,11 @@ Where the twin lives is decided by the environment the module finds, not by a fl
 - the factory's local edge simulator (``FACTORY_EDGE_SIM_TWIN_URL``, ``unix://`` socket or ``http://`` URL):
   its twin endpoint, ``GET <url>/twin`` and ``PATCH <url>/twin/reported``.
 
+A run's final report goes through an outbox (``Outbox``: a file, ``SMOKE_OUTBOX`` or ``<tmp>/smoke-outbox.json``)
+before it is sent: when the twin endpoint is gone at that moment (the simulator or the IoT Edge runtime
+restarting), the module sends the same report again once the twin answers, instead of running the cases
+again; a report already in the twin (same run, a final status) is not sent twice.
+
 Standard library only, so the local image needs nothing from PyPI; ``compare.py`` beside it is the factory's
 one response comparison (a copy of ``factory/serving/compare.py``, kept equal by a test).
 """
@@ -26,6 +31,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -228,14 +234,48 @@ def run_smoke(desired: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def serve_once(client: TwinClient) -> dict[str, Any] | None:
-    """Run the smoke test if the desired properties hold a run not reported yet; returns its report."""
+class Outbox:
+    """The final report not yet acknowledged by the twin, kept in a file so it survives a lost connection (and a
+    module restart that keeps the container's files)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        default = Path(tempfile.gettempdir()) / "smoke-outbox.json"
+        self.path = path or Path(os.environ.get("SMOKE_OUTBOX", "") or default)
+
+    def pending(self) -> dict[str, Any] | None:
+        try:
+            found = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) and found.get("runId") else None
+
+    def put(self, report: dict[str, Any]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(report))
+        tmp.replace(self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def serve_once(client: TwinClient, outbox: Outbox | None = None) -> dict[str, Any] | None:
+    """Run the smoke test if the desired properties hold a run not reported yet, or send the report of that run
+    the outbox still holds (``serve`` keeps one; without it a report is sent once); returns the report sent."""
     twin = client.twin()
     desired, reported = twin.get("desired", {}), twin.get("reported", {})
     run_id = desired.get("runId")
     already = reported.get("runId") == run_id and reported.get("status") in FINAL
+    pending = outbox.pending() if outbox else None
+    if outbox and pending is not None and (pending.get("runId") != run_id or already):
+        outbox.clear()  # another run now, or the twin has it already (sent before the connection dropped)
+        pending = None
     if not run_id or already or "modelUrl" not in desired:
         return None
+    if outbox and pending is not None:
+        client.report(pending)  # the twin was gone when this was first sent
+        outbox.clear()
+        LOG.info("smoke run %s: %s (sent again from the outbox)", run_id, pending["status"])
+        return pending
     LOG.info("smoke run %s against %s", run_id, desired["modelUrl"])
     # "failures": None clears the previous run's failures (reported properties are merge-patched).
     client.report({"runId": run_id, "status": "running", "failures": None, "reason": "",
@@ -245,16 +285,21 @@ def serve_once(client: TwinClient) -> dict[str, Any] | None:
     except Exception as exc:  # a broken desired document must still give a verdict, not a silent module
         report = {"runId": run_id, "status": "fail", "reason": f"smoke module error: {exc!r}"[:1000]}
     report["finishedAt"] = dt.datetime.now(dt.UTC).isoformat()
+    if outbox:
+        outbox.put(report)
     client.report(report)
+    if outbox:
+        outbox.clear()
     LOG.info("smoke run %s: %s %s", run_id, report["status"], report.get("reason", ""))
     return report
 
 
 def serve(client: TwinClient, poll_seconds: float = 30.0) -> None:
     """Run once per new ``runId`` in the desired properties, forever (the module keeps running on the device)."""
+    outbox = Outbox()
     while True:
         try:
-            serve_once(client)
+            serve_once(client, outbox)
         except (OSError, RuntimeError, http.client.HTTPException) as exc:  # twin unreachable for a moment
             LOG.warning("twin not reachable: %s", exc)
         client.wait_for_change(poll_seconds)

@@ -127,6 +127,8 @@ def lineage_facts(card: ModelCard) -> str:
     else:
         training = or_na(job.label or job.name or None)
     rows = [("source commit", f"<code>{or_na(card.source_commit)}</code>"), ("training job", training)]
+    if job.version_url.startswith(("https://", "http://")) and card.version:
+        rows.append(("model version (MLflow)", a(job.version_url, f"{card.model} version {card.version}")))
     if card.rollout:
         rows.append(("after approval, rolls out to", f"<code>{esc(card.rollout)}</code>"))
     return facts(rows)

@@ -219,3 +219,95 @@ def test_the_smoke_module_compares_with_the_factorys_one_comparison():
     assert (ROOT / "edge" / "smoke_module" / "compare.py").read_bytes() == \
         (ROOT / "factory" / "serving" / "compare.py").read_bytes()
     assert smoke.compare.__module__ == "compare"
+
+
+def test_a_report_sent_while_the_simulator_is_down_reaches_the_twin_once_after_its_restart(tmp_path):
+    """The simulator (a real process) is SIGKILLed while the module scores its last request, so the final report
+    finds no twin; after the restart the module sends that same report from its outbox (the cases are not run
+    again) and the twin holds it; the next round sends nothing."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from factory.adapters.local.host import free_port
+
+    state = tmp_path / "sim"
+    requests = [0]
+    sim: list[subprocess.Popen[bytes]] = []
+    total = len(CASES) * 4  # desired_for's repeat
+
+    class KillingHandler(test_model.Handler):
+        def do_POST(self):
+            requests[0] += 1
+            if requests[0] == total:  # the report is about to be sent: the device's runtime crashes now
+                sim[0].send_signal(signal.SIGKILL)
+                sim[0].wait()
+            super().do_POST()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KillingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    manifest = build_manifest(SmokeDeployment("run-12", "m", f"r/m@{DIGEST}", "r/s", CASES, repeat=4,
+                                              ready_timeout_seconds=5))
+    manifest["modulesContent"][SMOKE_MODULE]["properties.desired"]["modelUrl"] = url
+    state.mkdir()
+    (state / "deployment.json").write_text(json.dumps(manifest["modulesContent"]))  # what the simulator persisted
+
+    def start() -> str:
+        port = free_port()
+        sim.insert(0, subprocess.Popen([sys.executable, "-m", "localstack.edge_simulator", "--port", str(port),
+                                        "--state-dir", str(state)], cwd=ROOT,
+                                       env={**os.environ, "PYTHONPATH": str(ROOT)}))
+        return f"http://127.0.0.1:{port}"
+
+    outbox = smoke.Outbox(tmp_path / "outbox.json")
+    client = smoke.SimulatorTwinClient(f"unix://{state / 'modules' / SMOKE_MODULE / 'twin.sock'}")
+    try:
+        base = start()
+        _wait_health(base)
+        with pytest.raises(OSError):
+            smoke.serve_once(client, outbox)  # the final report: no twin listening
+        assert requests[0] == total and outbox.pending() is not None
+        pending = outbox.pending()
+
+        base = start()
+        _wait_health(base)
+        assert _reported(base)["status"] == "running"  # what the twin had before the crash
+        sent = smoke.serve_once(client, outbox)
+        assert sent == pending and requests[0] == total  # the same report, the cases not run again
+        reported = _reported(base)
+        assert reported["status"] == "pass" and reported["finishedAt"] == pending["finishedAt"]
+        assert reported["requests"] == total
+        assert smoke.serve_once(client, outbox) is None and outbox.pending() is None  # not sent twice
+        assert requests[0] == total
+    finally:
+        for proc in sim:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+        server.shutdown()
+
+
+def _wait_health(base: str, timeout: float = 60) -> None:
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def _reported(base: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/modules/{SMOKE_MODULE}/twin", timeout=5) as resp:
+        return json.loads(resp.read())["reported"]

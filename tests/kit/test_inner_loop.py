@@ -130,7 +130,8 @@ def test_the_guides_inner_loop_new_edit_check_train_versions_try(models, tmp_pat
     assert "screening: registered version 1" in out and "gate: PASSED (against no production version)" in out
     artifact = Path(out.split("  artifact: ", 1)[1].splitlines()[0])
     assert (artifact / "model.json").is_file() and (artifact / "model.joblib").is_file()
-    assert f"in experiment screening; to browse it: mlflow ui --backend-store-uri sqlite:///{tmp_path}/state" in out
+    assert ("in experiment screening; to browse it: `model-factory up` (its MLflow UI) or mlflow ui "
+            f"--backend-store-uri sqlite:///{tmp_path}/state") in out  # no stack here: no UI to link to
     assert [line.split()[-1] for line in out.splitlines() if line.startswith(("accuracy", "f1_macro"))] == \
         ["pass", "pass"]
 

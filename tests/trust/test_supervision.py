@@ -130,3 +130,24 @@ def test_a_pid_file_whose_pid_was_reused_by_another_process_group_is_never_signa
     finally:
         stranger.kill()
         stranger.wait(10)
+
+
+def test_a_strangers_dev_fd_argument_is_not_taken_for_the_stack_even_when_our_fd_is_a_state_file(tmp_path):
+    """``bash /dev/fd/3`` (how some tools run a script) names a descriptor of *its* process; resolved in the
+    supervisor it followed the supervisor's own fd 3, a state file there, and ``down`` ended such shells."""
+    state = tmp_path / "state"
+    (state / "logs").mkdir(parents=True)
+    with (state / "logs" / "x.log").open("w") as ours:
+        fd = ours.fileno()
+        stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", f"/dev/fd/{fd}",
+                                     f"/proc/self/fd/{fd}"], pass_fds=())
+        own = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(state / "logs" / "x.log")])
+        try:
+            assert _wait(lambda: len(supervision.command_line(stranger.pid)) == 5)
+            assert not supervision.belongs_to(stranger.pid, state)
+            assert _wait(lambda: supervision.belongs_to(own.pid, state))  # a real state path still counts
+            assert supervision.stack_processes(state) == [own.pid]
+        finally:
+            for proc in (stranger, own):
+                proc.kill()
+                proc.wait(10)

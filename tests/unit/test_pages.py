@@ -8,12 +8,12 @@ import hashlib
 import re
 from html.parser import HTMLParser
 
-from contract import STAGES, ApprovalState, DataFacts, Lineage, RunSummary
+from contract import STAGES, ApprovalState, DataFacts, JobLink, Lineage, RunSummary
 from factory.approval import ApprovalClaim
 from factory.card import GateRule, build_card
 from factory.history import ModelHistory, filter_runs, timeline
 from factory.notice import ADAPTIVE_CARD, approval_message
-from factory.ports import JobLink, ModelVersion
+from factory.ports import ModelVersion
 from function_app import pages
 from function_app.pages.html import CSP, Links
 

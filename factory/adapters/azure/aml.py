@@ -18,11 +18,11 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from contract import TrainingJob
+from contract import JobLink, TrainingJob
 from factory import ports
 from factory.catalog import CatalogError, load_catalog
 from factory.model_spec import ModelSpec
-from factory.ports import JobLink, ModelVersion, TrainingRequest
+from factory.ports import ModelVersion, TrainingRequest
 from factory.settings import Settings
 from factory.training_pipeline import build_pipeline_job, metrics_from_tags
 from factory.training_pipeline import training_job_name as job_name_for
@@ -102,9 +102,9 @@ class AmlTrainer:
                 raise create_error from None
         return self._job(created, request)
 
-    def job_link(self, job_name: str) -> JobLink:
+    def job_link(self, job_name: str, model_version: str = "") -> JobLink:
         """The job's Azure ML studio page, built from the workspace's ids (the ``studio_url`` the SDK reports
-        has the same shape), without a call to the service."""
+        has the same shape), without a call to the service. No ``version_url``: the card names the version."""
         c = self.ml_client
         wsid = (f"/subscriptions/{c.subscription_id}/resourceGroups/{c.resource_group_name}"
                 f"/providers/Microsoft.MachineLearningServices/workspaces/{c.workspace_name}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from factory import ports
 from factory.adapters.local.host import file_lock
@@ -44,6 +45,16 @@ def ensure_experiment(tracking_uri: str, state_dir: Path, model: str) -> str:
             return found.experiment_id
         artifacts = mlflow_dir(state_dir) / "artifacts" / model
         return client.create_experiment(model, artifact_location=artifacts.as_uri())
+
+
+def ui_run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in an MLflow UI at ``ui`` (its single-page app's route)."""
+    return f"{ui.rstrip('/')}/#/experiments/{quote(experiment_id, safe='')}/runs/{quote(run_id, safe='')}"
+
+
+def ui_version_url(ui: str, model: str, version: str) -> str:
+    """A registered model version's page in an MLflow UI at ``ui``."""
+    return f"{ui.rstrip('/')}/#/models/{quote(model, safe='')}/versions/{quote(str(version), safe='')}"
 
 
 class MlflowModelRegistry:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import factory
-from contract import TrainingJob
+from contract import JobLink, TrainingJob
 from factory import ports
 from factory.adapters.local.host import file_lock
 from factory.adapters.local.mlflow_registry import default_tracking_uri
@@ -36,7 +36,7 @@ from factory.adapters.local.pipeline_runner import (
     write_json,
 )
 from factory.catalog import CatalogError, load_catalog
-from factory.ports import JobLink, TrainingRequest
+from factory.ports import TrainingRequest
 from factory.settings import Settings
 from factory.training_pipeline import training_job_name
 
@@ -120,21 +120,23 @@ class LocalPipelineTrainer:
         # reap it when it ends (no zombie in a long-lived host); the run itself never depends on this process
         threading.Thread(target=process.wait, name=f"reap-{run_dir.name}", daemon=True).start()
 
-    def job_link(self, job_name: str) -> JobLink:
-        """The job's MLflow run (the tracking store under the state dir); ``url`` when ``MLFLOW_UI_URL`` names an
-        MLflow UI serving that store (``mlflow ui --backend-store-uri <tracking uri>``)."""
+    def job_link(self, job_name: str, model_version: str = "") -> JobLink:
+        """The job's MLflow run (the tracking store under the state dir); its page and the model version's page
+        when ``MLFLOW_UI_URL`` names an MLflow UI serving that store (the stack's: ``localstack/mlflow_ui.py``)."""
         try:
             request = read_json(self.run_dir(job_name) / REQUEST_FILE)
         except FileNotFoundError:
             return JobLink(label=f"local job {job_name} (not found)")
         run_id, model = str(request.get("mlflow_run_id") or ""), str(request.get("request", {}).get("model", ""))
         ui = self.environ.get("MLFLOW_UI_URL", "").rstrip("/")
-        url = ""
+        url = version_url = ""
         if ui and run_id:
-            from factory.adapters.local.mlflow_registry import ensure_experiment
+            from factory.adapters.local.mlflow_registry import ensure_experiment, ui_run_url, ui_version_url
 
-            url = f"{ui}/#/experiments/{ensure_experiment(self.tracking_uri, self.state_dir, model)}/runs/{run_id}"
-        return JobLink(label=f"MLflow run {run_id} (experiment {model}, tracking store {self.tracking_uri})", url=url)
+            url = ui_run_url(ui, ensure_experiment(self.tracking_uri, self.state_dir, model), run_id)
+            version_url = ui_version_url(ui, model, model_version) if model_version else ""
+        return JobLink(label=f"MLflow run {run_id} (experiment {model}, tracking store {self.tracking_uri})", url=url,
+                       version_url=version_url)
 
     def status(self, job_name: str) -> TrainingJob:
         """The run's state from its ``status.json``; a run whose process died before finishing is Failed."""
