@@ -77,7 +77,7 @@ def _timed(call: Any, n: int) -> dict[str, Any]:
 def bench_raw(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
     """The scoring script's ``run()`` in-process, and a bare ``session.run`` on the decoded tensor."""
     os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
-    spec = importlib.util.spec_from_file_location("bench_onnx_score", REPO / "factory" / "serving" / "onnx_score.py")
+    spec = importlib.util.spec_from_file_location("bench_onnx_score", REPO / "model_server" / "onnx_score.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.init()

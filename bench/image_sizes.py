@@ -49,7 +49,7 @@ def _context(dest: Path, environment: str, model: str, installed: Path, arch: st
     for name in ("sample-request.json", "expected-response.json"):
         shutil.copy(REPO / "models" / model / "model" / name, dest / name)
     (dest / "labels.json").write_text("{}\n")
-    shutil.copytree(REPO / "factory" / "serving", dest / "model_server",
+    shutil.copytree(REPO / "model_server", dest / "model_server",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "model").mkdir()
     (dest / "model" / "placeholder").write_text("the artifact is left out\n")

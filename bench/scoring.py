@@ -1,6 +1,6 @@
 """Scoring benchmark: the same score.py and model served three ways, one worker process each.
 
-1. ours: ``factory.serving`` (stdlib asyncio HTTP/1.1, what every model image runs);
+1. ours: ``model_server`` (stdlib asyncio HTTP/1.1, what every model image runs);
 2. ``azureml-inference-server-http`` (``azmlinfsrv``, Azure ML's own server; installed into a separate venv
    under ``$FACTORY_STATE_DIR/bench/aml-venv`` because its pins would downgrade packages in ``.venv``);
 3. raw: ``run()`` called in-process in a loop (the floor: no HTTP at all).
@@ -251,10 +251,10 @@ def bench_raw(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
 
 
 def bench_signals(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
-    """The cost of the field signals (``factory/serving/signals.py``) on the request path: the server's
+    """The cost of the field signals (``model_server/signals.py``) on the request path: the server's
     ``score`` (scores and counts) against its ``_score`` (scores only), in-process, interleaved in rounds so
     drift hits both alike. Reports each one's mean and the difference in µs per request."""
-    from factory.serving.server import ScoringApp, load_scoring_script
+    from model_server.server import ScoringApp, load_scoring_script
 
     os.environ["AZUREML_MODEL_DIR"] = str(model_dir)
     app = ScoringApp(load_scoring_script(SCORE))
@@ -272,7 +272,7 @@ def bench_signals(model_dir: Path, body: bytes, n: int) -> dict[str, Any]:
             sink.append((time.perf_counter() - started) / (n // rounds))
     with_us, without_us = statistics.median(counted) * 1e6, statistics.median(bare) * 1e6
     result = app._score(body)[2]  # noqa: SLF001 - the counting alone, on a real answer
-    from factory.serving.signals import ServingSignals
+    from model_server.signals import ServingSignals
 
     alone = ServingSignals()
     started = time.perf_counter()
@@ -349,7 +349,7 @@ def image_sizes(model_dir: Path) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     rows = [f"{'server':<34} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"] * bool(
         results.get("raw_run"))
-    for name, label in (("ours", "ours (factory.serving)"), ("azureml", "azureml-inference-server-http")):
+    for name, label in (("ours", "ours (model_server)"), ("azureml", "azureml-inference-server-http")):
         if results.get("raw_run") is None:
             break
         if name not in results["servers"]:
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                     "HOME": str(work)}
         port = free_port()
         results["servers"]["ours"] = bench_server(
-            "ours", [sys.executable, "-m", "factory.serving", "--score", str(SCORE), "--host", "127.0.0.1",
+            "ours", [sys.executable, "-m", "model_server", "--score", str(SCORE), "--host", "127.0.0.1",
                      "--port", str(port)], {**base_env, "PYTHONPATH": str(REPO), "SCORING_LOG_LEVEL": "WARNING"},
             f"http://127.0.0.1:{port}/ready", port, body, args, work)
         venv = aml_venv(state_dir)
@@ -457,7 +457,7 @@ def main_digits(args: argparse.Namespace) -> int:
                "HOME": str(work), "PYTHONPATH": str(REPO), "ORT_INTRA_OP_THREADS": "1"}
         port = free_port()
         results["servers"]["ours"] = bench_server(
-            "ours", [sys.executable, "-m", "factory.serving", "--score", str(digits_bench.SCORE), "--host",
+            "ours", [sys.executable, "-m", "model_server", "--score", str(digits_bench.SCORE), "--host",
                      "127.0.0.1", "--port", str(port)], {**env, "SCORING_LOG_LEVEL": "WARNING"},
             f"http://127.0.0.1:{port}/ready", port, body, args, work)
         AML_PACKAGES.extend(digits_bench.AML_EXTRA)

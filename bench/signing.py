@@ -35,7 +35,6 @@ from factory.adapters.local.host import free_port  # noqa: E402
 from factory.adapters.local.registry import LocalImageRegistry  # noqa: E402
 from factory.adapters.local.signing import LocalKeySigner, ensure_key_pair  # noqa: E402
 from factory.ports import ImageRef, ScoringCheck  # noqa: E402
-from factory.serving.modelsig import verify_model  # noqa: E402
 from factory.supplychain import statements  # noqa: E402
 from factory.supplychain.cosign import attestation_tag, signature_tag  # noqa: E402
 from factory.supplychain.modelsig import PUBLIC_KEY_FILE, SIGNATURE_FILE, write_signature  # noqa: E402
@@ -43,6 +42,7 @@ from factory.supplychain.oci import Registry  # noqa: E402
 from factory.supplychain.policy import require_signature  # noqa: E402
 from factory.supplychain.steps import attest_approval, attest_statement, now, promote_signed, require_signer, sign_build  # noqa: E402
 from localstack.registry import start_registry  # noqa: E402
+from model_server.modelsig import verify_model  # noqa: E402
 from tests.packaging.helpers import push_tiny_image  # noqa: E402
 
 REPOSITORY = "models/bench"
@@ -65,7 +65,7 @@ def image_bytes(context: Path) -> int:
     """gzip size of what the model signature adds to an image (its files, as a layer would hold them)."""
     import gzip
 
-    files = [context / SIGNATURE_FILE, context / PUBLIC_KEY_FILE, REPO / "factory/serving/modelsig.py"]
+    files = [context / SIGNATURE_FILE, context / PUBLIC_KEY_FILE, REPO / "model_server/modelsig.py"]
     return sum(len(gzip.compress(f.read_bytes())) for f in files)
 
 

@@ -74,7 +74,7 @@ def serve_image_and_ask(eng: ContainerEngine, image: VersionImage, model: str, v
     ``/ready`` and POST ``request`` to ``/score``; (HTTP status, body). ImageTryError with the container's last
     log lines when it does not get ready."""
     from factory.adapters.local.host import free_port
-    from factory.serving.check import http, wait_ready
+    from model_server.check import http, wait_ready
 
     pulled = not eng.image_exists(image.pinned)
     if pulled:

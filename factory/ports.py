@@ -73,7 +73,7 @@ class ScoringCheck(Record):
 
     @property
     def expected_document(self) -> dict[str, Any]:
-        """The ``expected-response.json`` this check reads back (``factory.serving.compare.split_expected``)."""
+        """The ``expected-response.json`` this check reads back (``model_server.compare.split_expected``)."""
         return {**self.expected, "tolerance": {"abs": self.tolerance, "rel": self.rel_tolerance}
                 if self.rel_tolerance else self.tolerance}
 

@@ -7,7 +7,7 @@ the same scoring script, ``model_server`` package, artifact folder and serving f
 ``SCORING_SCRIPT``), in the model's local environment (the venv of its train component's conda file, whose
 pins ``check`` proves agree with the image's dependency set). No stack, no container. It posts the sample
 request (or ``--request FILE``) and, for the sample, compares the answer with ``expected-response.json`` as
-the image's verification does (``factory.serving.check``). Exit 1 when it does not match.
+the image's verification does (``model_server.check``). Exit 1 when it does not match.
 
 ``--image``: the version's real image instead, pulled from the dev registry and run with podman
 (``cli/tryimage.py``); the same request, the same comparison, the same output.
@@ -46,7 +46,7 @@ def serve_and_ask(model_folder: Path, artifacts: Path, work: Path, request: Any,
     """Assemble the image's context from ``artifacts`` in ``work``, serve it and POST ``request`` to /score;
     returns (HTTP status, body). Raises TimeoutError when the server does not get ready."""
     from factory.packaging.context import assemble, model_labels
-    from factory.serving.check import http, wait_ready
+    from model_server.check import http, wait_ready
 
     app = work / "app"
     assemble(model_folder, artifacts, app, model_labels(model_folder.name, version))
@@ -149,8 +149,8 @@ def cmd_try(args: argparse.Namespace) -> int:
 
 def _judge(model: str, version: str, status: int, text: str, check: Any) -> int:
     """Print the answer and, for the sample request (``check``), compare it with the expected response as the
-    image's verification does (``factory.serving.compare``); 1 when it is not 200 or not as expected."""
-    from factory.serving.compare import compare, tolerance_text
+    image's verification does (``model_server.compare``); 1 when it is not 200 or not as expected."""
+    from model_server.compare import compare, tolerance_text
 
     print(f"{model} version {version} answered {status}: {text[:2000]}")
     if status != 200:

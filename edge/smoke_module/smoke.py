@@ -17,7 +17,7 @@ restarting), the module sends the same report again once the twin answers, inste
 again; a report already in the twin (same run, a final status) is not sent twice.
 
 Standard library only, so the local image needs nothing from PyPI; ``compare.py`` beside it is the factory's
-one response comparison (a copy of ``factory/serving/compare.py``, kept equal by a test).
+one response comparison (a copy of ``model_server/compare.py``, kept equal by a test).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # compare.py beside it, also when loaded by path
-from compare import compare  # noqa: E402 (the factory's one response comparison: factory/serving/compare.py)
+from compare import compare  # noqa: E402 (the factory's one response comparison: model_server/compare.py)
 
 LOG = logging.getLogger("smoketest")
 EDGE_ENV = ("IOTEDGE_WORKLOADURI", "IOTEDGE_DEVICEID", "IOTEDGE_MODULEID", "IOTEDGE_IOTHUBHOSTNAME",

@@ -6,14 +6,14 @@ Layout of a context folder (what the kit's ``modelkit/serving/Dockerfile`` templ
     sample-request.json, expected-response.json    from models/<name>/model/
     requirements.lock                              the model's dependency set (modelkit/environments/<env>/)
     serving-prune.txt                              what that set's server never loads, when it says so
-    model_server/                                  the serving package (factory/serving, stdlib only)
+    model_server/                                  the serving package (model_server, stdlib only)
     model/                                         the registered model's artifacts (model.joblib or
                                                    model.onnx, and model.json), and serving.json when
                                                    model.yaml declares serving options (``kit.serving_options``)
     labels.json                                    the image labels (model name, version, run id, commit)
     model.sig, model-signing.pub                   the model folder's OpenSSF model-signing signature and the
                                                    key that checks it (with a signer; the server verifies the
-                                                   folder at start: ``factory/serving/modelsig.py``)
+                                                   folder at start: ``model_server/modelsig.py``)
     deps/<arch>/                                   added by the builder (``with_dependencies``): the locked
                                                    wheels installed for that architecture; not hashed (a pure
                                                    function of requirements.lock) and not uploaded to ACR
@@ -40,7 +40,7 @@ from typing import Any
 from factory import kit, ports
 from factory.packaging import deps
 
-SERVING_PACKAGE = Path(__file__).resolve().parent.parent / "serving"
+SERVING_PACKAGE = Path(__file__).resolve().parents[2] / "model_server"
 SERVING_FILES = ("__init__.py", "__main__.py", "server.py", "check.py", "compare.py", "signals.py", "modelsig.py")
 ONNX_SERVING_FILES = ("onnx_score.py",)  # the shared scoring script of ONNX models, only in their images
 KIT_FILES = ("Dockerfile", "score.py")  # the model's own model/<file> first, else the kit's (factory.kit)
@@ -216,7 +216,7 @@ def extra_labels(context: ports.BuildContext) -> dict[str, str]:
 
 def scoring_check(model_folder: Path) -> ports.ScoringCheck:
     """The model's verification: ``model/sample-request.json`` and ``model/expected-response.json``."""
-    from factory.serving.compare import split_expected
+    from model_server.compare import split_expected
 
     serving = Path(model_folder) / "model"
     documents: dict[str, Any] = {}

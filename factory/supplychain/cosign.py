@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from factory.ports import ArtifactStore
-from factory.serving.modelsig import pae  # DSSE's pre-authentication encoding (one copy, stdlib only)
 from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError
+from model_server.modelsig import pae  # DSSE's pre-authentication encoding (one copy, stdlib only)
 
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"

@@ -3,7 +3,7 @@
 envelope, predicate ``https://model_signing/signature/v1.0``, ``files``/``sha256`` serialization), made with
 the factory's key through the ``Signer`` port (so the Key Vault key signs it on Azure too; the
 ``model_signing`` library signs only with a private key file). ``model_signing``'s verifier accepts what this
-writes and the scoring server's own verifier (``factory/serving/modelsig.py``) accepts what the library writes:
+writes and the scoring server's own verifier (``model_server/modelsig.py``) accepts what the library writes:
 ``tests/supplychain/test_model_signing.py``.
 """
 
@@ -14,7 +14,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from factory.serving.modelsig import (
+from factory.supplychain.cosign import SignerLike, load_public_key, public_pem
+from model_server.modelsig import (
     BUNDLE_MEDIA_TYPES,
     DEFAULT_IGNORED,
     IN_TOTO,
@@ -23,7 +24,6 @@ from factory.serving.modelsig import (
     folder_files,
     pae,
 )
-from factory.supplychain.cosign import SignerLike, load_public_key, public_pem
 
 SIGNATURE_FILE = "model.sig"
 PUBLIC_KEY_FILE = "model-signing.pub"

@@ -183,8 +183,8 @@ def test_a_relative_tolerance_is_accepted_end_to_end(monkeypatch, tmp_path):
 
     from factory.edge.manifest import load_model_cases
     from factory.packaging.context import scoring_check
-    from factory.serving.check import run_check
-    from factory.serving.compare import split_expected
+    from model_server.check import run_check
+    from model_server.compare import split_expected
 
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "sample-request.json").write_text(json.dumps({"data": [[1, 2], [3, 4]]}))
@@ -214,10 +214,10 @@ def test_a_relative_tolerance_is_accepted_end_to_end(monkeypatch, tmp_path):
 
 
 def test_the_smoke_module_compares_with_the_factorys_one_comparison():
-    """The smoke image is built from its own folder, so it carries a copy of factory/serving/compare.py: the
+    """The smoke image is built from its own folder, so it carries a copy of model_server/compare.py: the
     same bytes."""
     assert (ROOT / "edge" / "smoke_module" / "compare.py").read_bytes() == \
-        (ROOT / "factory" / "serving" / "compare.py").read_bytes()
+        (ROOT / "model_server" / "compare.py").read_bytes()
     assert smoke.compare.__module__ == "compare"
 
 

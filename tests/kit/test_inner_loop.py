@@ -176,7 +176,7 @@ def test_a_classifier_declaring_probabilities_answers_each_labels_probability(mo
     """The image's scoring script (modelkit/serving/score.py) with the context ``assemble`` makes for it: labels
     only by default, label beside per-label probabilities when model.yaml declares ``serving.probabilities``."""
     from factory.packaging.context import assemble, model_labels
-    from factory.serving.server import load_scoring_script
+    from model_server.server import load_scoring_script
 
     folder = scaffold(models, "screening", "table", "classification")
     done = {n: tmp_path / n for n in ("p", "f", "m")}

@@ -31,8 +31,8 @@ from factory.adapters.azure.acr_tasks import render_task
 from factory.adapters.local.host import free_port
 from factory.packaging.context import assemble, lock_file, model_labels, scoring_check, tar_context
 from factory.packaging.deps import prune_patterns
-from factory.serving.check import wait_ready
 from factory.settings import Settings
+from model_server.check import wait_ready
 from tests.packaging.helpers import REPO
 
 MODEL = REPO / "models" / "wine_cultivar"
@@ -116,7 +116,7 @@ def _run_check_step(task_yaml: str, port: int) -> subprocess.CompletedProcess:
     env = {**os.environ, **dict(item.split("=", 1) for item in verify["env"])}
     args = verify["cmd"].split(" ")[1:]  # drop the image: run the same command on this machine
     args[args.index("--url") + 1] = f"http://127.0.0.1:{port}"
-    module = args[args.index("-m") + 1].replace("model_server", "factory.serving")
+    module = args[args.index("-m") + 1].replace("model_server", "model_server")
     return subprocess.run([sys.executable, "-m", module, *args[args.index("-m") + 2:]], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60)
 
@@ -124,7 +124,7 @@ def _run_check_step(task_yaml: str, port: int) -> subprocess.CompletedProcess:
 def test_the_verify_command_passes_a_good_model_and_fails_a_wrong_expectation(context, artifacts, tmp_path):
     port = free_port()
     score = REPO / "modelkit" / "serving" / "score.py"
-    server = subprocess.Popen([sys.executable, "-m", "factory.serving", "--score", str(score),
+    server = subprocess.Popen([sys.executable, "-m", "model_server", "--score", str(score),
                                "--host", "127.0.0.1", "--port", str(port)], cwd=REPO,
                               env={**os.environ, "AZUREML_MODEL_DIR": str(artifacts("wine_cultivar"))},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,7 +17,7 @@ from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, remote_image
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
-from factory.serving.check import http, wait_ready
+from model_server.check import http, wait_ready
 from tests.packaging.helpers import MODELS, REPO
 
 pytestmark = pytest.mark.slow

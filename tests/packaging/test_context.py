@@ -21,7 +21,7 @@ from factory.packaging.context import (
     scoring_check,
     tar_context,
 )
-from factory.serving.compare import compare, split_expected
+from model_server.compare import compare, split_expected
 from tests.packaging.helpers import MODELS, REPO
 
 
@@ -73,7 +73,7 @@ def test_context_layout_and_build_arguments(fake_artifacts, tmp_path):
 
 
 def test_a_signed_context_carries_the_model_signature_beside_the_model_and_keeps_its_hash(fake_artifacts, tmp_path):
-    from factory.serving.modelsig import verify_model
+    from model_server.modelsig import verify_model
     from tests.supplychain.helpers import make_signer
 
     signer = make_signer(tmp_path / "keys")

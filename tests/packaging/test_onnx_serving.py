@@ -15,11 +15,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from factory.serving.check import wait_ready
+from model_server.check import wait_ready
 from tests.packaging.helpers import REPO
 from tests.packaging.test_server import Server
 
-SCORE = REPO / "modelkit" / "environments" / "onnx" / "score.py"  # the shim over factory/serving/onnx_score.py
+SCORE = REPO / "modelkit" / "environments" / "onnx" / "score.py"  # the shim over model_server/onnx_score.py
 
 
 def _save(graph: onnx.GraphProto, folder: Path, card: dict) -> Path:
@@ -142,7 +142,7 @@ def test_detection_gives_boxes_with_labels_and_scores_after_nms(served):
 
 
 def test_session_options_one_worker_threads_from_the_environment(tmp_path, monkeypatch):
-    import factory.serving.onnx_score as onnx_score
+    import model_server.onnx_score as onnx_score
 
     monkeypatch.setenv("AZUREML_MODEL_DIR", str(classifier(tmp_path / "m")))
     monkeypatch.setenv("ORT_INTRA_OP_THREADS", "3")

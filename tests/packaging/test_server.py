@@ -1,4 +1,4 @@
-"""The scoring server (factory/serving) with a model's real score.py: routes, keep-alive, bad input → 400."""
+"""The scoring server (model_server) with a model's real score.py: routes, keep-alive, bad input → 400."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from factory.adapters.local.host import free_port
-from factory.serving.check import wait_ready
+from model_server.check import wait_ready
 from tests.packaging.helpers import REPO
 
 SCORE = REPO / "modelkit" / "serving" / "score.py"  # the kit's serving entry script
@@ -29,7 +29,7 @@ class Server:
         self.port = free_port()
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "factory.serving", "--score", str(score), "--host", "127.0.0.1",
+            [sys.executable, "-m", "model_server", "--score", str(score), "--host", "127.0.0.1",
              "--port", str(self.port), "--max-body", str(max_body)],
             cwd=REPO, env={"AZUREML_MODEL_DIR": str(model_dir), "PATH": "/usr/bin:/bin", **(env or {})},
             stdout=log.open("wb"), stderr=subprocess.STDOUT)

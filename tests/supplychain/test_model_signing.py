@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from factory.adapters.local.signing import LocalKeySigner
-from factory.serving.modelsig import MAX_BUNDLE_BYTES, ModelSignatureError, check_from_env, verify_model
 from factory.supplychain.modelsig import PUBLIC_KEY_FILE, SIGNATURE_FILE, write_signature
+from model_server.modelsig import MAX_BUNDLE_BYTES, ModelSignatureError, check_from_env, verify_model
 
 
 def model_folder(root: Path) -> Path:

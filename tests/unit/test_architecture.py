@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cli", "contract", "factory", "orchestrations", "function_app", "devhost", "localstack", "modelkit")
+PACKAGES = ("cli", "contract", "factory", "model_server", "orchestrations", "function_app", "devhost", "localstack",
+            "modelkit")
 FIRST_PARTY = set(PACKAGES)
 
 # room -> the rooms it may import (a module may always import its own room). Rooms are matched longest first.
@@ -18,18 +19,18 @@ DOMAIN = "factory"
 RULES: dict[str, set[str]] = {
     "contract": set(),  # the run contract: a leaf, pure records and names
     "devhost": set(),  # a generic Functions + Durable host: knows nothing of the factory
-    "factory.serving": set(),  # runs inside every model image, alone
+    "model_server": set(),  # runs inside every model image, alone
     "orchestrations": {"contract"},  # replayed: the contract only, never the domain
-    DOMAIN: {"contract", "factory.serving"},  # domain + ports: no adapter, no stand-in, no binding
+    DOMAIN: {"contract", "model_server"},  # domain + ports: no adapter, no stand-in, no binding
     "factory.adapters.azure": {DOMAIN, "contract"},
-    "factory.adapters.local": {DOMAIN, "contract", "factory.adapters.azure", "factory.serving"},
-    "cli": {DOMAIN, "contract", "factory.adapters.local", "localstack", "factory.serving"},  # the command line
+    "factory.adapters.local": {DOMAIN, "contract", "factory.adapters.azure", "model_server"},
+    "cli": {DOMAIN, "contract", "factory.adapters.local", "localstack", "model_server"},  # the command line
     "function_app": {DOMAIN, "contract", "orchestrations"},
     "localstack": {DOMAIN, "contract", "factory.adapters.local", "factory.adapters.azure"},
     "modelkit": {DOMAIN, "contract"},  # the standard pipeline is built with factory.kit; templates test the domain
     "modelkit.stages": set(),  # run inside Azure ML jobs, beside the model's own src/ (additional_includes)
     "modelkit.serving": set(),  # runs inside every model image, alone
-    "modelkit.environments": {"factory.serving"},  # an environment's serving script, beside factory.serving
+    "modelkit.environments": {"model_server"},  # an environment's serving script, beside model_server
 }
 
 
@@ -110,7 +111,7 @@ def test_every_module_is_in_a_room():
     ("function_app.edge", "factory.edge.service", True),
     ("function_app.http", "localstack.stack", False),
     ("localstack.stack", "factory.adapters.local.host", True),
-    ("factory.serving.server", "factory.catalog", False),
+    ("model_server.server", "factory.catalog", False),
     ("modelkit.stages.register", "factory.catalog", False),
     ("modelkit.pipeline", "factory.kit", True),
 ])

@@ -31,7 +31,7 @@ def test_the_deployed_package_holds_the_app_and_not_the_cli_the_stand_ins_or_the
     deployed = deployable_files()
     assert "function_app/__init__.py" in deployed and "contract/summary.py" in deployed
     assert "orchestrations/run.py" in deployed and "factory/steps.py" in deployed
-    assert "factory/adapters/azure/blob.py" in deployed and "factory/serving/compare.py" in deployed
+    assert "factory/adapters/azure/blob.py" in deployed and "model_server/compare.py" in deployed
     assert "host.json" in deployed and "requirements.txt" in deployed
     leaked = [f for f in deployed if f.startswith(NOT_DEPLOYED)]
     assert leaked == []

@@ -1,6 +1,6 @@
 """requirements.txt is what the Functions app gets on Azure: every third-party module the deployed code
-imports (contract/, function_app/, orchestrations/, factory/ except the local stack) must come from a distribution
-requirements.txt names, or one they depend on."""
+imports (contract/, function_app/, orchestrations/, factory/ except the local stack, model_server/) must come from
+a distribution requirements.txt names, or one they depend on."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOYED = ("contract", "function_app", "orchestrations", "factory")
+DEPLOYED = ("contract", "function_app", "orchestrations", "factory", "model_server")
 LOCAL_ONLY = ("factory/adapters/local",
               "factory/image_scaffold.py",  # only `model-factory new --kind images` writes model folders
-              "factory/serving/onnx_score.py")  # the last runs in ONNX model images (their requirements.txt)
-FIRST_PARTY = {"contract", "function_app", "orchestrations", "factory"}
+              "model_server/onnx_score.py")  # the last runs in ONNX model images (their requirements.txt)
+FIRST_PARTY = {"contract", "function_app", "orchestrations", "factory", "model_server"}
 
 
 def _name(requirement: str) -> str:

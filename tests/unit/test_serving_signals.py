@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from factory.serving.signals import MAX_BINS, WINDOW, ServingSignals, bin_of
+from model_server.signals import MAX_BINS, WINDOW, ServingSignals, bin_of
 
 
 def test_labels_stay_labels_and_numbers_are_binned_to_one_significant_digit():

@@ -46,8 +46,8 @@ from factory.adapters.local.host import file_lock, free_port
 from factory.adapters.local.reproducible import normalise_image
 from factory.packaging import deps
 from factory.packaging.context import CONTEXT_LABEL, FIXED_MTIME, LOCK_FILE, build_args, extra_labels, with_dependencies
-from factory.serving.check import run_check, wait_ready
 from factory.settings import Settings
+from model_server.check import run_check, wait_ready
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from factory.kit import run_stage
-from factory.serving import onnx_score
+from model_server import onnx_score
 
 MODEL = Path(__file__).resolve().parents[1]
 SRC = MODEL / "src"

@@ -1,6 +1,6 @@
 """The scoring check: wait for ``/ready``, POST the sample request, compare with the expected response.
 
-Used by the local builder (imported as ``factory.serving.check``) and inside the image by the ACR Task's
+Used by the local builder (imported as ``model_server.check``) and inside the image by the ACR Task's
 test step (``python -m model_server.check --url http://serve:5001 ...``), so both backends judge an image
 the same way. Standard library only.
 
