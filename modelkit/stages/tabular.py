@@ -1,6 +1,6 @@
 """Tabular stages: read an upload, split, fit, describe, evaluate by task, and the four stage programs' mains.
-A scaffolded model (``model-factory new --kind table``) calls the generic ones; a model of its own passes its
-cleaning, features, split and estimator to the mains and keeps only those in its ``src/``.
+A tabular model (and the ``model-factory new --kind table`` scaffold) passes its cleaning, split, estimator
+and card to the mains and keeps only those in its ``src/``.
 ``artifact`` is imported where it is used: prep and transform run without it in their snapshot."""
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ def read_upload(data: Path, read_one: Callable[[Path], pd.DataFrame] = pd.read_c
 def complete(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The rows of ``frame`` with a value in each of ``columns``, only those columns."""
     return frame[columns].dropna().reset_index(drop=True)
-
-
-def read(data: Path, columns: list[str]) -> pd.DataFrame:
-    """The upload (a CSV, or a folder of CSVs) with the complete rows of ``columns``."""
-    return complete(read_upload(data), columns)
 
 
 def split(frame: pd.DataFrame, target: str, task: str, test_size: float = 0.25,
@@ -89,14 +84,6 @@ def card(model: Any, train: pd.DataFrame, name: str, task: str, features: list[s
     steps = [s for _, s in model.steps] if hasattr(model, "steps") else [model]
     return {**facts, "estimator": "+".join(type(s).__name__ for s in steps), "params": params or {},
             "train_rows": len(train), "sklearn_version": sklearn.__version__}
-
-
-def fit(train: pd.DataFrame, name: str, task: str, features: list[str], target: str, folder: Path) -> Path:
-    """Fit the task's estimator on ``train`` and save the artifact folder (model.joblib + model.json)."""
-    import artifact
-
-    model = fit_model(estimator(task), train, task, features, target)
-    return artifact.save(model, card(model, train, name, task, features, target), folder)
 
 
 def metrics(model_dir: Path, test: pd.DataFrame, task: str) -> dict[str, float]:
