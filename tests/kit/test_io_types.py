@@ -84,17 +84,28 @@ def _replace(file: Path, old: str, new: str) -> None:
     file.write_text(text.replace(old, new))
 
 
+PREP_TO_FILE = """import sys
+    from pathlib import Path
+    out = Path(sys.argv[4])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    clean(tabular.read_upload(Path(sys.argv[2]))).to_csv(out, index=False)"""
+TRANSFORM_FROM_FILE = """import sys
+    from pathlib import Path
+    out = Path(sys.argv[4])
+    out.mkdir(parents=True, exist_ok=True)
+    for part, rows in zip(("train", "test"), split(pd.read_csv(sys.argv[2])), strict=True):
+        rows.to_csv(out / f"{part}.csv", index=False)"""
+
+
 def test_a_uri_file_output_passed_between_steps_trains_a_model(tmp_path):
     """prep writes one CSV file (``uri_file``), transform reads that file: the run registers a version."""
     folder = _wine(tmp_path, "wine_file")
     components, src = folder / "mlops" / "components", folder / "src"
     _replace(components / "prep.yml", "prepared: {type: uri_folder}", "prepared: {type: uri_file}")
     _replace(components / "transform.yml", "prepared: {type: uri_folder}", "prepared: {type: uri_file}")
-    _replace(src / "prep.py", 'prepared.to_csv(args.prepared / "prepared.csv", index=False)',
-             "prepared.to_csv(args.prepared, index=False)")
-    _replace(src / "prep.py", "args.prepared.mkdir(parents=True, exist_ok=True)",
-             "args.prepared.parent.mkdir(parents=True, exist_ok=True)")
-    _replace(src / "transform.py", 'pd.read_csv(args.prepared / "prepared.csv")', "pd.read_csv(args.prepared)")
+    # the kit's mains read and write folders: here prep writes the file and transform reads it (argv: --x X --y Y)
+    _replace(src / "prep.py", 'tabular.prep_main(clean, "wines")', PREP_TO_FILE)
+    _replace(src / "transform.py", "tabular.transform_main(split, FEATURES)", TRANSFORM_FROM_FILE)
     spec = load_model_spec(folder)
     request = TrainingRequest(model=spec.name, run_id="file-1", data_uri=str(folder / "data" / "wine.csv"))
     result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")

@@ -3,10 +3,10 @@ feeds' column names, parse times and drop trips that cannot be right (no fare, n
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
+import tabular
 
 # The yellow and green feeds name the same things differently; canonical name on the right.
 RENAMES = {
@@ -33,14 +33,6 @@ def read_feed(path: Path) -> pd.DataFrame:
     return frame[COLUMNS]
 
 
-def read_upload(path: Path) -> pd.DataFrame:
-    """An upload: one CSV, or every CSV of a folder (green and yellow together)."""
-    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
-    if not files:
-        raise FileNotFoundError(f"no CSV file in {path}")
-    return pd.concat([read_feed(f) for f in files], ignore_index=True)
-
-
 def clean(frame: pd.DataFrame) -> pd.DataFrame:
     """Parse the times, turn 0 coordinates into missing values, keep plausible trips only."""
     frame = frame.copy()
@@ -56,17 +48,10 @@ def clean(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[plausible].reset_index(drop=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the uploaded CSV (or a folder of CSVs)")
-    parser.add_argument("--prepared", type=Path, required=True, help="output folder")
-    args = parser.parse_args(argv)
-    raw = read_upload(args.data)
-    prepared = clean(raw)
-    args.prepared.mkdir(parents=True, exist_ok=True)
-    prepared.to_csv(args.prepared / "prepared.csv", index=False)
-    print(f"prep: {len(raw)} trips read, {len(prepared)} kept ({', '.join(sorted(set(raw['cab'])))} cabs)")
+def cabs(raw: pd.DataFrame, prepared: pd.DataFrame) -> str:
+    """Which feeds the upload held, for prep's summary."""
+    return f" ({', '.join(sorted(set(raw['cab'])))} cabs)"
 
 
 if __name__ == "__main__":
-    main()
+    tabular.prep_main(clean, "trips", read_feed, cabs)

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from typing import Any
 
-import artifact
 import pandas as pd
-import sklearn
+import tabular
 from sklearn.ensemble import HistGradientBoostingRegressor
-from transform import FEATURES, TARGET
+from transform import FEATURES, TARGET, TASK
 
 PARAMS = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "random_state": 0}
 
 
-def fit(train: pd.DataFrame, params: dict | None = None) -> HistGradientBoostingRegressor:
+def fit(train: pd.DataFrame, params: dict[str, Any] | None = None) -> HistGradientBoostingRegressor:
     """A regressor fitted on ``train``'s features (missing coordinates are handled natively)."""
     model = HistGradientBoostingRegressor(**(params or PARAMS))
-    return model.fit(train[FEATURES].to_numpy(dtype=float), train[TARGET].to_numpy(dtype=float))
+    return tabular.fit_model(model, train, TASK, FEATURES, TARGET)
 
 
-def card(name: str, train_rows: int) -> dict:
-    """``model.json``: what the serving side needs to call ``predict()``; then how it was trained."""
-    return {"name": name, "task": "regression", "features": FEATURES, "target": TARGET,
-            "predict": "the fare in US dollars",
-            "estimator": "HistGradientBoostingRegressor", "params": PARAMS, "train_rows": train_rows,
-            "sklearn_version": sklearn.__version__}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--model_name", required=True)
-    parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
-    args = parser.parse_args(argv)
-    train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
-    print(f"train: fitted on {len(train)} rows")
+def card(model: HistGradientBoostingRegressor, train: pd.DataFrame, name: str) -> dict[str, Any]:
+    """``model.json``: the fare regressor's serving contract and how it was trained."""
+    return tabular.card(model, train, name, TASK, FEATURES, TARGET, PARAMS, "the fare in US dollars")
 
 
 if __name__ == "__main__":
-    main()
+    tabular.train_main(fit, card)

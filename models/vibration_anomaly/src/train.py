@@ -3,13 +3,11 @@ the field); its contamination is the expected share of anomalies. Writes the art
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from typing import Any
 
-import artifact
 import pandas as pd
-import sklearn
-from prep import LABEL
+import tabular
+from prep import LABEL, TASK
 from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -18,30 +16,17 @@ from transform import FEATURES
 PARAMS = {"n_estimators": 200, "contamination": 0.03, "random_state": 0}
 
 
-def fit(train: pd.DataFrame, params: dict | None = None) -> Pipeline:
+def fit(train: pd.DataFrame, params: dict[str, Any] | None = None) -> Pipeline:
     """Scaler + isolation forest fitted on ``train``'s sensor values."""
     model = make_pipeline(StandardScaler(), IsolationForest(**(params or PARAMS)))
-    return model.fit(train[FEATURES].to_numpy(dtype=float))
+    return tabular.fit_model(model, train, TASK, FEATURES, LABEL)
 
 
-def card(name: str, train_rows: int) -> dict:
-    """``model.json``: what serving needs to call ``predict()`` and read its answer; then how it was trained."""
-    return {"name": name, "task": "anomaly", "features": FEATURES, "target": LABEL,
-            "predict": {"anomaly": -1, "normal": 1},
-            "estimator": "StandardScaler+IsolationForest", "params": PARAMS, "train_rows": train_rows,
-            "sklearn_version": sklearn.__version__}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--model_name", required=True)
-    parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
-    args = parser.parse_args(argv)
-    train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
-    print(f"train: fitted on {len(train)} rows")
+def card(model: Pipeline, train: pd.DataFrame, name: str) -> dict[str, Any]:
+    """``model.json``: what serving needs to call ``predict()`` and read its answer (the kit's -1 anomaly,
+    1 normal); then how it was trained."""
+    return tabular.card(model, train, name, TASK, FEATURES, LABEL, PARAMS)
 
 
 if __name__ == "__main__":
-    main()
+    tabular.train_main(fit, card)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from typing import Any
 
-import artifact
 import pandas as pd
-import sklearn
-from prep import CLASSES, TARGET
+import tabular
+from prep import TARGET, TASK
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -17,30 +15,16 @@ from transform import FEATURES
 PARAMS = {"C": 1.0, "max_iter": 1000}
 
 
-def fit(train: pd.DataFrame, params: dict | None = None) -> Pipeline:
+def fit(train: pd.DataFrame, params: dict[str, Any] | None = None) -> Pipeline:
     """Scaler + logistic regression fitted on ``train``."""
     model = make_pipeline(StandardScaler(), LogisticRegression(**(params or PARAMS)))
-    return model.fit(train[FEATURES].to_numpy(dtype=float), train[TARGET].to_numpy(dtype=int))
+    return tabular.fit_model(model, train, TASK, FEATURES, TARGET)
 
 
-def card(name: str, train_rows: int) -> dict:
-    """``model.json``: what the serving side needs to call ``predict()``; then how it was trained."""
-    return {"name": name, "task": "classification", "features": FEATURES, "target": TARGET, "classes": CLASSES,
-            "predict": "the cultivar, one of classes",
-            "estimator": "StandardScaler+LogisticRegression", "params": PARAMS, "train_rows": train_rows,
-            "sklearn_version": sklearn.__version__}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--model_name", required=True)
-    parser.add_argument("--model", type=Path, required=True, help="output folder: model.joblib, model.json")
-    args = parser.parse_args(argv)
-    train = pd.read_csv(args.features / "train.csv")
-    artifact.save(fit(train), card(args.model_name, len(train)), args.model)
-    print(f"train: fitted on {len(train)} rows")
+def card(model: Pipeline, train: pd.DataFrame, name: str) -> dict[str, Any]:
+    """``model.json``: the cultivar classifier's serving contract and how it was trained."""
+    return tabular.card(model, train, name, TASK, FEATURES, TARGET, PARAMS, "the cultivar, one of classes")
 
 
 if __name__ == "__main__":
-    main()
+    tabular.train_main(fit, card)

@@ -1,18 +1,21 @@
 """Train: fit the estimator and write the artifact folder (change it for your model)."""
 
-import argparse
-from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import tabular
 from prep import FEATURES, TARGET, TASK
 
+
+def fit(train: pd.DataFrame) -> Any:
+    """The kit's small estimator for the task, fitted on ``train`` (put your own here, with its params)."""
+    return tabular.fit_model(tabular.estimator(TASK), train, TASK, FEATURES, TARGET)
+
+
+def card(model: Any, train: pd.DataFrame, name: str) -> dict[str, Any]:
+    """``model.json``: the serving contract and how the model was trained."""
+    return tabular.card(model, train, name, TASK, FEATURES, TARGET)
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--model_name", required=True)
-    parser.add_argument("--model", type=Path, required=True)
-    args = parser.parse_args()
-    train = pd.read_csv(args.features / "train.csv")
-    tabular.fit(train, args.model_name, TASK, FEATURES, TARGET, args.model)
-    print(f"train: fitted on {len(train)} rows")
+    tabular.train_main(fit, card)
