@@ -42,6 +42,10 @@ LOG = logging.getLogger("factory.fleet_hub")
 REPORTER_SUFFIX = "-reporter"
 MAX_SAMPLE_BYTES = 64 * 1024
 SITE = "local"
+# podman's container state -> edgeAgent's runtimeStatus (what the gate reads); anything else: unknown (starting)
+RUNTIME_STATUS = {"running": "running", "failed": "failed", "exited": "stopped", "stopped": "stopped",
+                  "paused": "stopped", "dead": "failed"}
+CRASH_LOOP_RESTARTS = 2  # a running module restarted this often since its deployment is crash-looping
 _MODEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -168,7 +172,10 @@ class DeviceLoop:
         reported: dict[str, dict[str, Any]] = {"$edgeAgent": {"modules": {}}}
         for module in desired.get("$edgeAgent", {}).get("modules", {}):
             status = agent.get(module, {})
-            reported["$edgeAgent"]["modules"][module] = {"runtimeStatus": status.get("runtimeStatus", "unknown"),
+            runtime = RUNTIME_STATUS.get(str(status.get("runtimeStatus", "")), "unknown")
+            if runtime == "running" and int(status.get("restarts") or 0) >= CRASH_LOOP_RESTARTS:
+                runtime = "backoff"  # what edgeAgent says of a module that keeps exiting and being restarted
+            reported["$edgeAgent"]["modules"][module] = {"runtimeStatus": runtime,
                                                          "exitCode": status.get("exitCode", 0)}
             try:
                 twin = _call("GET", f"{url}/modules/{module}{REPORTER_SUFFIX}/twin")

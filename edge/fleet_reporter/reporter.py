@@ -31,7 +31,7 @@ from typing import Any
 MODULE = os.environ.get("MODEL_MODULE", "")
 PORT = int(os.environ.get("MODEL_PORT", "5001"))
 REPORT_SECONDS = float(os.environ.get("REPORT_SECONDS", "3"))
-GRACE_SECONDS = float(os.environ.get("GRACE_SECONDS", "45"))
+GRACE_SECONDS = float(os.environ.get("GRACE_SECONDS", "180"))  # a model under qemu starts slowly
 TWIN_URL = os.environ.get("FACTORY_EDGE_SIM_TWIN_URL", "")
 MAX_PER_SECOND = 20.0
 MAX_BODY = 64 * 1024
