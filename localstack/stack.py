@@ -237,7 +237,8 @@ class LocalStack:
         hub = Service("fleet-hub", [py, "-m", "localstack.fleet_hub", "--state-dir", str(st),
                                     "--devices", str(st / "fleet" / "devices.json"),
                                     "--registry", f"127.0.0.1:{self.ports.prod_registry}",
-                                    "--models-dir", str(self.root / "models")],
+                                    "--models-dir", self.extra_env.get("FACTORY_MODELS_DIR",
+                                                                       str(self.root / "models"))],
                       self._hub_ready, start_timeout=600)  # the first start builds the reporter image
         return [*devices, hub]
 
