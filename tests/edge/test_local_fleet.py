@@ -72,8 +72,12 @@ class Fleet:
         service = RolloutService(self.hub, lambda model: SPEC if model == MODEL else None, poll_seconds=3,
                                  rollback_timeout_s=600)
         request = {"run_id": f"run-{version}", "model": MODEL, "version": version, "image": image}
+        started = time.monotonic()
         replay = run_orchestrator(fleet_rollout, request, handlers(service), real_time=True, max_episodes=5000)
-        return RolloutResult.from_dict(replay.output)
+        result = RolloutResult.from_dict(replay.output)
+        print(f"\nrollout of version {version}: {result.status.value} in {time.monotonic() - started:.0f} s; "
+              + ", ".join(f"{v.ring} {v.applied}/{v.targeted}" for v in result.rings))
+        return result
 
     def reported(self) -> dict[str, str]:
         return {r.device: r.version for r in self.hub.device_reports("tags.site = 'local'", MODULE)}
