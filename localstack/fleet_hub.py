@@ -29,6 +29,7 @@ import re
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ SITE = "local"
 # podman's container state -> edgeAgent's runtimeStatus (what the gate reads); anything else: unknown (starting)
 RUNTIME_STATUS = {"running": "running", "failed": "failed", "exited": "stopped", "stopped": "stopped",
                   "paused": "stopped", "dead": "failed"}
+RETRY_REFUSED_S = 60.0  # a deployment the device refused is tried again after this long (or when it changes)
 CRASH_LOOP_RESTARTS = 2  # a running module restarted this often since its deployment is crash-looping
 _MODEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -137,6 +139,8 @@ class DeviceLoop:
         self.models_dir, self.per_second = models_dir, per_second
         self.applied: dict[str, Any] | None = None  # the content the simulator has (None: not read yet)
         self.last_report: Any = None
+        self.refused: tuple[dict[str, Any], float] | None = None  # content the device refused, and when
+        self.refusal = ""  # why
 
     def traffic(self, desired: dict[str, dict[str, Any]]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -159,24 +163,39 @@ class DeviceLoop:
         content = manifest(desired, self.reporter_image, self.traffic(desired))
         if self.applied is None:
             self.applied = _call("GET", f"{url}/deployment").get("modulesContent") or {}
+        refused = self.refused is not None and self.refused[0] == content
+        if refused and self.refused is not None and time.monotonic() - self.refused[1] >= RETRY_REFUSED_S:
+            self.applied = None  # try the refused deployment again
         if content != self.applied:
             LOG.info("%s: deploying %s", self.device.id, ", ".join(sorted(
                 content.get("$edgeAgent", {}).get("properties.desired", {}).get("modules", {}))) or "nothing")
             self.applied = None
-            if content:
-                _call("PUT", f"{url}/deployment", {"modulesContent": content}, timeout=900)
+            try:
+                if content:
+                    _call("PUT", f"{url}/deployment", {"modulesContent": content}, timeout=900)
+                else:
+                    _call("DELETE", f"{url}/deployment", timeout=300)
+            except urllib.error.HTTPError as exc:  # the device refused it (a pull failed, no image of its arch)
+                why = exc.read().decode(errors="replace")[:300]
+                LOG.warning("%s: the device refused the deployment: %s", self.device.id, why)
+                self.refused, self.refusal = (content, time.monotonic()), why
+                self.applied = content  # the simulator holds it (what it could start runs)
+                refused = True
             else:
-                _call("DELETE", f"{url}/deployment", timeout=300)
-            self.applied = content
+                self.refused, refused = None, False
+                self.applied = content
         agent = _call("GET", f"{url}/modules/$edgeAgent/twin")["reported"].get("modules", {})
         reported: dict[str, dict[str, Any]] = {"$edgeAgent": {"modules": {}}}
         for module in desired.get("$edgeAgent", {}).get("modules", {}):
             status = agent.get(module, {})
             runtime = RUNTIME_STATUS.get(str(status.get("runtimeStatus", "")), "unknown")
+            if refused and not status:
+                runtime = "failed"  # the device could not start it (why: the hub's log, and ``error`` below)
             if runtime == "running" and int(status.get("restarts") or 0) >= CRASH_LOOP_RESTARTS:
                 runtime = "backoff"  # what edgeAgent says of a module that keeps exiting and being restarted
             reported["$edgeAgent"]["modules"][module] = {"runtimeStatus": runtime,
-                                                         "exitCode": status.get("exitCode", 0)}
+                                                         "exitCode": status.get("exitCode", 0),
+                                                         **({"error": self.refusal} if refused else {})}
             try:
                 twin = _call("GET", f"{url}/modules/{module}{REPORTER_SUFFIX}/twin")
             except urllib.error.HTTPError:
