@@ -127,6 +127,7 @@ def fleet(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[F
     built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / MODEL))
     good = f"{registry}/{ref.repository}@{built.digest}"
     folder = work / "state"
+    (folder / "fleet").mkdir(parents=True)
     fleet = Fleet(folder, LocalFleet(folder / "fleet" / "fleet.json"), {}, good, _crash_on_arm64(good, registry))
     hub_proc = None
     try:
