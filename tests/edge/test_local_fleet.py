@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL, MODULE = "wine_cultivar", "wine-cultivar"
 DEVICES = {"dev-amd64-23": "amd64", "dev-arm64-10": "arm64", "dev-amd64-3": "amd64"}
 SPEC = RolloutSpec(fleet="tags.site = 'local'", rings=(Ring("canary", 10, min_devices=2, bake_minutes=0.25),
-                                                       Ring("all", 100, min_devices=0, bake_minutes=0.1)))
+                                                       Ring("all", 100, min_devices=1, bake_minutes=0.1)))
 
 
 @dataclass
