@@ -40,7 +40,8 @@ def build_reporter_image(tag: str, arch: str, container_engine: ContainerEngine 
         context.mkdir()
         for name in ("Dockerfile", "reporter.py"):
             shutil.copyfile(REPORTER_DIR / name, context / name)
-        args = ["build", "--network=none", "--platform", f"linux/{arch}", "--build-arg", f"BASE_IMAGE={base}"]
+        args = ["build", "--no-cache", "--network=none", "--platform", f"linux/{arch}", "--build-arg",
+                f"BASE_IMAGE={base}"]  # two COPY steps: nothing worth a cache lookup
         if eng.is_podman:
             args += ["--pull=never", "--timestamp", str(FIXED_MTIME), "--identity-label=false", "--omit-history"]
         eng.run([*args, "-t", tag, str(context)])
