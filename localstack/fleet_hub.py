@@ -170,7 +170,9 @@ class DeviceLoop:
             LOG.info("%s: deploying %s", self.device.id, ", ".join(sorted(
                 content.get("$edgeAgent", {}).get("properties.desired", {}).get("modules", {}))) or "nothing")
             self.applied = None
-            try:
+            modules = desired.get("$edgeAgent", {}).get("modules", {})
+            self._report(True, {"$edgeAgent": {"modules": {m: {"runtimeStatus": "unknown"} for m in modules}}})
+            try:  # edgeAgent's view while the device pulls and starts: nothing of what ran before is running
                 if content:
                     _call("PUT", f"{url}/deployment", {"modulesContent": content}, timeout=900)
                 else:
@@ -189,7 +191,7 @@ class DeviceLoop:
         for module in desired.get("$edgeAgent", {}).get("modules", {}):
             status = agent.get(module, {})
             runtime = RUNTIME_STATUS.get(str(status.get("runtimeStatus", "")), "unknown")
-            if refused and not status:
+            if refused and runtime != "running":
                 runtime = "failed"  # the device could not start it (why: the hub's log, and ``error`` below)
             if runtime == "running" and int(status.get("restarts") or 0) >= CRASH_LOOP_RESTARTS:
                 runtime = "backoff"  # what edgeAgent says of a module that keeps exiting and being restarted

@@ -99,7 +99,7 @@ def _crash_on_arm64(good: str, registry: str) -> str:
     with tempfile.TemporaryDirectory(prefix="mf-crash-") as tmp:
         (Path(tmp) / "Containerfile").write_text(
             f"FROM {repository}@{variants['arm64'].digest}\n"
-            'ENTRYPOINT ["sh", "-c", "echo this version crashes on arm64 >&2; exit 3"]\n')
+            'ENTRYPOINT ["python3", "-c", "raise SystemExit(\'this version crashes on arm64\')"]\n')
         eng.run(["build", "-q", "--platform", "linux/arm64", "--tls-verify=false", "-t",
                  "localhost/mf-fleet-test-crash:arm64", tmp])
         index = "localhost/mf-fleet-test-crash-index:latest"
@@ -175,7 +175,7 @@ def test_a_version_rolls_out_to_every_ring_then_one_crashing_on_arm64_is_stopped
     assert second.status is RolloutStatus.ROLLED_BACK, second
     assert [v.ring for v in second.rings] == ["canary"]  # "all" was never applied
     failed = next(c for c in second.rings[0].checks if c.signal == "failed_percent")
-    assert not failed.passed and failed.value == 50.0
+    assert not failed.passed and failed.value == 50.0, (second, fleet.hub.device_reports(SPEC.fleet, MODULE))
     assert len(failed.devices) == 1 and failed.devices[0].startswith("dev-arm64-10 (arm64): module ")
     assert "dev-arm64-10" in second.reason
     fleet.wait_reported({d: "1" for d in DEVICES}, timeout=300)  # the fleet runs version 1 again
