@@ -28,7 +28,10 @@ DEFAULT_STATE = Path(".factory")
 def _stack(args: argparse.Namespace) -> LocalStack:
     stack = LocalStack(Path(args.state_dir))
     if getattr(args, "fleet", None) is not None:
-        stack.resize_fleet(args.fleet, args.fleet_arm64)
+        try:
+            stack.resize_fleet(args.fleet, args.fleet_arm64)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from exc
     return stack
 
 
