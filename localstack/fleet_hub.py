@@ -47,6 +47,7 @@ SITE = "local"
 RUNTIME_STATUS = {"running": "running", "failed": "failed", "exited": "stopped", "stopped": "stopped",
                   "paused": "stopped", "dead": "failed"}
 RETRY_REFUSED_S = 60.0  # a deployment the device refused is tried again after this long (or when it changes)
+STATUS_EVERY = 3  # steps between two reads of a device's module states and reports (2 s steps: every 6 s)
 CRASH_LOOP_RESTARTS = 2  # a running module restarted this often since its deployment is crash-looping
 _MODEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -141,6 +142,7 @@ class DeviceLoop:
         self.last_report: Any = None
         self.refused: tuple[dict[str, Any], float] | None = None  # content the device refused, and when
         self.refusal = ""  # why
+        self.steps = 0
 
     def traffic(self, desired: dict[str, dict[str, Any]]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -158,6 +160,7 @@ class DeviceLoop:
         except (OSError, ValueError):
             self._report(False, {})
             self.applied = None  # read again when it returns (it may have been reset)
+            self.steps = 0  # and report it at once then
             return
         desired = self.fleet.merged(self.device.id)
         content = manifest(desired, self.reporter_image, self.traffic(desired))
@@ -186,6 +189,10 @@ class DeviceLoop:
             else:
                 self.refused, refused = None, False
                 self.applied = content
+            self.steps = 0  # read what the new deployment does at once
+        self.steps += 1
+        if (self.steps - 1) % STATUS_EVERY:
+            return  # the device's state is read every STATUS_EVERY steps: each read costs it a `podman ps`
         agent = _call("GET", f"{url}/modules/$edgeAgent/twin")["reported"].get("modules", {})
         reported: dict[str, dict[str, Any]] = {"$edgeAgent": {"modules": {}}}
         for module in desired.get("$edgeAgent", {}).get("modules", {}):
