@@ -30,7 +30,7 @@ from factory.adapters.local.registry import skopeo_manifest
 from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image
 from factory.rollout.service import RolloutService
-from factory.rollout.spec import Ring, RolloutSpec, bucket
+from factory.rollout.spec import AbortBounds, Ring, RolloutSpec, bucket
 from function_app.rollout import handlers
 from orchestrations.fleet_rollout import fleet_rollout
 from tests.packaging.helpers import train_with_src
@@ -42,10 +42,15 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 MODEL, MODULE = "wine_cultivar", "wine-cultivar"
 DEVICES = {"dev-amd64-23": "amd64", "dev-arm64-10": "arm64", "dev-amd64-3": "amd64"}
+# the devices share two cores: a fresh version's p95 on an amd64 device includes its neighbour's qemu start (a run
+# measured 1.74 above the warm previous version's), so the p95 bound is wide here; the p95 gate's own tests are in
+# test_fleet_rollout_orchestration.py
 SPEC = RolloutSpec(fleet="tags.site = 'local'", rings=(Ring("canary", 10, min_devices=2, bake_minutes=0.25),
-                                                       Ring("all", 100, min_devices=1, bake_minutes=0.1)))
+                                                       Ring("all", 100, min_devices=1, bake_minutes=0.1)),
+                   abort=AbortBounds(max_p95_regression=5.0))
 # a ring whose only device is offline passes with no device applied: nothing failed, it converges on its return
-SPEC_ALLOWING_EMPTY = RolloutSpec(fleet=SPEC.fleet, rings=(SPEC.rings[0], Ring("all", 100, bake_minutes=0.1)))
+SPEC_ALLOWING_EMPTY = RolloutSpec(fleet=SPEC.fleet, rings=(SPEC.rings[0], Ring("all", 100, bake_minutes=0.1)),
+                                  abort=SPEC.abort)
 
 
 @dataclass
