@@ -2,6 +2,8 @@
 # Both install what they need first (`make setup`), idempotently.
 SHELL := /bin/bash
 VENV := .venv
+# the local fleet `make run` rolls out to: N devices, one of them arm64 (docs/edge.md); FLEET=0: none
+FLEET ?= 4
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 
@@ -25,7 +27,7 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 run: setup
-	$(VENV)/bin/model-factory run --all --auto-approve
+	$(VENV)/bin/model-factory run --all --auto-approve --fleet $(FLEET)
 
 up: setup
 	$(VENV)/bin/model-factory up

@@ -46,7 +46,8 @@ class ModuleContainers:
             state = item.get("State", "")
             status[module] = {"runtimeStatus": "running" if state == "running" else
                               ("failed" if item.get("ExitCode") else state),
-                              "exitCode": item.get("ExitCode", 0), "image": item.get("Image", ""),
+                              "exitCode": item.get("ExitCode", 0), "restarts": item.get("Restarts", 0),
+                              "image": item.get("Image", ""),
                               "container": (item.get("Names") or [""])[0]}
         return status
 

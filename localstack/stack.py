@@ -61,6 +61,28 @@ class Service:
     ready: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
     port: int | None = None  # the loopback port it listens on (readiness checks this service holds it)
+    start_timeout: float = 120
+
+
+@dataclass(frozen=True)
+class FleetDeviceSpec:
+    """One device of the local fleet (``up --fleet N``): an edge simulator of that architecture on that port."""
+
+    id: str
+    arch: str
+    port: int
+
+
+def fleet_devices(count: int, arm64: int | None = None) -> list[FleetDeviceSpec]:
+    """``count`` devices, ``arm64`` of them arm64 (default: one when ``count`` >= 2, none for one device), the rest
+    amd64: ``fleet-amd64-1``, ..., ``fleet-arm64-1``, ... (stable ids: their ring buckets are stable too), each on a
+    free loopback port."""
+    arm = (1 if count >= 2 else 0) if arm64 is None else arm64
+    if count < 0 or not 0 <= arm <= count:
+        raise ValueError(f"a fleet of {count} devices cannot have {arm} arm64 devices")
+    amd = count - arm
+    return [FleetDeviceSpec(f"fleet-{arch}-{i}", arch, free_port())
+            for arch, n in (("amd64", amd), ("arm64", arm)) for i in range(1, n + 1)]
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -85,11 +107,13 @@ class LocalStack:
     """Starts and stops the local stand-ins for Azure, and knows the settings that point at them."""
 
     def __init__(self, state_dir: Path, ports: StackPorts | None = None, root: Path = ROOT,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, fleet: list[FleetDeviceSpec] | None = None) -> None:
         self.root = root.resolve()
         self.state_dir = state_dir.resolve()
         self.ports = ports or self._saved_ports() or StackPorts()
         self.extra_env = extra_env or {}
+        # the local fleet's devices (``up --fleet N``); None: the ones the last ``up`` saved (none at first)
+        self.fleet = self._saved_fleet() if fleet is None else fleet
 
     # -- settings ---------------------------------------------------------------------------------------
     def _saved_ports(self) -> StackPorts | None:
@@ -98,6 +122,13 @@ class LocalStack:
             return None
         saved = json.loads(path.read_text())["ports"]
         return StackPorts(**{k: v for k, v in saved.items() if k in asdict(StackPorts())})
+
+    def _saved_fleet(self) -> list[FleetDeviceSpec]:
+        path = self.state_dir / "stack.json"
+        if not path.exists():
+            return []
+        return [FleetDeviceSpec(str(d["id"]), str(d["arch"]), int(d["port"]))
+                for d in json.loads(path.read_text()).get("fleet", [])]
 
     @property
     def base_url(self) -> str:
@@ -199,7 +230,54 @@ class LocalStack:
                                 "--auth", "keys"],
                     self._devhost_ours, port=p.devhost),
             Service("blob-events", [py, "-m", "localstack.blob_events"], lambda: True),
+            *self.fleet_services(),
         ]
+
+    def fleet_services(self) -> list[Service]:
+        """The local fleet: one edge simulator per device, then the fleet hub (``localstack/fleet_hub.py``)."""
+        if not self.fleet:
+            return []
+        py, st = sys.executable, self.state_dir
+        devices = [Service(f"fleet-{d.id}", [py, "-m", "localstack.edge_simulator", "--port", str(d.port),
+                                             "--state-dir", str(st / "fleet" / "devices" / d.id), "--arch", d.arch],
+                           _http_ok(f"http://127.0.0.1:{d.port}/health"), port=d.port) for d in self.fleet]
+        hub = Service("fleet-hub", [py, "-m", "localstack.fleet_hub", "--state-dir", str(st),
+                                    "--devices", str(st / "fleet" / "devices.json"),
+                                    "--registry", f"127.0.0.1:{self.ports.prod_registry}",
+                                    "--models-dir", self.extra_env.get("FACTORY_MODELS_DIR",
+                                                                       str(self.root / "models"))],
+                      self._hub_ready, start_timeout=600)  # the first start builds the reporter image
+        return [*devices, hub]
+
+    def resize_fleet(self, count: int, arm64: int | None = None) -> None:
+        """Make the local fleet ``count`` devices (``arm64`` of them arm64: ``fleet_devices``). The same devices
+        as now keep their ports and state; a different fleet stops the current one's services and removes its
+        containers first (their fleet twins stay in ``fleet.json``: a removed device reports nothing more)."""
+        wanted = fleet_devices(count, arm64)
+        if [(d.id, d.arch) for d in wanted] == [(d.id, d.arch) for d in self.fleet]:
+            return
+        self.remove_fleet()
+        self.fleet = wanted
+
+    def remove_fleet(self) -> None:
+        """Stop the fleet's hub and simulators and remove the devices' containers and networks."""
+        from localstack.edge_simulator import EdgeSimulator
+
+        for service in reversed(self.fleet_services()):
+            self.stop(service.name)
+        for device in self.fleet:
+            sim = EdgeSimulator(self.state_dir / "fleet" / "devices" / device.id, arch=device.arch)
+            try:
+                sim.remove_all()
+            finally:
+                sim.close()
+
+    def _hub_ready(self) -> bool:
+        """The hub this stack started has registered the devices (its ``hub.json`` names its pid)."""
+        try:
+            return json.loads((self.state_dir / "fleet" / "hub.json").read_text()).get("pid") == self.pid("fleet-hub")
+        except (OSError, ValueError):
+            return False
 
     def _devhost_ours(self) -> bool:
         """devhost is ready when the process this stack started (its pid file) answers its status with this
@@ -291,7 +369,12 @@ class LocalStack:
     def up(self, progress: Callable[[str], None] = lambda _msg: None) -> None:
         """Start every service that is not running yet (idempotent)."""
         private_dir(self.state_dir)  # keys, approvals, run state and logs: the owner's only (0700)
-        write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports)}))
+        write_private(self.state_dir / "stack.json", json.dumps({"ports": asdict(self.ports),
+                                                                 "fleet": [asdict(d) for d in self.fleet]}))
+        if self.fleet:
+            private_dir(self.state_dir / "fleet")
+            write_private(self.state_dir / "fleet" / "devices.json", json.dumps(
+                [{"id": d.id, "arch": d.arch, "url": f"http://127.0.0.1:{d.port}"} for d in self.fleet]))
         if ensure_key_pair(*self.signing_key_paths()):
             progress(f"made the image signing key pair {self.signing_key_paths()[0]} (public: .pub beside it)")
         self.write_device_policy()
@@ -299,7 +382,7 @@ class LocalStack:
             self.remove_verification_containers()
         for service in self.services():
             progress(f"starting {service.name}")
-            self.start(service)
+            self.start(service, timeout=service.start_timeout)
 
     def answers(self, service: Service) -> bool:
         """The service this stack started is running and ready, and holds its port (its process group)."""
@@ -344,6 +427,7 @@ class LocalStack:
     def down(self) -> None:
         """Stop every service, in reverse order of start; then end any process of this stack still running
         (an orphan of a service killed alone, a log writer): nothing of the stack is left."""
+        self.remove_fleet()  # a fleet device's model containers would otherwise keep serving (and using memory)
         for service in reversed(self.services()):
             self.stop(service.name)
         left = supervision.stack_processes(self.state_dir)

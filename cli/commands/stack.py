@@ -14,7 +14,7 @@ from cli.client import FactoryClient, page_text, post_link
 from cli.commands.dashboard import dashboard_url
 from cli.follow import Follower
 from cli.table import table
-from contract import STAGES, RunStatus, RunSummary
+from contract import STAGES, RolloutStatus, RunStatus, RunSummary
 from factory import history
 from factory.card import seconds_left
 from factory.catalog import load_catalog, scan_catalog
@@ -26,7 +26,13 @@ DEFAULT_STATE = Path(".factory")
 
 
 def _stack(args: argparse.Namespace) -> LocalStack:
-    return LocalStack(Path(args.state_dir))
+    stack = LocalStack(Path(args.state_dir))
+    if getattr(args, "fleet", None) is not None:
+        try:
+            stack.resize_fleet(args.fleet, args.fleet_arm64)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from exc
+    return stack
 
 
 def _client(stack: LocalStack) -> FactoryClient:
@@ -79,9 +85,20 @@ def _summary_rows(runs: dict[str, RunSummary], key_metrics: dict[str, str]) -> l
         rows.append([model, run.result or run.runtime_status or "", lin.model_version,
                      f"{metric}={value:.4g}" if isinstance(value, int | float) else "",
                      _short(lin.image_digest), _size(lin.update_bytes), lin.edge.status if lin.edge else "",
-                     _short_ref(lin.prod_ref) or run.reason[:60],
+                     _short_ref(lin.prod_ref) or run.reason[:60], _rollout(run),
                      " ".join(f"{s}:{seconds[s]:.0f}" for s in STAGES if s in seconds)])
     return rows
+
+
+def _rollout(run: RunSummary) -> str:
+    """``Completed: canary 2/2, all 2/2`` (each ring's devices applied and reporting / targeted), or the
+    rollout's status and reason; empty for a model without rollout:."""
+    result = run.lineage.rollout
+    if result is None:
+        return ""
+    rings = ", ".join(f"{r.ring} {r.applied}/{r.targeted}" for r in result.rings)
+    reason = f" ({result.reason[:60]})" if result.reason and result.status is not RolloutStatus.COMPLETED else ""
+    return f"{result.status.value}: {rings}{reason}" if rings else f"{result.status.value}{reason}"
 
 
 def _changed(args: argparse.Namespace) -> list[str] | None:
@@ -186,7 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             finished[model] = replace(last.get(model) or RunSummary(run_id),
                                       reason=f"not finished within {args.timeout:g} s")
     head = ["model", "result", "version", "key metric", "image", "update size", "edge", "prod reference",
-            "seconds per stage"]
+            "rollout", "seconds per stage"]
     print()
     print(table(head, _summary_rows(finished, {m: catalog[m].key_metric for m in run_ids})))
     print(f"\nThe local stack keeps running: dashboard {dashboard_url(stack)} (30 min; `model-factory dashboard` "
@@ -279,6 +296,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value}: expected 0 to 64")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     def add(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -286,9 +310,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=func)
         return parser
 
-    add("up", cmd_up, "start the local stack (Azurite, registries, edge simulators, MLflow UI, devhost)")
+    def fleet_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--fleet", type=_count, metavar="N",
+                            help="run a local fleet of N simulated IoT Edge devices with real containers (the "
+                                 "models that declare rollout: roll out to it); 0 removes it; default: the fleet "
+                                 "the last up started (none at first)")
+        parser.add_argument("--fleet-arm64", type=_count, metavar="K",
+                            help="how many of the N devices are arm64 (run under qemu; default 1 when N >= 2)")
+
+    fleet_options(add("up", cmd_up, "start the local stack (Azurite, registries, edge simulators, MLflow UI, "
+                                    "devhost, the local fleet)"))
     add("down", cmd_down, "stop the local stack")
     run = add("run", cmd_run, "upload each model's data and follow its factory run to the end")
+    fleet_options(run)
     run.add_argument("models", nargs="*", help="models to run (default: all)")
     run.add_argument("--all", action="store_true", help="every model in the catalog")
     run.add_argument("--data", help="CSV to upload instead of each model's sample")

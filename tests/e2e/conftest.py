@@ -17,7 +17,7 @@ import yaml
 
 from cli.client import FactoryClient
 from factory.kit import place_kit_beside
-from localstack.stack import ROOT, LocalStack, StackPorts
+from localstack.stack import ROOT, LocalStack, StackPorts, fleet_devices
 from tests.e2e.helpers import IMPATIENT_APPROVAL_HOURS, approval_links, approve, sample
 
 BROKEN_MODEL = "broken_yaml"
@@ -112,9 +112,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # amd64 images and the amd64 device only: the ~20 runs here would spend most of CI's time verifying and
     # smoke-testing arm64 under emulation; the arm64 path has its own slow tests (tests/packaging/test_layers.py,
     # tests/edge/test_edge_real_model.py), and `make run` builds and tests both architectures.
+    # the local fleet the models declaring rollout: go to (vibration_anomaly): four amd64 devices, as the images are
+    # amd64 only here; `make run`'s fleet has an arm64 device (tests/edge/test_local_fleet.py runs one too)
     local = LocalStack(base / "state", ports, extra_env={
         "FACTORY_MODELS_DIR": str(models), "APPROVAL_TIMEOUT_SECONDS": str(APPROVAL_TIMEOUT_S),
-        "FACTORY_IMAGE_ARCHES": "amd64", "FACTORY_EDGE_DEVICES": f"sim-amd64=amd64@http://127.0.0.1:{ports.edge}"})
+        "FACTORY_IMAGE_ARCHES": "amd64", "FACTORY_EDGE_DEVICES": f"sim-amd64=amd64@http://127.0.0.1:{ports.edge}"},
+        fleet=fleet_devices(4, arm64=0))
     local.models_dir = models  # type: ignore[attr-defined]
     try:
         local.up()

@@ -15,9 +15,13 @@ import pytest
 
 from cli import main as cli
 from cli.client import post_link
+from contract import STAGES, RolloutResult, RolloutStatus
 from factory import events
+from factory.adapters.local.fleet_store import LocalFleet
 from factory.approval import ApprovalClaim, sign_link
+from factory.catalog import load_model_spec
 from factory.decision import UNAUTHENTICATED
+from factory.edge.manifest import module_name
 from factory.supplychain.chain import verify
 from factory.supplychain.cosign import attestation_tag, signature_tag
 from factory.supplychain.oci import Registry
@@ -60,7 +64,16 @@ def test_happy_path_every_model_ends_in_prod_under_the_edge_tested_digest(stack,
         assert lineage["edge"]["status"] == "pass"
         # no App Service Authentication locally: the principal header the test sent is not trusted
         assert lineage["decision"] == "approve" and lineage["approver"] == UNAUTHENTICATED
-        assert set(lineage["stage_seconds"]) == set(STAGES_WITHOUT_ROLLOUT)
+        if load_model_spec(stack.models_dir / model).rollout is None:
+            assert set(lineage["stage_seconds"]) == set(STAGES_WITHOUT_ROLLOUT)
+        else:  # through every ring to the whole local fleet, as its devices report it
+            assert set(lineage["stage_seconds"]) == set(STAGES), model
+            rollout = RolloutResult.from_dict(lineage["rollout"])
+            assert rollout.status is RolloutStatus.COMPLETED, (model, rollout.reason)
+            assert [(r.targeted, r.applied) for r in rollout.rings] == [(2, 2), (2, 2)], rollout.rings
+            reports = LocalFleet.from_settings(stack).device_reports("tags.site = 'local'", module_name(model))
+            assert sorted(r.version for r in reports) == [lineage["model_version"]] * 4
+            assert all(r.signals[lineage["model_version"]].requests > 0 for r in reports)
         prod_digest = registry_digest(prod_registry(stack), _repo(model), f"v{lineage['model_version']}")
         assert prod_digest == lineage["image_digest"], model
         assert lineage["prod_ref"].endswith(lineage["image_digest"]) or lineage["image_digest"] in lineage["prod_ref"]

@@ -21,9 +21,9 @@ from factory.adapters.local.host import free_port
 from factory.adapters.local.mlflow_registry import MlflowModelRegistry
 from factory.adapters.local.pipeline import LocalPipelineTrainer
 from factory.card import build_card
-from factory.catalog import training_job_name
 from factory.ports import TrainingRequest
 from factory.settings import Settings
+from factory.training_pipeline import training_job_name
 from function_app.pages.card import lineage_facts
 from localstack import supervision
 from localstack.stack import ROOT, LocalStack, StackPorts

@@ -13,7 +13,8 @@ def test_summary_row_shows_version_key_metric_digest_update_size_edge_prod_and_s
         "stage_seconds": {"train": 20.4, "validate": 0.2, "package": 21.0}}}
     [row] = _summary_rows({"nyc_taxi": RunSummary.from_dict({"run_id": "r", **run})}, {"nyc_taxi": "rmse"})
     assert row == ["nyc_taxi", "Succeeded", "3", "rmse=2.381", "abababababab", "22.0 KB", "pass",
-                   "127.0.0.1:5200/models/nyc-taxi:v3@sha256:abababababab", "validate:0 train:20 package:21"]
+                   "127.0.0.1:5200/models/nyc-taxi:v3@sha256:abababababab", "",  # the rollout column: none declared
+                   "validate:0 train:20 package:21"]
 
 
 def test_a_failed_run_shows_its_reason_instead_of_a_prod_reference():

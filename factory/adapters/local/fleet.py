@@ -193,6 +193,10 @@ class SimulatedFleet:
         device.winners = set(owner.values())
         return desired
 
+    def merged(self, device_id: str) -> dict[str, dict[str, Any]]:
+        """The merged desired properties per module of one device, as it would apply them now."""
+        return self._merged(self.devices[device_id])
+
     def sync(self) -> None:
         """Every connected device applies its merged desired content (a disconnected one keeps its state)."""
         for device in self.devices.values():

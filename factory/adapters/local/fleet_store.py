@@ -83,6 +83,23 @@ class LocalFleet:
             device.reported[module] = merge_patch(device.reported.get(module, {}), patch)
             device.last_report = iso_time(time.time())
 
+    def update(self, device_id: str, connected: bool, reported: dict[str, dict[str, Any]],
+               replace: tuple[str, ...] = ()) -> None:
+        """A device's runtime reports in one write: its connection, and per module a reported-properties merge
+        patch (the modules in ``replace`` are replaced instead: edgeAgent's view of what runs now)."""
+        with self._hub(write=True) as hub:
+            device = hub.devices[device_id]
+            device.connected = connected
+            for module, patch in reported.items():
+                device.reported[module] = dict(patch) if module in replace else merge_patch(
+                    device.reported.get(module, {}), patch)
+
+    def merged(self, device_id: str) -> dict[str, dict[str, Any]]:
+        """The device's merged desired properties per module, computed without writing the hub (what the local
+        fleet hub polls every few seconds)."""
+        with self._hub(write=False) as hub:
+            return hub.merged(device_id)
+
     def devices(self) -> list[dict[str, Any]]:
         """Every device as ``model-factory fleet`` shows it: id, arch, bucket, connected, and per model module
         the desired and reported version, the module's runtime status and health."""

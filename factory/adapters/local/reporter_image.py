@@ -1,0 +1,89 @@
+"""Build and push the fleet reporter module (``edge/fleet_reporter``) as an amd64 + arm64 image index, the way
+the smoke module is built (``smoke_image.py``): on the offline base image of each architecture, only COPY steps
+(no emulation), tagged with the module's context hash, built and pushed once (file-locked), then found by tag.
+``python -m factory.adapters.local.reporter_image --index REGISTRY`` prints ``registry/repo@sha256:<index>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from factory.adapters.local.base_image import ensure_base_image
+from factory.adapters.local.containers import ContainerEngine, engine, state_dir
+from factory.adapters.local.host import file_lock
+
+REPORTER_DIR = Path(__file__).resolve().parents[3] / "edge" / "fleet_reporter"
+REPOSITORY = "model-factory/fleet-reporter"
+ARCHES = ("amd64", "arm64")
+
+
+def reporter_hash() -> str:
+    """SHA-256 (12 hex) of the reporter's build context: its image tag."""
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "reporter.py"):
+        digest.update(name.encode() + b"\0" + (REPORTER_DIR / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def build_reporter_image(tag: str, arch: str, container_engine: ContainerEngine | None = None) -> str:
+    """Build ``edge/fleet_reporter`` for ``arch`` as ``tag`` on that architecture's local base image."""
+    from factory.packaging.context import FIXED_MTIME
+
+    eng = container_engine or engine()
+    base = ensure_base_image(eng, arch=arch)
+    with tempfile.TemporaryDirectory(prefix="mf-reporter-") as tmp:
+        context = Path(tmp) / "ctx"
+        context.mkdir()
+        for name in ("Dockerfile", "reporter.py"):
+            shutil.copyfile(REPORTER_DIR / name, context / name)
+        args = ["build", "--no-cache", "--network=none", "--platform", f"linux/{arch}", "--build-arg",
+                f"BASE_IMAGE={base}"]  # two COPY steps: nothing worth a cache lookup
+        if eng.is_podman:
+            args += ["--pull=never", "--timestamp", str(FIXED_MTIME), "--identity-label=false", "--omit-history"]
+        eng.run([*args, "-t", tag, str(context)])
+    return tag
+
+
+def reporter_index(registry: str, container_engine: ContainerEngine | None = None) -> str:
+    """The reporter as an image index of both architectures in ``registry``: ``registry/repo@sha256:<index>``."""
+    from factory.adapters.local.podman import remote_digest
+
+    eng = container_engine or engine()
+    target = f"{registry}/{REPOSITORY}:{reporter_hash()}"
+    digest = remote_digest(target)
+    if digest:
+        return f"{registry}/{REPOSITORY}@{digest}"
+    with file_lock(state_dir() / "reporter-image.lock"):
+        digest = remote_digest(target)
+        if digest:
+            return f"{registry}/{REPOSITORY}@{digest}"
+        locals_ = [build_reporter_image(f"localhost/model-factory-fleet-reporter:{reporter_hash()}-{arch}", arch,
+                                        eng) for arch in ARCHES]
+        index = f"localhost/model-factory-fleet-reporter-index:{reporter_hash()}"
+        eng.run(["manifest", "rm", index], check=False)
+        eng.run(["manifest", "create", index])
+        try:
+            for local in locals_:
+                eng.run(["manifest", "add", index, f"containers-storage:{local}"])
+            with tempfile.TemporaryDirectory(prefix="mf-push-") as tmp:
+                digest_file = Path(tmp) / "digest"
+                eng.run(["manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false",
+                         "--digestfile", str(digest_file), index, f"docker://{target}"], timeout=900)
+                digest = digest_file.read_text().strip()
+        finally:
+            eng.run(["manifest", "rm", index], check=False)
+    return f"{registry}/{REPOSITORY}@{digest}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--index", metavar="REGISTRY", required=True, help="e.g. 127.0.0.1:5200")
+    print(reporter_index(parser.parse_args(argv).index))
+
+
+if __name__ == "__main__":
+    main()
