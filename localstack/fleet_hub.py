@@ -229,6 +229,18 @@ class DeviceLoop:
             stop.wait(interval)
 
 
+def sign_reporter(registry: str, reporter: str, private_key: Path) -> None:
+    """Sign the reporter index (``registry/repo@sha256:…``) as the factory signs a model's image, so a device
+    pulling under the factory's policy runs it (idempotent: a signature already there is kept)."""
+    from factory.adapters.local.signing import LocalKeySigner
+    from factory.supplychain.cosign import sign_image
+    from factory.supplychain.oci import Registry
+
+    name, _, digest = reporter.partition("@")
+    repository = name.removeprefix(f"{registry}/")
+    sign_image(Registry(registry), repository, digest, LocalKeySigner(private_key, private_key.with_suffix(".pub")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The local fleet hub (see localstack/fleet_hub.py).")
     parser.add_argument("--state-dir", type=Path, required=True, help="the stack's state folder")
@@ -237,11 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, required=True, help="the models' folders (sample requests)")
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--traffic-per-second", type=float, default=1.0, help="requests per device and model")
+    parser.add_argument("--signing-key", type=Path, help="the factory's private key (0600): the reporter index is "
+                        "signed with it, for devices whose policy requires the factory's signature")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     from factory.adapters.local.reporter_image import reporter_index
 
     reporter = reporter_index(args.registry)
+    if args.signing_key:
+        sign_reporter(args.registry, reporter, args.signing_key)
     fleet = LocalFleet(args.state_dir.resolve() / "fleet" / "fleet.json")
     devices = load_devices(args.devices)
     for device in devices:

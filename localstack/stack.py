@@ -239,11 +239,13 @@ class LocalStack:
             return []
         py, st = sys.executable, self.state_dir
         devices = [Service(f"fleet-{d.id}", [py, "-m", "localstack.edge_simulator", "--port", str(d.port),
-                                             "--state-dir", str(st / "fleet" / "devices" / d.id), "--arch", d.arch],
+                                             "--state-dir", str(st / "fleet" / "devices" / d.id), "--arch", d.arch,
+                                             "--policy", str(self.device_policy_path())],
                            _http_ok(f"http://127.0.0.1:{d.port}/health"), port=d.port) for d in self.fleet]
         hub = Service("fleet-hub", [py, "-m", "localstack.fleet_hub", "--state-dir", str(st),
                                     "--devices", str(st / "fleet" / "devices.json"),
                                     "--registry", f"127.0.0.1:{self.ports.prod_registry}",
+                                    "--signing-key", str(self.signing_key_paths()[0]),
                                     "--models-dir", self.extra_env.get("FACTORY_MODELS_DIR",
                                                                        str(self.root / "models"))],
                       self._hub_ready, start_timeout=600)  # the first start builds the reporter image

@@ -93,31 +93,14 @@ class LocalFleet:
             for module, patch in reported.items():
                 device.reported[module] = dict(patch) if module in replace else merge_patch(
                     device.reported.get(module, {}), patch)
+            if connected and reported:
+                device.last_report = iso_time(time.time())
 
     def merged(self, device_id: str) -> dict[str, dict[str, Any]]:
         """The device's merged desired properties per module, computed without writing the hub (what the local
         fleet hub polls every few seconds)."""
         with self._hub(write=False) as hub:
             return hub.merged(device_id)
-
-    def devices(self) -> list[dict[str, Any]]:
-        """Every device as ``model-factory fleet`` shows it: id, arch, bucket, connected, and per model module
-        the desired and reported version, the module's runtime status and health."""
-        with self._hub(write=True) as hub:
-            hub.sync()
-            rows: list[dict[str, Any]] = []
-            for device in hub.devices.values():
-                agent: dict[str, Any] = device.reported.get("$edgeAgent", {}).get("modules", {})
-                desired: dict[str, Any] = device.desired.get("$edgeAgent", {}).get("modules", {})
-                modules = {m: {"desired": str(spec.get("version", "")),
-                               "reported": str(device.reported.get(m, {}).get("factory", {}).get("version", "")),
-                               "status": str(agent.get(m, {}).get("runtimeStatus", "")),
-                               "health": str(device.reported.get(m, {}).get("factory", {}).get("health", ""))}
-                           for m, spec in desired.items()}
-                rows.append({"device": device.device_id, "arch": device.arch,
-                             "bucket": device.tags.get("factoryRolloutBucket"), "connected": device.connected,
-                             "modules": modules})
-            return rows
 
     def desired(self, device_id: str) -> dict[str, dict[str, Any]]:
         """The device's merged desired properties per module (what its runtime should run)."""
