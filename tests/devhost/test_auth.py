@@ -72,7 +72,8 @@ def test_the_client_rpc_path_takes_only_this_start_s_secret(session_host: DevHos
     rpc = binding["rpcBaseUrl"]
     assert session_host.rpc_token in rpc and binding["requiredQueryStringParameters"] == f"code={DURABLE_KEY}"
     assert requests.get(f"{rpc}instances/{finished}", timeout=10).status_code == 200
-    wrong = rpc.replace(session_host.rpc_token, session_host.rpc_token[:-1] + "A")
+    token = session_host.rpc_token
+    wrong = rpc.replace(token, token[:-1] + ("B" if token.endswith("A") else "A"))  # always a different token
     assert requests.get(f"{wrong}instances/{finished}", timeout=10).status_code == 401
     stored = b"".join(p.read_bytes() for p in session_host.state_dir.rglob("*") if p.is_file())
     assert session_host.rpc_token.encode() not in stored  # kept in memory only
