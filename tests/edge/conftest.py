@@ -54,6 +54,25 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(10)
 
 
+@pytest.fixture(scope="session")
+def wine_image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """wine_cultivar trained on its sample data, built for amd64 and arm64, verified on both and pushed by
+    digest (the index digest, as an edge manifest names it): once per session, since every real-model device
+    test takes the same index and each device pulls its own architecture."""
+    from factory import ports
+    from factory.adapters.local.podman import PodmanImageBuilder
+    from factory.packaging.context import assemble, model_labels, scoring_check
+    from tests.packaging.helpers import train_with_src
+
+    model, work = "wine_cultivar", tmp_path_factory.mktemp("wine-image")
+    artifacts = train_with_src(model, work / "train")
+    context = assemble(ROOT / "models" / model, artifacts, work / "ctx",
+                       model_labels(model, "1", "run-edge-wine_cultivar", "edge-test"))
+    ref = ports.ImageRef(registry, "models/wine-cultivar", "1")
+    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
+    return f"{registry}/{ref.repository}@{built.digest}"
+
+
 @dataclass(frozen=True)
 class EdgeImages:
     smoke: str  # registry/repo@sha256:...

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from factory import ports
 from factory.adapters.local.edge import EdgeSimulatorDeployer
-from factory.adapters.local.podman import PodmanImageBuilder
 from factory.adapters.local.registry import skopeo_manifest
 from factory.edge.service import EdgeSmokeService
-from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image
 from factory.settings import Settings
 from orchestrations.edge_smoke import edge_smoke
-from tests.packaging.helpers import train_with_src
 
 from .activities import edge_activities
 from .replay import run_orchestrator
@@ -26,20 +22,13 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("model", ["wine_cultivar"])
-def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simulator, registry, tmp_path):
-    artifacts = train_with_src(model, tmp_path / "train")
-    context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",
-                       model_labels(model, "1", f"run-edge-{model}", "edge-test"))
-    ref = ports.ImageRef(registry, f"models/{model.replace('_', '-')}", "1")
-    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
-    image = f"{registry}/{ref.repository}@{built.digest}"
-
+def test_real_model_image_passes_edge_smoke_with_its_sample_request(wine_image, simulator):
+    model, image = "wine_cultivar", wine_image
     deployer = EdgeSimulatorDeployer(simulator.url)
     service = EdgeSmokeService(deployer, Settings.from_env({"FACTORY_MODELS_DIR": str(ROOT / "models")}))
     acts = edge_activities(service)
     # no cases: the model folder's sample request is used; no smoke image: the local one is built from edge/
-    request = {"run_id": f"run-edge-{model}", "model": model, "image": image, "poll_seconds": 1,
+    request = {"run_id": "run-edge-wine_cultivar", "model": model, "image": image, "poll_seconds": 1,
                "timeout_seconds": 120}
     verdict = run_orchestrator(edge_smoke, request, acts, real_time=True).output
     assert verdict["status"] == "pass", verdict
@@ -48,16 +37,10 @@ def test_real_model_image_passes_edge_smoke_with_its_sample_request(model, simul
     print(f"\n{model} on the simulated edge device: p50 {verdict['p50_ms']} ms, p95 {verdict['p95_ms']} ms")
 
 
-def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(arm64_simulator, registry, tmp_path):
+def test_arm64_device_deploys_the_arm64_variant_and_reports_pass(wine_image, arm64_simulator, registry):
     # needs the arm64 base (`make bases`, which `make test-slow` runs first: about a minute, no emulation);
     # with it, about 3 to 6 min on a loaded 2-core machine
-    model = "wine_cultivar"
-    artifacts = train_with_src(model, tmp_path / "train")
-    context = assemble(ROOT / "models" / model, artifacts, tmp_path / "ctx",
-                       model_labels(model, "2", "run-edge-arm64", "edge-test"))
-    ref = ports.ImageRef(registry, "models/wine-cultivar", "arm64-test")
-    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
-    image = f"{registry}/{ref.repository}@{built.digest}"  # the index digest, as the edge manifest has it
+    model, image = "wine_cultivar", wine_image
     index = read_image(image, skopeo_manifest)
 
     deployer = EdgeSimulatorDeployer(arm64_simulator.url, registry=registry)  # the smoke module as an index too

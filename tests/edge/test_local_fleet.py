@@ -21,19 +21,15 @@ from pathlib import Path
 import pytest
 
 from contract import RolloutResult, RolloutStatus
-from factory import ports
 from factory.adapters.local.containers import engine
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.adapters.local.host import free_port
-from factory.adapters.local.podman import PodmanImageBuilder
 from factory.adapters.local.registry import skopeo_manifest
-from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image
 from factory.rollout.service import RolloutService
 from factory.rollout.spec import AbortBounds, Ring, RolloutSpec, bucket
 from function_app.rollout import handlers
 from orchestrations.fleet_rollout import fleet_rollout
-from tests.packaging.helpers import train_with_src
 
 from .conftest import wait_http
 from .replay import run_orchestrator
@@ -124,15 +120,10 @@ def _crash_on_arm64(good: str, registry: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(registry: str, wine_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     assert [bucket(d) for d in DEVICES] == [0, 1, 11]
     work = tmp_path_factory.mktemp("fleet")
-    artifacts = train_with_src(MODEL, work / "train")
-    context = assemble(ROOT / "models" / MODEL, artifacts, work / "ctx",
-                       model_labels(MODEL, "1", "run-fleet", "fleet-test"))
-    ref = ports.ImageRef(registry, "models/wine-cultivar", "fleet")
-    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / MODEL))
-    good = f"{registry}/{ref.repository}@{built.digest}"
+    good = wine_image
     folder = work / "state"
     (folder / "fleet").mkdir(parents=True)
     fleet = Fleet(folder, LocalFleet(folder / "fleet" / "fleet.json"), {}, good, _crash_on_arm64(good, registry))
