@@ -86,3 +86,8 @@ def as_dict(value: object) -> dict[str, Any]:
 def as_list(value: object) -> list[Any]:
     """``value`` when it is a JSON/YAML list, else ``[]``."""
     return cast(list[Any], value) if isinstance(value, list) else []
+
+
+def as_dicts(value: object) -> list[dict[str, Any]]:
+    """The JSON/YAML mappings of ``value`` when it is a list (other items dropped), else ``[]``."""
+    return [cast(dict[str, Any], v) for v in as_list(value) if isinstance(v, dict)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
+from factory.fields import as_dict, as_dicts, as_list
 from factory.ports import ArtifactStore
 from factory.supplychain import statements
 from factory.supplychain.cosign import ChainBroken, attestations, key_id, signed_identities
@@ -49,7 +50,7 @@ class ChainReport:
         self.links.append(Link(name, ok, detail))
 
     def predicate(self, predicate_type: str) -> dict[str, Any]:
-        return _obj(self.statements.get(predicate_type, {}).get("predicate"))
+        return as_dict(self.statements.get(predicate_type, {}).get("predicate"))
 
 
 def parse_reference(ref: str) -> tuple[str, str, str, str]:
@@ -66,18 +67,6 @@ def parse_reference(ref: str) -> tuple[str, str, str, str]:
     if digest and not digest.startswith("sha256:"):
         raise ValueError(f"image reference {ref!r}: the digest must be sha256:<hex>")
     return registry, repository, tag, digest
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    """``value`` if it is a JSON object, else empty (statements are signed, but read them defensively)."""
-    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    """The JSON objects of ``value`` if it is a list, else none."""
-    if not isinstance(value, list):
-        return []
-    return [cast(dict[str, Any], v) for v in cast(list[Any], value) if isinstance(v, dict)]
 
 
 def _signature_link(report: ChainReport, registry: ArtifactStore, repository: str, digest: str,
@@ -106,16 +95,17 @@ def _attestation_links(report: ChainReport, registry: ArtifactStore, repository:
     why = f" ({'; '.join(problems)})" if problems else ""
     prov = report.predicate(statements.PROVENANCE)
     if prov:
-        deps = {str(d.get("name")): d for d in _dicts(_obj(prov.get("buildDefinition")).get("resolvedDependencies"))}
-        commit = _obj(deps.get("source", {}).get("digest")).get("gitCommit", "?")
-        data = _obj(deps.get("training-data", {}).get("digest")).get("sha256", "?")
-        jobs = [b.get("uri") for b in _dicts(_obj(prov.get("runDetails")).get("byproducts"))
+        resolved = as_dict(prov.get("buildDefinition")).get("resolvedDependencies")
+        deps = {str(d.get("name")): d for d in as_dicts(resolved)}
+        commit = as_dict(deps.get("source", {}).get("digest")).get("gitCommit", "?")
+        data = as_dict(deps.get("training-data", {}).get("digest")).get("sha256", "?")
+        jobs = [b.get("uri") for b in as_dicts(as_dict(prov.get("runDetails")).get("byproducts"))
                 if b.get("name") == "training-job"]
         report.add("provenance", True, f"commit {commit}, data sha256 {data}, training job {jobs[0] if jobs else '?'}")
     else:
         report.add("provenance", False, f"no signed provenance attestation{why}")
     test = report.predicate(statements.VERIFICATION)
-    passed = [str(t).split("/")[-1] for t in test.get("passedTests") or [] if isinstance(t, str)]
+    passed = [str(t).split("/")[-1] for t in as_list(test.get("passedTests")) if isinstance(t, str)]
     if test.get("result") == "PASSED":
         report.add("verification", True, f"passed on {', '.join(passed)}")
     else:
@@ -123,12 +113,12 @@ def _attestation_links(report: ChainReport, registry: ArtifactStore, repository:
     spdx = report.predicate(statements.SBOM)
     if spdx:
         size = len(json.dumps(spdx).encode())
-        report.add("sbom", True, f"{len(_dicts(spdx.get('packages')))} Python packages ({size} bytes)")
+        report.add("sbom", True, f"{len(as_dicts(spdx.get('packages')))} Python packages ({size} bytes)")
     else:
         report.add("sbom", False, f"no signed SBOM attestation{why}")
     edge = report.predicate(statements.EDGE_SMOKE)
     devices = ", ".join(f"{d.get('arch') or d.get('device') or '?'} {d.get('status')}"
-                        for d in _dicts(edge.get("devices")))
+                        for d in as_dicts(edge.get("devices")))
     if edge.get("status") == "pass":
         report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.get('p95_ms')} ms")
     else:

@@ -21,12 +21,13 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from factory.fields import as_dict, as_dicts, as_list
 from factory.ports import ArtifactStore
 from factory.supplychain.oci import OCI_CONFIG, OCI_MANIFEST, OciError
 from model_server.modelsig import pae  # DSSE's pre-authentication encoding (one copy, stdlib only)
@@ -131,7 +132,7 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
         raise ChainBroken(f"{what}: not JSON") from None
     if not isinstance(value, dict):
         raise ChainBroken(f"{what}: not a JSON object")
-    return value
+    return cast(dict[str, Any], value)
 
 
 def open_envelope(data: bytes, public_pem: bytes, digest: str) -> dict[str, Any]:
@@ -141,18 +142,16 @@ def open_envelope(data: bytes, public_pem: bytes, digest: str) -> dict[str, Any]
     if env.get("payloadType") != IN_TOTO:
         raise ChainBroken(f"attestation envelope: payload type {env.get('payloadType')!r}, expected {IN_TOTO}")
     payload = _b64(env.get("payload"), "attestation payload")
-    signatures = env.get("signatures")
-    if not isinstance(signatures, list) or not signatures:
+    signatures = as_list(env.get("signatures"))
+    if not signatures:
         raise ChainBroken("attestation envelope: no signatures")
-    if not any(isinstance(s, dict) and verify_bytes(public_pem, pae(IN_TOTO, payload), _b64(s.get("sig"), "sig"))
-               for s in signatures[:MAX_LAYERS]):
+    if not any(verify_bytes(public_pem, pae(IN_TOTO, payload), _b64(s.get("sig"), "sig"))
+               for s in as_dicts(signatures[:MAX_LAYERS])):
         raise ChainBroken("attestation envelope: not signed by the factory's key")
     statement = _json_object(payload, "attestation statement")
-    subjects = statement.get("subject")
     hexdigest = digest.removeprefix("sha256:")
-    if statement.get("_type") != STATEMENT_TYPE or not isinstance(subjects, list) or not any(
-            isinstance(s, dict) and isinstance(s.get("digest"), dict) and s["digest"].get("sha256") == hexdigest
-            for s in subjects):
+    if statement.get("_type") != STATEMENT_TYPE or not any(
+            as_dict(s.get("digest")).get("sha256") == hexdigest for s in as_dicts(statement.get("subject"))):
         raise ChainBroken(f"attestation statement: not about {digest}")
     return statement
 
@@ -171,27 +170,28 @@ def _layers(registry: ArtifactStore, repository: str, tag: str) -> list[Layer]:
     manifest = registry.manifest(repository, tag)
     if manifest is None:
         return []
+    where = f"{registry.host}/{repository}:{tag}"
     body = manifest.json()
-    layers = body.get("layers")
-    if not isinstance(layers, list):
-        raise ChainBroken(f"{registry.host}/{repository}:{tag}: not an image manifest (no layers)")
+    if not isinstance(body.get("layers"), list):
+        raise ChainBroken(f"{where}: not an image manifest (no layers)")
+    layers = as_list(body.get("layers"))
     if len(layers) > MAX_LAYERS:
-        raise ChainBroken(f"{registry.host}/{repository}:{tag}: {len(layers)} layers, over {MAX_LAYERS}")
+        raise ChainBroken(f"{where}: {len(layers)} layers, over {MAX_LAYERS}")
     out: list[Layer] = []
-    for entry in layers:
-        if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
-            raise ChainBroken(f"{registry.host}/{repository}:{tag}: a layer without a digest")
-        annotations = entry.get("annotations") or {}
-        if not isinstance(annotations, dict):
-            raise ChainBroken(f"{registry.host}/{repository}:{tag}: annotations are not an object")
-        out.append(Layer(registry.blob(repository, entry["digest"]), str(entry.get("mediaType", "")),
-                         {str(k): str(v) for k, v in annotations.items()}))
+    for entry in map(as_dict, layers):
+        digest = entry.get("digest")
+        if not isinstance(digest, str):  # also a layer that is not an object
+            raise ChainBroken(f"{where}: a layer without a digest")
+        if entry.get("annotations") and not isinstance(entry.get("annotations"), dict):
+            raise ChainBroken(f"{where}: annotations are not an object")
+        out.append(Layer(registry.blob(repository, digest), str(entry.get("mediaType", "")),
+                         {str(k): str(v) for k, v in as_dict(entry.get("annotations")).items()}))
     return out
 
 
 def put_layers(registry: ArtifactStore, repository: str, tag: str, layers: list[Layer]) -> str:
     """Store ``layers`` as the attachment manifest ``tag`` (config as containers/image and cosign write it)."""
-    descriptors = []
+    descriptors: list[dict[str, Any]] = []
     for layer in layers:
         digest = registry.put_blob(repository, layer.data)
         descriptors.append({"mediaType": layer.media_type, "size": len(layer.data), "digest": digest,
@@ -230,15 +230,14 @@ def _signed_identity(layer: Layer, public_pem: bytes, digest: str) -> str | None
         signature = _b64(layer.annotations[SIGNATURE_ANNOTATION], "signature")
         if not verify_bytes(public_pem, layer.data, signature):
             return None
-        critical = _json_object(layer.data, "signature payload").get("critical")
+        critical = as_dict(_json_object(layer.data, "signature payload").get("critical"))
     except ChainBroken:
         return None
-    if not isinstance(critical, dict) or critical.get("type") != COSIGN_SIGNATURE_TYPE:
+    if critical.get("type") != COSIGN_SIGNATURE_TYPE:
         return None
-    image, ident = critical.get("image"), critical.get("identity")
-    if not isinstance(image, dict) or image.get("docker-manifest-digest") != digest or not isinstance(ident, dict):
+    if as_dict(critical.get("image")).get("docker-manifest-digest") != digest:
         return None
-    ref = ident.get("docker-reference")
+    ref = as_dict(critical.get("identity")).get("docker-reference")
     return ref if isinstance(ref, str) else None
 
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -51,7 +51,7 @@ class Manifest:
             raise OciError(f"manifest {self.digest} is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise OciError(f"manifest {self.digest} is not a JSON object")
-        return data
+        return cast(dict[str, Any], data)
 
 
 def sha256_digest(data: bytes) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory.fields import as_dicts
 from factory.supplychain.cosign import STATEMENT_TYPE
 
 PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -92,7 +93,7 @@ def verification(arches: list[str], request: Any, expected: Any, tolerance: floa
 def sbom(lock: Path, name: str) -> dict[str, Any]:
     """An SPDX 2.3 document of the image's Python packages, read from its dependency lock."""
     text = lock.read_text(encoding="utf-8")
-    packages = []
+    packages: list[dict[str, Any]] = []
     for line in text.splitlines():
         match = LOCK_LINE.match(line.strip())
         if not match:
@@ -122,7 +123,7 @@ def approval(run_id: str, model: str, version: str, digest: str, approver: str, 
 def edge_smoke(run_id: str, model: str, version: str, verdict: dict[str, Any]) -> dict[str, Any]:
     """The edge smoke predicate: the verdict and, per device, its architecture, status and latencies."""
     keep = ("status", "cases", "failures", "p50_ms", "p95_ms", "reason", "bytes_pulled")
-    devices = [d for d in verdict.get("devices") or [] if isinstance(d, dict)]
+    devices = as_dicts(verdict.get("devices"))
     return {"run_id": run_id, "model": model, "version": version, **{k: verdict.get(k) for k in keep},
             "devices": devices}
 

@@ -13,7 +13,8 @@ import urllib3
 from azure.core.credentials import AccessToken
 
 from contract import RolloutResult, RolloutStatus, VersionSignals
-from factory.adapters.azure.iothub import IotHubFleet, configuration_of, deployment_of
+from factory.adapters.azure.iothub import IotHubFleet, configuration_of
+from factory.adapters.azure.iothub_mapping import deployment_of
 from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.adapters.local.iothub_query import compile_condition, where_clause

@@ -15,7 +15,8 @@ import requests
 import urllib3
 from azure.core.credentials import AccessToken
 
-from factory.adapters.azure.iothub import LEASE_TAG, IotHubEdgeDeployer, lease_from_tag
+from factory.adapters.azure.iothub import LEASE_TAG, IotHubEdgeDeployer
+from factory.adapters.azure.iothub_mapping import lease_from_tag
 from factory.edge.pool import WAITER_STALE_S, LeaseState, Waiter, fair_lease
 from factory.edge.twin_patch import merge_patch
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from factory.adapters.azure.iothub import content_from_twins, system_only_content
+from factory.adapters.azure.iothub_mapping import content_from_twins, system_only_content
 from factory.edge.manifest import (
     SCHEMA_PATH,
     SMOKE_MODULE,

@@ -11,8 +11,10 @@
   device, oldest first, and the device goes to the one that asked first (``factory.edge.pool.fair_lease``,
   the local simulator's rule). The queue lives on the device's own twin, beside the lease it orders: one
   etag-guarded write changes both, no other store (or Azure service) is involved, and the Function app's
-  role already has ``twins/write``. It is a JSON string, not an object or array: tag keys may not hold the
-  ``.``/``$`` a run id may, and a string is replaced whole by the twin's merge-patch.
+  role already has ``twins/write``.
+
+The pure half (the lease tag read and written, modules content rebuilt from twins, configurations and twin
+fields read back as records) is in ``iothub_mapping.py``; every SDK call is here.
 
 Settings (``settings.env``):
 - ``IOTHUB_HOSTNAME`` (``<hub>.azure-devices.net``) and ``IOTHUB_EDGE_DEVICE_ID`` (the smoke-test device):
@@ -27,13 +29,21 @@ Settings (``settings.env``):
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, cast
 
 from contract import DeviceReport, EdgeLease, FleetDevice
 from factory import ports
-from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, split_create_options
-from factory.edge.pool import LeaseState, Waiter, fair_lease, released
+from factory.adapters.azure.iothub_mapping import (
+    content_from_twins,
+    deployment_of,
+    desired_only,
+    last_activity,
+    lease_from_tag,
+    lease_tag,
+    metrics_of,
+    system_only_content,
+)
+from factory.edge.pool import LeaseState, fair_lease, released
 from factory.rollout.fleet import (
     LABEL_MODEL,
     QUERY_PAGE,
@@ -60,79 +70,6 @@ REQUIRED_DATA_ACTIONS = frozenset({
     "Microsoft.Devices/IotHubs/devices/read",
     "Microsoft.Devices/IotHubs/configurations/applyToEdgeDevice/action",
 })
-
-
-def lease_from_tag(tag: Any) -> LeaseState:
-    """The ``factorySmokeLease`` tag as a ``LeaseState`` (a missing or malformed tag: a free device)."""
-    if not isinstance(tag, dict):
-        return LeaseState()
-    fields = cast(dict[str, Any], tag)
-    try:
-        raw = json.loads(fields.get("queue") or "[]")
-        queue = tuple(Waiter(str(w["holder"]), _iso(w["first"]), _iso(w["last"])) for w in raw)
-    except (ValueError, TypeError, KeyError):
-        queue = ()
-    try:
-        expires = _iso(fields.get("expires_at") or "") if fields.get("expires_at") else ""
-    except (ValueError, TypeError):
-        expires = ""
-    return LeaseState(str(fields.get("holder") or ""), expires, queue)
-
-
-def _iso(value: Any) -> str:
-    """``value`` if it is an ISO time with a time zone (else ``ValueError``)."""
-    if dt.datetime.fromisoformat(str(value)).tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone")
-    return str(value)
-
-
-def lease_tag(state: LeaseState) -> dict[str, str]:
-    """The ``factorySmokeLease`` tag for a ``LeaseState`` (every field written, so the merge-patch replaces it)."""
-    queue = [{"holder": w.holder, "first": w.first, "last": w.last} for w in state.queue]
-    return {"holder": state.holder, "expires_at": state.expires_at,
-            "queue": json.dumps(queue, separators=(",", ":"))}
-
-
-def desired_only(properties: dict[str, Any] | None) -> dict[str, Any]:
-    """Twin properties without IoT Hub's read-only ``$metadata`` / ``$version`` keys."""
-    return {k: v for k, v in (properties or {}).items() if not k.startswith("$")}
-
-
-def system_only_content() -> dict[str, Any]:
-    """Modules content of a device with only the runtime (edgeAgent, edgeHub 1.4) and no custom modules."""
-    hub_options = {"HostConfig": {"PortBindings": {"5671/tcp": [{"HostPort": "5671"}],
-                                                   "8883/tcp": [{"HostPort": "8883"}],
-                                                   "443/tcp": [{"HostPort": "443"}]}}}
-    return {
-        "$edgeAgent": {"properties.desired": {
-            "schemaVersion": "1.1",
-            "runtime": {"type": "docker", "settings": {"minDockerVersion": "v1.25", "loggingOptions": "",
-                                                       "registryCredentials": {}}},
-            "systemModules": {
-                "edgeAgent": {"type": "docker", "settings": {"image": EDGE_AGENT_IMAGE, "createOptions": "{}"}},
-                "edgeHub": {"type": "docker", "status": "running", "restartPolicy": "always",
-                            "settings": {"image": EDGE_HUB_IMAGE, **split_create_options(hub_options)}},
-            },
-            "modules": {},
-        }},
-        "$edgeHub": {"properties.desired": {"schemaVersion": "1.2", "routes": {},
-                                            "storeAndForwardConfiguration": {"timeToLiveSecs": 7200}}},
-    }
-
-
-def content_from_twins(twin_desired: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Modules content from ``{module id: desired properties}`` of a device's twins; ``{}`` when the device has
-    never had a deployment (no ``$edgeAgent`` desired properties)."""
-    agent = desired_only(twin_desired.get("$edgeAgent"))
-    if not agent.get("modules") and not agent.get("systemModules"):
-        return {}
-    content: dict[str, Any] = {"$edgeAgent": {"properties.desired": agent},
-                               "$edgeHub": {"properties.desired": desired_only(twin_desired.get("$edgeHub"))}}
-    for module in agent.get("modules", {}):
-        desired = desired_only(twin_desired.get(module))
-        if desired:
-            content[module] = {"properties.desired": desired}
-    return content
 
 
 class IotHubEdgeDeployer:
@@ -273,35 +210,8 @@ def configuration_of(deployment: LayeredDeployment) -> Any:
                          metrics=ConfigurationMetrics(queries=dict(deployment.metrics)))
 
 
-def deployment_of(configuration: Any) -> LayeredDeployment:
-    """A ``LayeredDeployment`` from the SDK's ``Configuration`` (as ``get_configurations`` returns it)."""
-    content = configuration.content
-    return LayeredDeployment(
-        id=configuration.id, target_condition=configuration.target_condition or "",
-        priority=int(configuration.priority or 0),
-        modules_content=dict((content.modules_content if content else None) or {}),
-        labels=dict(configuration.labels or {}),
-        metrics=dict((configuration.metrics.queries if configuration.metrics else None) or {}))
-
-
-def metrics_of(configuration: Any) -> dict[str, int]:
-    """System metrics and custom metric counts of an SDK ``Configuration``."""
-    results: dict[str, int] = {}
-    for metrics in (configuration.system_metrics, configuration.metrics):
-        results.update({k: int(v) for k, v in ((metrics.results if metrics else None) or {}).items()})
-    return results
-
-
 def _quoted(value: str) -> str:
     return "'" + value + "'"
-
-
-def last_activity(value: Any) -> str:
-    """A twin's ``lastActivityTime`` as ISO 8601 UTC to the second; ``""`` for IoT Hub's "never"
-    (``0001-01-01``) or no value."""
-    if not isinstance(value, dt.datetime) or value.year < 2000:
-        return ""
-    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
 class IotHubFleet:
