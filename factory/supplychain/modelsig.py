@@ -72,3 +72,6 @@ def signed_model_digest(context: Path) -> str:
         return "sha256:" + str(subject["digest"]["sha256"])
     except FileNotFoundError:
         return ""
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as err:  # JSON and base64 errors are ValueErrors
+        raise ValueError(f"{context / SIGNATURE_FILE}: not a model-signing bundle with a sha256 subject "
+                         f"({type(err).__name__}: {err})") from err

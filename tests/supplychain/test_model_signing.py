@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from factory.adapters.local.signing import LocalKeySigner
-from factory.supplychain.modelsig import PUBLIC_KEY_FILE, SIGNATURE_FILE, write_signature
+from factory.supplychain.modelsig import PUBLIC_KEY_FILE, SIGNATURE_FILE, signed_model_digest, write_signature
 from model_server.modelsig import MAX_BUNDLE_BYTES, ModelSignatureError, check_from_env, verify_model
 
 
@@ -100,3 +100,12 @@ def test_the_server_check_follows_the_images_environment(tmp_path: Path, signer:
     (tmp_path / PUBLIC_KEY_FILE).unlink()
     with pytest.raises(ModelSignatureError, match="No such file"):
         check_from_env(env)
+
+
+def test_a_corrupt_signature_in_a_build_context_is_a_clear_error_naming_the_file(tmp_path: Path):
+    assert signed_model_digest(tmp_path) == ""  # no signature: nothing to report
+    for corrupt in (b"{not json", b'{"dsseEnvelope": {"payload": "!!"}}', b'{"dsseEnvelope": 3}', b"[]"):
+        (tmp_path / SIGNATURE_FILE).write_bytes(corrupt)
+        with pytest.raises(ValueError, match="not a model-signing bundle") as err:
+            signed_model_digest(tmp_path)
+        assert str(tmp_path / SIGNATURE_FILE) in str(err.value)
