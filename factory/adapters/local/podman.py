@@ -118,6 +118,21 @@ def remote_image(reference: str) -> dict | None:
     raise ContainerError(f"skopeo inspect docker://{reference} failed: {proc.stderr.strip()[-1000:]}")
 
 
+STORE_RACE_ATTEMPTS = 3
+# podman's layer-cache lookup walks the store's images; an image another build removes meanwhile (several models
+# build at once, and each removes its local images when it has pushed) makes the lookup fail with these
+_STORE_RACES = ("layer not known", "image not known", "identifier is not an image")
+
+
+def store_race(output: str) -> str:
+    """The line of a failed ``podman build``'s output that says another process changed the image store under it
+    (the build itself was fine: building again succeeds), or "" when the failure is the build's own."""
+    for line in reversed(output.strip().splitlines()):
+        if "checking if cached image exists" in line and any(race in line for race in _STORE_RACES):
+            return line.strip()
+    return ""
+
+
 def healthcheck_command(test: list[str] | None) -> list[str] | None:
     """The argv of an image's ``HEALTHCHECK`` (``Config.Healthcheck.Test``), or None when it declares none."""
     if not test or test[0] == "NONE":
@@ -231,8 +246,13 @@ class PodmanImageBuilder:
         for name, value in extra_labels(context).items():
             args += ["--label", f"{name}={value}"]
         args += ["-t", local, "-f", str(Path(context.path) / "Dockerfile"), context.path]
-        proc = self.engine.run(args, check=False, timeout=1800)
-        output = (proc.stdout or "") + (proc.stderr or "")
+        for attempt in range(1, STORE_RACE_ATTEMPTS + 1):
+            proc = self.engine.run(args, check=False, timeout=1800)
+            output = (proc.stdout or "") + (proc.stderr or "")
+            if proc.returncode == 0 or not store_race(output) or attempt == STORE_RACE_ATTEMPTS:
+                break
+            log.warning("building %s for %s: the image store changed under the build (%s); building again "
+                        "(attempt %d of %d)", context.path, arch, store_race(output), attempt + 1, STORE_RACE_ATTEMPTS)
         if proc.returncode != 0:
             self.engine.run(["rmi", local], check=False)
             raise BuildFailed(f"building {context.path} for {arch} failed (exit {proc.returncode}): "
