@@ -180,7 +180,8 @@ def test_rollout_through_the_sdk_completes_with_paged_queries_and_one_tag_write_
     assert puts == ["/configurations/mf-nyc-taxi-v5-canary", "/configurations/mf-nyc-taxi-v5-all"]
     assert [p for m, p, _ in rest.sent if m == "DELETE"] == ["/configurations/mf-nyc-taxi-v4-all"]  # cleanup
     queries = [body["query"] for method, _, body in rest.sent if method == "POST"]
-    assert any("deviceId IN [" in q and "moduleId = '$edgeAgent'" in q for q in queries)
+    assert any("deviceId IN [" in q and f"moduleId IN ['$edgeAgent', '{MODULE}', '{MODULE}-reporter']" in q
+               for q in queries)  # the model's report: its own twin or its reporter's (``module_report``)
     assert rest.continued >= 4  # 30 devices in pages of 7: the adapter follows x-ms-continuation
     assert {r.version for r in sim.device_reports("*", MODULE)} == {"5"}
 

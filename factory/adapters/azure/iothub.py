@@ -37,11 +37,13 @@ from factory.edge.pool import LeaseState, Waiter, fair_lease, released
 from factory.rollout.fleet import (
     LABEL_MODEL,
     QUERY_PAGE,
+    REPORTER_SUFFIX,
     Fleet,
     LayeredDeployment,
     device_view,
     id_chunks,
     literal,
+    module_report,
     report_fields,
 )
 from factory.rollout.spec import BUCKET_TAG
@@ -376,16 +378,19 @@ class IotHubFleet:
 
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
-        reported: dict[tuple[str, str], dict[str, Any]] = {}
+        reported: dict[str, dict[str, dict[str, Any]]] = {}
+        reporter = module + REPORTER_SUFFIX  # the model's report is in its reporter's twin (``module_report``)
         for ids in id_chunks(sorted(devices)):
             chunk = ", ".join(_quoted(i) for i in ids)
-            query = (f"SELECT * FROM devices.modules WHERE (moduleId = '$edgeAgent' OR "  # noqa: S608
-                     f"moduleId = {_quoted(literal(module, 'module'))}) AND deviceId IN [{chunk}]")
+            modules = ", ".join(["'$edgeAgent'", *(_quoted(literal(m, "module")) for m in (module, reporter))])
+            query = (f"SELECT * FROM devices.modules WHERE moduleId IN [{modules}] "  # noqa: S608
+                     f"AND deviceId IN [{chunk}]")
             for twin in self._query(query):
-                reported[(twin.device_id, twin.module_id)] = desired_only(
+                reported.setdefault(twin.device_id, {})[twin.module_id] = desired_only(
                     twin.properties.reported if twin.properties else {})
         return [report_fields(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
-                              reported.get((d, "$edgeAgent"), {}), module, reported.get((d, module), {}), BUCKET_TAG)
+                              reported.get(d, {}).get("$edgeAgent", {}), module,
+                              module_report(reported.get(d, {}), module), BUCKET_TAG)
                 for d, t in devices.items()]
 
     def inventory(self) -> list[FleetDevice]:
