@@ -16,6 +16,7 @@ from factory.rollout.spec import Ring, RolloutSpec
 from factory.supplychain.cosign import sign_image
 from factory.supplychain.oci import Registry
 from factory.supplychain.policy import signature_check
+from factory.supplychain.sign_module import sign_module
 from function_app.rollout import handlers
 from orchestrations.fleet_rollout import fleet_rollout
 from tests.edge.replay import run_orchestrator
@@ -54,10 +55,16 @@ def test_a_signed_reporter_runs_beside_the_model_in_every_ring(registries, signe
     from tests.edge.test_iothub_fleet import signals
 
     digest = push_tiny_image(registries.prod_host, "model-factory/fleet-reporter", "1", payload=b"reporter")
-    sign_image(Registry(registries.prod_host), "model-factory/fleet-reporter", digest, signer)
     reporter = f"{registries.prod_host}/model-factory/fleet-reporter@{digest}"
+    assert sign_module(reporter, signer, Registry)  # what an operator runs for the Azure reporter
+    assert not sign_module(reporter, signer, Registry)  # idempotent: the signature is there
     ran = _rollout(registries, signer, reporter, SimulatedRuntime("tiny", lambda *_: signals(10.0)))
     assert ran["output"]["status"] == RolloutStatus.COMPLETED.value, ran["output"]
     desired = ran["fleet"].devices["dev-000"].desired
     assert desired["$edgeAgent"]["modules"]["tiny" + REPORTER_SUFFIX]["settings"]["image"] == reporter
     assert desired["tiny" + REPORTER_SUFFIX]["factory"]["version"] == "2"
+
+
+def test_sign_module_refuses_a_reference_without_a_digest(registries, signer):
+    with pytest.raises(ValueError, match="expected an image pinned by digest"):
+        sign_module(f"{registries.prod_host}/model-factory/fleet-reporter:1", signer, Registry)
