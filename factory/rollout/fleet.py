@@ -31,7 +31,7 @@ LABEL_VERSION = "factoryVersion"
 LABEL_RING = "factoryRing"
 _ID_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-_LITERAL = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # what a model version or module name put in a query may hold
+_LITERAL = re.compile(r"^[A-Za-z0-9._-]+$")  # what a model version or module name put in a query may hold
 
 
 class FleetError(RuntimeError):
@@ -164,24 +164,30 @@ def layered_content(model: str, module: str, version: str, image: str, run_id: s
     }}
     content: dict[str, Any] = {"$edgeAgent": agent, module: {"properties.desired.factory": factory}}
     if reporter:
-        name = literal(module + REPORTER_SUFFIX, "reporter module")
+        name = reporter_name(module)
         agent[f"properties.desired.modules.{name}"] = reporter_module(module, check_reporter_image(reporter))
         content[name] = {"properties.desired.factory": dict(factory)}
     return content
 
 
-def literal(value: str, what: str) -> str:
-    """``value`` if it is safe inside a query's quotes (letters, digits, . _ -), else ``FleetError``."""
-    if not _LITERAL.match(value):
-        raise FleetError(f"{what} {value!r}: expected letters, digits, '.', '_' or '-' (at most 64)")
+def literal(value: str, what: str, longest: int = 64) -> str:
+    """``value`` if it is safe inside a query's quotes (letters, digits, . _ -; at most ``longest``), else
+    ``FleetError``."""
+    if not _LITERAL.match(value) or len(value) > longest:
+        raise FleetError(f"{what} {value!r}: expected letters, digits, '.', '_' or '-' (at most {longest})")
     return value
+
+
+def reporter_name(module: str) -> str:
+    """The fleet reporter module beside model module ``module`` (a module id: at most 128, IoT Hub's limit)."""
+    return literal(module + REPORTER_SUFFIX, "reporter module", 128)
 
 
 def version_metric(module: str, version: str) -> str:
     """The custom metric query: devices whose model module reports running ``version`` (in its reporter's twin on
     a real device, in its own where the local fleet hub copies the report)."""
     module, version = literal(module, "module"), literal(version, "model version")
-    reporter = literal(module + REPORTER_SUFFIX, "reporter module")
+    reporter = reporter_name(module)
     return (f"SELECT deviceId FROM devices.modules WHERE moduleId IN ['{module}', '{reporter}'] "  # noqa: S608
             f"AND properties.reported.factory.version = '{version}'")  # (checked literals)
 

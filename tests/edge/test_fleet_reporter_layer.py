@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contract import RolloutRequest, RolloutResult, RolloutStatus
-from factory.adapters.local.fleet import SimulatedFleet, merge_patch
+from factory.adapters.local.fleet import SimulatedFleet
 from factory.adapters.local.fleet_runtime import SimulatedRuntime
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.edge.manifest import validate_manifest
@@ -30,7 +30,7 @@ from localstack.fleet_hub import manifest
 from orchestrations.fleet_rollout import fleet_rollout
 
 from .replay import run_orchestrator
-from .test_iothub_fleet import MODEL, MODULE, SPEC, IotHubRest, adapter, signals
+from .test_iothub_fleet import MODEL, MODULE, SPEC, IotHubRest, ReporterRuntime, adapter, signals
 
 IMAGE = "127.0.0.1:5200/models/wine-cultivar@sha256:" + "2" * 64
 REPORTER = "127.0.0.1:5200/model-factory/fleet-reporter@sha256:" + "3" * 64
@@ -144,25 +144,6 @@ def test_the_hub_still_adds_the_reporter_to_a_layer_without_one_in_the_same_shap
     assert added == with_own  # a layer without a reporter runs the same modules once the hub adds it
 
 
-class ReporterRuntime(SimulatedRuntime):
-    """``SimulatedRuntime`` as a device with the fleet reporter: the model module's report is in the reporter's
-    own twin (a module writes only its own twin), and edgeAgent reports the reporter running."""
-
-    def apply(self, device: str, arch: str, desired: dict[str, dict[str, Any]],
-              reported: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        result = super().apply(device, arch, {**desired}, {k: v for k, v in reported.items()
-                                                           if k != MODULE + REPORTER_SUFFIX})
-        reporter = MODULE + REPORTER_SUFFIX
-        if reporter in desired.get("$edgeAgent", {}).get("modules", {}):
-            result["$edgeAgent"]["modules"][reporter] = {"runtimeStatus": "running"}
-        own = result.pop(MODULE, {})
-        if "factory" in own:
-            result[reporter] = merge_patch(reported.get(reporter, {}), {"factory": own["factory"]})
-        elif reporter in reported:
-            result[reporter] = reported[reporter]
-        return result
-
-
 def test_on_iot_hub_the_rollout_reads_the_signals_from_the_reporters_twin():
     sim = SimulatedFleet(ReporterRuntime(MODULE, lambda device, arch, version: signals(10.0)))
     for i in range(12):
@@ -180,10 +161,18 @@ def test_on_iot_hub_the_rollout_reads_the_signals_from_the_reporters_twin():
         body["content"]["modulesContent"]["$edgeAgent"][f"properties.desired.modules.{MODULE}{REPORTER_SUFFIX}"]
         ["settings"]["image"] == AZ_REPORTER for body in puts)
     queries = [body["query"] for method, _, body in rest.sent if method == "POST"]
-    assert any(f"moduleId IN ['$edgeAgent', '{MODULE}', '{MODULE}{REPORTER_SUFFIX}']" in q for q in queries)
+    assert any(f"moduleId IN ['$edgeAgent', '{MODULE}{REPORTER_SUFFIX}']" in q for q in queries)
     reports = adapter(IotHubRest(sim)).device_reports("tags.site = 'plant-a'", MODULE)
     assert len(reports) == 12 and {r.version for r in reports} == {"5"}
     assert all(r.signals["5"].requests == 50 and r.module_status == "running" for r in reports)
     assert adapter(IotHubRest(sim)).deployment_metrics("mf-nyc-taxi-v5-all")["reportingVersion"] == 12
     inventory = adapter(IotHubRest(sim)).inventory()  # one row per model module: the reporter is its model's
     assert {tuple((m.module, m.reported) for m in d.modules) for d in inventory} == {((MODULE, "5"),)}
+
+
+def test_the_longest_module_name_still_has_a_reporter_within_iot_hubs_module_id_limit():
+    module = "m" * 63  # module_name's longest
+    content = layered_content("m", module, "2", IMAGE, "run-2", REPORTER)
+    assert f"properties.desired.modules.{module}{REPORTER_SUFFIX}" in content["$edgeAgent"]
+    with pytest.raises(FleetError, match="at most 128"):
+        layered_content("m", "m" * 120, "2", IMAGE, "run-2", REPORTER)

@@ -37,7 +37,6 @@ from factory.edge.pool import LeaseState, Waiter, fair_lease, released
 from factory.rollout.fleet import (
     LABEL_MODEL,
     QUERY_PAGE,
-    REPORTER_SUFFIX,
     Fleet,
     LayeredDeployment,
     device_view,
@@ -45,6 +44,7 @@ from factory.rollout.fleet import (
     literal,
     module_report,
     report_fields,
+    reporter_name,
 )
 from factory.rollout.spec import BUCKET_TAG
 from factory.settings import SettingsError
@@ -379,10 +379,12 @@ class IotHubFleet:
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
         reported: dict[str, dict[str, dict[str, Any]]] = {}
-        reporter = module + REPORTER_SUFFIX  # the model's report is in its reporter's twin (``module_report``)
+        # on a device the model's report is in its reporter's twin (a module writes only its own), the runtime
+        # status in edgeAgent's: two twins a device, never the model module's own (``module_report``)
+        reporter = reporter_name(literal(module, "module"))
         for ids in id_chunks(sorted(devices)):
             chunk = ", ".join(_quoted(i) for i in ids)
-            modules = ", ".join(["'$edgeAgent'", *(_quoted(literal(m, "module")) for m in (module, reporter))])
+            modules = f"'$edgeAgent', {_quoted(reporter)}"
             query = (f"SELECT * FROM devices.modules WHERE moduleId IN [{modules}] "  # noqa: S608
                      f"AND deviceId IN [{chunk}]")
             for twin in self._query(query):

@@ -163,8 +163,8 @@ class SimulatedFleet:
         self.sync()
         matches = compile_condition(condition)
         selected = [d for d in self.devices.values() if matches(d.doc())]
-        self.operations["query"] += pages(len(selected)) + sum(  # the devices, then their three module twins
-            pages(3 * len(chunk)) for chunk in id_chunks(sorted(d.device_id for d in selected)))
+        self.operations["query"] += pages(len(selected)) + sum(  # the devices, then edgeAgent's and the reporter's
+            pages(2 * len(chunk)) for chunk in id_chunks(sorted(d.device_id for d in selected)))  # module twins
         return [report_fields(d.device_id, d.tags, d.connected, d.reported.get("$edgeAgent", {}), module,
                               module_report(d.reported, module), BUCKET_TAG) for d in selected]
 
