@@ -184,3 +184,48 @@ def test_the_simulator_twin_reads_desired_and_patches_reported_on_its_socket(tmp
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _ModelHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        data = json.dumps({"version": "7", "requests": 3, "errors": 0, "refused": 0, "p50_ms": 1.0, "p95_ms": 2.0,
+                           "histogram": {"a": 3}}).encode()
+        self.send_response(200 if self.path == "/signals" else 404)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_reporter_process_on_the_simulator_socket_reports_the_models_signals(tmp_path):
+    import os
+    import subprocess
+    import time
+
+    _TwinHandler.twin = {"desired": {"factory": {"version": "7"}}, "reported": {}}
+    _TwinHandler.patches = []
+    twin_server = _UnixServer(str(tmp_path / "twin.sock"), _TwinHandler)
+    model_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelHandler)
+    for server in (twin_server, model_server):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IOTEDGE_")}
+    env.update(MODEL_MODULE="127.0.0.1", MODEL_PORT=str(model_server.server_address[1]), REPORT_SECONDS="0.2",
+               FACTORY_EDGE_SIM_TWIN_URL=f"unix://{tmp_path / 'twin.sock'}")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "edge" / "fleet_reporter" / "reporter.py")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not _TwinHandler.patches and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert _TwinHandler.patches[:1] == [{"factory": {"version": "7", "health": "ok", "signals": {"7": {
+            "requests": 3, "errors": 0, "p50_ms": 1.0, "p95_ms": 2.0, "histogram": {"a": 3}}}}}]
+        time.sleep(0.6)
+        assert len(_TwinHandler.patches) == 1  # an unchanged report is not written again
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for server in (twin_server, model_server):
+            server.shutdown()
+            server.server_close()
