@@ -1,4 +1,4 @@
-"""The fleet reporter: a small factory module beside a model module on an IoT Edge device (standard library only).
+"""The fleet reporter: a small factory module beside a model module on an IoT Edge device.
 
 Every ``REPORT_SECONDS`` (below) it reads the model module's ``GET /signals`` over the module network
 (``http://$MODEL_MODULE:$MODEL_PORT``) and patches its own module twin's reported properties with
