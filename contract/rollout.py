@@ -160,6 +160,7 @@ class RolloutPlan(Record):
     version: str
     image: str
     module: str = ""
+    reporter_image: str = ""  # the fleet reporter each ring's layer runs beside the module ("": none)
     previous_version: str = ""
     priority: int = 0
     refused: str = ""  # why this rollout cannot start (no rollout: declared, image not pinned): nothing changed

@@ -50,6 +50,11 @@ FIELDS: tuple[Field, ...] = (
     Field("FACTORY_ACTIVITY_RETRY_SECONDS", "activity_retry_s", float, 5.0, "the delay between those tries"),
     Field("FACTORY_EDGE_SMOKE_IMAGE", "edge_smoke_image", str, "",
           "the smoke module's image; empty: the edge device's own (built locally; required on Azure)"),
+    Field("FACTORY_FLEET_REPORTER_IMAGE", "fleet_reporter_image", str, "",
+          "the fleet reporter module's image index pinned by digest (`registry/repo@sha256:…`): each rollout ring's "
+          "layer runs it beside the model module (its signature is checked like the model image's); empty: the "
+          "layer holds the model module only (on Azure: the ACR task `edge/fleet_reporter/acr-task.yaml`, "
+          "pushed to the prod registry and signed; `up --fleet` sets the local one)"),
     Field("APPROVAL_SIGNING_KEY", "approval_signing_key", str, "",
           "the key approval links are signed with (>= 32 characters; a Key Vault reference on Azure)"),
     Field("APPROVAL_SIGNING_KEY_PREVIOUS", "approval_signing_key_previous", str, "",
@@ -75,6 +80,7 @@ class Settings:
     activity_attempts: int = 3
     activity_retry_s: float = 5.0
     edge_smoke_image: str = ""
+    fleet_reporter_image: str = ""
     approval_signing_key: str = ""
     approval_signing_key_previous: str = ""
     approval_timeout_s: int = 24 * 3600

@@ -70,7 +70,8 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
     marker = RollbackMarker(svc.signer, svc.image_registry)
     image_check = signature_check(svc.signer.public_key_pem(), svc.image_registry.artifacts)
     return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry, marker=marker,
-                                   image_check=image_check))[name](req)
+                                   image_check=image_check,
+                                   reporter_image=svc.settings.fleet_reporter_image))[name](req)
 
 
 @bp.activity_trigger(input_name="req")

@@ -18,6 +18,9 @@ param edgeDeviceId string = 'factory-smoke-device'
 @description('Smoke-test IoT Edge module image (edge/smoke_module); empty = <dev ACR>/factory-edge-smoke:1.')
 param edgeSmokeImage string = ''
 
+@description('Fleet reporter module image (edge/fleet_reporter) in the prod ACR, pinned by digest and signed (docs/deploy.md); each rollout ring runs it beside the model. Empty = rings carry the model module only.')
+param fleetReporterImage string = ''
+
 @description('Public base URL of the signed approve/reject links; empty = https://<function app>.azurewebsites.net.')
 param approvalBaseUrl string = ''
 
@@ -235,6 +238,7 @@ var factorySettings = {
   EDGE_REGISTRY_USERNAME: 'edge-pull'
   EDGE_REGISTRY_PASSWORD: '${keyVaultReference}${edgeRegistryPasswordSecretName})'
   FACTORY_EDGE_SMOKE_IMAGE: empty(edgeSmokeImage) ? '${devRegistry.outputs.loginServer}/factory-edge-smoke:1' : edgeSmokeImage
+  FACTORY_FLEET_REPORTER_IMAGE: fleetReporterImage
   INCOMING_STORAGE_ACCOUNT_URL: incomingStorage.outputs.blobEndpoint
   APPROVAL_SIGNING_KEY: '${keyVaultReference}${approvalKeySecretName})'
   FACTORY_SIGNING_KEY_ID: 'https://${names.keyVault}${environment().suffixes.keyvaultDns}/keys/${signingKeyName}'

@@ -9,7 +9,8 @@ registers every device of the devices file (id, architecture, simulator URL) in 
   reported state and never counts it failed; it converges when it answers again);
 - computes the device's merged desired content from the configurations (targets, priorities, layers) and turns
   it into a deployment manifest: the runtime and system modules every device has, the model modules of the
-  layers, and beside each model module its fleet reporter (``edge/fleet_reporter``, ``<module>-reporter``) whose
+  layers, and beside each model module its fleet reporter (``edge/fleet_reporter``, ``<module>-reporter``: the
+  layer's own when the rollout put it there, setting ``FACTORY_FLEET_REPORTER_IMAGE``, else the hub's) whose
   desired properties carry the model's ``factory`` section and the traffic setting (the model's own sample
   request, ``models/<model>/model/sample-request.json``, at ``--traffic-per-second``); it ``PUT``s the manifest
   to the simulator only when it changed;
@@ -38,9 +39,10 @@ from typing import Any
 
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, validate_manifest
+from factory.rollout.fleet import REPORTER_SUFFIX as REPORTER_SUFFIX
+from factory.rollout.fleet import is_reporter, reporter_module
 
 LOG = logging.getLogger("factory.fleet_hub")
-REPORTER_SUFFIX = "-reporter"
 MAX_SAMPLE_BYTES = 64 * 1024
 SITE = "local"
 # podman's container state -> edgeAgent's runtimeStatus (what the gate reads); anything else: unknown (starting)
@@ -89,6 +91,8 @@ def sample_request(models_dir: Path, model: str) -> Any:
 
 def manifest(desired: dict[str, dict[str, Any]], reporter_image: str, traffic: dict[str, Any]) -> dict[str, Any]:
     """The device's deployment manifest content for its merged desired properties (``{}``: no model module).
+    Beside each model module its fleet reporter: the layer's own when the layer carries one (``<module>-reporter``,
+    setting ``FACTORY_FLEET_REPORTER_IMAGE``), else one of ``reporter_image`` (a layer without it).
     ``traffic``: model name -> the reporter's ``traffic`` desired section."""
     modules: dict[str, Any] = desired.get("$edgeAgent", {}).get("modules", {})
     if not modules:
@@ -96,16 +100,14 @@ def manifest(desired: dict[str, dict[str, Any]], reporter_image: str, traffic: d
     content: dict[str, Any] = {}
     custom: dict[str, Any] = {}
     for module, spec in sorted(modules.items()):
+        if is_reporter(module, modules):
+            continue  # the layer carries this model module's reporter: placed with its model module below
         factory: dict[str, Any] = desired.get(module, {}).get("factory", {})
         custom[module] = {**spec, "startupOrder": 1}
         reporter = module + REPORTER_SUFFIX
-        custom[reporter] = {
-            "version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always", "startupOrder": 2,
-            "imagePullPolicy": "on-create", "env": {"MODEL_MODULE": {"value": module}},
-            "settings": {"image": reporter_image,
-                         "createOptions": json.dumps({"HostConfig": {"Memory": 64 * 1024 * 1024}})}}
+        custom[reporter] = modules.get(reporter) or reporter_module(module, reporter_image)
         content[module] = {"properties.desired": desired.get(module, {})}
-        section: dict[str, Any] = {"factory": factory}
+        section: dict[str, Any] = dict(desired.get(reporter) or {"factory": factory})
         if str(factory.get("model", "")) in traffic:
             section["traffic"] = traffic[str(factory["model"])]
         content[reporter] = {"properties.desired": section}
@@ -195,7 +197,8 @@ class DeviceLoop:
             return  # the device's state is read every STATUS_EVERY steps: each read costs it a `podman ps`
         agent = _call("GET", f"{url}/modules/$edgeAgent/twin")["reported"].get("modules", {})
         reported: dict[str, dict[str, Any]] = {"$edgeAgent": {"modules": {}}}
-        for module in desired.get("$edgeAgent", {}).get("modules", {}):
+        modules = desired.get("$edgeAgent", {}).get("modules", {})
+        for module in modules:
             status = agent.get(module, {})
             runtime = RUNTIME_STATUS.get(str(status.get("runtimeStatus", "")), "unknown")
             if refused and runtime != "running":
@@ -205,6 +208,8 @@ class DeviceLoop:
             reported["$edgeAgent"]["modules"][module] = {"runtimeStatus": runtime,
                                                          "exitCode": status.get("exitCode", 0),
                                                          **({"error": self.refusal} if refused else {})}
+            if is_reporter(module, modules):
+                continue  # a reporter's own report is its model module's (below)
             try:
                 twin = _call("GET", f"{url}/modules/{module}{REPORTER_SUFFIX}/twin")
             except urllib.error.HTTPError:

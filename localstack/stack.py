@@ -196,8 +196,21 @@ class LocalStack:
             "APPROVAL_SIGNING_KEY": self._secret("approval-signing-key", 48),
             "APPROVAL_BASE_URL": self.base_url,
             "MLFLOW_UI_URL": f"http://127.0.0.1:{p.mlflow}",
+            **self._fleet_reporter(),
             **self.extra_env,
         }
+
+    def _fleet_reporter(self) -> dict[str, str]:
+        """``FACTORY_FLEET_REPORTER_IMAGE``: the reporter index the fleet hub pushed and signed (its ``hub.json``),
+        so the rollout's layers carry the reporter as on Azure; nothing without a fleet or before the hub's first
+        start (the hub then adds the reporter itself). The hub starts before devhost (``services``)."""
+        if not self.fleet:
+            return {}
+        try:
+            reporter = json.loads((self.state_dir / "fleet" / "hub.json").read_text()).get("reporter")
+        except (OSError, ValueError):
+            return {}
+        return {"FACTORY_FLEET_REPORTER_IMAGE": reporter} if isinstance(reporter, str) and reporter else {}
 
     # -- services ---------------------------------------------------------------------------------------
     def services(self) -> list[Service]:
@@ -225,12 +238,12 @@ class LocalStack:
                     _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
             Service("mlflow-ui", [py, "-m", "localstack.mlflow_ui", "--port", str(p.mlflow), "--state-dir", str(st)],
                     _http_ok(f"http://127.0.0.1:{p.mlflow}/health"), port=p.mlflow),
+            *self.fleet_services(),  # before devhost: it reads the hub's reporter image (``_fleet_reporter``)
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
                                 "--auth", "keys"],
                     self._devhost_ours, port=p.devhost),
             Service("blob-events", [py, "-m", "localstack.blob_events"], lambda: True),
-            *self.fleet_services(),
         ]
 
     def fleet_services(self) -> list[Service]:

@@ -58,27 +58,35 @@ class RolloutService:
     def __init__(self, fleet: Fleet, spec_of: Callable[[str], RolloutSpec | None], poll_seconds: float = 30.0,
                  rollback_timeout_s: float = 1800.0, registry: Production | None = None,
                  marker: RollbackMark | None = None, clock: Callable[[], float] = time.time,
-                 image_check: Callable[[str], str] | None = None) -> None:
+                 image_check: Callable[[str], str] | None = None, reporter_image: str = "") -> None:
         self.fleet, self.spec_of, self.registry, self.marker, self.clock = fleet, spec_of, registry, marker, clock
         self.image_check = image_check  # the image's signature check: "" or why no device may run it
+        self.reporter_image = reporter_image  # the fleet reporter each layer carries ("": none; layered_content)
         self.poll_seconds, self.rollback_timeout_s = poll_seconds, rollback_timeout_s
 
     def plan(self, request: RolloutRequest) -> RolloutPlan:
         """The rings, the previous version (the highest-priority configuration of another version) and the
         priority above it; tags every fleet device that has no ring bucket yet. Refused, before any device is
-        touched, when the image's signature does not verify (``image_check``)."""
+        touched, when the image's or the fleet reporter's signature does not verify (``image_check``) or either
+        is not pinned by digest. The plan keeps the reporter image: every ring of the rollout runs the same."""
         spec = self.spec_of(request.model)
-        why = self.image_check(request.image) if self.image_check is not None else ""
+        check: Callable[[str], str] = self.image_check or (lambda _image: "")
+        why = check(request.image)
         if why:
             return RolloutPlan(request.run_id, request.model, request.version, request.image,
                                refused=f"not rolling out {request.image}: {why}")
+        reporter = self.reporter_image
         try:
             if spec is None:
                 raise FleetError(f"model {request.model} declares no rollout: in its model.yaml")
             layered_content(request.model, module_name(request.model), request.version, request.image,
-                            request.run_id)
+                            request.run_id, reporter)
         except FleetError as exc:  # bad input, not a transient failure: refused, nothing changed
             return RolloutPlan(request.run_id, request.model, request.version, request.image, refused=str(exc))
+        why = check(reporter) if reporter else ""
+        if why:
+            return RolloutPlan(request.run_id, request.model, request.version, request.image,
+                               refused=f"not rolling out {request.image}: its fleet reporter {reporter}: {why}")
         existing = self.fleet.deployments(request.model)
         own = [c.priority for c in existing if c.labels.get(LABEL_VERSION) == request.version]
         others = sorted((c for c in existing if c.labels.get(LABEL_VERSION) != request.version),
@@ -94,8 +102,8 @@ class RolloutService:
                  for i, r in enumerate(spec.rings)]
         a = spec.abort
         return RolloutPlan(run_id=request.run_id, model=request.model, version=request.version, image=request.image,
-                           module=module_name(request.model), previous_version=previous, priority=priority,
-                           rings=rings, fleet=spec.fleet, max_failed_percent=a.max_failed_percent,
+                           module=module_name(request.model), reporter_image=reporter, previous_version=previous,
+                           priority=priority, rings=rings, fleet=spec.fleet, max_failed_percent=a.max_failed_percent,
                            max_error_rate=a.max_error_rate, max_p95_regression=a.max_p95_regression,
                            max_prediction_shift=a.max_prediction_shift, poll_seconds=self.poll_seconds,
                            rollback_timeout_s=self.rollback_timeout_s, tagged_devices=len(untagged))
@@ -105,7 +113,8 @@ class RolloutService:
         plan, ring = step.plan, step.plan.rings[step.ring]
         self.fleet.create_deployment(LayeredDeployment(
             id=ring.configuration_id, target_condition=ring.target_condition, priority=plan.priority,
-            modules_content=layered_content(plan.model, plan.module, plan.version, plan.image, plan.run_id),
+            modules_content=layered_content(plan.model, plan.module, plan.version, plan.image, plan.run_id,
+                                            plan.reporter_image),
             labels={LABEL_MODEL: plan.model, LABEL_VERSION: plan.version, LABEL_RING: ring.name},
             metrics={"reportingVersion": version_metric(plan.module, plan.version)}))
         return ring.configuration_id

@@ -118,3 +118,16 @@ def test_make_run_table_shows_the_rollout_per_model():
     assert _rollout(RunSummary("r")) == ""
     row = _rollout(RunSummary.from_dict({"run_id": "r", "lineage": {"rollout": done.to_dict()}}))
     assert row == "Completed: canary 2/2, all 1/2"
+
+
+def test_up_with_a_fleet_starts_the_hub_before_devhost_and_gives_devhost_the_hubs_reporter(tmp_path):
+    from localstack.stack import LocalStack
+
+    stack = LocalStack(tmp_path / "state", fleet=fleet_devices(2))
+    names = [s.name for s in stack.services()]
+    assert names.index("fleet-hub") < names.index("devhost")
+    assert "FACTORY_FLEET_REPORTER_IMAGE" not in stack.settings_env()  # the hub has not started yet
+    (stack.state_dir / "fleet").mkdir(parents=True)
+    (stack.state_dir / "fleet" / "hub.json").write_text(json.dumps({"reporter": REPORTER, "devices": 2, "pid": 1}))
+    assert stack.settings_env()["FACTORY_FLEET_REPORTER_IMAGE"] == REPORTER
+    assert "FACTORY_FLEET_REPORTER_IMAGE" not in LocalStack(tmp_path / "state", fleet=[]).settings_env()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from typing import Any
 
 import requests
 import urllib3
@@ -15,7 +16,7 @@ from azure.core.credentials import AccessToken
 from contract import RolloutResult, RolloutStatus, VersionSignals
 from factory.adapters.azure.iothub import IotHubFleet, configuration_of
 from factory.adapters.azure.iothub_mapping import deployment_of
-from factory.adapters.local.fleet import SimulatedFleet
+from factory.adapters.local.fleet import SimulatedFleet, merge_patch
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.adapters.local.iothub_query import compile_condition, where_clause
 from factory.rollout.fleet import LABEL_MODEL, LABEL_VERSION, LayeredDeployment, layered_content
@@ -139,8 +140,25 @@ def adapter(rest: IotHubRest) -> IotHubFleet:
     return fleet
 
 
+class ReporterRuntime(SimulatedRuntime):
+    """``SimulatedRuntime`` as an IoT Edge device with the fleet reporter: the model module's report is in the
+    reporter's own twin (a module writes only its own twin; the model module writes none), and edgeAgent reports
+    the reporter running when the deployment has it."""
+
+    def apply(self, device: str, arch: str, desired: dict[str, dict[str, Any]],
+              reported: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        reporter = MODULE + "-reporter"
+        result = super().apply(device, arch, desired, {k: v for k, v in reported.items() if k != reporter})
+        if reporter in desired.get("$edgeAgent", {}).get("modules", {}):
+            result["$edgeAgent"]["modules"][reporter] = {"runtimeStatus": "running"}
+        own = result.pop(MODULE, {})
+        result[reporter] = merge_patch(reported.get(reporter, {}), {"factory": own["factory"]}) \
+            if "factory" in own else reported.get(reporter, {})
+        return result
+
+
 def simulated(behaviour) -> SimulatedFleet:
-    sim = SimulatedFleet(SimulatedRuntime(MODULE, behaviour))
+    sim = SimulatedFleet(ReporterRuntime(MODULE, behaviour))
     for i in range(30):
         sim.add_device(f"truck-{i:02d}", "arm64" if i % 3 == 0 else "amd64", {"site": "plant-a"})
     sim.create_deployment(LayeredDeployment("mf-nyc-taxi-v4-all", "tags.site = 'plant-a'", 3,
@@ -181,7 +199,8 @@ def test_rollout_through_the_sdk_completes_with_paged_queries_and_one_tag_write_
     assert puts == ["/configurations/mf-nyc-taxi-v5-canary", "/configurations/mf-nyc-taxi-v5-all"]
     assert [p for m, p, _ in rest.sent if m == "DELETE"] == ["/configurations/mf-nyc-taxi-v4-all"]  # cleanup
     queries = [body["query"] for method, _, body in rest.sent if method == "POST"]
-    assert any("deviceId IN [" in q and "moduleId = '$edgeAgent'" in q for q in queries)
+    assert any("deviceId IN [" in q and f"moduleId IN ['$edgeAgent', '{MODULE}-reporter']" in q
+               for q in queries)  # the model's report is in its reporter's twin (``module_report``)
     assert rest.continued >= 4  # 30 devices in pages of 7: the adapter follows x-ms-continuation
     assert {r.version for r in sim.device_reports("*", MODULE)} == {"5"}
 

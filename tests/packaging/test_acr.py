@@ -370,3 +370,20 @@ def test_a_set_with_a_prune_list_prunes_on_the_agent_as_locally_and_a_stale_entr
         "capi", "onnxruntime_pybind11_state.so"]
     again = subprocess.run(["sh", "-c", script], cwd=work, capture_output=True, text=True)
     assert again.returncode == 1 and "matches nothing" in again.stderr
+
+
+def test_the_fleet_reporter_task_builds_the_azure_target_with_the_device_sdk_checked_in_each_image():
+    from factory.adapters.azure.acr_tasks import REPORTER_TASK_FILE, render_reporter_task
+
+    assert REPORTER_TASK_FILE.read_text() == render_reporter_task()  # the checked-in task is the rendered one
+    by_id = {s["id"]: s for s in steps_of(REPORTER_TASK_FILE.read_text())}
+    image = "{{.Run.Registry}}/factory-fleet-reporter:1"
+    for arch in ("amd64", "arm64"):
+        assert f"--target deps/{arch}" in by_id[f"deps-{arch}"]["cmd"]
+        assert by_id[f"build-{arch}"]["build"].startswith(
+            f"-t {image}-{arch} -f Dockerfile --platform linux/{arch} --target azure --build-arg TARGETARCH={arch}")
+        assert by_id[f"check-{arch}"]["cmd"] == f"{image}-{arch} -c 'import azure.iot.device'"
+    assert by_id["push"]["when"] == ["check-amd64", "check-arm64"]
+    assert by_id["push-index"]["cmd"] == f"docker manifest push --purge {image}"
+    pinned = (REPORTER_TASK_FILE.parent / "requirements-device.txt").read_text().split()
+    assert "azure-iot-device==2.14.0" in pinned  # pinned: the image the factory signs is reproducible

@@ -106,7 +106,8 @@ def test_creating_is_idempotent_and_the_hub_limit_is_enforced():
 
 def test_metric_queries_are_read_as_iot_hub_reads_them():
     assert where_clause(version_metric(MODULE, "3")) == (
-        "devices.modules", f"moduleId = '{MODULE}' AND properties.reported.factory.version = '3'")
+        "devices.modules",
+        f"moduleId IN ['{MODULE}', '{MODULE}-reporter'] AND properties.reported.factory.version = '3'")
     with pytest.raises(QueryError):
         where_clause("DELETE FROM devices")
 

@@ -52,7 +52,9 @@ from factory.rollout.fleet import (
     device_view,
     id_chunks,
     literal,
+    module_report,
     report_fields,
+    reporter_name,
 )
 from factory.rollout.spec import BUCKET_TAG
 from factory.settings import SettingsError
@@ -286,16 +288,21 @@ class IotHubFleet:
 
     def device_reports(self, condition: str, module: str) -> list[DeviceReport]:
         devices = {t.device_id: t for t in self._query(f"SELECT * FROM devices WHERE {condition}")}  # noqa: S608
-        reported: dict[tuple[str, str], dict[str, Any]] = {}
+        reported: dict[str, dict[str, dict[str, Any]]] = {}
+        # on a device the model's report is in its reporter's twin (a module writes only its own), the runtime
+        # status in edgeAgent's: two twins a device, never the model module's own (``module_report``)
+        reporter = reporter_name(literal(module, "module"))
         for ids in id_chunks(sorted(devices)):
             chunk = ", ".join(_quoted(i) for i in ids)
-            query = (f"SELECT * FROM devices.modules WHERE (moduleId = '$edgeAgent' OR "  # noqa: S608
-                     f"moduleId = {_quoted(literal(module, 'module'))}) AND deviceId IN [{chunk}]")
+            modules = f"'$edgeAgent', {_quoted(reporter)}"
+            query = (f"SELECT * FROM devices.modules WHERE moduleId IN [{modules}] "  # noqa: S608
+                     f"AND deviceId IN [{chunk}]")
             for twin in self._query(query):
-                reported[(twin.device_id, twin.module_id)] = desired_only(
+                reported.setdefault(twin.device_id, {})[twin.module_id] = desired_only(
                     twin.properties.reported if twin.properties else {})
         return [report_fields(d, dict(t.tags or {}), (t.connection_state or "") == "Connected",
-                              reported.get((d, "$edgeAgent"), {}), module, reported.get((d, module), {}), BUCKET_TAG)
+                              reported.get(d, {}).get("$edgeAgent", {}), module,
+                              module_report(reported.get(d, {}), module), BUCKET_TAG)
                 for d, t in devices.items()]
 
     def inventory(self) -> list[FleetDevice]:

@@ -38,6 +38,7 @@ from factory.rollout.fleet import (
     LayeredDeployment,
     device_view,
     id_chunks,
+    module_report,
     pages,
     report_fields,
 )
@@ -162,10 +163,10 @@ class SimulatedFleet:
         self.sync()
         matches = compile_condition(condition)
         selected = [d for d in self.devices.values() if matches(d.doc())]
-        self.operations["query"] += pages(len(selected)) + sum(  # the devices, then their two module twins
-            pages(2 * len(chunk)) for chunk in id_chunks(sorted(d.device_id for d in selected)))
+        self.operations["query"] += pages(len(selected)) + sum(  # the devices, then edgeAgent's and the reporter's
+            pages(2 * len(chunk)) for chunk in id_chunks(sorted(d.device_id for d in selected)))  # module twins
         return [report_fields(d.device_id, d.tags, d.connected, d.reported.get("$edgeAgent", {}), module,
-                              d.reported.get(module, {}), BUCKET_TAG) for d in selected]
+                              module_report(d.reported, module), BUCKET_TAG) for d in selected]
 
     def inventory(self) -> list[FleetDevice]:
         self.sync()

@@ -1,6 +1,8 @@
 """Build and push the fleet reporter module (``edge/fleet_reporter``) as an amd64 + arm64 image index, the way
 the smoke module is built (``smoke_image.py``): on the offline base image of each architecture, only COPY steps
 (no emulation), tagged with the module's context hash, built and pushed once (file-locked), then found by tag.
+Locally the Dockerfile's target ``local`` (standard library only); on Azure the ACR task
+``edge/fleet_reporter/acr-task.yaml`` builds target ``azure`` (with the IoT Hub device SDK).
 ``python -m factory.adapters.local.reporter_image --index REGISTRY`` prints ``registry/repo@sha256:<index>``.
 """
 
@@ -30,7 +32,8 @@ def reporter_hash() -> str:
 
 
 def build_reporter_image(tag: str, arch: str, container_engine: ContainerEngine | None = None) -> str:
-    """Build ``edge/fleet_reporter`` for ``arch`` as ``tag`` on that architecture's local base image."""
+    """Build ``edge/fleet_reporter`` (target ``local``: standard library only, no IoT SDK) for ``arch`` as ``tag``
+    on that architecture's local base image."""
     from factory.packaging.context import FIXED_MTIME
 
     eng = container_engine or engine()
@@ -40,8 +43,9 @@ def build_reporter_image(tag: str, arch: str, container_engine: ContainerEngine 
         context.mkdir()
         for name in ("Dockerfile", "reporter.py"):
             shutil.copyfile(REPORTER_DIR / name, context / name)
-        args = ["build", "--no-cache", "--network=none", "--platform", f"linux/{arch}", "--build-arg",
-                f"BASE_IMAGE={base}"]  # two COPY steps: nothing worth a cache lookup
+        (context / "deps" / arch).mkdir(parents=True)  # what target `azure` copies (not built here)
+        args = ["build", "--no-cache", "--network=none", "--platform", f"linux/{arch}", "--target", "local",
+                "--build-arg", f"BASE_IMAGE={base}"]  # COPY steps only: nothing worth a cache lookup
         if eng.is_podman:
             args += ["--pull=never", "--timestamp", str(FIXED_MTIME), "--identity-label=false", "--omit-history"]
         eng.run([*args, "-t", tag, str(context)])
