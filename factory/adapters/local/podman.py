@@ -246,13 +246,15 @@ class PodmanImageBuilder:
         for name, value in extra_labels(context).items():
             args += ["--label", f"{name}={value}"]
         args += ["-t", local, "-f", str(Path(context.path) / "Dockerfile"), context.path]
-        for attempt in range(1, STORE_RACE_ATTEMPTS + 1):
+        attempt = 1
+        proc = self.engine.run(args, check=False, timeout=1800)
+        output = (proc.stdout or "") + (proc.stderr or "")
+        while proc.returncode != 0 and store_race(output) and attempt < STORE_RACE_ATTEMPTS:
+            attempt += 1
+            log.warning("building %s for %s: the image store changed under the build (%s); building again "
+                        "(attempt %d of %d)", context.path, arch, store_race(output), attempt, STORE_RACE_ATTEMPTS)
             proc = self.engine.run(args, check=False, timeout=1800)
             output = (proc.stdout or "") + (proc.stderr or "")
-            if proc.returncode == 0 or not store_race(output) or attempt == STORE_RACE_ATTEMPTS:
-                break
-            log.warning("building %s for %s: the image store changed under the build (%s); building again "
-                        "(attempt %d of %d)", context.path, arch, store_race(output), attempt + 1, STORE_RACE_ATTEMPTS)
         if proc.returncode != 0:
             self.engine.run(["rmi", local], check=False)
             raise BuildFailed(f"building {context.path} for {arch} failed (exit {proc.returncode}): "
