@@ -48,6 +48,9 @@ FIELDS: tuple[Field, ...] = (
           "at that interval)"),
     Field("FACTORY_ACTIVITY_ATTEMPTS", "activity_attempts", int, 3, "tries of each run activity (they are idempotent)"),
     Field("FACTORY_ACTIVITY_RETRY_SECONDS", "activity_retry_s", float, 5.0, "the delay between those tries"),
+    Field("FACTORY_ROLLOUT_POLL_SECONDS", "rollout_poll_s", float, 30.0,
+          "how often a fleet rollout reads its devices again while a ring waits for `min_devices` to report or a "
+          "rollback for the devices to return to the previous version"),
     Field("FACTORY_EDGE_SMOKE_IMAGE", "edge_smoke_image", str, "",
           "the smoke module's image; empty: the edge device's own (built locally; required on Azure)"),
     Field("APPROVAL_SIGNING_KEY", "approval_signing_key", str, "",
@@ -74,6 +77,7 @@ class Settings:
     reconcile_after_s: int = 120
     activity_attempts: int = 3
     activity_retry_s: float = 5.0
+    rollout_poll_s: float = 30.0
     edge_smoke_image: str = ""
     approval_signing_key: str = ""
     approval_signing_key_previous: str = ""
