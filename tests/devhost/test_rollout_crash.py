@@ -25,10 +25,12 @@ from factory.adapters.local.fleet_devices import SimulatedDevices
 from factory.adapters.local.fleet_runtime import Outcome, SimulatedRuntime
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.adapters.local.host import free_port
+from factory.adapters.local.mlflow_registry import MlflowModelRegistry, default_tracking_uri
 from factory.adapters.local.signing import LocalKeySigner, ensure_key_pair
 from factory.edge.manifest import module_name
 from factory.rollout.fleet import LABEL_MODEL, LABEL_RING, LABEL_VERSION, LayeredDeployment, layered_content
-from factory.supplychain.cosign import sign_image
+from factory.supplychain import statements
+from factory.supplychain.cosign import PREDICATE_ANNOTATION, attestation_tag, sign_image
 from factory.supplychain.oci import Registry
 from localstack.registry import RegistryProcess, start_registry
 from tests.packaging.helpers import push_tiny_image
@@ -89,6 +91,14 @@ class Rollout:
             assert time.monotonic() < deadline, f"not there within {timeout} s: {status}"
             time.sleep(0.05)
         return status
+
+    def start(self, instance: str) -> None:
+        self.api("POST", f"/orchestrators/fleet_rollout/{instance}",
+                 {"run_id": "run-2", "model": MODEL, "version": "2", "image": self.images["2"]})
+
+    def kill(self) -> None:
+        assert self.host is not None
+        self.host.kill()  # SIGKILL: no shutdown code runs
 
     def versions(self) -> dict[str, str]:
         return {r.device: r.version for r in self.fleet.device_reports("tags.site = 'local'", MODULE)}
@@ -157,13 +167,11 @@ def test_devhost_sigkilled_while_a_ring_bakes_then_restarted_completes_the_rollo
     started = time.monotonic()
     r.launch()
     instance = "run-2-rollout"
-    r.api("POST", f"/orchestrators/fleet_rollout/{instance}",
-          {"run_id": "run-2", "model": MODEL, "version": "2", "image": r.images["2"]})
+    r.start(instance)
     r.wait(instance, lambda s: (s.get("customStatus") or {}).get("step") == "baking", timeout=60)
     assert r.fleet.history() == [("created", config_id("1", "all")), ("created", config_id("2", "canary"))]
     time.sleep(0.5)  # into the canary's 3 s bake (a durable timer)
-    assert r.host is not None
-    r.host.kill()  # SIGKILL: no shutdown code runs
+    r.kill()
     assert r.fleet.history()[-1] == ("created", config_id("2", "canary"))  # ring all not applied yet
     canary = {d for d, v in r.versions().items() if v == "2"}
     assert canary == {"fleet-amd64-1", "fleet-amd64-3"}  # the canary's devices run version 2, the others 1
@@ -184,3 +192,63 @@ def test_devhost_sigkilled_while_a_ring_bakes_then_restarted_completes_the_rollo
     assert {device: applies[(device, "2")] for device in DEVICES} == dict.fromkeys(DEVICES, 1), r.devices.applied
     assert {device: applies[(device, "1")] for device in DEVICES} == dict.fromkeys(DEVICES, 1)  # the start only
     print(f"\nrollout with a devhost SIGKILL in the canary's bake: {elapsed:.1f} s")
+
+
+def production(models: MlflowModelRegistry) -> str:
+    found = models.production(MODEL)
+    return found.version if found is not None else ""
+
+
+def crashing_on_arm64(device: str, arch: str, version: str) -> Outcome:
+    return Outcome(status="backoff") if version == "2" and arch == "arm64" else Outcome(signals=SIGNALS)
+
+
+@pytest.fixture
+def crashing_rollout(tmp_path: Path, prod_registry: RegistryProcess) -> Iterator[Rollout]:
+    yield from _rollout(tmp_path, prod_registry.address, crashing_on_arm64)
+
+
+def test_devhost_sigkilled_while_rolling_back_then_restarted_rolls_back_once(crashing_rollout: Rollout) -> None:
+    """Version 2 passes the canary (amd64 only) and crashes on ring all's arm64 device: the gate fails and the
+    rollout deletes version 2's configurations; devhost is killed as the first one goes. After the restart the
+    rollback ends once: each configuration deleted once (none recreated), every device back on version 1
+    having applied it once more, production back on version 1, one rolled-back mark on the prod image."""
+    r = crashing_rollout
+    models = MlflowModelRegistry(default_tracking_uri(Path(r.env["FACTORY_STATE_DIR"])))
+    models.client.create_registered_model(MODEL)
+    for version in ("1", "2"):
+        models.client.create_model_version(MODEL, (r.tmp / f"run-{version}").as_uri())
+    models.mark_production(MODEL, "2")  # promote made version 2 production
+    started = time.monotonic()
+    r.launch()
+    instance = "run-2-rollout"
+    r.start(instance)
+    deadline = time.monotonic() + 60
+    while ("deleted", config_id("2", "canary")) not in r.fleet.history():
+        assert time.monotonic() < deadline, r.status(instance)
+        time.sleep(0.01)
+    r.kill()
+    assert production(models) == "2"  # killed before the rollout ended
+
+    r.launch()
+    status = r.wait(instance, lambda s: s["runtimeStatus"] != "Running", timeout=60)
+    elapsed = time.monotonic() - started
+    assert status["runtimeStatus"] == "Completed", status
+    result = RolloutResult.from_dict(status["output"])
+    assert result.status is RolloutStatus.ROLLED_BACK, result
+    assert [(v.ring, v.passed) for v in result.rings] == [("canary", True), ("all", False)]
+    assert "fleet-arm64-1 (arm64): module backoff" in result.reason and "back on version 1" in result.reason
+    assert r.fleet.history() == [("created", config_id("1", "all")), ("created", config_id("2", "canary")),
+                                 ("created", config_id("2", "all")), ("deleted", config_id("2", "canary")),
+                                 ("deleted", config_id("2", "all"))]
+    assert r.versions() == dict.fromkeys(DEVICES, "1")
+    applies = collections.Counter(r.devices.applied)
+    assert {device: (applies[(device, "2")], applies[(device, "1")]) for device in DEVICES} == dict.fromkeys(
+        DEVICES, (1, 2)), r.devices.applied  # version 1 at the start and once more after the rollback
+    assert production(models) == "1"
+    repository, digest = r.images["2"].split("/", 1)[1].split("@")
+    attestations = Registry(r.images["2"].split("/")[0]).manifest(repository, attestation_tag(digest))
+    assert attestations is not None
+    kinds = [layer["annotations"][PREDICATE_ANNOTATION] for layer in attestations.json()["layers"]]
+    assert kinds.count(statements.ROLLED_BACK) == 1
+    print(f"\nrolled back with a devhost SIGKILL as the configurations went: {elapsed:.1f} s")
