@@ -84,6 +84,11 @@ class Rollout:
     def status(self, instance: str) -> dict[str, Any]:
         return self.api("GET", f"/instances/{instance}")
 
+    def completed(self, instance: str) -> list[str]:
+        """The instance's completed activities, in order, as its history records them."""
+        events = self.api("GET", f"/instances/{instance}?showHistory=true")["historyEvents"]
+        return [e["FunctionName"] for e in events if e["EventType"] == "TaskCompleted"]
+
     def wait(self, instance: str, done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while not done(status := self.status(instance)):
@@ -188,6 +193,8 @@ def test_devhost_sigkilled_while_a_ring_bakes_then_restarted_completes_the_rollo
     assert r.fleet.history() == [("created", config_id("1", "all")), ("created", config_id("2", "canary")),
                                  ("created", config_id("2", "all")), ("deleted", config_id("1", "all"))]
     assert r.versions() == dict.fromkeys(DEVICES, "2")
+    steps = [a for a in r.completed(instance) if a not in ("rollout_judge_ring", "rollout_standing")]
+    assert steps == ["rollout_plan", "rollout_apply_ring", "rollout_apply_ring", "rollout_finish"]  # resumed
     applies = collections.Counter(r.devices.applied)
     assert {device: applies[(device, "2")] for device in DEVICES} == dict.fromkeys(DEVICES, 1), r.devices.applied
     assert {device: applies[(device, "1")] for device in DEVICES} == dict.fromkeys(DEVICES, 1)  # the start only
@@ -242,6 +249,10 @@ def test_devhost_sigkilled_while_rolling_back_then_restarted_rolls_back_once(cra
                                  ("created", config_id("2", "all")), ("deleted", config_id("2", "canary")),
                                  ("deleted", config_id("2", "all"))]
     assert r.versions() == dict.fromkeys(DEVICES, "1")
+    steps = [a for a in r.completed(instance) if a not in ("rollout_judge_ring", "rollout_standing",
+                                                          "rollout_convergence")]
+    assert steps == ["rollout_plan", "rollout_apply_ring", "rollout_apply_ring", "rollout_roll_back",
+                     "rollout_finish"]
     applies = collections.Counter(r.devices.applied)
     assert {device: (applies[(device, "2")], applies[(device, "1")]) for device in DEVICES} == dict.fromkeys(
         DEVICES, (1, 2)), r.devices.applied  # version 1 at the start and once more after the rollback
