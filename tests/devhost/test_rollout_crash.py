@@ -142,7 +142,7 @@ def _rollout(tmp_path: Path, registry: str, behaviour: Callable[[str, str, str],
     devices.step()
     env = {"FACTORY_BACKEND": "local", "FACTORY_ROOT": str(ROOT), "FACTORY_STATE_DIR": str(state),
            "FACTORY_MODELS_DIR": str(models), "FACTORY_ACTIVITY_RETRY_SECONDS": "0.5",
-           "FACTORY_ROLLOUT_POLL_SECONDS": "1"}
+           "FACTORY_ROLLOUT_POLL_SECONDS": "1", "MLFLOW_TRACKING_URI": default_tracking_uri(state)}
     rollout = Rollout(tmp_path, env, fleet, devices, images)
     stop = threading.Event()
     loop = threading.Thread(target=devices.run, args=(stop, 0.02), daemon=True)
@@ -221,7 +221,7 @@ def test_devhost_sigkilled_while_rolling_back_then_restarted_rolls_back_once(cra
     rollback ends once: each configuration deleted once (none recreated), every device back on version 1
     having applied it once more, production back on version 1, one rolled-back mark on the prod image."""
     r = crashing_rollout
-    models = MlflowModelRegistry(default_tracking_uri(Path(r.env["FACTORY_STATE_DIR"])))
+    models = MlflowModelRegistry(r.env["MLFLOW_TRACKING_URI"])
     models.client.create_registered_model(MODEL)
     for version in ("1", "2"):
         models.client.create_model_version(MODEL, (r.tmp / f"run-{version}").as_uri())
