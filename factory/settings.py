@@ -48,6 +48,9 @@ FIELDS: tuple[Field, ...] = (
           "at that interval)"),
     Field("FACTORY_ACTIVITY_ATTEMPTS", "activity_attempts", int, 3, "tries of each run activity (they are idempotent)"),
     Field("FACTORY_ACTIVITY_RETRY_SECONDS", "activity_retry_s", float, 5.0, "the delay between those tries"),
+    Field("FACTORY_ROLLOUT_POLL_SECONDS", "rollout_poll_s", float, 30.0,
+          "how often a fleet rollout reads its devices again while a ring waits for `min_devices` to report or a "
+          "rollback for the devices to return to the previous version (above 0)"),
     Field("FACTORY_EDGE_SMOKE_IMAGE", "edge_smoke_image", str, "",
           "the smoke module's image; empty: the edge device's own (built locally; required on Azure)"),
     Field("FACTORY_FLEET_REPORTER_IMAGE", "fleet_reporter_image", str, "",
@@ -79,6 +82,7 @@ class Settings:
     reconcile_after_s: int = 120
     activity_attempts: int = 3
     activity_retry_s: float = 5.0
+    rollout_poll_s: float = 30.0
     edge_smoke_image: str = ""
     fleet_reporter_image: str = ""
     approval_signing_key: str = ""
@@ -94,6 +98,8 @@ class Settings:
         values: dict[str, Any] = {f.attr: _parse(f, env.get(f.env)) for f in FIELDS}
         if values["backend"] not in ("local", "azure"):
             raise SettingsError(f"FACTORY_BACKEND must be 'local' or 'azure', got {values['backend']!r}")
+        if values["rollout_poll_s"] <= 0:
+            raise SettingsError(f"setting FACTORY_ROLLOUT_POLL_SECONDS must be above 0, got {values['rollout_poll_s']}")
         root = Path(values["root"]).resolve()
         if values["backend"] == "azure" and "FACTORY_STATE_DIR" not in env:
             # on Azure the app folder is read-only (run from package): scratch space goes to the temp folder

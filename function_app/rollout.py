@@ -69,9 +69,20 @@ def _call(name: RolloutActivity, req: dict[str, Any]) -> Any:
 
     marker = RollbackMarker(svc.signer, svc.image_registry)
     image_check = signature_check(svc.signer.public_key_pem(), svc.image_registry.artifacts)
-    return handlers(RolloutService(svc.fleet, spec_of, registry=svc.model_registry, marker=marker,
-                                   image_check=image_check,
+    return handlers(RolloutService(svc.fleet, spec_of, poll_seconds=svc.settings.rollout_poll_s,
+                                   registry=_OnRollback(svc), marker=marker, image_check=image_check,
                                    reporter_image=svc.settings.fleet_reporter_image))[name](req)
+
+
+class _OnRollback:
+    """The model registry's ``mark_production``, its client built on first use: only a rollback's finish needs
+    it, and an MLflow or AML client takes seconds to build in a fresh worker (an MLflow store its migrations)."""
+
+    def __init__(self, svc: Any) -> None:
+        self.svc = svc
+
+    def mark_production(self, name: str, version: str) -> None:
+        self.svc.model_registry.mark_production(name, version)
 
 
 @bp.activity_trigger(input_name="req")

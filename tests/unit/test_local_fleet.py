@@ -82,3 +82,17 @@ def test_the_inventory_keeps_each_devices_last_report_across_handles(tmp_path):
     [module] = devices["edge-1"].modules
     assert (module.model, module.desired, module.reported, module.health) == ("nyc_taxi", "3", "3", "ok")
     assert devices["edge-2"].modules[0].reported == ""  # desired but nothing reported yet
+
+
+def test_history_logs_each_configuration_created_or_deleted_once_and_no_idempotent_repeat(tmp_path):
+    path = tmp_path / "fleet" / "fleet.json"
+    deployment = LayeredDeployment("mf-nyc-taxi-v3-all", "tags.site = 'a'", 1,
+                                   layered_content("nyc_taxi", "nyc-taxi", "3", IMAGE, "run-3"),
+                                   {LABEL_MODEL: "nyc_taxi", LABEL_VERSION: "3"})
+    for _ in range(2):  # a retried create and delete: the second of each changes nothing
+        LocalFleet(path).create_deployment(deployment)
+    for _ in range(2):
+        LocalFleet(path).delete_deployment(deployment.id)
+    LocalFleet(path).create_deployment(deployment)  # created again after a delete: logged again
+    assert LocalFleet(path).history() == [("created", deployment.id), ("deleted", deployment.id),
+                                          ("created", deployment.id)]

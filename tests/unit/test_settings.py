@@ -32,3 +32,11 @@ def test_every_field_reads_its_setting_with_its_type_and_default():
 def test_a_malformed_setting_is_named():
     with pytest.raises(SettingsError, match="FACTORY_ACTIVITY_ATTEMPTS must be int, got 'three'"):
         Settings.from_env({"FACTORY_ACTIVITY_ATTEMPTS": "three"})
+
+
+def test_a_rollout_poll_interval_of_zero_or_less_is_refused_by_name():
+    assert Settings.from_env({}).rollout_poll_s == 30.0
+    assert Settings.from_env({"FACTORY_ROLLOUT_POLL_SECONDS": "1.5"}).rollout_poll_s == 1.5
+    for raw in ("0", "-2"):
+        with pytest.raises(SettingsError, match="FACTORY_ROLLOUT_POLL_SECONDS must be above 0"):
+            Settings.from_env({"FACTORY_ROLLOUT_POLL_SECONDS": raw})

@@ -14,7 +14,8 @@
 
 ``operations`` counts the IoT Hub requests the IoT Hub adapter would make for the same calls (a query: one
 request per page of 1000 twins; the module twins: one query per ``id_chunks`` list; a tag: one twin update per
-device), for the bench.
+device), for the bench. ``history`` logs each configuration the hub created or deleted (an idempotent create of
+an existing id, or delete of a missing one, changes nothing and is not logged).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class SimulatedFleet:
         self.devices: dict[str, SimDevice] = {}
         self.configurations: dict[str, tuple[int, LayeredDeployment]] = {}  # id -> (creation order, config)
         self.operations: Counter[str] = Counter()
+        self.history: list[tuple[str, str]] = []  # ("created" | "deleted", configuration id): each real change
         self._created = itertools.count()
 
     def add_device(self, device_id: str, arch: str = "amd64", tags: dict[str, Any] | None = None,
@@ -123,10 +125,12 @@ class SimulatedFleet:
         for query in deployment.metrics.values():
             compile_condition(where_clause(query)[1])
         self.configurations[deployment.id] = (next(self._created), copy.deepcopy(deployment))
+        self.history.append(("created", deployment.id))
 
     def delete_deployment(self, deployment_id: str) -> None:
         self.operations["delete_configuration"] += 1
-        self.configurations.pop(deployment_id, None)
+        if self.configurations.pop(deployment_id, None) is not None:
+            self.history.append(("deleted", deployment_id))
 
     def deployment_metrics(self, deployment_id: str) -> dict[str, int]:
         self.operations["get_configuration"] += 1

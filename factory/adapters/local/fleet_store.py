@@ -11,6 +11,8 @@ local fleet claims nothing it did not measure.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import fcntl
 import json
 import os
@@ -22,6 +24,8 @@ from typing import Any
 from contract import DeviceReport, FleetDevice
 from factory.adapters.local.fleet import SimDevice, SimulatedFleet, iso_time, merge_patch
 from factory.rollout.fleet import Fleet, LayeredDeployment
+
+HISTORY_KEPT = 1000  # the configuration changes the file keeps (the newest)
 
 
 class ReportedOnly:
@@ -57,6 +61,7 @@ class LocalFleet:
                     hub.devices[device.device_id] = device
                 for order, raw in state.get("configurations", []):
                     hub.configurations[raw["id"]] = (order, LayeredDeployment.from_dict(raw))
+                hub.history = [(str(change), str(config)) for change, config in state.get("history", [])]
             yield hub
             if write:
                 devices = [{**vars(d), "winners": sorted(d.winners)} for d in hub.devices.values()]
@@ -64,7 +69,8 @@ class LocalFleet:
                 temp = self.path.with_suffix(".tmp")
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as out:
-                    json.dump({"devices": devices, "configurations": configurations}, out)
+                    json.dump({"devices": devices, "configurations": configurations,
+                               "history": hub.history[-HISTORY_KEPT:]}, out)
                 temp.replace(self.path)
 
     def register(self, device_id: str, arch: str, tags: dict[str, Any]) -> None:
@@ -101,6 +107,19 @@ class LocalFleet:
         fleet hub polls every few seconds)."""
         with self._hub(write=False) as hub:
             return hub.merged(device_id)
+
+    def twins(self) -> list[SimDevice]:
+        """Every device as the hub holds it, its ``desired`` the merged content of the configurations now (copies,
+        for a device runtime; nothing is written)."""
+        with self._hub(write=False) as hub:
+            return [dataclasses.replace(copy.deepcopy(d), desired=hub.merged(d.device_id))
+                    for d in hub.devices.values()]
+
+    def history(self) -> list[tuple[str, str]]:
+        """The configurations the hub created and deleted, oldest first (``SimulatedFleet.history``; the newest
+        ``HISTORY_KEPT``)."""
+        with self._hub(write=False) as hub:
+            return list(hub.history)
 
     def desired(self, device_id: str) -> dict[str, dict[str, Any]]:
         """The device's merged desired properties per module (what its runtime should run)."""
