@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,3 +85,21 @@ def engine() -> ContainerEngine:
     if _docker_daemon_answers():
         return ContainerEngine(shutil.which("docker") or "docker", dict(os.environ))
     raise ContainerError("no container engine: install podman (make setup does) or start a Docker daemon")
+
+
+def push_index(eng: ContainerEngine, locals_: Sequence[str], index: str, target: str) -> str:
+    """Push the local images ``locals_`` (one per architecture) as one image index to ``target`` (plain http, v2s2
+    manifests, the way the registries here take them); returns the index digest. ``index`` is the local manifest
+    list's name, removed again afterwards."""
+    eng.run(["manifest", "rm", index], check=False)
+    eng.run(["manifest", "create", index])
+    try:
+        for local in locals_:
+            eng.run(["manifest", "add", index, f"containers-storage:{local}"])
+        with tempfile.TemporaryDirectory(prefix="mf-push-") as tmp:
+            digest_file = Path(tmp) / "digest"
+            eng.run(["manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false",
+                     "--digestfile", str(digest_file), index, f"docker://{target}"], timeout=900)
+            return digest_file.read_text().strip()
+    finally:
+        eng.run(["manifest", "rm", index], check=False)

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from factory.adapters.local.base_image import ensure_base_image
-from factory.adapters.local.containers import ContainerEngine, engine, state_dir
+from factory.adapters.local.containers import ContainerEngine, engine, push_index, state_dir
 from factory.adapters.local.host import file_lock
 
 REPORTER_DIR = Path(__file__).resolve().parents[3] / "edge" / "fleet_reporter"
@@ -67,19 +67,7 @@ def reporter_index(registry: str, container_engine: ContainerEngine | None = Non
             return f"{registry}/{REPOSITORY}@{digest}"
         locals_ = [build_reporter_image(f"localhost/model-factory-fleet-reporter:{reporter_hash()}-{arch}", arch,
                                         eng) for arch in ARCHES]
-        index = f"localhost/model-factory-fleet-reporter-index:{reporter_hash()}"
-        eng.run(["manifest", "rm", index], check=False)
-        eng.run(["manifest", "create", index])
-        try:
-            for local in locals_:
-                eng.run(["manifest", "add", index, f"containers-storage:{local}"])
-            with tempfile.TemporaryDirectory(prefix="mf-push-") as tmp:
-                digest_file = Path(tmp) / "digest"
-                eng.run(["manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false",
-                         "--digestfile", str(digest_file), index, f"docker://{target}"], timeout=900)
-                digest = digest_file.read_text().strip()
-        finally:
-            eng.run(["manifest", "rm", index], check=False)
+        digest = push_index(eng, locals_, f"localhost/model-factory-fleet-reporter-index:{reporter_hash()}", target)
     return f"{registry}/{REPOSITORY}@{digest}"
 
 

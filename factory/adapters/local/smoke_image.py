@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from factory.adapters.local.base_image import ensure_base_image, host_arch
-from factory.adapters.local.containers import ContainerEngine, engine, state_dir
+from factory.adapters.local.containers import ContainerEngine, engine, push_index, state_dir
 from factory.adapters.local.host import file_lock
 
 SMOKE_MODULE_DIR = Path(__file__).resolve().parents[3] / "edge" / "smoke_module"
@@ -94,19 +94,7 @@ def smoke_index(registry: str, arches: tuple[str, ...] = ARCHES,
             return f"{registry}/{REPOSITORY}@{digest}"
         locals_ = [build_smoke_image(f"localhost/model-factory-smoketest:{smoke_module_hash()}-{arch}", eng,
                                      arch=arch) for arch in arches]
-        index = f"localhost/model-factory-smoketest-index:{smoke_module_hash()}"
-        eng.run(["manifest", "rm", index], check=False)
-        eng.run(["manifest", "create", index])
-        try:
-            for local in locals_:
-                eng.run(["manifest", "add", index, f"containers-storage:{local}"])
-            with tempfile.TemporaryDirectory(prefix="mf-push-") as tmp:
-                digest_file = Path(tmp) / "digest"
-                eng.run(["manifest", "push", "--all", "--format", "v2s2", "--tls-verify=false",
-                         "--digestfile", str(digest_file), index, f"docker://{target}"], timeout=900)
-                digest = digest_file.read_text().strip()
-        finally:
-            eng.run(["manifest", "rm", index], check=False)
+        digest = push_index(eng, locals_, f"localhost/model-factory-smoketest-index:{smoke_module_hash()}", target)
     return f"{registry}/{REPOSITORY}@{digest}"
 
 
