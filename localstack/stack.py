@@ -18,13 +18,12 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from factory.adapters.local.host import free_port
@@ -34,6 +33,14 @@ from factory.private import private_dir, write_private
 from factory.settings import Settings
 from factory.supplychain.policy import write_policy
 from localstack import supervision
+from localstack.services import (
+    FleetDeviceSpec,
+    Service,
+    fleet_devices,
+    fleet_reporter_env,
+    http_ok,
+    port_open,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -52,55 +59,6 @@ class StackPorts:
     @classmethod
     def free(cls) -> StackPorts:
         return cls(**{name: free_port() for name in asdict(cls())})
-
-
-@dataclass
-class Service:
-    name: str
-    argv: list[str]
-    ready: Callable[[], bool]
-    env: dict[str, str] = field(default_factory=dict)
-    port: int | None = None  # the loopback port it listens on (readiness checks this service holds it)
-    start_timeout: float = 120
-
-
-@dataclass(frozen=True)
-class FleetDeviceSpec:
-    """One device of the local fleet (``up --fleet N``): an edge simulator of that architecture on that port."""
-
-    id: str
-    arch: str
-    port: int
-
-
-def fleet_devices(count: int, arm64: int | None = None) -> list[FleetDeviceSpec]:
-    """``count`` devices, ``arm64`` of them arm64 (default: one when ``count`` >= 2, none for one device), the rest
-    amd64: ``fleet-amd64-1``, ..., ``fleet-arm64-1``, ... (stable ids: their ring buckets are stable too), each on a
-    free loopback port."""
-    arm = (1 if count >= 2 else 0) if arm64 is None else arm64
-    if count < 0 or not 0 <= arm <= count:
-        raise ValueError(f"a fleet of {count} devices cannot have {arm} arm64 devices")
-    amd = count - arm
-    return [FleetDeviceSpec(f"fleet-{arch}-{i}", arch, free_port())
-            for arch, n in (("amd64", amd), ("arm64", arm)) for i in range(1, n + 1)]
-
-
-def _http_ok(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.status < 500
-        except OSError as exc:
-            return getattr(exc, "code", 500) < 500
-    return check
-
-
-def _port_open(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            return sock.connect_ex(("127.0.0.1", port)) == 0
-    return check
 
 
 class LocalStack:
@@ -201,16 +159,8 @@ class LocalStack:
         }
 
     def _fleet_reporter(self) -> dict[str, str]:
-        """``FACTORY_FLEET_REPORTER_IMAGE``: the reporter index the fleet hub pushed and signed (its ``hub.json``),
-        so the rollout's layers carry the reporter as on Azure; nothing without a fleet or before the hub's first
-        start (the hub then adds the reporter itself). The hub starts before devhost (``services``)."""
-        if not self.fleet:
-            return {}
-        try:
-            reporter = json.loads((self.state_dir / "fleet" / "hub.json").read_text()).get("reporter")
-        except (OSError, ValueError):
-            return {}
-        return {"FACTORY_FLEET_REPORTER_IMAGE": reporter} if isinstance(reporter, str) and reporter else {}
+        """``FACTORY_FLEET_REPORTER_IMAGE`` from the fleet hub's ``hub.json`` (``fleet_reporter_env``)."""
+        return fleet_reporter_env(self.state_dir) if self.fleet else {}
 
     # -- services ---------------------------------------------------------------------------------------
     def services(self) -> list[Service]:
@@ -220,24 +170,24 @@ class LocalStack:
         return [
             Service("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(p.azurite),
                                 "--location", str(st / "azurite"), "--skipApiVersionCheck", "--loose"],
-                    _port_open(p.azurite), port=p.azurite),
+                    port_open(p.azurite), port=p.azurite),
             Service("dev-registry", [*registry, "--name", "dev", "--port", str(p.dev_registry),
                                      "--state-dir", str(st), "--eventgrid-endpoint",
                                      f"{self.base_url}/runtime/eventgrid/topic"],
-                    _http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/"), port=p.dev_registry),
+                    http_ok(f"http://127.0.0.1:{p.dev_registry}/v2/"), port=p.dev_registry),
             Service("prod-registry", [*registry, "--name", "prod", "--port", str(p.prod_registry),
                                       "--state-dir", str(st)],
-                    _http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/"), port=p.prod_registry),
+                    http_ok(f"http://127.0.0.1:{p.prod_registry}/v2/"), port=p.prod_registry),
             Service("edge-simulator", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge),
                                        "--state-dir", str(st / "edge"), "--arch", "amd64",
                                        "--policy", str(self.device_policy_path())],
-                    _http_ok(f"http://127.0.0.1:{p.edge}/health"), port=p.edge),
+                    http_ok(f"http://127.0.0.1:{p.edge}/health"), port=p.edge),
             Service("edge-simulator-arm64", [py, "-m", "localstack.edge_simulator", "--port", str(p.edge_arm64),
                                              "--state-dir", str(st / "edge-arm64"), "--arch", "arm64",
                                              "--policy", str(self.device_policy_path())],
-                    _http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
+                    http_ok(f"http://127.0.0.1:{p.edge_arm64}/health"), port=p.edge_arm64),
             Service("mlflow-ui", [py, "-m", "localstack.mlflow_ui", "--port", str(p.mlflow), "--state-dir", str(st)],
-                    _http_ok(f"http://127.0.0.1:{p.mlflow}/health"), port=p.mlflow),
+                    http_ok(f"http://127.0.0.1:{p.mlflow}/health"), port=p.mlflow),
             *self.fleet_services(),  # before devhost: it reads the hub's reporter image (``_fleet_reporter``)
             Service("devhost", [py, "-m", "devhost", "--port", str(p.devhost), "--app-dir", str(self.root),
                                 "--app-module", "function_app", "--state-dir", str(st / "devhost"),
@@ -254,7 +204,7 @@ class LocalStack:
         devices = [Service(f"fleet-{d.id}", [py, "-m", "localstack.edge_simulator", "--port", str(d.port),
                                              "--state-dir", str(st / "fleet" / "devices" / d.id), "--arch", d.arch,
                                              "--policy", str(self.device_policy_path())],
-                           _http_ok(f"http://127.0.0.1:{d.port}/health"), port=d.port) for d in self.fleet]
+                           http_ok(f"http://127.0.0.1:{d.port}/health"), port=d.port) for d in self.fleet]
         hub = Service("fleet-hub", [py, "-m", "localstack.fleet_hub", "--state-dir", str(st),
                                     "--devices", str(st / "fleet" / "devices.json"),
                                     "--registry", f"127.0.0.1:{self.ports.prod_registry}",
