@@ -33,14 +33,7 @@ from factory.private import private_dir, write_private
 from factory.settings import Settings
 from factory.supplychain.policy import write_policy
 from localstack import supervision
-from localstack.services import (
-    FleetDeviceSpec,
-    Service,
-    fleet_devices,
-    fleet_reporter_env,
-    http_ok,
-    port_open,
-)
+from localstack.services import FleetDeviceSpec, Service, fleet_devices, fleet_reporter_env, http_ok, port_open
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
