@@ -56,8 +56,9 @@ FIELDS: tuple[Field, ...] = (
     Field("FACTORY_FLEET_REPORTER_IMAGE", "fleet_reporter_image", str, "",
           "the fleet reporter module's image index pinned by digest (`registry/repo@sha256:…`): each rollout ring's "
           "layer runs it beside the model module (its signature is checked like the model image's); empty: the "
-          "layer holds the model module only (on Azure: the ACR task `edge/fleet_reporter/acr-task.yaml`, "
-          "pushed to the prod registry and signed; `up --fleet` sets the local one)"),
+          "layer holds the model module only (on Azure: built by the ACR task `edge/fleet_reporter/acr-task.yaml` "
+          "in the dev registry, imported into prod by digest and signed, docs/deploy.md; `up --fleet` sets the "
+          "local one)"),
     Field("APPROVAL_SIGNING_KEY", "approval_signing_key", str, "",
           "the key approval links are signed with (>= 32 characters; a Key Vault reference on Azure)"),
     Field("APPROVAL_SIGNING_KEY_PREVIOUS", "approval_signing_key_previous", str, "",

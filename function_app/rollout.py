@@ -1,6 +1,6 @@
 """Fleet rollout activities (bindings only), the ``fleet_rollout`` orchestrator's binding, and the signed
 pause / resume / abort links: each activity is one ``RolloutService`` call, payloads as
-``contract.rollout``. Importing this module has no side effects: the service is built on the first call.
+``contract.rollout``. Importing this module has no side effects: the services are built on the first call.
 
 A control link's signature is its holder's credential (anonymous route; GET shows a confirmation page, POST acts).
 The endpoint verifies the link and raises ``RolloutControl`` on the run's rollout instance; unlike the approval

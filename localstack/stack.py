@@ -6,8 +6,10 @@ each a background process with its log under ``<state>/logs`` (rotated by size: 
 stack started holds its port and answers; a stale process of the stack on the port is ended, any other one
 refused by name), ``down`` stops everything and ends whatever process of the stack is left
 (``localstack/supervision.py``); both remove the image verification containers a killed build left behind
-(labelled with this stack's state dir). Tests use the
-same class with their own state dir and free ports.
+(labelled with this stack's state dir). With a fleet (``up --fleet N``) also its devices and the fleet hub
+(``fleet_services``), started before devhost, which takes the reporter image the hub pushed and signed as
+``FACTORY_FLEET_REPORTER_IMAGE`` (``_fleet_reporter``). Tests use the same class with their own state dir and
+free ports.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 file (``LocalFleet``), four devices applying its configurations through a simulated runtime in this process
 (``SimulatedDevices``: they outlive the host), the prod image signed in a real registry on loopback. The
 rollout completes as it would have, and the fleet's log shows every ring's configuration created once and
-none deleted and recreated; each device applied the new version once."""
+none deleted and recreated; each device applied the new version once. Killed as the rollout rolls back instead,
+the rollback happens once: each configuration deleted once, production back on the previous version, one
+rolled-back mark on the image."""
 
 from __future__ import annotations
 

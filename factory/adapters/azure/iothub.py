@@ -1,4 +1,6 @@
-"""``EdgeDeployer`` on Azure IoT Hub (``azure-iot-hub``): the smoke-test IoT Edge device.
+"""IoT Hub (``azure-iot-hub``): ``IotHubEdgeDeployer`` (the ``EdgeDeployer`` port: the smoke-test IoT Edge
+device) and ``IotHubFleet`` (the rollout's ``Fleet`` port: layered deployments, paged twin queries, the one-time
+ring bucket tag; below). The smoke device:
 
 - ``current_content``: the device's modules content, rebuilt from the desired properties of its
   ``$edgeAgent`` and ``$edgeHub`` twins and of the twins of the modules ``$edgeAgent`` lists (as

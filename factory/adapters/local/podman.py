@@ -11,6 +11,10 @@ Verification containers carry labels naming the run, the build attempt and the s
 activity leaves its container behind), and ``remove_verification_containers`` clears a whole stack's when it
 starts and stops.
 
+Builds run side by side (several models at once), and each removes its local images once pushed: a build whose
+layer-cache lookup fails on an image removed under it (``store_race``: "layer not known") is built again, at most
+``STORE_RACE_ATTEMPTS`` builds in all; any other build failure is reported at once.
+
 Settings (read through ``Settings.env``):
 
 - ``FACTORY_BASE_IMAGE``: the ``BASE_IMAGE`` build argument (one image for every architecture); default: the
