@@ -140,8 +140,13 @@ def every_model_run(stack: LocalStack, client: FactoryClient) -> dict[str, tuple
     with ThreadPoolExecutor(len(runs)) as pool:
         statuses = dict(zip(runs, pool.map(lambda r: approve(client, r, timeout=ALL_MODELS_TIMEOUT_S), runs.values()),
                             strict=True))
-    return {model: (run_id, client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S), statuses[model])
-            for model, run_id in runs.items()}
+    ended = {model: (run_id, client.wait(run_id, timeout=ALL_MODELS_TIMEOUT_S), statuses[model])
+             for model, run_id in runs.items()}
+    # the fleet served only this run's rollout (no later e2e test runs a model that declares one): its devices'
+    # reports stay in the fleet's file for the happy path to read, and its containers (model, reporter, sample
+    # traffic) stop taking CPU for the rest of the session
+    stack.remove_fleet()
+    return ended
 
 
 @pytest.fixture(scope="session")

