@@ -14,10 +14,11 @@ the product runs it.
 from __future__ import annotations
 
 import threading
-from typing import Any, cast
+from typing import Any
 
 from factory.adapters.local.fleet import DeviceRuntime
 from factory.adapters.local.fleet_store import LocalFleet
+from factory.fields import as_dict
 
 
 class SimulatedDevices:
@@ -37,9 +38,8 @@ class SimulatedDevices:
             reported = self.runtime.apply(twin.device_id, twin.arch, twin.desired, twin.reported)
             self.fleet.update(twin.device_id, True, reported, replace=("$edgeAgent",))
             self.seen[twin.device_id] = twin.desired
-            modules = cast(dict[str, Any], twin.desired.get("$edgeAgent", {}).get("modules", {}))
-            self.applied.append((twin.device_id, str(cast(dict[str, Any], modules.get(self.module) or {})
-                                                     .get("version", ""))))
+            modules = as_dict(as_dict(twin.desired.get("$edgeAgent")).get("modules"))
+            self.applied.append((twin.device_id, str(as_dict(modules.get(self.module)).get("version", ""))))
             count += 1
         return count
 
