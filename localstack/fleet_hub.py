@@ -39,8 +39,7 @@ from typing import Any
 
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.edge.manifest import EDGE_AGENT_IMAGE, EDGE_HUB_IMAGE, validate_manifest
-from factory.rollout.fleet import REPORTER_SUFFIX as REPORTER_SUFFIX
-from factory.rollout.fleet import is_reporter, reporter_module
+from factory.rollout.fleet import REPORTER_SUFFIX, is_reporter, reporter_module
 
 LOG = logging.getLogger("factory.fleet_hub")
 MAX_SAMPLE_BYTES = 64 * 1024

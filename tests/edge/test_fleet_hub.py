@@ -13,8 +13,15 @@ import pytest
 from contract import RingVerdict, RolloutResult, RolloutStatus, RunSummary
 from factory.adapters.local.fleet_store import LocalFleet
 from factory.edge.manifest import validate_manifest
-from factory.rollout.fleet import LABEL_MODEL, LABEL_RING, LABEL_VERSION, LayeredDeployment, layered_content
-from localstack.fleet_hub import REPORTER_SUFFIX, FleetDevice, manifest, sample_request
+from factory.rollout.fleet import (
+    LABEL_MODEL,
+    LABEL_RING,
+    LABEL_VERSION,
+    REPORTER_SUFFIX,
+    LayeredDeployment,
+    layered_content,
+)
+from localstack.fleet_hub import FleetDevice, manifest, sample_request
 from localstack.stack import fleet_devices
 
 ROOT = Path(__file__).resolve().parents[2]
