@@ -17,6 +17,7 @@ from collections.abc import Callable
 from factory import ports
 from factory.supplychain.chain import parse_reference
 from factory.supplychain.cosign import SignerLike, sign_image
+from factory.supplychain.oci import OciError
 
 
 def sign_module(image: str, signer: SignerLike, artifacts: Callable[[str], ports.ArtifactStore]) -> bool:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     svc = services()
     try:
         added = sign_module(args.image, svc.signer, svc.image_registry.artifacts)
-    except ValueError as exc:
+    except (ValueError, ports.SigningKeyError, OciError, OSError) as exc:  # bad reference, no key, no registry
         print(f"sign_module: {exc}", file=sys.stderr)
         return 2
     print(args.image)

@@ -68,3 +68,19 @@ def test_a_signed_reporter_runs_beside_the_model_in_every_ring(registries, signe
 def test_sign_module_refuses_a_reference_without_a_digest(registries, signer):
     with pytest.raises(ValueError, match="expected an image pinned by digest"):
         sign_module(f"{registries.prod_host}/model-factory/fleet-reporter:1", signer, Registry)
+
+
+def test_sign_module_says_why_in_one_line_without_a_key_or_a_registry(tmp_path, monkeypatch, capsys):
+    from factory.adapters.local.host import free_port
+    from factory.adapters.local.signing import ensure_key_pair
+    from factory.supplychain.sign_module import main
+
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path))
+    image = f"127.0.0.1:{free_port()}/model-factory/fleet-reporter@sha256:{'a' * 64}"
+    assert main([image]) == 2  # no key pair yet
+    assert "signing key" in capsys.readouterr().err
+    keys = tmp_path / "keys"
+    ensure_key_pair(keys / "signing.key", keys / "signing.pub")
+    assert main([image]) == 2  # a registry nobody answers on
+    err = capsys.readouterr().err
+    assert err.startswith("sign_module: ") and "Traceback" not in err
