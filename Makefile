@@ -48,9 +48,12 @@ test: setup
 bases: setup
 	$(PY) -m factory.adapters.local.base_image
 
-# two workers; tests that share a session fixture (the e2e stack, the edge simulator) share a worker (tests/conftest.py)
+# tests that share a session fixture (the e2e stack, the edge simulator) share a worker (tests/conftest.py); three
+# workers on two cores, since the slow tests wait on containers, emulators and timers for about a third of their
+# time (`.ci/run` prints how busy each phase kept the cores)
+SLOW_WORKERS ?= 3
 test-slow: setup bases
-	$(PY) -m pytest -m slow -q -n 2 --dist loadgroup --durations=40
+	$(PY) -m pytest -m slow -q -n $(SLOW_WORKERS) --dist loadgroup --durations=40
 
 test-all: test test-slow
 

@@ -111,7 +111,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     ports = StackPorts.free()
     # amd64 images and the amd64 device only: the ~20 runs here would spend most of CI's time verifying and
     # smoke-testing arm64 under emulation; the arm64 path has its own slow tests (tests/packaging/test_layers.py,
-    # tests/edge/test_edge_real_model.py), and `make run` builds and tests both architectures.
+    # tests/edge/test_update_layers.py, tests/edge/test_edge_real_model.py), and `make run` builds and tests both
+    # architectures.
     # the local fleet the models declaring rollout: go to (vibration_anomaly): four amd64 devices, as the images are
     # amd64 only here; `make run`'s fleet has an arm64 device (tests/edge/test_local_fleet.py runs one too)
     local = LocalStack(base / "state", ports, extra_env={

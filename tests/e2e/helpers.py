@@ -14,7 +14,8 @@ from localstack.stack import LocalStack
 
 # the stages a run of a model without ``rollout:`` goes through (every model here): all but the fleet rollout
 STAGES_WITHOUT_ROLLOUT = tuple(s for s in STAGES if s is not Stage.ROLLOUT)
-IMPATIENT_APPROVAL_HOURS = 0.01  # 36 s: the approval timeout of the wine_impatient_approval variant
+IMPATIENT_APPROVAL_HOURS = 0.02  # 72 s: the approval timeout of the wine_impatient_approval variant, long enough
+# for the bad-link and forged-event checks made while it waits
 
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json",

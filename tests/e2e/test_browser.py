@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from factory.decision import UNAUTHENTICATED
 from tests.e2e.conftest import BROKEN_MODEL
 from tests.e2e.helpers import STAGES_WITHOUT_ROLLOUT, model_versions, prod_registry, registry_digest, sample
 
@@ -124,6 +125,9 @@ def test_an_approver_decides_from_the_model_card_and_the_dashboard_shows_runs_ve
     tab.shot("approvals")
     waiting = tab.page.locator("table.approvals tbody tr").all_inner_texts()
     assert len(waiting) == 1 and second in waiting[0] and " min " in waiting[0], waiting
+    # an identity header sent by the client is not an identity: without App Service authentication in front,
+    # the decision is recorded as unauthenticated (the forged links and events: tests/e2e/test_factory_run.py)
+    tab.page.set_extra_http_headers({"X-MS-CLIENT-PRINCIPAL-NAME": "bob@example.com"})
     tab.open(links["reject"])
     tab.page.fill("textarea[name=reason]", REASON)
     tab.page.click("button.reject")
@@ -131,6 +135,8 @@ def test_an_approver_decides_from_the_model_card_and_the_dashboard_shows_runs_ve
     assert "Decision recorded" in tab.page.inner_text("h1")
     rejected = client.wait(second, timeout=300)
     assert rejected["result"] == "Rejected" and rejected["lineage"]["decision_reason"] == REASON
+    assert rejected["lineage"]["approver"] == UNAUTHENTICATED
+    tab.page.set_extra_http_headers({})
 
     # 3. the dashboard lists both runs; filters narrow it
     tab.open(f"{stack.base_url}/api/dashboard?code={key}&model={MODEL}")

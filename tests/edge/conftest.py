@@ -55,18 +55,25 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def wine_image(registry: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """wine_cultivar trained on its sample data, built for amd64 and arm64, verified on both and pushed by
+def wine_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """wine_cultivar trained on its sample data with its own src (model.joblib, model.json): once per session."""
+    from tests.packaging.helpers import train_with_src
+
+    return train_with_src("wine_cultivar", tmp_path_factory.mktemp("wine-train"))
+
+
+@pytest.fixture(scope="session")
+def wine_image(registry: str, wine_artifacts: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """wine_cultivar version 1 (``wine_artifacts``), built for amd64 and arm64, verified on both and pushed by
     digest (the index digest, as an edge manifest names it): once per session, since every real-model device
-    test takes the same index and each device pulls its own architecture."""
+    test takes the same index, each device pulls its own architecture, and the update test builds version 2 on
+    it."""
     from factory import ports
     from factory.adapters.local.podman import PodmanImageBuilder
     from factory.packaging.context import assemble, model_labels, scoring_check
-    from tests.packaging.helpers import train_with_src
 
-    model, work = "wine_cultivar", tmp_path_factory.mktemp("wine-image")
-    artifacts = train_with_src(model, work / "train")
-    context = assemble(ROOT / "models" / model, artifacts, work / "ctx",
+    model = "wine_cultivar"
+    context = assemble(ROOT / "models" / model, wine_artifacts, tmp_path_factory.mktemp("wine-image") / "ctx",
                        model_labels(model, "1", "run-edge-wine_cultivar", "edge-test"))
     ref = ports.ImageRef(registry, "models/wine-cultivar", "1")
     built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))

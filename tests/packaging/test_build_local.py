@@ -1,4 +1,9 @@
-"""Real local builds: build → run → verify → push for every model, on podman and local registries."""
+"""Real local builds: build → run → verify → push, on podman and local registries.
+
+One model (wine_cultivar) stands for all: the build, verification, push and promotion logic is the same for every
+model, and the end-to-end run (tests/e2e) builds, verifies, pushes and promotes every repository model. Its one
+good image is built once per module and read by the tests that only look at it; each failure path builds its own.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import json
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,11 +24,13 @@ from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, remote_image
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
+from localstack.registry import start_registry, start_registry_with_events
 from model_server.check import http, wait_ready
-from tests.packaging.helpers import MODELS, REPO
+from tests.packaging.helpers import REPO, EventReceiver
 
 pytestmark = pytest.mark.slow
-ARCHES = ("amd64",)  # the build/verify/push/promote logic; both architectures: test_layers.py
+ARCHES = ("amd64",)  # the build/verify/push/promote logic; both architectures: tests/edge/test_update_layers.py
+MODEL = "wine_cultivar"
 
 
 def Builder() -> PodmanImageBuilder:  # noqa: N802 (reads like the class it makes)
@@ -39,40 +48,63 @@ def _leftover_containers(ref: ports.ImageRef) -> list[str]:
                         ).stdout.split()
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_build_verify_push_then_promote(model, artifacts, registries, tmp_path):
-    receiver, dev, prod = registries
-    context = _context(model, artifacts(model), tmp_path / "ctx")
-    ref = ports.ImageRef(dev.registry.address, f"models/{model.replace('_', '-')}", "1")
-    builder = Builder()
+@dataclass(frozen=True)
+class GoodBuild:
+    """wine_cultivar version 1 built, verified and pushed once for the module, with what saw it happen."""
+    receiver: EventReceiver
+    dev: str  # registry address (its push events go to ``receiver``)
+    prod: str
+    context: ports.BuildContext
+    ref: ports.ImageRef
+    built: ports.BuiltImage
+    artifacts: Path
 
-    built = builder.build_verify_push(context, ref, scoring_check(REPO / "models" / model))
 
+@pytest.fixture(scope="module")
+def good_build(artifacts, tmp_path_factory) -> Iterator[GoodBuild]:
+    work = tmp_path_factory.mktemp("good-build")
+    receiver = EventReceiver()
+    dev = start_registry_with_events("dev", free_port(), work, eventgrid_endpoint=receiver.url)
+    prod = start_registry("prod", free_port(), work)
+    try:
+        context = _context(MODEL, artifacts(MODEL), work / "ctx")
+        ref = ports.ImageRef(dev.registry.address, f"models/{MODEL.replace('_', '-')}", "1")
+        built = Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / MODEL))
+        yield GoodBuild(receiver, dev.registry.address, prod.address, context, ref, built, artifacts(MODEL))
+    finally:
+        dev.stop()
+        prod.stop()
+        receiver.stop()
+
+
+def test_build_verify_push_then_promote(good_build, tmp_path):
+    receiver, context, ref, built = good_build.receiver, good_build.context, good_build.ref, good_build.built
     assert built.digest.startswith("sha256:")
     assert "HEALTHCHECK passed" in built.log_tail
-    registry = LocalImageRegistry(dev=dev.registry.address, prod=prod.address)
+    registry = LocalImageRegistry(dev=good_build.dev, prod=good_build.prod)
     assert registry.digest(ref) == built.digest
     labels = remote_image(f"{ref.registry}/{ref.repository}:1")["Labels"]
     assert labels[CONTEXT_LABEL] == context.sha256
-    assert labels["org.opencontainers.image.title"] == model
+    assert labels["org.opencontainers.image.title"] == MODEL
     assert labels["org.opencontainers.image.version"] == "1"
     assert labels["org.opencontainers.image.revision"] == "abc123"
-    assert labels["io.modelfactory.run-id"] == f"run-{model}"
+    assert labels["io.modelfactory.run-id"] == f"run-{MODEL}"
     pushed = receiver.wait_for(lambda e: e["subject"] == f"{ref.repository}:1")
     assert [e["data"]["target"]["digest"] for e in pushed] == [built.digest]
 
     # the same context again: no build, same digest, no second push event
     started = time.monotonic()
-    again = builder.build_verify_push(_context(model, artifacts(model), tmp_path / "ctx2"), ref,
-                                      scoring_check(REPO / "models" / model))
+    again = Builder().build_verify_push(_context(MODEL, good_build.artifacts, tmp_path / "ctx2"), ref,
+                                        scoring_check(REPO / "models" / MODEL))
     assert again.digest == built.digest
     assert time.monotonic() - started < 10
     time.sleep(1.5)
     assert len([e for e in receiver.events if e["subject"] == f"{ref.repository}:1"]) == 1
 
-    promoted = registry.promote(built.ref, model.replace("_", "-"), "1")
+    repository = MODEL.replace("_", "-")
+    promoted = registry.promote(built.ref, repository, "1")
     assert promoted.digest == built.digest
-    assert registry.digest(ports.ImageRef(prod.address, model.replace("_", "-"), "1")) == built.digest
+    assert registry.digest(ports.ImageRef(good_build.prod, repository, "1")) == built.digest
     assert _leftover_containers(ref) == []
 
 
@@ -138,23 +170,20 @@ def test_an_image_whose_healthcheck_fails_is_not_pushed(artifacts, registries, t
 def test_model_that_cannot_load_fails_with_its_logs(artifacts, registries, tmp_path):
     _, dev, _ = registries
     broken = tmp_path / "broken-artifacts"
-    shutil.copytree(artifacts("vibration_anomaly"), broken)
+    shutil.copytree(artifacts(MODEL), broken)
     (broken / "model.joblib").write_bytes(b"not a pickle")
-    context = _context("vibration_anomaly", broken, tmp_path / "ctx", version="5")
-    ref = ports.ImageRef(dev.registry.address, "models/vibration-anomaly", "5")
+    context = _context(MODEL, broken, tmp_path / "ctx", version="5")
+    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "5")
 
     with pytest.raises(ports.VerificationFailed) as failure:
-        Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / "vibration_anomaly"))
+        Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / MODEL))
 
     assert "score.init()" in failure.value.logs or "pickle" in failure.value.logs.lower()
     assert LocalImageRegistry(dev=dev.registry.address).digest(ref) is None
 
 
-def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, registries, tmp_path):
-    _, dev, _ = registries
-    context = _context("wine_cultivar", artifacts("wine_cultivar"), tmp_path / "ctx", version="2")
-    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "2")
-    built = Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / "wine_cultivar"))
+def test_image_answers_bad_input_with_400_and_runs_as_non_root(good_build):
+    ref, built = good_build.ref, good_build.built
     image = f"{ref.registry}/{ref.repository}@{built.digest}"
     eng = engine()
     eng.run(["pull", "--tls-verify=false", image])  # what was pushed (the builder removes its local tags)
@@ -176,12 +205,12 @@ def test_image_answers_bad_input_with_400_and_runs_as_non_root(artifacts, regist
 
 def test_concurrent_attempts_for_the_same_context_build_and_push_once(artifacts, registries, tmp_path):
     receiver, dev, _ = registries
-    ref = ports.ImageRef(dev.registry.address, "models/nyc-taxi", "run-twice")
-    contexts = [_context("nyc_taxi", artifacts("nyc_taxi"), tmp_path / f"ctx{i}", version="3") for i in range(3)]
-    check = scoring_check(REPO / "models" / "nyc_taxi")
+    ref = ports.ImageRef(dev.registry.address, "models/wine-cultivar", "run-twice")
+    contexts = [_context(MODEL, artifacts(MODEL), tmp_path / f"ctx{i}", version="3") for i in range(3)]
+    check = scoring_check(REPO / "models" / MODEL)
     with ThreadPoolExecutor(max_workers=3) as pool:
         built = list(pool.map(lambda ctx: Builder().build_verify_push(ctx, ref, check), contexts))
     assert len({b.digest for b in built}) == 1
-    receiver.wait_for(lambda e: e["subject"] == "models/nyc-taxi:run-twice")
+    receiver.wait_for(lambda e: e["subject"] == "models/wine-cultivar:run-twice")
     time.sleep(1.5)
-    assert len([e for e in receiver.events if e["subject"] == "models/nyc-taxi:run-twice"]) == 1
+    assert len([e for e in receiver.events if e["subject"] == "models/wine-cultivar:run-twice"]) == 1

@@ -1,7 +1,9 @@
-"""Image models in kit style: each (digits, and one ``new --kind images`` scaffolds) trains through its
-pipeline on the local runner in the kit's onnx environment, passes its gate, and its image (the kit's
-Dockerfile template, the onnx environment's dependency set and score.py) builds and verifies (slow: torch,
-podman)."""
+"""An image model in kit style, as ``new --kind images`` scaffolds it, trains through its pipeline on the local
+runner in the kit's onnx environment, passes its gate, and its image (the kit's Dockerfile template, the onnx
+environment's dependency set and score.py) builds and verifies on amd64 and arm64 (slow: torch, podman, qemu).
+
+The repository's own image models (digits, shapes_detector) take the same path in the end-to-end run
+(tests/e2e), each built, verified, smoke-tested and promoted; their stages have fast tests of their own."""
 
 from __future__ import annotations
 
@@ -25,14 +27,10 @@ from tests.packaging.helpers import REPO
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("source", ["digits", "new --kind images"])
-def test_an_image_model_trains_passes_its_gate_builds_and_verifies(source, registries, tmp_path):
+def test_an_image_model_trains_passes_its_gate_builds_and_verifies(registries, tmp_path):
     _, dev, _ = registries
-    if source == "digits":
-        folder = REPO / "models" / "digits"
-    else:
-        place_kit_beside(tmp_path / "models")
-        folder = scaffold(tmp_path / "models", "fresh_images", "images", "classification")
+    place_kit_beside(tmp_path / "models")
+    folder = scaffold(tmp_path / "models", "fresh_images", "images", "classification")
     assert check_folder(folder) == []
     spec = load_model_spec(folder)
     result = run_pipeline(spec, TrainingRequest(model=spec.name, run_id="r1", data_uri=str(spec.data.sample)),
@@ -49,8 +47,6 @@ def test_an_image_model_trains_passes_its_gate_builds_and_verifies(source, regis
     assert (Path(context.path) / "Dockerfile").read_bytes() == (kit / "serving" / "Dockerfile").read_bytes()
     assert (Path(context.path) / "score.py").read_bytes() == (kit / "environments" / "onnx" / "score.py").read_bytes()
     ref = ports.ImageRef(dev.registry.address, spec.image.repository, "1")
-    # digits on both architectures (the ONNX base's arm64 image verified under emulation); the scaffold, whose
-    # image is the same Dockerfile on the same bases, on amd64 only
-    arches = ("amd64", "arm64") if source == "digits" else ("amd64",)
-    built = PodmanImageBuilder(arches=arches).build_verify_push(context, ref, scoring_check(folder))
+    # both architectures: the only test that verifies the ONNX base's arm64 image under emulation
+    built = PodmanImageBuilder(arches=("amd64", "arm64")).build_verify_push(context, ref, scoring_check(folder))
     assert built.digest.startswith("sha256:") and "HEALTHCHECK passed" in built.log_tail
