@@ -101,6 +101,10 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def _is_version(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class EdgeTwin:
     """This module's twin through edgeHub on an IoT Edge device (azure-iot-device's synchronous
     ``IoTHubModuleClient``): the desired properties read with ``get_twin`` once (and every
@@ -122,10 +126,17 @@ class EdgeTwin:
         client.connect()
 
     def _patched(self, patch: Any) -> None:
+        """A desired-property patch from the hub: merged when its ``$version`` is newer than the twin held; a
+        patch without an integer ``$version`` cannot be ordered, so the whole twin is read again instead."""
         if not isinstance(patch, dict):
             return
         with self._lock:
-            if self._desired is not None and patch.get("$version", 0) > self._desired.get("$version", -1):
+            if self._desired is None:
+                return
+            new, held = patch.get("$version"), self._desired.get("$version")
+            if not _is_version(new):
+                self._read_at = float("-inf")  # desired() reads the whole twin next
+            elif not _is_version(held) or new > held:
                 self._desired = merge_patch(self._desired, patch)
 
     def desired(self) -> dict[str, Any]:

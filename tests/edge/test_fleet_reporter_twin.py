@@ -116,6 +116,42 @@ def test_the_sdk_twin_reads_desired_once_and_keeps_it_current_from_the_patches()
     assert client.calls == [("connect", None), ("get_twin", None), ("get_twin", None)]
 
 
+def test_a_desired_patch_without_an_integer_version_is_not_merged_and_the_whole_twin_is_read_again():
+    reporter = _reporter()
+    client = RecordingModuleClient({"desired": {"factory": {"version": "4"}, "$version": 7}})
+    twin = reporter.EdgeTwin(client, clock=lambda: 100.0)
+    assert twin.desired()["factory"]["version"] == "4"
+    for unordered in ({"factory": {"version": "9"}, "$version": "8"}, {"factory": {"version": "9"}},
+                      {"factory": {"version": "9"}, "$version": True}, {"factory": {"version": "9"}, "$version": 7.5}):
+        client.calls.clear()
+        client.on_twin_desired_properties_patch_received(unordered)
+        assert twin.desired()["factory"]["version"] == "4", unordered  # the twin as read, not the patch
+        assert client.calls == [("get_twin", None)], unordered  # read whole again, once
+        assert twin.desired()["factory"]["version"] == "4" and client.calls == [("get_twin", None)]
+
+
+PATCH_CASES = [
+    ({}, {}),
+    ({"a": 1}, {"a": None}),
+    ({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": [1, {"e": 2}]}}),
+    ({"a": {"b": 1}}, {"a": 3}),
+    ({"a": 3}, {"a": {"b": None, "c": {"d": None}}}),
+    ({"m": {"x": {"y": {"z": 1}}}, "$version": 3}, {"m": {"x": {"y": {"z": None, "w": False}}}, "$version": 4}),
+    ({"keep": [1, 2]}, {"new": None, "keep": [3]}),
+]
+
+
+@pytest.mark.parametrize(("target", "patch"), PATCH_CASES)
+def test_the_reporters_merge_patch_equals_the_factorys(target, patch):
+    """The reporter image carries its own copy (standard library only, no factory package): the same result as
+    ``factory.edge.twin_patch.merge_patch`` (RFC 7396), and neither changes its inputs."""
+    from factory.edge.twin_patch import merge_patch
+
+    before = json.dumps([target, patch], sort_keys=True)
+    assert _reporter().merge_patch(target, patch) == merge_patch(target, patch)
+    assert json.dumps([target, patch], sort_keys=True) == before
+
+
 def test_the_sdk_twin_sends_the_report_as_one_reported_properties_patch():
     reporter = _reporter()
     client = RecordingModuleClient()
