@@ -37,7 +37,8 @@ ADAPTERS: dict[str, tuple[type, dict[str, str]]] = {
         "azure": "factory.adapters.azure.iothub:IotHubEdgeDeployer",
     }),
     "blob_store": (ports.BlobStore, {
-        "local": "factory.adapters.azure.blob:BlobStorage",  # same SDK; Azurite's connection string locally
+        # the same SDK adapter on Azurite, keeping pinned blobs in the state folder (Azurite loses its last 5 s)
+        "local": "factory.adapters.local.blob_pins:PinnedBlobStorage",
         "azure": "factory.adapters.azure.blob:BlobStorage",
     }),
     "signer": (ports.Signer, {

@@ -35,6 +35,7 @@ def test_a_scaffolded_model_builds_and_verifies(registries, tmp_path):
                        model_labels(spec.name, result.registered["version"], "r1", "abc123"))
     ref = ports.ImageRef(dev.registry.address, spec.image.repository, "1")
     # amd64 only: a scaffolded tabular model's image is the kit's Dockerfile on the same bases as the tabular
-    # models', whose arm64 builds are verified under emulation in tests/edge (test_edge_real_model.py, test_update_layers.py)
+    # models', whose arm64 builds are verified under emulation in tests/edge (test_edge_real_model.py,
+    # test_update_layers.py)
     built = PodmanImageBuilder(arches=("amd64",)).build_verify_push(context, ref, scoring_check(folder))
     assert built.digest.startswith("sha256:") and "HEALTHCHECK passed" in built.log_tail

@@ -94,8 +94,8 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 def gone_message(uri: str, run_id: str = "RUN") -> str:
     """What a run says when its data (the pinned copy of the validated bytes) is gone from the blob store."""
-    return (f"the run's data {uri} is gone from the blob store (lost after validation: a local Azurite killed "
-            "within about 5 s of a write loses that write); nothing was trained. `model-factory retry "
+    return (f"the run's data {uri} is gone from the blob store (deleted after validation; locally, with the copy the "
+            "stack keeps in its state folder's pins/); nothing was trained. `model-factory retry "
             f"{run_id}` starts the run again from its upload")
 
 
