@@ -2,6 +2,7 @@
 run summary the HTTP API serves), the ``Record`` base they share and the enums they use. A leaf: it imports
 nothing of the project, so the orchestrators, the domain, the bindings and the CLI all read one contract."""
 
+from contract.attestations import ApprovalPredicate, EdgeSmokePredicate, RolledBackPredicate
 from contract.durable import (
     APPROVAL_SUFFIX,
     EDGE_SUFFIX,
@@ -106,7 +107,8 @@ from contract.summary import RUNNING, ApprovalOutcomeFacts, ApprovalState, RunSu
 
 __all__ = [
     "APPROVAL_SUFFIX", "EDGE_SUFFIX", "FINISHED_STATUSES", "IN_FLIGHT_STATUSES", "LINK_DECISIONS", "RUNNING",
-    "STAGES", "Activity", "approval_instance_id", "ApprovalAttestation", "ApprovalNotice", "ApprovalOutcome",
+    "STAGES", "Activity", "approval_instance_id", "ApprovalAttestation", "ApprovalPredicate", "EdgeSmokePredicate",
+    "RolledBackPredicate", "ApprovalNotice", "ApprovalOutcome",
     "ApprovalOutcomeFacts", "ApprovalRequest", "ApprovalStage", "ApprovalState", "ArtifactFormat", "Attested",
     "AttestationRef", "SignatureFacts",
     "BuildRequest", "Champion", "combine_verdicts", "DataCheck", "DataFacts", "DataKind", "Decision", "DecisionCheck",

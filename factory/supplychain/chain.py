@@ -11,13 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from contract import ApprovalPredicate, DeviceVerdict, EdgeSmokePredicate, RolledBackPredicate
+from contract.attestations import text
+from contract.record import Record
 from factory.fields import as_dict, as_dicts, as_list
 from factory.ports import ArtifactStore
 from factory.supplychain import statements
 from factory.supplychain.cosign import ChainBroken, attestations, key_id, signed_identities
 from factory.supplychain.oci import OciError
+
+R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,11 @@ class ChainReport:
 
     def predicate(self, predicate_type: str) -> dict[str, Any]:
         return as_dict(self.statements.get(predicate_type, {}).get("predicate"))
+
+    def typed(self, predicate_type: str, record: type[R]) -> R | None:
+        """The predicate of ``predicate_type`` as ``record``: None when there is none or it has another shape."""
+        found = self.predicate(predicate_type)
+        return record.maybe(found) if found else None
 
 
 def parse_reference(ref: str) -> tuple[str, str, str, str]:
@@ -116,21 +126,21 @@ def _attestation_links(report: ChainReport, registry: ArtifactStore, repository:
         report.add("sbom", True, f"{len(as_dicts(spdx.get('packages')))} Python packages ({size} bytes)")
     else:
         report.add("sbom", False, f"no signed SBOM attestation{why}")
-    edge = report.predicate(statements.EDGE_SMOKE)
-    devices = ", ".join(f"{d.get('arch') or d.get('device') or '?'} {d.get('status')}"
-                        for d in as_dicts(edge.get("devices")))
-    if edge.get("status") == "pass":
-        report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.get('p95_ms')} ms")
+    edge = report.typed(statements.EDGE_SMOKE, EdgeSmokePredicate)
+    devices = ", ".join(f"{d.arch or d.device or '?'} {d.status}" for d in edge.devices
+                        if isinstance(d, DeviceVerdict)) if edge else ""  # a signer's odd entries are not shown
+    if edge is not None and edge.passed:
+        report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.p95_ms} ms")
     else:
-        report.add("edge", False, f"no signed passing edge smoke attestation{why}" if not edge
-                   else f"edge smoke test {edge.get('status')}: {edge.get('reason')}")
-    approval = report.predicate(statements.APPROVAL)
-    if approval.get("digest") == digest and approval.get("decision") == "approve":
-        report.add("approval", True, f"approved by {approval.get('approver') or '?'} at {approval.get('decided_at')} "
-                                     f"(run {approval.get('run_id')}, version {approval.get('version')})")
-    elif approval:
-        report.add("approval", False, f"the approval attestation is for {approval.get('digest')} "
-                                      f"({approval.get('decision')}), not {digest}")
+        report.add("edge", False, f"no signed passing edge smoke attestation{why}" if edge is None
+                   else f"edge smoke test {text(edge.status)}: {text(edge.reason)}")
+    approval = report.typed(statements.APPROVAL, ApprovalPredicate)
+    if approval is not None and approval.approves(digest):
+        report.add("approval", True, f"approved by {text(approval.approver)} at {text(approval.decided_at)} "
+                                     f"(run {text(approval.run_id)}, version {text(approval.version)})")
+    elif approval is not None:
+        report.add("approval", False, f"the approval attestation is for {text(approval.digest)} "
+                                      f"({text(approval.decision)}), not {digest}")
     else:
         report.add("approval", False, f"no signed approval attestation{why}")
 
@@ -177,9 +187,9 @@ def promotable(registry: ArtifactStore, repository: str, digest: str, public_pem
     report = ChainReport(f"{registry.host}/{repository}@{digest}", digest)
     _signature_link(report, registry, repository, digest, public_pem)
     _attestation_links(report, registry, repository, digest, public_pem)
-    approval = report.predicate(statements.APPROVAL)
-    if approval and str(approval.get("version")) != str(version):
-        report.add("approval", False, f"the approval is for version {approval.get('version')}, not {version}")
+    approval = report.typed(statements.APPROVAL, ApprovalPredicate)
+    if approval is not None and str(approval.version) != str(version):
+        report.add("approval", False, f"the approval is for version {text(approval.version)}, not {version}")
     report.links = [link for link in report.links if link.name in ("signature", "edge", "approval")]
     return report
 
@@ -189,11 +199,11 @@ def render(report: ChainReport) -> str:
     shown = f"  ({report.digest})" if report.digest and report.digest not in report.image else ""
     lines = [report.image + shown]
     lines += [f"  {'ok    ' if link.ok else 'BROKEN'}  {link.name:<13} {link.detail}" for link in report.links]
-    back = report.predicate(statements.ROLLED_BACK)
-    if back:  # a mark, not a link: the chain is intact, but the fleet rollout took this version back
-        previous = back.get("previous_version") or "(none)"
-        lines.append(f"  MARKED  rolled back   by run {back.get('run_id')} at {back.get('rolled_back_at')}: "
-                     f"{back.get('reason')}; production went back to version {previous}")
+    back = report.typed(statements.ROLLED_BACK, RolledBackPredicate)
+    if back is not None:  # a mark, not a link: the chain is intact, but the fleet rollout took this version back
+        previous = back.previous_version or "(none)"
+        lines.append(f"  MARKED  rolled back   by run {text(back.run_id)} at {text(back.rolled_back_at)}: "
+                     f"{text(back.reason)}; production went back to version {previous}")
     if report.broken:
         lines.append(f"broken link: {report.broken[0].name}: {report.broken[0].detail}")
     return "\n".join(lines)

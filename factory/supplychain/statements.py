@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from factory.fields import as_dicts
+from contract import ApprovalPredicate, EdgeSmokePredicate, RolledBackPredicate, SmokeVerdict
 from factory.supplychain.cosign import STATEMENT_TYPE
 
 PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -115,22 +115,21 @@ def sbom(lock: Path, name: str) -> dict[str, Any]:
 
 def approval(run_id: str, model: str, version: str, digest: str, approver: str, decided_at: str,
              decision: str, request_id: str = "") -> dict[str, Any]:
-    """The approval predicate: who approved exactly which digest of which run and version, and when."""
-    return {"run_id": run_id, "model": model, "version": version, "digest": digest, "approver": approver,
-            "decided_at": decided_at, "decision": decision, "request_id": request_id}
+    """The approval predicate (``contract.ApprovalPredicate``): who approved exactly which digest of which run and
+    version, and when."""
+    return ApprovalPredicate(run_id=run_id, model=model, version=version, digest=digest, approver=approver,
+                             decided_at=decided_at, decision=decision, request_id=request_id).to_dict()
 
 
 def edge_smoke(run_id: str, model: str, version: str, verdict: dict[str, Any]) -> dict[str, Any]:
-    """The edge smoke predicate: the verdict and, per device, its architecture, status and latencies."""
-    keep = ("status", "cases", "failures", "p50_ms", "p95_ms", "reason", "bytes_pulled")
-    devices = as_dicts(verdict.get("devices"))
-    return {"run_id": run_id, "model": model, "version": version, **{k: verdict.get(k) for k in keep},
-            "devices": devices}
+    """The edge smoke predicate (``contract.EdgeSmokePredicate``): the run's verdict and, per device, its
+    architecture, status and latencies."""
+    return EdgeSmokePredicate.of(run_id, model, version, SmokeVerdict.from_dict(verdict)).to_dict()
 
 
 def rolled_back(run_id: str, model: str, version: str, previous_version: str, reason: str,
                 rolled_back_at: str) -> dict[str, Any]:
-    """The rolled-back predicate: the fleet rollout of ``run_id`` took this version back off the fleet, why, when,
-    and the version production went back to (``""``: none before it)."""
-    return {"run_id": run_id, "model": model, "version": version, "previous_version": previous_version,
-            "reason": reason[:1000], "rolled_back_at": rolled_back_at}
+    """The rolled-back predicate (``contract.RolledBackPredicate``): the fleet rollout of ``run_id`` took this
+    version back off the fleet, why, when, and the version production went back to (``""``: none before it)."""
+    return RolledBackPredicate(run_id=run_id, model=model, version=version, previous_version=previous_version,
+                               reason=reason[:1000], rolled_back_at=rolled_back_at).to_dict()

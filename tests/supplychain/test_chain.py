@@ -137,6 +137,24 @@ def test_image_whose_edge_smoke_test_failed_or_was_not_attested_is_not_promoted(
     assert manifest_digest(registries.prod_host, REPO, "v1") is None
 
 
+@pytest.mark.parametrize(("edge", "approval"), [
+    ({"status": ["pass"], "devices": "all"}, {"digest": {"sha256": 1}, "decision": "approve"}),
+    ({"status": "pass", "devices": ["amd64", 3, None]}, {"decision": ["approve"], "version": None}),
+    ({"status": "pass", "devices": [{"arch": "arm64", "status": "melted"}]}, {"approver": {"x": 1}}),
+])
+def test_predicates_of_another_shape_are_broken_links_not_crashes(registries, signer, edge, approval):
+    """Signed by the factory's key but not of the shape the factory writes (a bug, or a key used elsewhere):
+    each is read as a record or not at all, and the chain says which link is broken."""
+    image = built(registries, signer)
+    attest_statement(signer, LOCAL, image, statements.EDGE_SMOKE, edge)
+    attest_statement(signer, LOCAL, image, statements.APPROVAL, approval)
+    report = verify(f"{registries.dev_host}/{REPO}@{image.digest}", signer.public_key_pem(), LOCAL.artifacts)
+    broken = {link.name for link in report.broken}
+    assert "approval" in broken and not report.ok, report.links
+    with pytest.raises(PromotionRefused, match="approval: "):
+        promote(registries, signer, image)
+
+
 def test_approval_of_another_digest_or_version_is_not_promoted(registries, signer):
     image = built(registries, signer)
     approve(signer, image, digest="sha256:" + "0" * 64)

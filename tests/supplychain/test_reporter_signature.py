@@ -73,14 +73,19 @@ def test_sign_module_refuses_a_reference_without_a_digest(registries, signer):
 def test_sign_module_says_why_in_one_line_without_a_key_or_a_registry(tmp_path, monkeypatch, capsys):
     from factory.adapters.local.host import free_port
     from factory.adapters.local.signing import ensure_key_pair
+    from factory.backends import services
     from factory.supplychain.sign_module import main
 
     monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path))
-    image = f"127.0.0.1:{free_port()}/model-factory/fleet-reporter@sha256:{'a' * 64}"
-    assert main([image]) == 2  # no key pair yet
-    assert "signing key" in capsys.readouterr().err
-    keys = tmp_path / "keys"
-    ensure_key_pair(keys / "signing.key", keys / "signing.pub")
-    assert main([image]) == 2  # a registry nobody answers on
-    err = capsys.readouterr().err
-    assert err.startswith("sign_module: ") and "Traceback" not in err
+    services.cache_clear()  # the process-wide services another test made read another state folder
+    try:
+        image = f"127.0.0.1:{free_port()}/model-factory/fleet-reporter@sha256:{'a' * 64}"
+        assert main([image]) == 2  # no key pair yet
+        assert "signing key" in capsys.readouterr().err
+        keys = tmp_path / "keys"
+        ensure_key_pair(keys / "signing.key", keys / "signing.pub")
+        assert main([image]) == 2  # a registry nobody answers on
+        err = capsys.readouterr().err
+        assert err.startswith("sign_module: ") and "Traceback" not in err
+    finally:
+        services.cache_clear()  # none of this test's services outlive it
