@@ -212,13 +212,3 @@ def test_help_describes_the_factory_and_the_inner_loop(capsys):
     assert out.splitlines()[2].startswith("Model Factory: turns the models in models/<name>/ into verified")
     for step in ("new NAME", "check NAME", "train NAME", "versions NAME", "try NAME"):
         assert f"model-factory {step}" in out
-
-
-def test_a_scaffolded_regression_model_trains_and_answers_its_sample_as_its_expected_response_says(models, capsys):
-    """The regression template's image is not built in the slow suite (its anomaly sibling is, on the same
-    Dockerfile and bases): train and ``try`` make the comparison its image's verification would make."""
-    assert main(["new", "fares", "--task", "regression", "--models-dir", str(models)]) == 0
-    assert main(["train", "fares"]) == 0
-    assert "gate: PASSED" in capsys.readouterr().out
-    assert main(["try", "fares"]) == 0
-    assert "the image's verification would pass" in capsys.readouterr().out

@@ -2,8 +2,9 @@
 
 One tabular template (anomaly) is built: every template's image is the kit's Dockerfile and score.py on the same
 bases, and what differs per template (its sample, expected response and training) is checked for each template
-by the fast tests (tests/kit/test_new.py, tests/kit/test_inner_loop.py); the regression and classification paths
-are built and verified with the repository's nyc_taxi and wine_cultivar in tests/e2e and test_build_local.py."""
+by the fast tests (tests/kit/test_new.py, tests/kit/test_inner_loop.py) and, for regression, trained and tried below;
+the regression and classification images are built and verified with the repository's nyc_taxi and wine_cultivar
+in tests/e2e and test_build_local.py."""
 
 from __future__ import annotations
 
@@ -39,3 +40,20 @@ def test_a_scaffolded_model_builds_and_verifies(registries, tmp_path):
     # test_update_layers.py)
     built = PodmanImageBuilder(arches=("amd64",)).build_verify_push(context, ref, scoring_check(folder))
     assert built.digest.startswith("sha256:") and "HEALTHCHECK passed" in built.log_tail
+
+
+def test_the_regression_scaffold_trains_and_answers_its_sample_as_its_expected_response_says(tmp_path, monkeypatch,
+                                                                                               capsys):
+    """The regression template's image is not built (its anomaly sibling's is, on the same Dockerfile and
+    bases): ``train`` and ``try`` make the comparison its image's verification would make."""
+    from cli.main import main
+
+    place_kit_beside(tmp_path / "models")
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("FACTORY_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["new", "fares", "--task", "regression", "--models-dir", str(tmp_path / "models")]) == 0
+    assert main(["train", "fares"]) == 0
+    assert "gate: PASSED" in capsys.readouterr().out
+    assert main(["try", "fares"]) == 0
+    assert "the image's verification would pass" in capsys.readouterr().out
