@@ -48,10 +48,10 @@ test: setup
 bases: setup
 	$(PY) -m factory.adapters.local.base_image
 
-# tests that share a session fixture (the e2e stack, the edge simulator) share a worker (tests/conftest.py); three
-# workers on two cores, since the slow tests wait on containers, emulators and timers for about a third of their
-# time (`.ci/run` prints how busy each phase kept the cores)
-SLOW_WORKERS ?= 3
+# tests that share a session fixture (the e2e stack, the edge simulator) share a worker (tests/conftest.py). Two
+# workers on two cores: a third (tried on a fresh clone) kept the cores 85 % busy, but every test ran about 1.4x
+# slower, the end-to-end group most, and that group is one worker's sequence: the slow phase took as long.
+SLOW_WORKERS ?= 2
 test-slow: setup bases
 	$(PY) -m pytest -m slow -q -n $(SLOW_WORKERS) --dist loadgroup --durations=40
 
