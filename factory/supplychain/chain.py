@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from contract import ApprovalPredicate, DeviceVerdict, EdgeSmokePredicate, RolledBackPredicate
 from contract.attestations import text
@@ -127,8 +127,8 @@ def _attestation_links(report: ChainReport, registry: ArtifactStore, repository:
     else:
         report.add("sbom", False, f"no signed SBOM attestation{why}")
     edge = report.typed(statements.EDGE_SMOKE, EdgeSmokePredicate)
-    devices = ", ".join(f"{d.arch or d.device or '?'} {d.status}" for d in edge.devices
-                        if isinstance(d, DeviceVerdict)) if edge else ""  # a signer's odd entries are not shown
+    rows = [d for d in cast(list[object], edge.devices) if isinstance(d, DeviceVerdict)] if edge else []
+    devices = ", ".join(f"{d.arch or d.device or '?'} {d.status}" for d in rows)  # entries of another shape: not shown
     if edge is not None and edge.passed:
         report.add("edge", True, f"smoke test passed{f' ({devices})' if devices else ''}, p95 {edge.p95_ms} ms")
     else:
