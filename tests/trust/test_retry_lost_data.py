@@ -69,10 +69,12 @@ def test_a_pinned_blob_gone_with_its_kept_copy_is_named_with_the_command_that_re
 
 
 def test_only_validated_blobs_with_plain_names_are_kept(tmp_path):
+    from azure.storage.blob import BlobServiceClient
+
+    from factory.adapters.azure.blob import AZURITE_CONNECTION_STRING
     from factory.adapters.local.blob_pins import PinnedBlobStorage
 
-    store = PinnedBlobStorage.__new__(PinnedBlobStorage)
-    store.pins = tmp_path / "pins"
+    store = PinnedBlobStorage(BlobServiceClient.from_connection_string(AZURITE_CONNECTION_STRING), tmp_path / "pins")
     assert store.kept_copy("validated", "run-1/data.csv") == tmp_path / "pins" / "validated" / "run-1" / "data.csv"
     for container, name in (("incoming", "m/data.csv"), ("validated", "../escape.csv"), ("validated", "a/../../b"),
                             ("validated", ""), ("validated", "a\\..\\b"), ("validated", "/etc/passwd")):

@@ -11,14 +11,16 @@ the lineage (``factory.pinning.check_pinned``), so a kept copy is never trusted 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
+
+from azure.storage.blob import BlobServiceClient
 
 from factory import ports
 from factory.adapters.azure.blob import BlobStorage
 from factory.datasource import blob_of_url
 from factory.pinning import VALIDATED_CONTAINER
 from factory.ports import BlobNotFound
+from factory.private import copy_private
 from factory.settings import Settings
 
 PINS_FOLDER = "pins"
@@ -27,13 +29,13 @@ PINS_FOLDER = "pins"
 class PinnedBlobStorage(BlobStorage):
     """``BlobStore`` on Azurite whose pinned blobs survive Azurite's own crash."""
 
-    pins: Path
+    def __init__(self, service: BlobServiceClient, pins: Path) -> None:
+        super().__init__(service)
+        self.pins = pins
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PinnedBlobStorage:
-        store = cls(BlobStorage.from_settings(settings).service)
-        store.pins = settings.state_dir / PINS_FOLDER
-        return store
+        return cls(BlobStorage.from_settings(settings).service, settings.state_dir / PINS_FOLDER)
 
     def kept_copy(self, container: str, name: str) -> Path | None:
         """Where the kept copy of ``container/name`` lives (None: not a pinned blob, or not a safe name)."""
@@ -46,7 +48,7 @@ class PinnedBlobStorage(BlobStorage):
     def upload(self, container: str, name: str, source: Path, content_type: str | None = None) -> str:
         kept = self.kept_copy(container, name)
         if kept is not None:
-            _write_durably(source, kept)  # first: once the URL is returned, the bytes survive either crash
+            copy_private(source, kept)  # first: once the URL is returned, the bytes survive either crash
         return super().upload(container, name, source, content_type)
 
     def download(self, uri: str, dest: Path, etag: str | None = None) -> Path:
@@ -59,28 +61,6 @@ class PinnedBlobStorage(BlobStorage):
                 raise
             super().upload(ref.container, ref.name, kept, "application/octet-stream")  # Azurite holds it again
             return super().download(uri, dest, etag)
-
-
-def _write_durably(source: Path, dest: Path) -> None:
-    """Copy ``source`` to ``dest`` (0600; folders 0700) and fsync the file and its folder."""
-    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with source.open("rb") as data, os.fdopen(fd, "wb") as out:
-            while chunk := data.read(1 << 20):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(dest)
-    folder = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 # pyright checks each adapter against its port here (a missing or mistyped method fails `make test`)
