@@ -9,41 +9,30 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from factory import ports
 from factory.adapters.local.host import free_port
-from factory.adapters.local.podman import PodmanImageBuilder
 from factory.adapters.local.registry import LocalImageRegistry, skopeo_manifest
-from factory.packaging.context import assemble, model_labels, scoring_check
 from factory.packaging.layers import read_image, shared_fraction, update_bytes
 from localstack.registry import start_registry
-from tests.packaging.helpers import REPO, train_with_src
+from tests.packaging.helpers import LAYER_ROLES, REPO, build_pushed, train_with_src
 
 pytestmark = pytest.mark.slow
 ARCHES = ("amd64", "arm64")
-LAYER_ROLES = ["dependencies", "serving code", "model code + config", "model artifact"]
-
-
-def _build(model: str, artifacts: Path, dest: Path, registry: str, tag: str, version: str,
-           arches: tuple[str, ...]) -> str:
-    folder = REPO / "models" / model
-    context = assemble(folder, artifacts, dest, model_labels(model, version, f"run-{tag}", "c0de"))
-    ref = ports.ImageRef(registry=registry, repository=f"models/{model.replace('_', '-')}", tag=tag)
-    return PodmanImageBuilder(arches=arches).build_verify_push(context, ref, scoring_check(folder)).digest
 
 
 def test_unchanged_code_update_pulls_the_artifact_and_siblings_share(registry, wine_image, wine_artifacts, tmp_path):
     retrained = shutil.copytree(wine_artifacts, tmp_path / "retrained")
     meta = json.loads((retrained / "model.json").read_text())
     (retrained / "model.json").write_text(json.dumps({**meta, "retrained": True}))
-    v2 = _build("wine_cultivar", retrained, tmp_path / "v2", registry, "2", "2", ARCHES)
+    v2 = build_pushed(REPO / "models" / "wine_cultivar", retrained, tmp_path / "v2", registry, "2", version="2")
     # the sibling on amd64 only: sharing comes from the same base and lock layers, built the same way per
     # architecture; an arm64 sibling would be one more verification under emulation for the same property
     vibration = train_with_src("vibration_anomaly", tmp_path / "train-vibration")
-    sibling = _build("vibration_anomaly", vibration, tmp_path / "s", registry, "1", "1", ("amd64",))
+    sibling = build_pushed(REPO / "models" / "vibration_anomaly", vibration, tmp_path / "s", registry, "1",
+                           arches=("amd64",))
     old = read_image(wine_image, skopeo_manifest)
     new = read_image(f"{registry}/models/wine-cultivar@{v2}", skopeo_manifest)
     other = read_image(f"{registry}/models/vibration-anomaly@{sibling}", skopeo_manifest)

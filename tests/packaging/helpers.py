@@ -1,4 +1,5 @@
-"""Shared test helpers: train models with their own ``src`` programs, a loopback event receiver, tiny images."""
+"""Shared test helpers: train models with their own ``src`` programs, build their images, a loopback event
+receiver, tiny images."""
 
 from __future__ import annotations
 
@@ -17,6 +18,24 @@ MODELS = tuple(sorted(p.parent.name for p in (REPO / "models").glob("*/model.yam
                       if "kind: images" not in p.read_text()))
 
 
+
+
+# the roles of an image's last four layers, in order (factory.packaging.layers)
+LAYER_ROLES = ["dependencies", "serving code", "model code + config", "model artifact"]
+
+
+def build_pushed(folder: Path, artifacts: Path, dest: Path, registry: str, tag: str, version: str = "1",
+                 arches: tuple[str, ...] = ("amd64", "arm64"), layer_cache: bool = True, run_id: str = "") -> str:
+    """Assemble ``folder`` with ``artifacts`` in ``dest``, build, verify and push it as
+    ``registry/models/<name>:tag`` (labels: ``version``, ``run_id`` or ``run-<tag>``); the pushed digest."""
+    from factory import ports
+    from factory.adapters.local.podman import PodmanImageBuilder
+    from factory.packaging.context import assemble, model_labels, scoring_check
+
+    context = assemble(folder, artifacts, dest, model_labels(folder.name, version, run_id or f"run-{tag}", "c0de"))
+    ref = ports.ImageRef(registry=registry, repository=f"models/{folder.name.replace('_', '-')}", tag=tag)
+    builder = PodmanImageBuilder(arches=arches, layer_cache=layer_cache)
+    return builder.build_verify_push(context, ref, scoring_check(folder)).digest
 
 
 def train_with_src(model: str, work: Path) -> Path:

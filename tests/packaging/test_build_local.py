@@ -24,8 +24,8 @@ from factory.adapters.local.host import free_port
 from factory.adapters.local.podman import VERIFY_LABEL, PodmanImageBuilder, remote_image
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.packaging.context import CONTEXT_LABEL, assemble, model_labels, scoring_check
-from localstack.registry import start_registry, start_registry_with_events
 from model_server.check import http, wait_ready
+from tests.packaging.conftest import running_registries
 from tests.packaging.helpers import REPO, EventReceiver
 
 pytestmark = pytest.mark.slow
@@ -63,18 +63,11 @@ class GoodBuild:
 @pytest.fixture(scope="module")
 def good_build(artifacts, tmp_path_factory) -> Iterator[GoodBuild]:
     work = tmp_path_factory.mktemp("good-build")
-    receiver = EventReceiver()
-    dev = start_registry_with_events("dev", free_port(), work, eventgrid_endpoint=receiver.url)
-    prod = start_registry("prod", free_port(), work)
-    try:
+    with running_registries(work) as (receiver, dev, prod):
         context = _context(MODEL, artifacts(MODEL), work / "ctx")
         ref = ports.ImageRef(dev.registry.address, f"models/{MODEL.replace('_', '-')}", "1")
         built = Builder().build_verify_push(context, ref, scoring_check(REPO / "models" / MODEL))
         yield GoodBuild(receiver, dev.registry.address, prod.address, context, ref, built, artifacts(MODEL))
-    finally:
-        dev.stop()
-        prod.stop()
-        receiver.stop()
 
 
 def test_build_verify_push_then_promote(good_build, tmp_path):
