@@ -68,16 +68,11 @@ def wine_image(registry: str, wine_artifacts: Path, tmp_path_factory: pytest.Tem
     digest (the index digest, as an edge manifest names it): once per session, since every real-model device
     test takes the same index, each device pulls its own architecture, and the update test builds version 2 on
     it."""
-    from factory import ports
-    from factory.adapters.local.podman import PodmanImageBuilder
-    from factory.packaging.context import assemble, model_labels, scoring_check
+    from tests.packaging.helpers import build_pushed
 
-    model = "wine_cultivar"
-    context = assemble(ROOT / "models" / model, wine_artifacts, tmp_path_factory.mktemp("wine-image") / "ctx",
-                       model_labels(model, "1", "run-edge-wine_cultivar", "edge-test"))
-    ref = ports.ImageRef(registry, "models/wine-cultivar", "1")
-    built = PodmanImageBuilder().build_verify_push(context, ref, scoring_check(ROOT / "models" / model))
-    return f"{registry}/{ref.repository}@{built.digest}"
+    digest = build_pushed(ROOT / "models" / "wine_cultivar", wine_artifacts,
+                          tmp_path_factory.mktemp("wine-image") / "ctx", registry, "1", run_id="run-edge-wine_cultivar")
+    return f"{registry}/models/wine-cultivar@{digest}"
 
 
 @dataclass(frozen=True)
