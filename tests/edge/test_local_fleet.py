@@ -38,12 +38,14 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 MODEL, MODULE = "wine_cultivar", "wine-cultivar"
 DEVICES = {"dev-amd64-23": "amd64", "dev-arm64-10": "arm64", "dev-amd64-3": "amd64"}
-# the devices share two cores: a fresh version's p95 on an amd64 device includes its neighbour's qemu start (a run
-# measured 1.74 above the warm previous version's), so the p95 bound is wide here; the p95 gate's own tests are in
-# test_fleet_rollout_orchestration.py
+# the devices share two cores with the rest of the slow suite: a fresh version's p95 on an amd64 device includes its
+# neighbour's qemu start (1.74 above the warm previous version's on a quiet machine; a loaded CI run rolled a good
+# amd64 canary back on a bound of 5), and requests sent while its container is swapped fail. These tests are about
+# devices that fail and devices that are offline, so the latency and error-rate bounds are out of their way; those
+# gates' own tests are in test_fleet_rollout_orchestration.py and tests/unit/test_rollout_gate.py
 SPEC = RolloutSpec(fleet="tags.site = 'local'", rings=(Ring("canary", 10, min_devices=2, bake_minutes=0.25),
                                                        Ring("all", 100, min_devices=1, bake_minutes=0.1)),
-                   abort=AbortBounds(max_p95_regression=5.0))
+                   abort=AbortBounds(max_p95_regression=1000.0, max_error_rate=0.5))
 # a ring whose only device is offline passes with no device applied: nothing failed, it converges on its return
 SPEC_ALLOWING_EMPTY = RolloutSpec(fleet=SPEC.fleet, rings=(SPEC.rings[0], Ring("all", 100, bake_minutes=0.1)),
                                   abort=SPEC.abort)
@@ -171,7 +173,8 @@ def test_a_version_rolls_out_to_every_ring_then_one_crashing_on_arm64_is_stopped
     assert second.status is RolloutStatus.ROLLED_BACK, second
     assert [v.ring for v in second.rings] == ["canary"]  # "all" was never applied
     failed = next(c for c in second.rings[0].checks if c.signal == "failed_percent")
-    assert not failed.passed and failed.value == 50.0, (second, fleet.hub.device_reports(SPEC.fleet, MODULE))
+    assert not failed.passed and failed.value == 50.0, (second.reason, second,
+                                                         fleet.hub.device_reports(SPEC.fleet, MODULE))
     assert len(failed.devices) == 1 and failed.devices[0].startswith("dev-arm64-10 (arm64): module ")
     assert "dev-arm64-10" in second.reason
     fleet.wait_reported({d: "1" for d in DEVICES}, timeout=300)  # the fleet runs version 1 again
