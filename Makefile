@@ -52,8 +52,11 @@ bases: setup
 # workers on two cores: a third (tried on a fresh clone) kept the cores 85 % busy, but every test ran about 1.4x
 # slower, the end-to-end group most, and that group is one worker's sequence: the slow phase took as long.
 SLOW_WORKERS ?= 2
+# in an image store of its own, removed afterwards (scripts/own-container-store.sh: a machine store grown by earlier
+# runs made every build several times slower)
 test-slow: setup bases
-	$(PY) -m pytest -m slow -q -n $(SLOW_WORKERS) --dist loadgroup --durations=40
+	PYTHON=$(PY) bash scripts/own-container-store.sh $(PY) -m pytest -m slow -q -n $(SLOW_WORKERS) --dist loadgroup \
+	  --durations=40
 
 test-all: test test-slow
 

@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MODEL, MODULE = "wine_cultivar", "wine-cultivar"
 DEVICES = {"dev-amd64-23": "amd64", "dev-arm64-10": "arm64", "dev-amd64-3": "amd64"}
 # the devices share two cores with the rest of the slow suite: a fresh version's p95 on an amd64 device includes its
-# neighbour's qemu start (1.74 above the warm previous version's on a quiet machine; a loaded CI run rolled a good
-# amd64 canary back on a bound of 5), and requests sent while its container is swapped fail. These tests are about
+# neighbour's qemu start (1.74 above the warm previous version's on a quiet machine; with a bound of 5, a loaded CI
+# run rolled back on another signal before the arm64 crash was seen), and requests sent while its container is
+# swapped fail. These tests are about
 # devices that fail and devices that are offline, so the latency and error-rate bounds are out of their way; those
 # gates' own tests are in test_fleet_rollout_orchestration.py and tests/unit/test_rollout_gate.py
 SPEC = RolloutSpec(fleet="tags.site = 'local'", rings=(Ring("canary", 10, min_devices=2, bake_minutes=0.25),

@@ -241,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the local base images that are missing (cached in the "
                                                  "container engine), with the download's progress.")
     parser.add_argument("--arch", action="append", choices=ARCHES, help="default: every architecture")
+    parser.add_argument("--names", action="store_true", help="only print the base images' names, one per line")
     args = parser.parse_args(argv)
+    if args.names:
+        print("\n".join(base_ref(arch) for arch in args.arch or ARCHES))
+        return 0
     for arch in args.arch or ARCHES:
         started = time.monotonic()
         ref = ensure_base_image(arch=arch)
