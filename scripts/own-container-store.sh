@@ -30,10 +30,17 @@ graphroot = "$store/graph"
 runroot = "$store/run"
 EOF
 
+# the containers first (podman unmounts their layers), then whatever is still mounted below the store, then the
+# files: removing the images one by one would rewrite the image list once per image
 remove_store() {
+  local started=$SECONDS
   CONTAINERS_STORAGE_CONF="$store/storage.conf" podman rm -a -f -t 0 >/dev/null 2>&1 || true
-  CONTAINERS_STORAGE_CONF="$store/storage.conf" podman rmi -a -f >/dev/null 2>&1 || true
-  rm -rf "$store" 2>/dev/null || echo "own-container-store: could not remove $store entirely" >&2
+  awk -v s="$store/" 'index($2, s) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  if rm -rf "$store" 2>/dev/null; then
+    echo "own-container-store: $store removed in $((SECONDS - started)) s"
+  else
+    echo "own-container-store: could not remove $store entirely" >&2
+  fi
 }
 trap remove_store EXIT
 
