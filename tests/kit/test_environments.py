@@ -1,4 +1,7 @@
-"""Each component runs in the environment it declares: a venv per conda file, built once, reused."""
+"""Each component runs in the environment it declares: a venv per conda file, built once, reused.
+
+The two tests that train in a built environment are ``slow`` (pip installs; 15 and 24 s of the fast suite, which
+was at its 5-minute budget); the refusals and the pin comparison stay fast."""
 
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ def _set_environment(component: Path, environment: object) -> None:
     component.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
+@pytest.mark.slow
 def test_a_component_pinning_an_old_scikit_learn_trains_in_that_version(tmp_path):
     folder = _copy(tmp_path / "models", "wine_old")
     (folder / "mlops" / "environment").mkdir()
@@ -73,6 +77,7 @@ def test_a_component_pinning_an_old_scikit_learn_trains_in_that_version(tmp_path
     assert not verdict.passed and verdict.reasons == [drift]
 
 
+@pytest.mark.slow
 def test_a_second_run_reuses_the_built_environment(tmp_path):
     folder = _copy(tmp_path / "models", "wine_twice")
     spec = load_model_spec(folder)
