@@ -97,6 +97,7 @@ TRANSFORM_FROM_FILE = """import sys
         rows.to_csv(out / f"{part}.csv", index=False)"""
 
 
+@pytest.mark.slow  # a whole training run (about 18 s): with the slow suite, so `make test` keeps its budget
 def test_a_uri_file_output_passed_between_steps_trains_a_model(tmp_path):
     """prep writes one CSV file (``uri_file``), transform reads that file: the run registers a version."""
     folder = _wine(tmp_path, "wine_file")

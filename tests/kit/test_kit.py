@@ -95,6 +95,7 @@ print(f"score: {len(test)} rows scored by the model's own score.py")
 '''
 
 
+@pytest.mark.slow  # a whole training run (about 18 s): with the slow suite, so `make test` keeps its budget
 def test_a_model_overriding_a_kit_stage_runs_its_own_file(tmp_path):
     folder = _copy(tmp_path / "models", "wine_cultivar", "wine_own")
     (folder / "src" / "score.py").write_text(OWN_SCORE)
