@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from factory.adapters.local.host import free_port  # noqa: E402
+from localstack.registry import start_registry  # noqa: E402
 
 MODEL = "wine_cultivar"
 
@@ -74,24 +75,17 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="mf-bench-store-") as tmp:
         artifacts = train_with_src(MODEL, Path(tmp) / "train")
-        port = free_port()
-        config = Path(tmp) / "registry.yml"
-        config.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
-                          f"{Path(tmp) / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
-        registry = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+        registry = start_registry("bench", free_port(), Path(tmp))
         try:
-            time.sleep(1)
             results: dict[str, list[dict[str, float]]] = {"machine": [], "own": []}
             version = int(time.time())
             for _ in range(args.rounds):
                 for store in ("machine", "own"):
                     version += 1
-                    results[store].append(_run(store, artifacts, f"127.0.0.1:{port}", version))
+                    results[store].append(_run(store, artifacts, registry.address, version))
                     print(f"  {store}: {results[store][-1]}", file=sys.stderr)
         finally:
-            registry.terminate()
-            registry.wait(10)
+            registry.stop()
 
     rows = {store: {"images": int(statistics.median(r["images"] for r in runs)),
                     "median_s": round(statistics.median(r["seconds"] for r in runs), 1),
