@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from contract import SmokeVerdict
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -113,9 +115,9 @@ def main() -> int:
                 t1 = time.perf_counter()
                 attest_statement(signer, images, image, statements.EDGE_SMOKE, statements.edge_smoke(
                     f"run-{version}", "bench", str(version),
-                    {"status": "pass", "cases": 2, "p50_ms": 3.0, "p95_ms": 5.0,
-                     "devices": [{"device": "sim-amd64", "arch": "amd64", "status": "pass"},
-                                 {"device": "sim-arm64", "arch": "arm64", "status": "pass"}]}))
+                    SmokeVerdict.from_dict({"status": "pass", "cases": 2, "p50_ms": 3.0, "p95_ms": 5.0,
+                                            "devices": [{"device": "sim-amd64", "arch": "amd64", "status": "pass"},
+                                                        {"device": "sim-arm64", "arch": "arm64", "status": "pass"}]})))
                 attest_approval(signer, images, image, statements.approval(
                     f"run-{version}", "bench", str(version), digest, "bench@example.com", now(), "approve"))
                 t2 = time.perf_counter()

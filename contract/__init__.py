@@ -59,6 +59,7 @@ from contract.payloads import (
     PromotionRequest,
     Reconciled,
     ReconcileRequest,
+    Registration,
     TrainingFailedEvent,
     TrainingJob,
 )
@@ -117,9 +118,9 @@ __all__ = [
     "EdgeReport", "EdgeRestored", "EdgeRestoreRequest", "EdgeSmokeRequest", "EdgeStatus", "Event", "GateFacts",
     "GateRequest", "GateVerdict", "ImageBuild", "ImagePushedEvent", "JobLink", "Lineage", "ModelRegisteredEvent",
     "ModulesContent", "Orchestrator", "Precision", "Promotion", "PromotionRequest", "Reconciled", "ReconcileRequest",
-    "Record", "RefusedDecision", "RunPlan", "RunProgress", "RunRequest", "RunResult", "RunStatus", "RunSummary",
-    "runtime_status", "RuntimeStatus", "SmokeVerdict", "Stage", "Task", "TrainingFailedEvent", "TrainingJob",
-    "unwrap_json",
+    "Record", "RefusedDecision", "Registration", "RunPlan", "RunProgress", "RunRequest", "RunResult", "RunStatus",
+    "RunSummary", "runtime_status", "RuntimeStatus", "SmokeVerdict", "Stage", "Task", "TrainingFailedEvent",
+    "TrainingJob", "unwrap_json",
     # the fleet rollout (contract.rollout)
     "CONTROL_ACTIONS", "CONTROL_EVENT", "FLEET_ROLLOUT", "Control", "Convergence", "DeviceReport", "FleetDevice",
     "ModuleView", "RingPlan",

@@ -4,11 +4,12 @@ HTTP endpoints, as records whose dict forms are the payloads on the wire. Pure d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from contract.edge import SmokeVerdict
 from contract.kinds import Decision, Precision
 from contract.record import Record
-from contract.runs import AttestationRef, Champion, DataFacts, RefusedDecision, SignatureFacts
+from contract.runs import AttestationRef, Champion, DataFacts, Lineage, RefusedDecision, SignatureFacts
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class ApprovalRequest(Record):
     timeout_s: int
     expires_at: int = 0  # unix time; set by the orchestrator from its deadline
     approvers: list[str] = field(default_factory=list[str])  # model.yaml approval.approvers; empty = any link holder
-    lineage: dict[str, Any] = field(default_factory=dict[str, Any])  # the run's lineage so far: its model card
+    lineage: Lineage | None = None  # the run's lineage so far: its model card
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,34 @@ class Promotion(Record):
 
 
 # --- external events' data ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registration(Record):
+    """The register stage's output (``registered.json``): the version it registered with its tags, and whether
+    this run id had registered it already (``reused``: a retried pipeline registers nothing new)."""
+
+    name: str
+    version: str
+    tags: dict[str, str] = field(default_factory=dict[str, str])
+    reused: bool = False
+
+    @classmethod
+    def parse(cls, data: Any) -> Registration:
+        """``data`` as a registration; ``ValueError`` naming what is wrong (a model's own register stage may
+        write any shape)."""
+        found = cls.maybe(data)
+        if found is None or not (isinstance(name := cast(object, found.name), str) and name):
+            raise ValueError("expected an object with name and version (text), tags (text to text) and reused")
+        version, tags, reused = cast(object, found.version), cast(object, found.tags), cast(object, found.reused)
+        if not (isinstance(version, str) and version):
+            raise ValueError(f"version is {version!r}; expected the registered version as text (e.g. \"3\")")
+        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in cast(dict[object, object], tags).items()):
+            raise ValueError("tags must map text to text")
+        if not isinstance(reused, bool):
+            raise ValueError(f"reused is {reused!r}; expected true or false")
+        return found
 
 
 @dataclass(frozen=True)
@@ -249,7 +278,7 @@ class EdgeAttestation(Record):
     version: str
     image: str  # registry/repository@digest in the dev registry
     digest: str
-    verdict: dict[str, Any] = field(default_factory=dict[str, Any])  # the SmokeVerdict as the run got it
+    verdict: SmokeVerdict
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
 from contract.edge import SmokeVerdict
 from contract.kinds import Decision, Precision
@@ -196,7 +195,7 @@ class RunResult(Record):
     status: RunStatus
     stage: Stage  # the stage it ended at
     reason: str
-    lineage: dict[str, Any]
+    lineage: Lineage
 
 
 @dataclass(frozen=True)
@@ -204,6 +203,6 @@ class RunProgress(Record):
     """The run orchestration's custom status: its stage and lineage so far; once ended, its result and reason."""
 
     stage: Stage | None = None
-    lineage: dict[str, Any] = field(default_factory=dict[str, Any])
+    lineage: Lineage = field(default_factory=Lineage)
     result: RunStatus | None = None
     reason: str = ""

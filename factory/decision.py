@@ -17,10 +17,10 @@ import hmac
 import time
 from typing import Any
 
-from contract import Decision, DecisionEvent
+from contract import ApprovalRequest, Decision, DecisionCheck, DecisionEvent
 from factory.approval import LinkError, sig_digest, verify_link_digest
 from factory.card import clean_reason
-from factory.fields import as_dict, as_list
+from factory.fields import as_dict
 
 UNAUTHENTICATED = "unauthenticated link holder"
 
@@ -51,22 +51,23 @@ def _printable(value: Any, limit: int) -> str:
     return "".join(ch for ch in text if ch.isprintable())[:limit]
 
 
-def _refuse(reason: str, event: Any, attested: bool = False) -> dict[str, Any]:
+def _refuse(reason: str, event: Any, attested: bool = False) -> DecisionCheck:
     """A refusal, with who tried: the approver the endpoint attested (``attested``), else whatever name the
     event claims, recorded as a claim (anyone raising events can write any name there)."""
     fields = as_dict(event)
     link = as_dict(fields.get("link"))
-    return {"accepted": False, "reason": reason, "request_id": _printable(fields.get("request_id"), 64),
-            "approver": _printable(fields.get("approver"), MAX_NAME), "attested": attested,
-            "decision": _printable(fields.get("decision") or link.get("decision"), 16)}
+    return DecisionCheck(accepted=False, reason=reason, request_id=_printable(fields.get("request_id"), 64),
+                         approver=_printable(fields.get("approver"), MAX_NAME), attested=attested,
+                         decision=_printable(fields.get("decision") or link.get("decision"), 16))
 
 
-def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: float | None = None
-                   ) -> dict[str, Any]:
-    """``{accepted: True, decision, approver, request_id, decision_reason}`` or
-    ``{accepted: False, reason, request_id, approver, attested, decision}`` (who tried, see ``_refuse``).
+def check_decision(request: ApprovalRequest, event: Any, keys: list[str], now: float | None = None
+                   ) -> DecisionCheck:
+    """Accepted, with the decision, the attested approver, the request id and the approver's reason; or
+    refused, with the reason and who tried (see ``_refuse``).
 
-    ``request`` is the approval's input (``run_id``, ``version``, ``digest``, ``approvers``).
+    ``request`` is the approval's input (its run, version, digest and approvers); ``event`` is the
+    ``ApprovalDecision`` event's data as raised: any shape, from anyone able to raise events.
     """
     fields = as_dict(event)
     if not isinstance(event, dict):
@@ -77,16 +78,16 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
         return _refuse("the decision carries no signed link", event)
     if not isinstance(request_id, str) or not isinstance(approver, str) or not approver:
         return _refuse("the decision has no request id or approver", event)
-    if link.get("run_id") != request["run_id"]:
+    if link.get("run_id") != request.run_id:
         return _refuse("the link is for another run", event)
     if "sig_sha256" not in link and isinstance(link.get("sig"), str):  # a raw signature, as raised by hand
         link = {**link, "sig_sha256": sig_digest(str(link["sig"]))}
     try:
-        claim = verify_link_digest(request["run_id"], str(link.get("decision")), link, keys,
+        claim = verify_link_digest(request.run_id, str(link.get("decision")), link, keys,
                                    time.time() if now is None else now)
     except LinkError as err:
         return _refuse(f"the link was refused: {err}", event)
-    if (claim.version, claim.digest) != (str(request["version"]), request["digest"]):
+    if (claim.version, claim.digest) != (request.version, request.digest):
         return _refuse("the link is for another model version or image", event)
     reason = fields.get("decision_reason") or ""
     if not isinstance(reason, str):
@@ -95,8 +96,7 @@ def check_decision(request: dict[str, Any], event: Any, keys: list[str], now: fl
                                                str(fields.get("attestation", ""))) for key in keys)
     if not attested:
         return _refuse("the approver is not attested by the approval endpoint", event)
-    approvers = [str(a) for a in as_list(request.get("approvers"))]
-    if approvers and approver not in approvers:
+    if request.approvers and approver not in request.approvers:
         return _refuse(f"{approver} is not one of the model's approvers", event, attested=True)
-    return {"accepted": True, "decision": claim.decision, "approver": approver, "request_id": request_id,
-            "decision_reason": clean_reason(reason)}
+    return DecisionCheck(accepted=True, decision=claim.decision, approver=approver, request_id=request_id,
+                         decision_reason=clean_reason(reason))

@@ -246,8 +246,7 @@ class RunSteps:
         """Check one ``ApprovalDecision`` event against the approval request (see ``factory.decision``)."""
         from factory.decision import check_decision
 
-        check = DecisionCheck.from_dict(check_decision(req.request.to_dict(), req.event,
-                                                       signing_keys(self.settings)))
+        check = check_decision(req.request, req.event, signing_keys(self.settings))
         if not check.accepted:
             log.warning("refused an approval decision for run %s: %s", req.request.run_id, check.reason)
         return check
@@ -318,7 +317,7 @@ def approval_notice(req: ApprovalRequest, links: dict[str, str]) -> dict[str, An
     from factory.card import assemble_card
     from factory.notice import approval_message
 
-    lineage = Lineage.from_dict(req.lineage) if req.lineage else Lineage(model=req.model, model_version=req.version)
+    lineage = req.lineage or Lineage(model=req.model, model_version=req.version)
     expires = datetime.fromtimestamp(req.expires_at, UTC).isoformat()
     card = assemble_card(RunSummary(req.run_id, stage=Stage.APPROVAL, lineage=lineage),
                          ApprovalState(expires_at=expires))

@@ -14,7 +14,6 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 
 from contract import (
     ApprovalState,
-    Lineage,
     RunProgress,
     RunRequest,
     RunResult,
@@ -83,14 +82,13 @@ def _summary(status: DurableOrchestrationStatus) -> RunSummary:
     custom, output = unwrap_json(status.custom_status), unwrap_json(status.output)
     progress = RunProgress.maybe(custom) or RunProgress()
     result = RunResult.maybe(output)
-    lineage = (result.lineage if result and result.lineage else None) or progress.lineage
     return RunSummary(run_id=status.instance_id or "",
                       runtime_status=runtime_status(status.runtime_status.name if status.runtime_status else None),
                       created=str(status.created_time or ""), updated=str(status.last_updated_time or ""),
                       stage=progress.stage, result=result.status if result else None,
                       ended_at_stage=result.stage if result else None,
                       reason=(result.reason if result else "") or progress.reason,
-                      lineage=Lineage.from_dict(lineage))
+                      lineage=result.lineage if result else progress.lineage)
 
 
 async def _list_runs(client: df.DurableOrchestrationClient) -> list[RunSummary]:

@@ -99,13 +99,13 @@ class _Tracker:
         self.publish(result, reason)
 
     def publish(self, result: RunStatus | None = None, reason: str = "") -> None:
-        progress = RunProgress(stage=self.stage, lineage=self.lineage.to_dict(), result=result, reason=reason)
+        progress = RunProgress(stage=self.stage, lineage=self.lineage, result=result, reason=reason)
         self.context.set_custom_status(progress.to_dict())
 
     def end(self, status: RunStatus, reason: str = "") -> dict[str, Any]:
         stage = self.stage or Stage.VALIDATE
         self.enter(Stage.DONE if status == RunStatus.SUCCEEDED else Stage.ENDED, result=status, reason=reason)
-        return RunResult(status=status, stage=stage, reason=reason, lineage=self.lineage.to_dict()).to_dict()
+        return RunResult(status=status, stage=stage, reason=reason, lineage=self.lineage).to_dict()
 
 
 def model_factory_run(context: df.DurableOrchestrationContext) -> Steps:
@@ -204,14 +204,14 @@ def _stages(context: df.DurableOrchestrationContext, run: RunRequest, track: _Tr
 
     _attested(track, (yield _call(context, plan, Activity.ATTEST_EDGE, EdgeAttestation(  # beside the image,
         run_id=run.run_id, model=run.model, version=track.lineage.model_version, image=built.image,  # before approval
-        digest=built.digest, verdict=raw_verdict).to_dict())))
+        digest=built.digest, verdict=verdict).to_dict())))
 
     track.enter(Stage.APPROVAL)
     track.lineage.rollout_plan = plan.rollout_summary  # the approval card says where the version will go
     decision = ApprovalOutcome.from_dict((yield context.call_sub_orchestrator(Orchestrator.APPROVAL, carry(
         ApprovalRequest(run_id=run.run_id, model=run.model, version=track.lineage.model_version, digest=built.digest,
                         timeout_s=plan.approval_timeout_s, approvers=list(plan.approvers),
-                        lineage=track.lineage.to_dict()).to_dict(), _retry(plan)),
+                        lineage=track.lineage).to_dict(), _retry(plan)),
         approval_instance_id(run.run_id))))
     track.lineage.decision, track.lineage.approver = decision.decision, decision.approver
     track.lineage.approval_refused = decision.refused

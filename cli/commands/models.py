@@ -132,8 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"\n{spec.name}: {exc}", file=sys.stderr)
         return 1
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-    reused = " (already registered by this run id)" if result.registered.get("reused") else ""
-    version = str(result.registered["version"])
+    reused = " (already registered by this run id)" if result.registered.reused else ""
+    version = result.registered.version
     print(f"{spec.name}: registered version {version}{reused} in {time.perf_counter() - started:.1f} s; {metrics}")
     return _verdict(spec, version, result.metrics, settings, result.mlflow_run_id)
 

@@ -121,10 +121,10 @@ def approval(run_id: str, model: str, version: str, digest: str, approver: str, 
                              decided_at=decided_at, decision=decision, request_id=request_id).to_dict()
 
 
-def edge_smoke(run_id: str, model: str, version: str, verdict: dict[str, Any]) -> dict[str, Any]:
+def edge_smoke(run_id: str, model: str, version: str, verdict: SmokeVerdict) -> dict[str, Any]:
     """The edge smoke predicate (``contract.EdgeSmokePredicate``): the run's verdict and, per device, its
     architecture, status and latencies."""
-    return EdgeSmokePredicate.of(run_id, model, version, SmokeVerdict.from_dict(verdict)).to_dict()
+    return EdgeSmokePredicate.of(run_id, model, version, verdict).to_dict()
 
 
 def rolled_back(run_id: str, model: str, version: str, previous_version: str, reason: str,

@@ -73,7 +73,7 @@ def test_a_component_pinning_an_old_scikit_learn_trains_in_that_version(tmp_path
     assert gate.evaluate(result.metrics, spec.gate).passed
     steps = RunSteps(Services(Settings.from_env({"FACTORY_MODELS_DIR": str(tmp_path / "models"),
                                                  "FACTORY_STATE_DIR": str(tmp_path / "state")})))
-    verdict = steps.evaluate_gate(GateRequest(model="wine_old", version=result.registered["version"]))
+    verdict = steps.evaluate_gate(GateRequest(model="wine_old", version=result.registered.version))
     assert not verdict.passed and verdict.reasons == [drift]
 
 

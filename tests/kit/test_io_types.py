@@ -110,7 +110,7 @@ def test_a_uri_file_output_passed_between_steps_trains_a_model(tmp_path):
     spec = load_model_spec(folder)
     request = TrainingRequest(model=spec.name, run_id="file-1", data_uri=str(folder / "data" / "wine.csv"))
     result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
-    assert result.registered["version"] == "1"
+    assert result.registered.version == "1"
     assert (tmp_path / "run" / "steps" / "prep" / "prepared" / "prepared").is_file()
 
 

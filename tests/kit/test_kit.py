@@ -102,7 +102,7 @@ def test_a_model_overriding_a_kit_stage_runs_its_own_file(tmp_path):
     spec = load_model_spec(folder)
     request = TrainingRequest(model="wine_own", run_id="own-1", data_uri=str(folder / "data" / "wine.csv"))
     result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
-    assert result.registered["version"] == "1"
+    assert result.registered.version == "1"
     summary = json.loads((tmp_path / "run" / "steps" / "score" / "scores" / "summary.json").read_text())
     assert summary["scored_by"] == "wine_own" and summary["rows"] > 0
     snap = tmp_path / "run" / "snapshots"

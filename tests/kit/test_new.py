@@ -56,7 +56,7 @@ def test_a_scaffolded_model_trains_registers_and_passes_its_gate(models, tmp_pat
     spec = load_model_spec(folder)
     request = TrainingRequest(model=spec.name, run_id="new-1", data_uri=str(spec.data.sample))
     result = run_pipeline(spec, request, tmp_path / "run", tmp_path / "state")
-    assert result.registered["version"] == "1"
+    assert result.registered.version == "1"
     verdict = evaluate(result.metrics, spec.gate)
     assert verdict.passed, verdict.reasons
 

@@ -43,7 +43,7 @@ def test_an_image_model_trains_passes_its_gate_builds_and_verifies(registries, t
     kit = REPO / "modelkit"
     snap = tmp_path / "run" / "snapshots"
     assert (snap / "register" / "register.py").read_bytes() == (kit / "stages" / "register.py").read_bytes()
-    context = assemble(folder, chosen, tmp_path / "ctx", model_labels(spec.name, result.registered["version"], "r1"))
+    context = assemble(folder, chosen, tmp_path / "ctx", model_labels(spec.name, result.registered.version, "r1"))
     assert (Path(context.path) / "Dockerfile").read_bytes() == (kit / "serving" / "Dockerfile").read_bytes()
     assert (Path(context.path) / "score.py").read_bytes() == (kit / "environments" / "onnx" / "score.py").read_bytes()
     ref = ports.ImageRef(dev.registry.address, spec.image.repository, "1")

@@ -33,7 +33,7 @@ def test_a_scaffolded_model_builds_and_verifies(registries, tmp_path):
     result = run_pipeline(spec, TrainingRequest(model=spec.name, run_id="r1", data_uri=str(spec.data.sample)),
                           tmp_path / "run", tmp_path / "state")
     context = assemble(folder, tmp_path / "run" / "steps" / "train" / "model", tmp_path / "ctx",
-                       model_labels(spec.name, result.registered["version"], "r1", "abc123"))
+                       model_labels(spec.name, result.registered.version, "r1", "abc123"))
     ref = ports.ImageRef(dev.registry.address, spec.image.repository, "1")
     # amd64 only: a scaffolded tabular model's image is the kit's Dockerfile on the same bases as the tabular
     # models', whose arm64 builds are verified under emulation in tests/edge (test_edge_real_model.py,

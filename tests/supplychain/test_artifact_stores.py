@@ -13,6 +13,7 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import RequestsTransport
 
+from contract import SmokeVerdict
 from factory.adapters.azure.acr import AcrData, AcrImageRegistry
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.adapters.local.signing import LocalKeySigner
@@ -32,7 +33,8 @@ INDEX = json.dumps({"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": []
 LOCK = Path(__file__).resolve().parents[2] / "modelkit" / "environments" / "sklearn" / "requirements.lock"
 FACTS = statements.BuildFacts(model="tiny", version="1", run_id="run-1", repository=REPO, source_commit="c0ffee",
                               data_sha256="d" * 64, training_job="job-1", arches=["amd64", "arm64"])
-EDGE_PASS = {"status": "pass", "cases": 1, "devices": [{"device": "edge-amd64", "arch": "amd64", "status": "pass"}]}
+EDGE_PASS = SmokeVerdict.from_dict({"status": "pass", "cases": 1,
+                                     "devices": [{"device": "edge-amd64", "arch": "amd64", "status": "pass"}]})
 
 
 class IdentityCredential:

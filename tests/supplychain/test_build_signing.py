@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import main
-from contract import BuildRequest
+from contract import BuildRequest, SmokeVerdict
 from factory.adapters.local.registry import LocalImageRegistry
 from factory.backends import Services
 from factory.ports import ImageRef, ScoringCheck, SigningKeyError
@@ -62,7 +62,7 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
                ScoringCheck(request=[1], expected=[2]), "amd64: ok",
                ROOT / "modelkit" / "environments" / "onnx" / "requirements.lock")
     attest_statement(signer, images, image, statements.EDGE_SMOKE, statements.edge_smoke(
-        "run-1", "tiny", "3", {"status": "pass", "p95_ms": 4.0}))
+        "run-1", "tiny", "3", SmokeVerdict.from_dict({"status": "pass", "p95_ms": 4.0})))
     attest_approval(signer, images, image, statements.approval("run-1", "tiny", "3", digest, "bo@example.com",
                                                        "2026-12-07T03:10:00+00:00", "approve"))
     promote_signed(signer, images, image, "models/tiny",
@@ -75,7 +75,8 @@ def test_verify_command_prints_the_chain_and_exits_1_naming_the_broken_link(regi
     assert "BROKEN" not in out and f"{pins} Python packages" in out
     attest_statement(signer, images, ImageRef(registries.prod_host, "models/tiny", digest=digest),
                      statements.EDGE_SMOKE,
-                     statements.edge_smoke("run-1", "tiny", "3", {"status": "fail", "reason": "case 1: got 3"}))
+                     statements.edge_smoke("run-1", "tiny", "3",
+                                           SmokeVerdict.from_dict({"status": "fail", "reason": "case 1: got 3"})))
     assert main(["verify", ref, "--key", str(signer.public_key)]) == 1
     assert "broken link: edge: edge smoke test fail: case 1: got 3" in capsys.readouterr().out
     push_tiny_image(registries.prod_host, "models/tiny", "v3", payload=b"replaced")

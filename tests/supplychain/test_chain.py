@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contract import SmokeVerdict
 from factory.adapters.local.registry import LocalImageRegistry, manifest_digest
 from factory.adapters.local.signing import LocalKeySigner
 from factory.ports import ImageRef, ScoringCheck
@@ -55,9 +56,9 @@ def built(reg: Registries, signer: LocalKeySigner, payload: bytes = b"model byte
     return image
 
 
-EDGE_PASS = {"status": "pass", "cases": 1, "p50_ms": 2.0, "p95_ms": 3.5,
-             "devices": [{"device": "edge-amd64", "arch": "amd64", "status": "pass"},
-                         {"device": "edge-arm64", "arch": "arm64", "status": "pass"}]}
+EDGE_PASS = SmokeVerdict.from_dict({"status": "pass", "cases": 1, "p50_ms": 2.0, "p95_ms": 3.5,
+                                     "devices": [{"device": "edge-amd64", "arch": "amd64", "status": "pass"},
+                                                 {"device": "edge-arm64", "arch": "arm64", "status": "pass"}]})
 
 
 def approve(signer: LocalKeySigner, image: ImageRef, digest: str = "", version: str = "1") -> None:
@@ -131,7 +132,7 @@ def test_image_whose_edge_smoke_test_failed_or_was_not_attested_is_not_promoted(
     with pytest.raises(PromotionRefused, match="edge: no signed passing edge smoke attestation"):
         promote(registries, signer, image)
     attest_statement(signer, LOCAL, image, statements.EDGE_SMOKE, statements.edge_smoke(
-        "run-1", "tiny", "1", {"status": "fail", "reason": "case 1: expected 1, got 2"}))
+        "run-1", "tiny", "1", SmokeVerdict.from_dict({"status": "fail", "reason": "case 1: expected 1, got 2"})))
     with pytest.raises(PromotionRefused, match="edge: edge smoke test fail: case 1: expected 1, got 2"):
         promote(registries, signer, image)
     assert manifest_digest(registries.prod_host, REPO, "v1") is None

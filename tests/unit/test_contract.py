@@ -79,7 +79,8 @@ def _sample(annotation: str):
     samples = {"str": "x", "int": 3, "float": 1.5, "bool": True, "RunStatus": "Failed", "Stage": "gate",
                "Decision": "approve", "EdgeStatus": "pass", "dict[str, Any]": {"k": 1},
                "ApprovalRequest": {"run_id": "r", "model": "m", "version": "1", "digest": "d", "timeout_s": 3},
-               "RolloutStatus": "RolledBack",
+               "RolloutStatus": "RolledBack", "SmokeVerdict": {"run_id": "r", "status": "pass", "p95_ms": 2.5},
+               "Lineage": {"model": "m", "model_version": "2", "data": {"rows": 3}, "edge": {"status": "fail"}},
                "RolloutPlan": {"run_id": "r", "model": "m", "version": "1", "image": "i", "rings": [
                    {"name": "canary", "configuration_id": "c", "target_condition": "t", "bucket_lo": 0,
                     "bucket_hi": 9}]},

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contract import Registration
 from factory import events
 from factory.adapters.local.environments import env_root, python_for
 from factory.adapters.local.host import file_lock
@@ -79,7 +80,7 @@ class PipelineResult:
     model: str
     run_id: str
     steps: list[StepResult]
-    registered: dict[str, Any]  # registered.json: name, version, tags, reused
+    registered: Registration  # registered.json
     metrics: dict[str, float]
     mlflow_run_id: str
     seconds: float
@@ -223,7 +224,7 @@ def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, stat
         _end_mlflow_run(tracking_uri, mlflow_run_id, "FAILED")
         raise
     _end_mlflow_run(tracking_uri, mlflow_run_id, "FINISHED")
-    registered = _read_output_json(plan, run_dir, REGISTRATION_OUTPUT, "registered.json")
+    registered = read_registration(plan, run_dir)
     metrics = _read_output_json(plan, run_dir, "metrics", "metrics.json")
     return PipelineResult(model=spec.name, run_id=request.run_id, steps=results, registered=registered,
                           metrics=metrics, mlflow_run_id=mlflow_run_id, seconds=time.perf_counter() - started)
@@ -238,6 +239,17 @@ def _snapshot(step: Step, run_dir: Path) -> Path:
         return snapshot(Path(step.code_dir), [Path(i) for i in step.includes], dest)
     except KitError as exc:
         raise PipelineError(f"{step.component_file}: step {step.name}: {exc}") from None
+
+
+def read_registration(plan: Plan, run_dir: Path) -> Registration:
+    """The register step's ``registered.json`` as a record; a shape it cannot be (a model's own register stage
+    may write anything) is a ``PipelineError`` naming the file and the field."""
+    try:
+        return Registration.parse(_read_output_json(plan, run_dir, REGISTRATION_OUTPUT, "registered.json"))
+    except ValueError as exc:  # json.JSONDecodeError too
+        step, out = plan.outputs[REGISTRATION_OUTPUT].split(".", 1)
+        raise PipelineError(f"models/{plan.model}: {output_dir(run_dir, step, out) / 'registered.json'}: "
+                            f"{exc}") from None
 
 
 def _read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict[str, Any]:
@@ -352,11 +364,11 @@ def execute_run_dir(run_dir: Path, blob_store: Any | None = None) -> dict[str, A
             _publish(events.run_status_changed("local", request.model, status["job_name"], "Failed", tags, error),
                      endpoint, retry_seconds, run_dir)
             return status
-        version = str(result.registered["version"])
+        version = result.registered.version
         status.update(status="Completed", finished=now(), model_version=version, metrics=result.metrics,
                       mlflow_run_id=result.mlflow_run_id, seconds=round(result.seconds, 3))
         write_json(run_dir / STATUS_FILE, status)
-        tags = {k: str(v) for k, v in result.registered["tags"].items()}
+        tags = result.registered.tags
         properties = {"job_name": status["job_name"], "mlflow_run_id": result.mlflow_run_id,
                       "artifact_uri": f"models:/{spec.name}/{version}"}
         _publish(events.model_registered("local", spec.name, version, tags, properties), endpoint, retry_seconds,
