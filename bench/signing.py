@@ -28,11 +28,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from contract import SmokeVerdict
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from contract import SmokeVerdict  # noqa: E402
 from factory.adapters.local.host import free_port  # noqa: E402
 from factory.adapters.local.registry import LocalImageRegistry  # noqa: E402
 from factory.adapters.local.signing import LocalKeySigner, ensure_key_pair  # noqa: E402

@@ -181,7 +181,7 @@ class Promotion(Record):
     prod_ref: str
 
 
-# --- external events' data ----------------------------------------------------------------------------------
+# --- the register step's output (registered.json, which the local pipeline runner reads) --------------------
 
 
 @dataclass(frozen=True)
@@ -210,6 +210,9 @@ class Registration(Record):
         if not isinstance(reused, bool):
             raise ValueError(f"reused is {reused!r}; expected true or false")
         return found
+
+
+# --- external events' data ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

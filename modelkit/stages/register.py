@@ -3,7 +3,8 @@ tagged with the factory run id, the data URI and etag, the source commit and the
 
 Idempotent per run id: if a version tagged with this ``run_id`` exists, it is reused, never duplicated.
 MLflow talks to whatever ``MLFLOW_TRACKING_URI`` names: the Azure ML workspace inside an AML job, the
-factory's SQLite registry under the local runner. Writes ``registered.json`` (name, version, tags).
+factory's SQLite registry under the local runner. Writes ``registered.json`` (name, version, tags, reused:
+whether this run id had registered the version already; ``contract.Registration``).
 """
 
 from __future__ import annotations

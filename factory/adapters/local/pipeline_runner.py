@@ -220,12 +220,12 @@ def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, stat
                 on_step(result)
             if code != 0:
                 raise StepFailed(step.name, code, _tail(log_file), log_file)
+        registered = read_registration(plan, run_dir)  # a shape it cannot be fails the MLflow run too
+        metrics = _read_output_json(plan, run_dir, "metrics", "metrics.json")
     except BaseException:
         _end_mlflow_run(tracking_uri, mlflow_run_id, "FAILED")
         raise
     _end_mlflow_run(tracking_uri, mlflow_run_id, "FINISHED")
-    registered = read_registration(plan, run_dir)
-    metrics = _read_output_json(plan, run_dir, "metrics", "metrics.json")
     return PipelineResult(model=spec.name, run_id=request.run_id, steps=results, registered=registered,
                           metrics=metrics, mlflow_run_id=mlflow_run_id, seconds=time.perf_counter() - started)
 
