@@ -4,7 +4,7 @@ HTTP endpoints, as records whose dict forms are the payloads on the wire. Pure d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from contract.edge import SmokeVerdict
 from contract.kinds import Decision, Precision
@@ -193,23 +193,6 @@ class Registration(Record):
     version: str
     tags: dict[str, str] = field(default_factory=dict[str, str])
     reused: bool = False
-
-    @classmethod
-    def parse(cls, data: Any) -> Registration:
-        """``data`` as a registration; ``ValueError`` naming what is wrong (a model's own register stage may
-        write any shape)."""
-        found = cls.maybe(data)
-        if found is None or not (isinstance(name := cast(object, found.name), str) and name):
-            raise ValueError("expected an object with name and version (text), tags (text to text) and reused")
-        version, tags, reused = cast(object, found.version), cast(object, found.tags), cast(object, found.reused)
-        if not (isinstance(version, str) and version):
-            raise ValueError(f"version is {version!r}; expected the registered version as text (e.g. \"3\")")
-        if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in cast(dict[object, object], tags).items()):
-            raise ValueError("tags must map text to text")
-        if not isinstance(reused, bool):
-            raise ValueError(f"reused is {reused!r}; expected true or false")
-        return found
 
 
 # --- external events' data ----------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from contract import Registration
-from factory.adapters.local.pipeline_plan import Plan, output_dir
-from factory.adapters.local.pipeline_runner import PipelineError, read_registration
+from factory.adapters.local.pipeline_plan import PipelineError, Plan, output_dir, read_registration
 
 PLAN = Plan(model="wine_cultivar", steps=[], outputs={"registration": "register.registration"})
 
@@ -26,12 +25,16 @@ def test_the_kits_registration_reads_as_a_record(tmp_path):
 
 
 @pytest.mark.parametrize(("written", "says"), [
-    ('{"name": "wine_cultivar", "version": 3, "tags": {}}', "version is 3; expected the registered version as text"),
-    ('{"name": "wine_cultivar", "version": "3", "tags": {"accuracy": 0.9}}', "tags must map text to text"),
-    ('{"name": "wine_cultivar", "version": "3", "tags": ["run_id"]}', "tags must map text to text"),
-    ('{"name": "wine_cultivar", "version": "3", "reused": "yes"}', "reused is 'yes'; expected true or false"),
-    ('{"model": "wine_cultivar", "version": "3"}', "expected an object with name and version"),
-    ('["wine_cultivar", "3"]', "expected an object with name and version"),
+    ('{"name": "wine_cultivar", "version": 3, "tags": {}}',
+     'field version: expected the registered version as text (e.g. "3"), got 3'),
+    ('{"name": "wine_cultivar", "version": "3", "tags": {"accuracy": 0.9}}',
+     "field tags: expected a mapping of text to text, got {'accuracy': 0.9}"),
+    ('{"name": "wine_cultivar", "version": "3", "tags": ["run_id"]}',
+     "field tags: expected a mapping of text to text, got ['run_id']"),
+    ('{"name": "wine_cultivar", "version": "3", "reused": "yes"}', "field reused: expected true or false, got 'yes'"),
+    ('{"model": "wine_cultivar", "version": "3"}',
+     "field name: expected a non-empty string (the field is required), got nothing"),
+    ('["wine_cultivar", "3"]', "field (top level): expected a mapping, got ['wine_cultivar', '3']"),
     ('{"name": "wine_cultivar", "version": "3"', "Expecting ',' delimiter"),
 ])
 def test_a_registration_of_another_shape_names_the_file_and_the_field(tmp_path, written, says):

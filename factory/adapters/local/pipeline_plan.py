@@ -8,6 +8,7 @@ declared input and output types, and the bindings from the job's REST form (``${
 ``${{parent.jobs.step.outputs.y}}``). ``resolve_command`` turns a step into an argv: ``uri_folder`` outputs are
 folders, ``uri_file`` outputs are file paths inside a folder made for them, inputs get the path their producer
 wrote. A type the local runner does not support is a ``PipelineError`` naming the step, the port and the type.
+``read_registration`` and ``read_output_json`` read what the pipeline's outputs hold once it ran.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 
 import yaml
 
+from contract import Registration
 from factory import kit
+from factory.fields import CatalogError, Fields, as_dict
 from factory.model_spec import ModelSpec
 from factory.training_pipeline import build_pipeline_job
 
@@ -266,3 +269,46 @@ def resolve_command(step: Step, pipeline_inputs: dict[str, str | None], run_dir:
     if argv and argv[0] in ("python", "python3"):
         argv[0] = python or sys.executable
     return argv
+
+
+REGISTRATION_OUTPUT = "registration"  # the pipeline output holding registered.json
+
+
+def read_registration(plan: Plan, run_dir: Path) -> Registration:
+    """The register step's ``registered.json`` as a record; a shape it cannot be (a model's own register stage
+    may write anything) is a ``PipelineError`` naming the file and the field."""
+    path = _output_file(plan, run_dir, REGISTRATION_OUTPUT, "registered.json")
+    try:
+        f = Fields(path, json.loads(path.read_text(encoding="utf-8")))
+        return Registration(name=f.text("name"),
+                            version=f.get("version", 'the registered version as text (e.g. "3")', ..., _is_text),
+                            tags=f.get("tags", "a mapping of text to text", {}, _is_text_map),
+                            reused=f.get("reused", "true or false", False, lambda v: isinstance(v, bool)))
+    except CatalogError as exc:  # names the file and the field
+        raise PipelineError(f"models/{plan.model}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PipelineError(f"models/{plan.model}: {path}: {exc}") from None
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _is_text_map(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in as_dict(value).items())
+
+
+def _output_file(plan: Plan, run_dir: Path, output: str, file: str) -> Path:
+    """The file ``file`` of the pipeline output ``output`` in ``run_dir``; ``PipelineError`` when it is missing."""
+    if output not in plan.outputs:
+        raise PipelineError(f"models/{plan.model}: the training pipeline must return an output named "
+                            f"{output!r}")
+    step, out = plan.outputs[output].split(".", 1)
+    path = output_dir(run_dir, step, out) / file
+    if not path.is_file():
+        raise PipelineError(f"step {step} wrote no {file} in its output {out}")
+    return path
+
+
+def read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict[str, Any]:
+    return json.loads(_output_file(plan, run_dir, output, file).read_text(encoding="utf-8"))

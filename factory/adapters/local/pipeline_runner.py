@@ -42,6 +42,8 @@ from factory.adapters.local.pipeline_plan import (  # noqa: F401 - Step, load_pl
     load_plan,
     output_dir,
     prepare_outputs,
+    read_output_json,
+    read_registration,
     resolve_command,
 )
 from factory.catalog import load_model_spec
@@ -52,7 +54,6 @@ from factory.ports import BlobNotFound, TrainingRequest
 log = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 20
-REGISTRATION_OUTPUT = "registration"  # the pipeline output holding registered.json
 DATA_COPY = "data"  # the run's downloaded data under its run folder: removed when the run ends
 
 
@@ -221,7 +222,7 @@ def _run_pipeline(spec: ModelSpec, request: TrainingRequest, run_dir: Path, stat
             if code != 0:
                 raise StepFailed(step.name, code, _tail(log_file), log_file)
         registered = read_registration(plan, run_dir)  # a shape it cannot be fails the MLflow run too
-        metrics = _read_output_json(plan, run_dir, "metrics", "metrics.json")
+        metrics = read_output_json(plan, run_dir, "metrics", "metrics.json")
     except BaseException:
         _end_mlflow_run(tracking_uri, mlflow_run_id, "FAILED")
         raise
@@ -239,28 +240,6 @@ def _snapshot(step: Step, run_dir: Path) -> Path:
         return snapshot(Path(step.code_dir), [Path(i) for i in step.includes], dest)
     except KitError as exc:
         raise PipelineError(f"{step.component_file}: step {step.name}: {exc}") from None
-
-
-def read_registration(plan: Plan, run_dir: Path) -> Registration:
-    """The register step's ``registered.json`` as a record; a shape it cannot be (a model's own register stage
-    may write anything) is a ``PipelineError`` naming the file and the field."""
-    try:
-        return Registration.parse(_read_output_json(plan, run_dir, REGISTRATION_OUTPUT, "registered.json"))
-    except ValueError as exc:  # json.JSONDecodeError too
-        step, out = plan.outputs[REGISTRATION_OUTPUT].split(".", 1)
-        raise PipelineError(f"models/{plan.model}: {output_dir(run_dir, step, out) / 'registered.json'}: "
-                            f"{exc}") from None
-
-
-def _read_output_json(plan: Plan, run_dir: Path, output: str, file: str) -> dict[str, Any]:
-    if output not in plan.outputs:
-        raise PipelineError(f"models/{plan.model}: the training pipeline must return an output named "
-                            f"{output!r}")
-    step, out = plan.outputs[output].split(".", 1)
-    path = output_dir(run_dir, step, out) / file
-    if not path.is_file():
-        raise PipelineError(f"step {step} wrote no {file} in its output {out}")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # --- the detached run: status file, lock, events -------------------------------------------------------------
