@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import types
 import typing
 from dataclasses import asdict, fields
 from enum import Enum
@@ -11,9 +12,9 @@ from typing import Any, Self, cast
 
 class Record:
     """Mixin: JSON-friendly (de)serialisation for dataclasses that cross a process boundary (activity inputs
-    and outputs, event data, HTTP bodies). ``from_dict`` ignores unknown keys, leaves missing ones at their
-    defaults, and rebuilds nested records (also in lists) and ``StrEnum`` members from their plain JSON forms.
-    It is the one place a record's fields are read from a dict."""
+    and outputs, event data, HTTP bodies). ``from_dict`` ignores unknown keys, leaves missing ones (and a null
+    where the field's type has no None) at their defaults, and rebuilds nested records (also in lists) and
+    ``StrEnum`` members from their plain JSON forms. It is the one place a record's fields are read from a dict."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
@@ -21,7 +22,8 @@ class Record:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         hints = _field_types(cls)
-        return cls(**{k: _coerce(hints[k], v) for k, v in data.items() if k in hints})
+        return cls(**{k: _coerce(hints[k], v) for k, v in data.items()
+                      if k in hints and (v is not None or _admits_none(hints[k]))})
 
     @classmethod
     def maybe(cls, data: Any) -> Self | None:
@@ -39,6 +41,13 @@ class Record:
 def _field_types(cls: type) -> dict[str, Any]:
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     return {k: v for k, v in typing.get_type_hints(cls).items() if k in names}
+
+
+def _admits_none(hint: Any) -> bool:
+    """Whether a field of type ``hint`` may hold None (``X | None``, ``Optional[X]``, ``Any``)."""
+    if hint is Any or hint is object:
+        return True
+    return typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
 
 
 def _coerce(hint: Any, value: Any) -> Any:

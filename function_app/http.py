@@ -14,7 +14,6 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 
 from contract import (
     ApprovalState,
-    Lineage,
     RunProgress,
     RunRequest,
     RunResult,
@@ -89,7 +88,7 @@ def _summary(status: DurableOrchestrationStatus) -> RunSummary:
                       stage=progress.stage, result=result.status if result else None,
                       ended_at_stage=result.stage if result else None,
                       reason=(result.reason if result else "") or progress.reason,
-                      lineage=(result.lineage if result else None) or progress.lineage or Lineage())
+                      lineage=result.lineage if result else progress.lineage)
 
 
 async def _list_runs(client: df.DurableOrchestrationClient) -> list[RunSummary]:

@@ -20,7 +20,9 @@ from contract import (
     EdgeSmokeRequest,
     EdgeStatus,
     GateVerdict,
+    Lineage,
     Orchestrator,
+    RunProgress,
     RunResult,
     RunStatus,
     SmokeVerdict,
@@ -100,6 +102,14 @@ def test_records_read_plain_json_into_enums_and_tolerate_unknown_and_missing_key
     assert GateVerdict.from_dict({"passed": False, "reasons": ["rmse"]}).metrics == {}
     with pytest.raises(ValueError):
         SmokeVerdict.from_dict({"run_id": "r", "status": "maybe"})
+
+
+def test_a_null_is_none_only_where_the_field_may_be_none():
+    progress = RunProgress.from_dict({"stage": None, "lineage": None, "reason": None})
+    assert progress == RunProgress(stage=None, lineage=Lineage(), reason="")  # nulls of typed fields: their defaults
+    assert Lineage.from_dict({"model": None, "edge": None, "metrics": None}) == Lineage()
+    assert RunResult.maybe({"status": "Failed", "stage": "gate", "reason": "r", "lineage": None}) is None  # required
+    assert RunResult.maybe({"status": "Failed", "stage": "gate", "reason": "r", "lineage": {}}) is not None
 
 
 def test_edge_smoke_request_waits_for_a_busy_device_twice_the_timeout_plus_ten_minutes_by_default():
